@@ -1,0 +1,17 @@
+"""msem_nb: multilevel structural equation modeling for Python and Jupyter.
+
+>>> import msem_nb as ms
+>>> fit = ms.fit(model, data, cluster="school")
+"""
+
+__version__ = "0.1.0"
+
+from .api import fit  # noqa: E402
+from .errors import (ConvergenceWarning, DataError, DataWarning, ModelSpecificationError,  # noqa: E402
+                     MsemError, NotIdentifiedError)
+from .examples import EXAMPLE_MODELS, load_example, simulate_classrooms  # noqa: E402
+from .syntax import ModelSyntaxError, parse  # noqa: E402
+
+__all__ = ["fit", "parse", "load_example", "simulate_classrooms", "EXAMPLE_MODELS",
+           "ModelSyntaxError", "MsemError", "DataError", "DataWarning", "ModelSpecificationError",
+           "NotIdentifiedError", "ConvergenceWarning", "__version__"]

@@ -1,0 +1,86 @@
+"""The public entry point: ``fit(model, data, cluster=None, estimator="ML")``."""
+
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+
+from .data import prepare_data
+from .errors import DataError, ModelSpecificationError
+from .estimate import estimate
+from .partable import build_partable
+from .results import FitResult
+from .syntax import parse
+
+__all__ = ["fit"]
+
+_ESTIMATORS = ("ML",)
+
+
+def fit(model: str, data: pd.DataFrame, cluster: str | None = None, estimator: str = "ML",
+        missing: str = "listwise", *, meanstructure: bool | None = None,
+        fixed_x: bool = True, level: float = 0.95, control: dict | None = None) -> FitResult:
+    """Fit a single- or two-level structural equation model by maximum likelihood.
+
+    Parameters
+    ----------
+    model : str
+        lavaan-style model syntax; ``level: within`` / ``level: between``
+        blocks make a two-level model (then `cluster` is required).
+    data : pandas.DataFrame
+        One row per level-1 unit.
+    cluster : str, optional
+        Column with cluster ids. None fits a single-level model.
+    estimator : {"ML"}
+        Maximum likelihood.
+    missing : {"listwise"}
+        Rows with missing values on model variables are dropped (and counted).
+    meanstructure : bool, optional
+        Single-level models only: include intercepts (default: only when the
+        syntax has an intercept). Two-level models always have means.
+    fixed_x : bool
+        Condition on observed exogenous covariates (their moments are fixed at
+        sample values; the log-likelihood is conditional on them).
+    level : float
+        Confidence level of the Wald intervals.
+    control : dict, optional
+        Optimizer settings: ``maxiter``, ``gtol``, ``start``.
+
+    Returns
+    -------
+    FitResult
+
+    Examples
+    --------
+    >>> import msem_nb as ms
+    >>> df = ms.load_example("classrooms")
+    >>> res = ms.fit(ms.EXAMPLE_MODELS["classrooms"], df, cluster="class_id")
+    >>> res.converged
+    True
+    """
+    t0 = time.perf_counter()
+    est_name = str(estimator).upper()
+    if est_name not in _ESTIMATORS:
+        raise ModelSpecificationError(
+            f"estimator '{estimator}' is not available; choose one of {', '.join(_ESTIMATORS)}")
+    parsed = parse(model)
+    pt = build_partable(parsed, meanstructure=meanstructure, fixed_x=fixed_x)
+    if pt.nlevels == 2 and cluster is None:
+        raise ModelSpecificationError(
+            "the model has 'level:' blocks but no cluster column was given; pass cluster='...'")
+    if pt.nlevels == 1 and cluster is not None:
+        raise ModelSpecificationError(
+            "a cluster column was given but the model has no 'level: within' / 'level: between' "
+            "blocks; write the model in two level blocks, or leave cluster=None")
+    if isinstance(data, pd.DataFrame):
+        clash = [v for v in pt.lv_names if v in data.columns]
+        if clash:
+            raise ModelSpecificationError(
+                f"latent variable name(s) {', '.join(clash)} are also columns of the data; "
+                "rename the latent variable(s)")
+    within, between_only, both = pt.roles()
+    prepared = prepare_data(data, within, cluster, between_only, both, missing)
+    est = estimate(pt, prepared, control=control)
+    return FitResult(model, pt, prepared, est, cluster, est_name, level,
+                     time.perf_counter() - t0)

@@ -1,0 +1,317 @@
+"""Data preparation: validation and the sufficient statistics of the likelihood.
+
+A two-level data set enters the likelihood only through
+
+* the pooled within-cluster SSCP matrix ``A`` of the variables that have a
+  within part, with ``N - J`` degrees of freedom, and
+* for every distinct cluster size ``n``: the number of clusters of that size,
+  the mean of their cluster vectors (cluster means of within variables and
+  the values of between-only variables) and the SSCP of those vectors.
+
+Both are computed once, in one pass over the rows, so that a likelihood
+evaluation costs O(G p^3) for G distinct cluster sizes, whatever N is.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .errors import DataError, DataWarning
+
+__all__ = ["SingleData", "ClusterData", "SizeGroups", "prepare_data"]
+
+
+@dataclass(frozen=True, eq=False)
+class SingleData:
+    """Sufficient statistics of a single-level sample (ML, divisor N)."""
+
+    names: tuple[str, ...]
+    nobs: int
+    mean: np.ndarray
+    cov: np.ndarray
+    n_dropped: int = 0
+    rows: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def nlevels(self) -> int:
+        return 1
+
+    @property
+    def ntotal(self) -> int:
+        return self.nobs
+
+    def subset(self, names) -> "SingleData":
+        """Statistics of a subset of the variables (same rows)."""
+        idx = [self.names.index(v) for v in names]
+        return SingleData(tuple(names), self.nobs, self.mean[idx],
+                          self.cov[np.ix_(idx, idx)], self.n_dropped)
+
+
+@dataclass(frozen=True, eq=False)
+class SizeGroups:
+    """Cluster vectors grouped by cluster size.
+
+    ``mean[g]`` and ``sscp[g]`` summarise the vectors ``x_j`` (cluster means
+    of the within variables, then the between-only values) of the
+    ``count[g]`` clusters of size ``n[g]``; ``sscp`` is taken about ``mean``.
+    """
+
+    n: np.ndarray
+    count: np.ndarray
+    mean: np.ndarray
+    sscp: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class ClusterData:
+    """Sufficient statistics of a two-level sample.
+
+    Variables are ordered ``within + between_only``; ``within`` are the
+    variables with a within part (within-only and both-level ones).
+    """
+
+    within: tuple[str, ...]
+    between_only: tuple[str, ...]
+    both: tuple[str, ...]
+    nobs: int
+    nclusters: int
+    within_sscp: np.ndarray
+    groups: SizeGroups
+    sum_log_n: float
+    cluster_ids: np.ndarray = field(repr=False)
+    cluster_sizes: np.ndarray = field(repr=False)
+    cluster_vectors: np.ndarray = field(repr=False)
+    n_dropped: int = 0
+    # Rows sorted by cluster (within variables only) and cluster offsets;
+    # kept for per-cluster work (scores, random slopes) done later.
+    rows: np.ndarray | None = field(default=None, repr=False)
+    offsets: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def nlevels(self) -> int:
+        return 2
+
+    @property
+    def ntotal(self) -> int:
+        return self.nobs
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return self.within + self.between_only
+
+    @property
+    def p_within(self) -> int:
+        return len(self.within)
+
+    def subset(self, within, between_only, both=None) -> "ClusterData":
+        """Statistics of a subset of variables, recomputed from the stored rows.
+
+        The pooled SSCP and group statistics are sub-blocks of the full ones,
+        so no pass over the rows is needed.
+        """
+        widx = [self.within.index(v) for v in within]
+        names = self.names
+        vidx = widx + [names.index(v) for v in between_only]
+        both = tuple(v for v in (both if both is not None else self.both) if v in within)
+        g = self.groups
+        groups = SizeGroups(g.n, g.count, g.mean[:, vidx], g.sscp[:, vidx][:, :, vidx])
+        rows = None if self.rows is None else self.rows[:, widx]
+        return ClusterData(tuple(within), tuple(between_only), both, self.nobs,
+                           self.nclusters, self.within_sscp[np.ix_(widx, widx)], groups,
+                           self.sum_log_n, self.cluster_ids, self.cluster_sizes,
+                           self.cluster_vectors[:, vidx], self.n_dropped, rows,
+                           self.offsets)
+
+
+def _numeric_block(df: pd.DataFrame, names) -> np.ndarray:
+    """The model columns as a float matrix, with a clear error for bad columns."""
+    missing = [v for v in names if v not in df.columns]
+    if missing:
+        cols = ", ".join(map(str, df.columns))
+        which = ", ".join(f"'{v}'" for v in missing)
+        raise DataError(
+            f"variable{'s' if len(missing) > 1 else ''} {which} not found in the data; "
+            f"the columns are: {cols}")
+    out = np.empty((len(df), len(names)), dtype=float)
+    for k, v in enumerate(names):
+        col = df[v]
+        if pd.api.types.is_bool_dtype(col):
+            col = col.astype(float)
+        if not pd.api.types.is_numeric_dtype(col):
+            bad = pd.to_numeric(col, errors="coerce").isna() & col.notna()
+            example = col[bad].iloc[0] if bad.any() else col.dropna().iloc[0]
+            raise DataError(
+                f"column '{v}' is not numeric (dtype {col.dtype}, e.g. value {example!r}); "
+                f"convert it with pandas.to_numeric or leave it out of the model")
+        out[:, k] = col.to_numpy(dtype=float, na_value=np.nan)
+    inf = np.isinf(out)
+    if inf.any():
+        k = int(np.where(inf.any(axis=0))[0][0])
+        rows = np.where(inf[:, k])[0][:5]
+        raise DataError(
+            f"column '{names[k]}' has infinite values (rows {', '.join(map(str, rows))}); "
+            f"replace them with NaN to treat them as missing, or with finite numbers")
+    return out
+
+
+def _drop_missing(values: np.ndarray, missing: str) -> tuple[np.ndarray, int]:
+    keep = ~np.isnan(values).any(axis=1)
+    n_dropped = int((~keep).sum())
+    if missing not in ("listwise", "ml", "fiml", "ml.x"):
+        raise DataError(f"missing='{missing}' is not known; use 'listwise' (or 'fiml')")
+    if missing != "listwise" and n_dropped:
+        raise DataError(
+            "missing='fiml' is not available yet in this version; use missing='listwise' "
+            f"(it would drop {n_dropped} rows with missing values)")
+    if n_dropped:
+        warnings.warn(
+            f"{n_dropped} of {len(values)} rows have missing values on model variables "
+            "and were dropped (missing='listwise')", DataWarning, stacklevel=4)
+    return keep, n_dropped
+
+
+def _check_constant(values: np.ndarray, names) -> None:
+    if len(values) == 0:
+        raise DataError("no rows left after removing rows with missing values")
+    spread = np.ptp(values, axis=0)
+    for k in np.where(spread == 0)[0]:
+        raise DataError(
+            f"variable '{names[k]}' is constant (every value is {values[0, k]:g}): "
+            "it carries no information; leave it out of the model")
+
+
+def prepare_data(df: pd.DataFrame, names, cluster=None, between_only=(), both=(),
+                 missing: str = "listwise"):
+    """Validate a DataFrame and compute the sufficient statistics.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The data, one row per level-1 unit.
+    names : sequence of str
+        The observed variables of the model. For a two-level model the ones
+        with a within part; between-only variables go in `between_only`.
+    cluster : str, optional
+        Column with cluster ids; None for a single-level sample.
+    between_only : sequence of str
+        Variables used only at the between level; they must be constant
+        within each cluster.
+    both : sequence of str
+        The variables of `names` that also have a between part.
+    missing : {"listwise"}
+        How rows with missing values are handled.
+
+    Returns
+    -------
+    SingleData or ClusterData
+    """
+    if not isinstance(df, pd.DataFrame):
+        raise DataError(f"data must be a pandas DataFrame, not {type(df).__name__}")
+    names = tuple(names)
+    between_only = tuple(between_only)
+    allnames = names + between_only
+    values = _numeric_block(df, allnames)
+
+    if cluster is None:
+        keep, n_dropped = _drop_missing(values, missing)
+        values = values[keep]
+        _check_constant(values, allnames)
+        n = len(values)
+        mean = values.mean(axis=0)
+        centred = values - mean
+        cov = centred.T @ centred / n
+        return SingleData(allnames, n, mean, cov, n_dropped, values)
+
+    if cluster not in df.columns:
+        cols = ", ".join(map(str, df.columns))
+        raise DataError(f"cluster column '{cluster}' not found in the data; the columns are: {cols}")
+    if cluster in allnames:
+        raise DataError(f"the cluster column '{cluster}' is also used as a model variable")
+    ids = df[cluster]
+    if ids.isna().any():
+        rows = np.where(ids.isna().to_numpy())[0]
+        raise DataError(
+            f"cluster column '{cluster}' has {len(rows)} missing ids "
+            f"(rows {', '.join(map(str, rows[:5]))}{', ...' if len(rows) > 5 else ''}): every row "
+            "needs a cluster; drop those rows or give them ids")
+    keep, n_dropped = _drop_missing(values, missing)
+    values = values[keep]
+    _check_constant(values, allnames)
+    codes, uniques = pd.factorize(ids.to_numpy()[keep], sort=False)
+    return _cluster_stats(values, codes, np.asarray(uniques), names, between_only, tuple(both),
+                          n_dropped)
+
+
+def _cluster_stats(values, codes, uniques, within, between_only, both, n_dropped) -> ClusterData:
+    order = np.argsort(codes, kind="stable")
+    values = values[order]
+    sizes = np.bincount(codes, minlength=len(uniques))
+    offsets = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    p_w = len(within)
+    ywithin = values[:, :p_w]
+    zvals = values[:, p_w:]
+
+    # Centre on the grand mean first so that the SSCP subtraction below does
+    # not lose digits when variables have large means.
+    centre = ywithin.mean(axis=0)
+    yc = ywithin - centre
+    sums = np.add.reduceat(yc, offsets, axis=0)
+    means_c = sums / sizes[:, None]
+    total = yc.T @ yc
+    within_sscp = total - (means_c * sizes[:, None]).T @ means_c
+
+    zfirst = zvals[offsets]
+    if between_only:
+        zmin = np.minimum.reduceat(zvals, offsets, axis=0)
+        zmax = np.maximum.reduceat(zvals, offsets, axis=0)
+        varies = zmax > zmin
+        if varies.any():
+            k = int(np.where(varies.any(axis=0))[0][0])
+            bad = np.where(varies[:, k])[0]
+            j = bad[0]
+            raise DataError(
+                f"variable '{between_only[k]}' is used only at the between level but varies "
+                f"within {len(bad)} of {len(sizes)} clusters (e.g. cluster {uniques[j]!r} has "
+                f"values {zmin[j, k]:g} to {zmax[j, k]:g}); use it at the within level too, or "
+                "replace it by its cluster means")
+        constant = np.ptp(zfirst, axis=0) == 0
+        for k in np.where(constant)[0]:
+            raise DataError(f"variable '{between_only[k]}' has the same value in every cluster; "
+                            "leave it out of the model")
+
+    wvar = np.diag(within_sscp)
+    for k in np.where(wvar <= 1e-12 * np.maximum(np.diag(total), 1e-300))[0]:
+        raise DataError(
+            f"variable '{within[k]}' does not vary within clusters: it has no within part; "
+            "use it only in the between block (level: between)")
+
+    vectors = np.hstack([means_c + centre, zfirst])
+    groups = _size_groups(sizes, vectors)
+    return ClusterData(
+        within=tuple(within), between_only=tuple(between_only), both=both,
+        nobs=int(len(values)), nclusters=int(len(sizes)), within_sscp=within_sscp,
+        groups=groups, sum_log_n=float(np.log(sizes).sum()), cluster_ids=uniques,
+        cluster_sizes=sizes, cluster_vectors=vectors, n_dropped=n_dropped,
+        rows=ywithin, offsets=offsets)
+
+
+def _size_groups(sizes: np.ndarray, vectors: np.ndarray) -> SizeGroups:
+    ns, inv, count = np.unique(sizes, return_inverse=True, return_counts=True)
+    G, p = len(ns), vectors.shape[1]
+    gsum = np.zeros((G, p))
+    np.add.at(gsum, inv, vectors)
+    gmean = gsum / count[:, None]
+    dev = vectors - gmean[inv]
+    sscp = np.zeros((G, p, p))
+    if G == 1:
+        sscp[0] = dev.T @ dev
+    else:
+        order = np.argsort(inv, kind="stable")
+        starts = np.concatenate(([0], np.cumsum(count)[:-1]))
+        outer = dev[order, :, None] * dev[order, None, :]
+        sscp = np.add.reduceat(outer, starts, axis=0)
+    return SizeGroups(ns.astype(float), count.astype(float), gmean, sscp)

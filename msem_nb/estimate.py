@@ -1,0 +1,313 @@
+"""Estimation: fixed covariate moments, start values, the optimiser, standard errors.
+
+``estimate`` takes a parameter table and prepared data and returns an
+``Estimation``: the free parameter vector, the log-likelihood (joint, and
+conditional on the fixed covariates as lavaan reports it), the Hessian and
+the covariance matrix of the estimates. Linear equality constraints other
+than shared labels are handled by optimising over the null space of the
+constraint matrix, which keeps the standard errors exact.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from .data import ClusterData, SingleData
+from .errors import ConvergenceWarning, ModelSpecificationError, NotIdentifiedError
+from .objective import Objective
+from .optimize import maximize
+from .partable import ParTable
+from .saturated import Saturated, fit_saturated, moment_starts
+from .spec import ModelSpec, build_spec
+
+__all__ = ["Estimation", "estimate", "exogenous_values", "label_values"]
+
+
+@dataclass(frozen=True, eq=False)
+class Estimation:
+    spec: ModelSpec
+    objective: Objective
+    theta: np.ndarray
+    loglik_joint: float
+    loglik_x: float
+    hessian: np.ndarray | None
+    vcov: np.ndarray | None
+    converged: bool
+    iterations: int
+    evaluations: int
+    message: str
+    fixed_values: dict
+    sat_x: Saturated | None
+    n_constraints: int = 0
+
+    @property
+    def npar_effective(self) -> int:
+        """Free parameters less linear equality constraints among them."""
+        return self.spec.npar - self.n_constraints
+
+    @property
+    def loglik(self) -> float:
+        return self.loglik_joint - self.loglik_x
+
+
+def _exo_subset(pt: ParTable, data):
+    exo = pt.exogenous
+    if not exo:
+        return None
+    if isinstance(data, SingleData):
+        return data.subset([v for v in data.names if v in exo])
+    within = [v for v in data.within if v in exo]
+    between_only = [v for v in data.between_only if v in exo]
+    return data.subset(within, between_only, [v for v in data.both if v in exo])
+
+
+def exogenous_values(pt: ParTable, data):
+    """Values of the fixed exogenous rows and the saturated model of the covariates."""
+    sub = _exo_subset(pt, data)
+    if sub is None:
+        return {}, None
+    sat = fit_saturated(sub)
+    names = sat.names
+    tab = pt.table
+    values = {}
+    for i in np.where(tab["exo"].to_numpy())[0]:
+        lhs, op, rhs, b = tab.at[i, "lhs"], tab.at[i, "op"], tab.at[i, "rhs"], tab.at[i, "block"]
+        a = names.index(lhs)
+        if op == "~1":
+            values[i] = float(sat.mu[a])
+            continue
+        c = names.index(rhs)
+        if pt.nlevels == 2 and b == 1:
+            values[i] = float(sat.sigma_b[a, c])
+        else:
+            values[i] = float(sat.sigma_w[a, c])
+    return values, sat
+
+
+def _level_moments(data):
+    """Sample moments per block used for start values: [(names, mean, cov), ...]."""
+    if isinstance(data, SingleData):
+        return [(data.names, data.mean, data.cov)]
+    mu, s_pw, s_b = moment_starts(data)
+    pw = data.p_within
+    d = np.diag(s_b).copy()
+    tot = np.diag(s_b)[:pw] + np.diag(s_pw) / (data.nobs / data.nclusters)
+    d[:pw] = np.maximum(d[:pw], 0.05 * tot)
+    s_b = s_b.copy()
+    s_b[np.diag_indices_from(s_b)] = d
+    return [(data.within, mu[:pw], s_pw), (data.names, mu, s_b)]
+
+
+def start_values(pt: ParTable, spec: ModelSpec, data) -> np.ndarray:
+    """Start values: half the sample variance for residual variances, factor
+    variances and loadings from the indicators' covariances, zero paths,
+    sample means for intercepts, and user starts where given."""
+    tab = pt.table
+    moments = _level_moments(data)
+    theta = np.zeros(spec.npar)
+    seen = set()
+    lvvar, loadings = {}, {}
+    for b, bv in enumerate(pt.blocks):
+        names, _, cov = moments[b]
+        for f in bv.lv:
+            ind = tab[(tab["block"] == b) & (tab["op"] == "=~") & (tab["lhs"] == f)]
+            ind_names = [v for v in ind["rhs"] if v in names]
+            if len(ind_names) >= 2:
+                idx = [names.index(v) for v in ind_names]
+                C = cov[np.ix_(idx, idx)]
+                off = C[~np.eye(len(idx), dtype=bool)]
+                marker_cov = np.delete(C[0], 0).mean()
+                v = float(np.clip(marker_cov, 0.05 * C[0, 0], None))
+                lvvar[(b, f)] = v
+                for k, name in enumerate(ind_names):
+                    if k == 0:
+                        continue
+                    others = np.delete(C[k], k).mean() if len(idx) > 2 else C[k, 0]
+                    ref = off.mean() if off.size else v
+                    loadings[(b, f, name)] = float(np.clip(others / ref if ref > 0 else 1.0, -3, 3))
+    for i in range(len(tab)):
+        k = int(tab.at[i, "free"]) - 1
+        if k < 0 or k in seen:
+            continue
+        seen.add(k)
+        start = tab.at[i, "start"]
+        if start is not None and not (isinstance(start, float) and np.isnan(start)):
+            theta[k] = float(start)
+            continue
+        lhs, op, rhs, b = tab.at[i, "lhs"], tab.at[i, "op"], tab.at[i, "rhs"], int(tab.at[i, "block"])
+        names, mean, cov = moments[b]
+        if op == "=~":
+            theta[k] = loadings.get((b, lhs, rhs), 1.0)
+        elif op == "~~" and lhs == rhs:
+            if lhs in names:
+                theta[k] = 0.5 * cov[names.index(lhs), names.index(lhs)]
+            else:
+                theta[k] = lvvar.get((b, lhs), 0.05)
+        elif op == "~1" and lhs in names:
+            theta[k] = mean[names.index(lhs)]
+    return theta
+
+
+def label_values(pt: ParTable, theta: np.ndarray) -> dict:
+    """Label -> value, for free rows from theta and for fixed rows from ustart."""
+    env = {}
+    tab = pt.table
+    for i in range(len(tab)):
+        lab = tab.at[i, "label"]
+        if not lab:
+            continue
+        k = int(tab.at[i, "free"]) - 1
+        if k >= 0:
+            env[lab] = float(theta[k])
+        else:
+            u = tab.at[i, "ustart"]
+            env[lab] = float(u) if u is not None and np.isfinite(u) else 0.0
+    return env
+
+
+def _linear_constraints(pt: ParTable, npar: int):
+    """Constraint matrix C and vector c (C theta = c) from '==' statements that
+    are not plain label equalities (those are merged in the table)."""
+    from .partable import simple_equalities  # local: avoids a cycle in docs tools
+    simple = set(simple_equalities(pt.constraints))
+    rows_C, rows_c = [], []
+    rng = np.random.default_rng(0)
+    for con in pt.constraints:
+        if con.op in ("<", ">"):
+            raise ModelSpecificationError(
+                f"line {con.line}: inequality constraints ('{con.op}') are not supported yet; "
+                "remove it or fix the parameter instead")
+        if con.lhs_expr is not None and (con.lhs_expr.text, con.expr.text) in simple:
+            continue
+
+        def h(theta):
+            env = label_values(pt, theta)
+            return con.lhs_expr.evaluate(env) - con.expr.evaluate(env)
+
+        grads = []
+        for _ in range(2):
+            t0 = rng.normal(size=npar)
+            g = np.empty(npar)
+            for j in range(npar):
+                e = np.zeros(npar)
+                e[j] = 1e-4
+                g[j] = (h(t0 + e) - h(t0 - e)) / 2e-4
+            grads.append((t0, g))
+        (t0, g0), (_, g1) = grads
+        if not np.allclose(g0, g1, atol=1e-6):
+            raise ModelSpecificationError(
+                f"line {con.line}: only linear equality constraints are supported; "
+                f"'{con.lhs_expr.text} == {con.expr.text}' is not linear")
+        rows_C.append(g0)
+        rows_c.append(g0 @ t0 - h(t0))
+    if not rows_C:
+        return None
+    return np.array(rows_C), np.array(rows_c)
+
+
+def _null_space(C: np.ndarray, c: np.ndarray):
+    U, s, Vt = np.linalg.svd(C)
+    rank = int((s > 1e-10 * s.max()).sum())
+    K = Vt[rank:].T
+    theta_p = np.linalg.lstsq(C, c, rcond=None)[0]
+    return theta_p, K
+
+
+def count_moments(pt: ParTable, data) -> int:
+    """Number of sample moments the model is fitted to (free of fixed covariates)."""
+    if isinstance(data, SingleData):
+        p = len(data.names)
+        m = p * (p + 1) // 2 + (p if pt.meanstructure else 0)
+    else:
+        pw = data.p_within
+        pb = len(pt.blocks[1].ov)
+        m = pw * (pw + 1) // 2 + pb * (pb + 1) // 2 + len(data.names)
+    return m - int(pt.table["exo"].sum())
+
+
+def estimate(pt: ParTable, data, *, control: dict | None = None) -> Estimation:
+    """Maximum likelihood estimates for a parameter table on prepared data.
+
+    Parameters
+    ----------
+    pt : ParTable
+    data : SingleData or ClusterData
+    control : dict, optional
+        ``maxiter`` (BFGS iterations), ``gtol`` (per-observation gradient
+        tolerance), ``start`` (a full start vector).
+    """
+    control = dict(control or {})
+    fixed_values, sat_x = exogenous_values(pt, data)
+    spec = build_spec(pt, fixed_values)
+    obj = Objective(spec, data, pt.meanstructure)
+    npar = spec.npar
+    nmom = count_moments(pt, data)
+    lin = _linear_constraints(pt, npar)
+    ncon = 0 if lin is None else len(lin[0])
+    if npar - ncon > nmom:
+        raise NotIdentifiedError(
+            f"the model has {npar - ncon} free parameters but the data give only {nmom} sample "
+            "moments to fit them to (negative degrees of freedom); fix or constrain "
+            f"at least {npar - ncon - nmom} parameters, or drop paths")
+    theta0 = control.get("start")
+    if theta0 is None:
+        theta0 = start_values(pt, spec, data)
+    theta0 = np.asarray(theta0, dtype=float)
+
+    if lin is None:
+        theta_p, K = np.zeros(npar), np.eye(npar)
+        xi0 = theta0
+    else:
+        theta_p, K = _null_space(*lin)
+        xi0 = np.linalg.lstsq(K, theta0 - theta_p, rcond=None)[0]
+
+    def fun_grad(xi):
+        theta = theta_p + K @ xi
+        ll, g = obj.loglik(theta, gradient=True)
+        return ll, (None if g is None else K.T @ g)
+
+    res = maximize(fun_grad, xi0, scale=data.nobs, maxiter=control.get("maxiter", 2000),
+                   gtol=control.get("gtol", 1e-7))
+    theta = theta_p + K @ res.x
+    loglik_x = sat_x.loglik if sat_x is not None else 0.0
+
+    vcov = None
+    if res.hessian is not None and npar:
+        info = -res.hessian
+        w, V = np.linalg.eigh(info)
+        tol = 1e-9 * max(w.max(), 1.0)
+        if res.converged and w.min() <= tol:
+            vec = K @ V[:, 0]
+            names = _param_names(pt)
+            top = np.argsort(-np.abs(vec))[:4]
+            involved = ", ".join(names[j] for j in top if abs(vec[j]) > 0.1)
+            raise NotIdentifiedError(
+                "the model is not identified: the information matrix is singular, so some "
+                f"parameters can trade off without changing the fit ({involved}); fix a "
+                "loading or variance to set each latent variable's scale, or remove paths")
+        if w.min() > 0:
+            vcov = K @ ((V / w) @ V.T) @ K.T
+    if not res.converged:
+        warnings.warn(
+            f"the optimizer did not converge ({res.message}) after {res.iterations} iterations; "
+            "the estimates are not maximum likelihood estimates. Check the model (scale of "
+            "variables, starting values, identification) or raise control={'maxiter': ...}",
+            ConvergenceWarning, stacklevel=3)
+    return Estimation(spec, obj, theta, res.fun, loglik_x, res.hessian, vcov, res.converged,
+                      res.iterations, res.evaluations, res.message, fixed_values, sat_x,
+                      npar - K.shape[1])
+
+
+def _param_names(pt: ParTable) -> list[str]:
+    tab = pt.table
+    names = {}
+    for i in range(len(tab)):
+        k = int(tab.at[i, "free"]) - 1
+        if k >= 0 and k not in names:
+            lvl = tab.at[i, "level"]
+            names[k] = f"{tab.at[i, 'lhs']} {tab.at[i, 'op']} {tab.at[i, 'rhs']}".strip() + \
+                (f" [{lvl}]" if lvl else "")
+    return [names[k] for k in range(len(names))]

@@ -1,0 +1,89 @@
+"""Model-implied moments per block, and the chain rule back to the parameters.
+
+Pure numpy functions of the parameter vector. For a block in RAM form with
+``B = (I - A)^-1``, the implied covariance of all its variables is
+``C = B S B'`` and their means ``m = B alpha``; the observed variables are
+the first ``n_ov`` of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .spec import BlockSpec, ModelSpec
+
+__all__ = ["BlockMoments", "block_moments", "model_moments", "block_gradient"]
+
+
+@dataclass(frozen=True, eq=False)
+class BlockMoments:
+    """Implied moments of one block (all variables) with what the gradient needs."""
+
+    B: np.ndarray
+    S: np.ndarray
+    alpha: np.ndarray
+    cov_all: np.ndarray
+    mean_all: np.ndarray
+    n_ov: int
+
+    @property
+    def cov(self) -> np.ndarray:
+        n = self.n_ov
+        return self.cov_all[:n, :n]
+
+    @property
+    def mean(self) -> np.ndarray:
+        return self.mean_all[: self.n_ov]
+
+
+def block_moments(bs: BlockSpec, theta: np.ndarray) -> BlockMoments:
+    """Implied covariance and mean of the variables of one block."""
+    A, S, alpha = bs.matrices(theta)
+    k = bs.k
+    if not A.any():
+        B = np.eye(k)
+    else:
+        B = np.linalg.inv(np.eye(k) - A)
+    BS = B @ S
+    cov_all = BS @ B.T
+    mean_all = B @ alpha
+    return BlockMoments(B, S, alpha, cov_all, mean_all, bs.n_ov)
+
+
+def model_moments(spec: ModelSpec, theta: np.ndarray) -> list[BlockMoments]:
+    """Implied moments of every block."""
+    return [block_moments(bs, theta) for bs in spec.blocks]
+
+
+def block_gradient(bs: BlockSpec, bm: BlockMoments, G_cov: np.ndarray,
+                   g_mean: np.ndarray | None, out: np.ndarray) -> None:
+    """Add d f / d theta for one block to `out`.
+
+    Parameters
+    ----------
+    G_cov : (n_ov, n_ov) array
+        Derivative of f with respect to the implied observed covariance,
+        treated as an unconstrained symmetric matrix.
+    g_mean : (n_ov,) array or None
+        Derivative of f with respect to the implied observed mean.
+    """
+    n, k = bs.n_ov, bs.k
+    B = bm.B
+    Bo = B[:n]                      # F B
+    H = Bo.T @ G_cov @ Bo           # gradient w.r.t. S (full matrix)
+    r, c, p = bs.S_free
+    if len(p):
+        np.add.at(out, p, H[r, c])
+    r, c, p = bs.A_free
+    if len(p):
+        gA = 2.0 * H @ (bm.S @ B.T)
+        if g_mean is not None:
+            gA = gA + np.outer(Bo.T @ g_mean, bm.mean_all)
+        np.add.at(out, p, gA[r, c])
+    if g_mean is not None:
+        r, p = bs.alpha_free
+        if len(p):
+            galpha = Bo.T @ g_mean
+            np.add.at(out, p, galpha[r])

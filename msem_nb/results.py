@@ -1,0 +1,225 @@
+"""The fit result: an immutable object whose tables are computed on first use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .data import ClusterData
+from .estimate import Estimation, count_moments, estimate, label_values
+from .fitmeasures import fit_measures
+from .objective import assemble
+from .partable import ParTable, baseline_partable
+from .saturated import fit_saturated
+from .standardize import std_all
+
+__all__ = ["FitResult"]
+
+_SECTION = {"=~": "Latent Variables", "~": "Regressions", "~~": "Covariances",
+            "~1": "Intercepts", "var": "Variances", ":=": "Defined Parameters"}
+_SECTION_ORDER = ["=~", "~", "~~", "~1", "var"]
+
+
+@dataclass(frozen=True, eq=False)
+class FitResult:
+    """Result of :func:`msem_nb.fit`.
+
+    Attributes
+    ----------
+    converged, iterations, loglik, npar : as in lavaan
+    estimates : pandas.DataFrame
+        One row per parameter: lhs, op, rhs, level, label, est, se, z,
+        pvalue, ci_lower, ci_upper, std_all (plus free, exo).
+    fit_measures : dict
+        loglik, npar, chisq, df, pvalue, cfi, tli, rmsea, srmr (and
+        srmr_within, srmr_between for two-level models), aic, bic, ...
+    """
+
+    model: str
+    partable: ParTable
+    data: object
+    estimation: Estimation
+    cluster: str | None
+    estimator: str = "ML"
+    level: float = 0.95
+    elapsed: float = 0.0
+
+    # -- basic facts ---------------------------------------------------
+    @property
+    def converged(self) -> bool:
+        return bool(self.estimation.converged)
+
+    @property
+    def iterations(self) -> int:
+        return int(self.estimation.iterations)
+
+    @property
+    def loglik(self) -> float:
+        return float(self.estimation.loglik)
+
+    @property
+    def npar(self) -> int:
+        """Free parameters, less the linear equality constraints among them."""
+        return self.estimation.npar_effective
+
+    @property
+    def nobs(self) -> int:
+        return int(self.data.nobs)
+
+    @property
+    def nclusters(self) -> int | None:
+        return int(self.data.nclusters) if isinstance(self.data, ClusterData) else None
+
+    @property
+    def n_dropped(self) -> int:
+        return int(self.data.n_dropped)
+
+    @property
+    def nlevels(self) -> int:
+        return self.partable.nlevels
+
+    # -- tables --------------------------------------------------------
+    @cached_property
+    def _row_estimates(self):
+        tab = self.partable.table
+        theta = self.estimation.theta
+        free = tab["free"].to_numpy() - 1
+        est = np.empty(len(tab))
+        se = np.zeros(len(tab))
+        vcov = self.estimation.vcov
+        for i in range(len(tab)):
+            k = free[i]
+            if k >= 0:
+                est[i] = theta[k]
+                se[i] = np.sqrt(vcov[k, k]) if vcov is not None and vcov[k, k] >= 0 else np.nan
+            else:
+                est[i] = self.estimation.fixed_values.get(i, tab.at[i, "ustart"])
+                if est[i] is None or not np.isfinite(est[i]):
+                    est[i] = 0.0
+        return est, se
+
+    @cached_property
+    def _block_moments(self):
+        return self.estimation.objective.moments(self.estimation.theta)
+
+    @cached_property
+    def estimates(self) -> pd.DataFrame:
+        tab = self.partable.table
+        est, se = self._row_estimates
+        bm, _ = self._block_moments
+        std = std_all(tab, self.estimation.spec, bm, est)
+        free = tab["free"].to_numpy() > 0
+        df = pd.DataFrame({
+            "lhs": tab["lhs"].to_numpy(), "op": tab["op"].to_numpy(),
+            "rhs": tab["rhs"].to_numpy(), "level": tab["level"].to_numpy(),
+            "label": tab["label"].fillna("").to_numpy(), "est": est, "se": se,
+        })
+        df = pd.concat([df, self._defined_rows(est, std)], ignore_index=True) \
+            if self.partable.defined else df
+        std_full = np.concatenate([std, df["std_all"].to_numpy()[len(tab):]]) \
+            if self.partable.defined else std
+        free_full = np.concatenate([free, np.ones(len(df) - len(tab), dtype=bool)])
+        zq = stats.norm.ppf(0.5 + self.level / 2)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = np.where(free_full, df["est"] / df["se"], np.nan)
+        df["z"] = z
+        df["pvalue"] = np.where(np.isfinite(z), 2 * stats.norm.sf(np.abs(z)), np.nan)
+        df["ci_lower"] = np.where(free_full, df["est"] - zq * df["se"], df["est"])
+        df["ci_upper"] = np.where(free_full, df["est"] + zq * df["se"], df["est"])
+        df["std_all"] = std_full
+        df["free"] = free_full
+        df["exo"] = np.concatenate([tab["exo"].to_numpy(), np.zeros(len(df) - len(tab), bool)])
+        cols = ["lhs", "op", "rhs", "level", "label", "est", "se", "z", "pvalue",
+                "ci_lower", "ci_upper", "std_all", "free", "exo"]
+        return df[cols]
+
+    def _defined_rows(self, est, std) -> pd.DataFrame:
+        pt = self.partable
+        theta = self.estimation.theta
+        vcov = self.estimation.vcov
+        tab = pt.table
+
+        def values(th):
+            env = label_values(pt, th)
+            out = []
+            for d in pt.defined:
+                v = d.expr.evaluate(env)
+                env[d.lhs] = v
+                out.append(v)
+            return np.array(out)
+
+        val = values(theta)
+        J = np.empty((len(val), len(theta)))
+        for j in range(len(theta)):
+            h = 1e-6 * max(1.0, abs(theta[j]))
+            e = np.zeros(len(theta))
+            e[j] = h
+            J[:, j] = (values(theta + e) - values(theta - e)) / (2 * h)
+        se = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", J, vcov, J), 0, None)) \
+            if vcov is not None else np.full(len(val), np.nan)
+        # standardized: the same expressions evaluated on standardized labels
+        env_std = {}
+        for i in range(len(tab)):
+            lab = tab.at[i, "label"]
+            if lab:
+                env_std[lab] = std[i]
+        std_def = []
+        for d in pt.defined:
+            try:
+                v = d.expr.evaluate(env_std)
+            except (KeyError, ValueError, ZeroDivisionError):
+                v = np.nan
+            env_std[d.lhs] = v
+            std_def.append(v)
+        return pd.DataFrame({"lhs": [d.lhs for d in pt.defined], "op": ":=",
+                             "rhs": [d.expr.text for d in pt.defined], "level": "",
+                             "label": [d.lhs for d in pt.defined], "est": val, "se": se,
+                             "std_all": std_def})
+
+    @cached_property
+    def implied(self) -> dict:
+        """Model-implied moments: {"within": (cov, mean), "between": (cov, mean)} or {"": ...}."""
+        bm, _ = self._block_moments
+        names = [bs.names[: bs.n_ov] for bs in self.estimation.spec.blocks]
+        out = {}
+        for b, m in enumerate(bm):
+            lvl = self.partable.blocks[b].level
+            out[lvl] = (pd.DataFrame(m.cov, index=names[b], columns=names[b]),
+                        pd.Series(m.mean, index=names[b]))
+        return out
+
+    @cached_property
+    def fit_measures(self) -> dict:
+        pt, data, est = self.partable, self.data, self.estimation
+        h1 = fit_saturated(data)
+        base_pt = baseline_partable(pt)
+        base = estimate(base_pt, data)
+        nmom = count_moments(pt, data)
+        npar_eff = self.npar
+        _, mom = self._block_moments
+        pos = est.objective.between_pos if self.nlevels == 2 else None
+        return fit_measures(
+            loglik=est.loglik, npar=npar_eff, nobs=data.nobs, df=nmom - npar_eff, h1=h1,
+            loglik_x=est.loglik_x, baseline_loglik=base.loglik,
+            baseline_df=nmom - base_pt.npar, data=data, implied=mom, between_pos=pos)
+
+    # -- display -------------------------------------------------------
+    def summary(self, standardized: bool = True) -> str:
+        """Text summary laid out like lavaan's, with a section per level."""
+        from .report_text import summary_text
+        return summary_text(self, standardized=standardized)
+
+    def __repr__(self) -> str:
+        status = "converged" if self.converged else "NOT converged"
+        lv = f", {self.nclusters} clusters" if self.nclusters else ""
+        return (f"<msem_nb FitResult: {status}, loglik {self.loglik:.3f}, "
+                f"{self.npar} parameters, {self.nobs} observations{lv}>")
+
+    def _repr_html_(self) -> str:
+        from .report_text import summary_html
+        return summary_html(self)
+
