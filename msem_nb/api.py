@@ -20,7 +20,8 @@ _ESTIMATORS = ("ML",)
 
 def fit(model: str, data: pd.DataFrame, cluster: str | None = None, estimator: str = "ML",
         missing: str = "listwise", *, meanstructure: bool | None = None,
-        fixed_x: bool = True, level: float = 0.95, control: dict | None = None) -> FitResult:
+        fixed_x: bool = True, level: float = 0.95, information: str | None = None,
+        control: dict | None = None) -> FitResult:
     """Fit a single- or two-level structural equation model by maximum likelihood.
 
     Parameters
@@ -44,6 +45,9 @@ def fit(model: str, data: pd.DataFrame, cluster: str | None = None, estimator: s
         sample values; the log-likelihood is conditional on them).
     level : float
         Confidence level of the Wald intervals.
+    information : {"observed", "expected"}, optional
+        Information matrix behind the standard errors; by default expected
+        for single-level and observed for two-level models, as in lavaan.
     control : dict, optional
         Optimizer settings: ``maxiter``, ``gtol``, ``start``.
 
@@ -81,6 +85,6 @@ def fit(model: str, data: pd.DataFrame, cluster: str | None = None, estimator: s
                 "rename the latent variable(s)")
     within, between_only, both = pt.roles()
     prepared = prepare_data(data, within, cluster, between_only, both, missing)
-    est = estimate(pt, prepared, control=control)
+    est = estimate(pt, prepared, control=control, information=information)
     return FitResult(model, pt, prepared, est, cluster, est_name, level,
                      time.perf_counter() - t0)

@@ -275,7 +275,7 @@ def _cluster_stats(values, codes, uniques, within, between_only, both, n_dropped
             j = bad[0]
             raise DataError(
                 f"variable '{between_only[k]}' is used only at the between level but varies "
-                f"within {len(bad)} of {len(sizes)} clusters (e.g. cluster {uniques[j]!r} has "
+                f"within {len(bad)} of {len(sizes)} clusters (e.g. cluster {_plain(uniques[j])!r} has "
                 f"values {zmin[j, k]:g} to {zmax[j, k]:g}); use it at the within level too, or "
                 "replace it by its cluster means")
         constant = np.ptp(zfirst, axis=0) == 0
@@ -297,6 +297,11 @@ def _cluster_stats(values, codes, uniques, within, between_only, both, n_dropped
         groups=groups, sum_log_n=float(np.log(sizes).sum()), cluster_ids=uniques,
         cluster_sizes=sizes, cluster_vectors=vectors, n_dropped=n_dropped,
         rows=ywithin, offsets=offsets)
+
+
+def _plain(x):
+    """A numpy scalar as the plain Python value, for messages."""
+    return x.item() if hasattr(x, "item") else x
 
 
 def _size_groups(sizes: np.ndarray, vectors: np.ndarray) -> SizeGroups:

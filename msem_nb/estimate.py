@@ -228,7 +228,29 @@ def count_moments(pt: ParTable, data) -> int:
     return m - int(pt.table["exo"].sum())
 
 
-def estimate(pt: ParTable, data, *, control: dict | None = None) -> Estimation:
+def expected_information(obj: Objective, theta: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """Expected (Fisher) information of a single-level model at theta.
+
+    The normal log-likelihood is linear in the sample moments, so its Hessian
+    at data whose moments equal the implied ones is minus the expected
+    information.
+    """
+    from .data import SingleData
+    from .optimize import numeric_hessian
+    _, (mu, sigma) = obj.moments(theta)
+    d = obj.data
+    pseudo = SingleData(d.names, d.nobs, d.mean if mu is None else mu, sigma)
+    pobj = Objective(obj.spec, pseudo, obj.meanstructure)
+
+    def grad(xi):
+        return K.T @ pobj.loglik(theta + K @ (xi - xi0), gradient=True)[1]
+
+    xi0 = np.zeros(K.shape[1])
+    return -numeric_hessian(grad, xi0)
+
+
+def estimate(pt: ParTable, data, *, control: dict | None = None,
+             information: str | None = None) -> Estimation:
     """Maximum likelihood estimates for a parameter table on prepared data.
 
     Parameters
@@ -238,7 +260,18 @@ def estimate(pt: ParTable, data, *, control: dict | None = None) -> Estimation:
     control : dict, optional
         ``maxiter`` (BFGS iterations), ``gtol`` (per-observation gradient
         tolerance), ``start`` (a full start vector).
+    information : {"observed", "expected"}, optional
+        Information matrix for standard errors. Default as lavaan: expected
+        for single-level models, observed for two-level models.
     """
+    if information is None:
+        information = "expected" if isinstance(data, SingleData) else "observed"
+    if information not in ("observed", "expected"):
+        raise ModelSpecificationError("information must be 'observed' or 'expected'")
+    if information == "expected" and not isinstance(data, SingleData):
+        raise ModelSpecificationError(
+            "information='expected' is available for single-level models only; "
+            "use information='observed'")
     control = dict(control or {})
     fixed_values, sat_x = exogenous_values(pt, data)
     spec = build_spec(pt, fixed_values)
@@ -276,7 +309,8 @@ def estimate(pt: ParTable, data, *, control: dict | None = None) -> Estimation:
 
     vcov = None
     if res.hessian is not None and npar:
-        info = -res.hessian
+        info = -res.hessian if information == "observed" else \
+            expected_information(obj, theta, K)
         w, V = np.linalg.eigh(info)
         tol = 1e-9 * max(w.max(), 1.0)
         if res.converged and w.min() <= tol:

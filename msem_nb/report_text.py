@@ -79,14 +79,16 @@ def summary_text(fit, standardized: bool = True) -> str:
     except Exception as exc:  # fit measures are extra; never lose the estimates
         lines += ["", f"Model test not available: {exc}"]
     est = fit.estimates
-    lines += ["", "Parameter Estimates:", ""]
+    lines += ["", "Parameter Estimates:"]
     head = f"{'':<20}{'Estimate':>9}{'Std.Err':>9}{'z-value':>9}{'P(>|z|)':>9}"
     if standardized:
         head += f"{'Std.all':>9}"
     levels = [b.level for b in fit.partable.blocks]
     for i, level in enumerate(levels):
         if level:
-            lines += ["", f"Level {i + 1} [{level}]:", ""]
+            lines += ["", f"Level {i + 1} [{level}]:"]
+        rows = est[est["level"] == level]
+        endogenous = set(rows.loc[rows["op"] == "~", "lhs"]) | set(rows.loc[rows["op"] == "=~", "rhs"])
         for title, op, part in _section_rows(est, level):
             lines += ["", f"{title}:", head]
             last = None
@@ -97,7 +99,8 @@ def summary_text(fit, standardized: bool = True) -> str:
                         last = r["lhs"]
                     name = "    " + r["rhs"]
                 else:
-                    name = "   " + ("." if op == "var" or op == "~~" else "") + r["lhs"]
+                    dot = "." if op == "var" and r["lhs"] in endogenous else " "
+                    name = "   " + dot + r["lhs"]
                 if r["label"]:
                     name += f" ({r['label']})"
                 lines.append(_row_line(name, r, standardized))

@@ -1,6 +1,5 @@
 """Tests for the example simulators and the bundled classroom data."""
 
-import time
 
 import numpy as np
 import pandas as pd
@@ -106,13 +105,11 @@ def test_unknown_example_names_available():
         load_example("no_such_data")
 
 
-def test_factor_data_million_rows_fast():
-    start = time.perf_counter()
+def test_factor_data_million_rows():
+    # its speed is measured in bench/bench_core.py, not here
     df = simulate_factor_data(50_000, 20)
-    elapsed = time.perf_counter() - start
     assert df.shape == (1_000_000, 9)
     assert df["cluster"].nunique() == 50_000
-    assert elapsed < 3.0
 
 
 def test_factor_data_layout_and_icc():
