@@ -42,6 +42,7 @@ class Estimation:
     fixed_values: dict
     sat_x: Saturated | None
     n_constraints: int = 0
+    h1: Saturated | None = None
 
     @property
     def npar_effective(self) -> int:
@@ -53,10 +54,7 @@ class Estimation:
         return self.loglik_joint - self.loglik_x
 
 
-def _exo_subset(pt: ParTable, data):
-    exo = pt.exogenous
-    if not exo:
-        return None
+def _exo_subset(pt: ParTable, data, exo):
     if isinstance(data, SingleData):
         return data.subset([v for v in data.names if v in exo])
     within = [v for v in data.within if v in exo]
@@ -65,16 +63,40 @@ def _exo_subset(pt: ParTable, data):
 
 
 def exogenous_values(pt: ParTable, data):
-    """Values of the fixed exogenous rows and the saturated model of the covariates."""
-    sub = _exo_subset(pt, data)
-    if sub is None:
-        return {}, None
-    sat = fit_saturated(sub)
+    """Fixed values of the exogenous covariates' moments, and log-likelihood terms.
+
+    Returns ``(values, sat, loglik_x, h1)``: ``values`` maps table rows to
+    their fixed values; ``loglik_x`` is what lavaan subtracts from joint
+    log-likelihoods to report them conditional on the covariates; ``h1`` is the
+    saturated model of all variables when it had to be fitted here.
+
+    Covariates with only a within or only a between part have closed-form
+    saturated moments, and their marginal likelihood is subtracted. A
+    covariate with parts at both levels takes its moments from the saturated
+    model of all variables, the ML estimate (lavaan 0.6-14 does the same for
+    variances but splits the mean differently); as in lavaan, its marginal
+    likelihood is not subtracted.
+    """
+    exo = pt.exogenous
+    if not exo:
+        return {}, None, 0.0, None
+    h1 = None
+    split = isinstance(data, ClusterData) and any(v in data.both for v in exo)
+    if split:
+        h1 = fit_saturated(data)
+        sat = h1
+        plain = [v for v in exo if v not in data.both]
+        loglik_x = fit_saturated(_exo_subset(pt, data, plain)).loglik if plain else 0.0
+    else:
+        sat = fit_saturated(_exo_subset(pt, data, exo))
+        loglik_x = sat.loglik
     names = sat.names
-    tab = pt.table
+    rec = pt.records
     values = {}
-    for i in np.where(tab["exo"].to_numpy())[0]:
-        lhs, op, rhs, b = tab.at[i, "lhs"], tab.at[i, "op"], tab.at[i, "rhs"], tab.at[i, "block"]
+    for i, r in enumerate(rec):
+        if not r["exo"]:
+            continue
+        lhs, op, rhs, b = r["lhs"], r["op"], r["rhs"], r["block"]
         a = names.index(lhs)
         if op == "~1":
             values[i] = float(sat.mu[a])
@@ -84,7 +106,7 @@ def exogenous_values(pt: ParTable, data):
             values[i] = float(sat.sigma_b[a, c])
         else:
             values[i] = float(sat.sigma_w[a, c])
-    return values, sat
+    return values, sat, loglik_x, h1
 
 
 def _level_moments(data):
@@ -106,6 +128,7 @@ def start_values(pt: ParTable, spec: ModelSpec, data) -> np.ndarray:
     variances and loadings from the indicators' covariances, zero paths,
     sample means for intercepts, and user starts where given."""
     tab = pt.table
+    rec = pt.records
     moments = _level_moments(data)
     theta = np.zeros(spec.npar)
     seen = set()
@@ -113,8 +136,8 @@ def start_values(pt: ParTable, spec: ModelSpec, data) -> np.ndarray:
     for b, bv in enumerate(pt.blocks):
         names, _, cov = moments[b]
         for f in bv.lv:
-            ind = tab[(tab["block"] == b) & (tab["op"] == "=~") & (tab["lhs"] == f)]
-            ind_names = [v for v in ind["rhs"] if v in names]
+            ind_names = [r["rhs"] for r in rec if r["block"] == b and r["op"] == "=~"
+                         and r["lhs"] == f and r["rhs"] in names]
             if len(ind_names) >= 2:
                 idx = [names.index(v) for v in ind_names]
                 C = cov[np.ix_(idx, idx)]
@@ -129,15 +152,15 @@ def start_values(pt: ParTable, spec: ModelSpec, data) -> np.ndarray:
                     ref = off.mean() if off.size else v
                     loadings[(b, f, name)] = float(np.clip(others / ref if ref > 0 else 1.0, -3, 3))
     for i in range(len(tab)):
-        k = int(tab.at[i, "free"]) - 1
+        k = int(rec[i]["free"]) - 1
         if k < 0 or k in seen:
             continue
         seen.add(k)
-        start = tab.at[i, "start"]
+        start = rec[i]["start"]
         if start is not None and not (isinstance(start, float) and np.isnan(start)):
             theta[k] = float(start)
             continue
-        lhs, op, rhs, b = tab.at[i, "lhs"], tab.at[i, "op"], tab.at[i, "rhs"], int(tab.at[i, "block"])
+        lhs, op, rhs, b = rec[i]["lhs"], rec[i]["op"], rec[i]["rhs"], int(rec[i]["block"])
         names, mean, cov = moments[b]
         if op == "=~":
             theta[k] = loadings.get((b, lhs, rhs), 1.0)
@@ -155,15 +178,16 @@ def label_values(pt: ParTable, theta: np.ndarray) -> dict:
     """Label -> value, for free rows from theta and for fixed rows from ustart."""
     env = {}
     tab = pt.table
+    rec = pt.records
     for i in range(len(tab)):
-        lab = tab.at[i, "label"]
+        lab = rec[i]["label"]
         if not lab:
             continue
-        k = int(tab.at[i, "free"]) - 1
+        k = int(rec[i]["free"]) - 1
         if k >= 0:
             env[lab] = float(theta[k])
         else:
-            u = tab.at[i, "ustart"]
+            u = rec[i]["ustart"]
             env[lab] = float(u) if u is not None and np.isfinite(u) else 0.0
     return env
 
@@ -273,7 +297,7 @@ def estimate(pt: ParTable, data, *, control: dict | None = None,
             "information='expected' is available for single-level models only; "
             "use information='observed'")
     control = dict(control or {})
-    fixed_values, sat_x = exogenous_values(pt, data)
+    fixed_values, sat_x, loglik_x, h1 = exogenous_values(pt, data)
     spec = build_spec(pt, fixed_values)
     obj = Objective(spec, data, pt.meanstructure)
     npar = spec.npar
@@ -305,7 +329,6 @@ def estimate(pt: ParTable, data, *, control: dict | None = None,
     res = maximize(fun_grad, xi0, scale=data.nobs, maxiter=control.get("maxiter", 2000),
                    gtol=control.get("gtol", 1e-7))
     theta = theta_p + K @ res.x
-    loglik_x = sat_x.loglik if sat_x is not None else 0.0
 
     vcov = None
     if res.hessian is not None and npar:
@@ -320,8 +343,10 @@ def estimate(pt: ParTable, data, *, control: dict | None = None,
             involved = ", ".join(names[j] for j in top if abs(vec[j]) > 0.1)
             raise NotIdentifiedError(
                 "the model is not identified: the information matrix is singular, so some "
-                f"parameters can trade off without changing the fit ({involved}); fix a "
-                "loading or variance to set each latent variable's scale, or remove paths")
+                f"parameters can trade off without changing the fit ({involved}). This "
+                "happens when a latent variable has no scale, or when a predictor has (almost) "
+                "no variance at a level or is collinear with another there; fix a loading or "
+                "variance, or remove one of these paths")
         if w.min() > 0:
             vcov = K @ ((V / w) @ V.T) @ K.T
     if not res.converged:
@@ -332,16 +357,17 @@ def estimate(pt: ParTable, data, *, control: dict | None = None,
             ConvergenceWarning, stacklevel=3)
     return Estimation(spec, obj, theta, res.fun, loglik_x, res.hessian, vcov, res.converged,
                       res.iterations, res.evaluations, res.message, fixed_values, sat_x,
-                      npar - K.shape[1])
+                      npar - K.shape[1], h1)
 
 
 def _param_names(pt: ParTable) -> list[str]:
     tab = pt.table
+    rec = pt.records
     names = {}
     for i in range(len(tab)):
-        k = int(tab.at[i, "free"]) - 1
+        k = int(rec[i]["free"]) - 1
         if k >= 0 and k not in names:
-            lvl = tab.at[i, "level"]
-            names[k] = f"{tab.at[i, 'lhs']} {tab.at[i, 'op']} {tab.at[i, 'rhs']}".strip() + \
+            lvl = rec[i]["level"]
+            names[k] = f"{rec[i]['lhs']} {rec[i]['op']} {rec[i]['rhs']}".strip() + \
                 (f" [{lvl}]" if lvl else "")
     return [names[k] for k in range(len(names))]

@@ -42,8 +42,15 @@ def block_moments(bs: BlockSpec, theta: np.ndarray) -> BlockMoments:
     """Implied covariance and mean of the variables of one block."""
     A, S, alpha = bs.matrices(theta)
     k = bs.k
-    if not A.any():
-        B = np.eye(k)
+    nil = bs.nilpotency
+    if 0 < nil <= 4:
+        # recursive models: the Neumann series ends, and a few small products
+        # are cheaper than a general inverse
+        B = np.eye(k) + A
+        Ap = A
+        for _ in range(nil - 2):
+            Ap = Ap @ A
+            B += Ap
     else:
         B = np.linalg.inv(np.eye(k) - A)
     BS = B @ S
@@ -73,17 +80,18 @@ def block_gradient(bs: BlockSpec, bm: BlockMoments, G_cov: np.ndarray,
     B = bm.B
     Bo = B[:n]                      # F B
     H = Bo.T @ G_cov @ Bo           # gradient w.r.t. S (full matrix)
+    npar = len(out)
     r, c, p = bs.S_free
     if len(p):
-        np.add.at(out, p, H[r, c])
+        out += np.bincount(p, H[r, c], npar)
     r, c, p = bs.A_free
+    galpha = Bo.T @ g_mean if g_mean is not None else None
     if len(p):
         gA = 2.0 * H @ (bm.S @ B.T)
-        if g_mean is not None:
-            gA = gA + np.outer(Bo.T @ g_mean, bm.mean_all)
-        np.add.at(out, p, gA[r, c])
-    if g_mean is not None:
+        if galpha is not None:
+            gA += np.outer(galpha, bm.mean_all)
+        out += np.bincount(p, gA[r, c], npar)
+    if galpha is not None:
         r, p = bs.alpha_free
         if len(p):
-            galpha = Bo.T @ g_mean
-            np.add.at(out, p, galpha[r])
+            out += np.bincount(p, galpha[r], npar)

@@ -35,9 +35,7 @@ def _chol_inv_logdet(M: np.ndarray):
     except np.linalg.LinAlgError:
         return None
     logdet = 2.0 * np.log(np.diagonal(L, axis1=-2, axis2=-1)).sum(axis=-1)
-    Linv = np.linalg.inv(L)
-    inv = np.swapaxes(Linv, -1, -2) @ Linv
-    return inv, logdet
+    return np.linalg.inv(M), logdet
 
 
 def loglik_single(data: SingleData, mu: np.ndarray | None, sigma: np.ndarray,
@@ -107,16 +105,16 @@ def loglik_twolevel(data: ClusterData, mu: np.ndarray, sigma_w: np.ndarray,
     if res_b is None:
         return -np.inf, None
     inv_o, logdet_o = res_b
-    d = g.mean - mu[None]
-    M = g.sscp + g.count[:, None, None] * d[:, :, None] * d[:, None, :]
-    ll += -0.5 * np.sum(g.count * (p * LOG2PI + logdet_o) + np.einsum("gij,gji->g", inv_o, M))
+    d = g.mean - mu
+    cnt = g.count
+    M = g.sscp + cnt[:, None, None] * (d[:, :, None] * d[:, None, :])
+    ll -= 0.5 * (cnt @ logdet_o + p * LOG2PI * cnt.sum() + np.sum(inv_o * M))
     if not gradient:
         return ll, None
     # derivative w.r.t. each Omega_n, then collected into S_B and S_W
-    IMI = inv_o @ M @ inv_o
-    G_o = -0.5 * (g.count[:, None, None] * inv_o - IMI)
+    G_o = 0.5 * (inv_o @ M @ inv_o - cnt[:, None, None] * inv_o)
     G_b = G_o.sum(axis=0)
-    G_w = -0.5 * ((N - J) * inv_w - inv_w @ A @ inv_w)
-    G_w += np.einsum("g,gij->ij", 1.0 / g.n, G_o[:, :pw, :pw])
-    g_mu = np.einsum("g,gij,gj->i", g.count, inv_o, d)
+    G_w = 0.5 * (inv_w @ A @ inv_w - (N - J) * inv_w)
+    G_w += np.tensordot(1.0 / g.n, G_o[:, :pw, :pw], axes=1)
+    g_mu = np.tensordot(cnt, (inv_o @ d[:, :, None])[:, :, 0], axes=1)
     return ll, (g_mu, G_w, G_b)

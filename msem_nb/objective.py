@@ -11,6 +11,7 @@ mean is the within mean plus the between mean.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -30,17 +31,23 @@ class Objective:
     data: SingleData | ClusterData
     meanstructure: bool
 
-    @property
+    @cached_property
     def between_pos(self) -> np.ndarray:
         names = self.data.names
         bs = self.spec.blocks[1]
         return np.array([names.index(v) for v in bs.names[: bs.n_ov]], dtype=int)
 
+    @cached_property
+    def _between_ix(self):
+        pos = self.between_pos
+        return np.ix_(pos, pos)
+
     def moments(self, theta):
         """Block moments and the data-level moments (mu, sigma_w[, sigma_b])."""
         bm = model_moments(self.spec, theta)
-        return bm, assemble(bm, self.data, self.between_pos if len(bm) == 2 else None,
-                            self.meanstructure)
+        if len(bm) == 1:
+            return bm, assemble(bm, self.data, None, self.meanstructure)
+        return bm, assemble(bm, self.data, self.between_pos, self.meanstructure, self._between_ix)
 
     def loglik(self, theta, gradient: bool = False):
         """Log-likelihood at theta, and its gradient when asked."""
@@ -67,11 +74,11 @@ class Objective:
         pw = self.data.p_within
         out = np.zeros(self.spec.npar)
         block_gradient(self.spec.blocks[0], bm[0], G_w, g_mu[:pw], out)
-        block_gradient(self.spec.blocks[1], bm[1], G_b[np.ix_(pos, pos)], g_mu[pos], out)
+        block_gradient(self.spec.blocks[1], bm[1], G_b[self._between_ix], g_mu[pos], out)
         return ll, out
 
 
-def assemble(bm, data, between_pos, meanstructure: bool):
+def assemble(bm, data, between_pos, meanstructure: bool, between_ix=None):
     """Data-level moments from block moments.
 
     Returns ``(mu, sigma)`` for one block (mu None without mean structure) or
@@ -85,5 +92,5 @@ def assemble(bm, data, between_pos, meanstructure: bool):
     mu[:pw] = bm[0].mean
     mu[between_pos] += bm[1].mean
     sb = np.zeros((p, p))
-    sb[np.ix_(between_pos, between_pos)] = bm[1].cov
+    sb[between_ix if between_ix is not None else np.ix_(between_pos, between_pos)] = bm[1].cov
     return mu, bm[0].cov, sb

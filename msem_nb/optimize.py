@@ -43,7 +43,7 @@ def numeric_hessian(grad_fun, x: np.ndarray, rel_step: float = 1e-5) -> np.ndarr
 
 
 def maximize(fun_grad, x0, *, scale: float = 1.0, maxiter: int = 2000,
-             gtol: float = 1e-6, newton_steps: int = 3, hessian: bool = True) -> OptimResult:
+             gtol: float = 1e-6, newton_steps: int = 2, hessian: bool = True) -> OptimResult:
     """Maximise ``f`` given ``fun_grad(x) -> (f, g)`` (g None when f is not finite).
 
     Parameters
@@ -138,11 +138,13 @@ def maximize(fun_grad, x0, *, scale: float = 1.0, maxiter: int = 2000,
                 fn, gn = fg(xn)
                 if gn is None or fn > f + 1e-10 * max(1.0, abs(f)):
                     break
-                small = np.abs(dx).max() < 1e-10 * max(1.0, np.abs(x).max())
+                # A step this small leaves the Hessian unchanged to the digits
+                # standard errors need, so it is reused.
+                small = np.abs(dx).max() < 1e-6 * max(1.0, np.abs(x).max())
                 x, f, g = xn, fn, gn
-                H = None
                 if small:
                     break
+                H = None
             if hessian and H is None:
                 H = numeric_hessian(grad_only, x)
             converged = np.abs(g).max() < max(gtol, 1e-6)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -70,6 +71,11 @@ class ParTable:
     nlevels: int
     defined: tuple[Statement, ...] = field(default=())
     constraints: tuple[Statement, ...] = field(default=())
+
+    @cached_property
+    def records(self) -> list[dict]:
+        """The rows as dicts (fast to loop over, unlike DataFrame.at)."""
+        return self.table.to_dict("records")
 
     @property
     def npar(self) -> int:
@@ -411,9 +417,12 @@ def _check_labels(df: pd.DataFrame, defined, constraints):
     labels = set(df["label"].fillna("")) - {""}
     # fixed rows with labels that also label free rows: lavaan treats the
     # label as an equality; we refuse the ambiguous case instead.
-    lab = df[df["label"] != ""]
-    for name, grp in lab.groupby("label"):
-        if grp["free"].eq(0).any() and grp["free"].gt(0).any():
+    kinds: dict[str, set] = {}
+    for lab, free in zip(df["label"], df["free"]):
+        if lab:
+            kinds.setdefault(lab, set()).add(free > 0)
+    for name, k in kinds.items():
+        if len(k) == 2:
             raise ModelSpecificationError(
                 f"label '{name}' is on both a fixed and a free parameter; give the fixed one "
                 "its value on every row or remove the label")

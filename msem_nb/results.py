@@ -86,6 +86,7 @@ class FitResult:
     @cached_property
     def _row_estimates(self):
         tab = self.partable.table
+        rec = self.partable.records
         theta = self.estimation.theta
         free = tab["free"].to_numpy() - 1
         est = np.empty(len(tab))
@@ -97,7 +98,7 @@ class FitResult:
                 est[i] = theta[k]
                 se[i] = np.sqrt(vcov[k, k]) if vcov is not None and vcov[k, k] >= 0 else np.nan
             else:
-                est[i] = self.estimation.fixed_values.get(i, tab.at[i, "ustart"])
+                est[i] = self.estimation.fixed_values.get(i, rec[i]["ustart"])
                 if est[i] is None or not np.isfinite(est[i]):
                     est[i] = 0.0
         return est, se
@@ -109,6 +110,7 @@ class FitResult:
     @cached_property
     def estimates(self) -> pd.DataFrame:
         tab = self.partable.table
+        rec = self.partable.records
         est, se = self._row_estimates
         bm, _ = self._block_moments
         std = std_all(tab, self.estimation.spec, bm, est)
@@ -142,6 +144,7 @@ class FitResult:
         theta = self.estimation.theta
         vcov = self.estimation.vcov
         tab = pt.table
+        rec = pt.records
 
         def values(th):
             env = label_values(pt, th)
@@ -164,7 +167,7 @@ class FitResult:
         # standardized: the same expressions evaluated on standardized labels
         env_std = {}
         for i in range(len(tab)):
-            lab = tab.at[i, "label"]
+            lab = rec[i]["label"]
             if lab:
                 env_std[lab] = std[i]
         std_def = []
@@ -195,7 +198,7 @@ class FitResult:
     @cached_property
     def fit_measures(self) -> dict:
         pt, data, est = self.partable, self.data, self.estimation
-        h1 = fit_saturated(data)
+        h1 = est.h1 if est.h1 is not None else fit_saturated(data)
         base_pt = baseline_partable(pt)
         base = estimate(base_pt, data)
         nmom = count_moments(pt, data)

@@ -32,7 +32,9 @@ class BlockSpec:
     A_free: tuple[np.ndarray, np.ndarray, np.ndarray]
     S_free: tuple[np.ndarray, np.ndarray, np.ndarray]   # both triangles listed
     alpha_free: tuple[np.ndarray, np.ndarray]
-    acyclic: bool
+    # smallest k with A^k = 0 when the paths have no loop (then
+    # (I - A)^-1 = I + A + ... + A^(k-1)), else 0
+    nilpotency: int
 
     @property
     def k(self) -> int:
@@ -74,6 +76,7 @@ def build_spec(pt: ParTable, fixed_values: dict | None = None) -> ModelSpec:
         (exogenous covariate moments). Missing ones are zero.
     """
     tab = pt.table
+    rec = pt.records
     fixed_values = fixed_values or {}
     blocks = []
     cells: list = [None] * len(tab)
@@ -90,9 +93,9 @@ def build_spec(pt: ParTable, fixed_values: dict | None = None) -> ModelSpec:
         af: list = [[], []]
         rows = np.where(tab["block"].to_numpy() == b)[0]
         for i in rows:
-            lhs, op, rhs = tab.at[i, "lhs"], tab.at[i, "op"], tab.at[i, "rhs"]
-            free = int(tab.at[i, "free"]) - 1
-            ustart = tab.at[i, "ustart"]
+            lhs, op, rhs = rec[i]["lhs"], rec[i]["op"], rec[i]["rhs"]
+            free = int(rec[i]["free"]) - 1
+            ustart = rec[i]["ustart"]
             value = fixed_values.get(i, ustart if ustart is not None and not _isnan(ustart) else 0.0)
             if op == "=~":
                 r, c, mat = pos[rhs], pos[lhs], "A"
@@ -126,7 +129,7 @@ def build_spec(pt: ParTable, fixed_values: dict | None = None) -> ModelSpec:
         Apattern = A0 != 0
         Apattern[np.asarray(Af[0], dtype=int), np.asarray(Af[1], dtype=int)] = True
         blocks.append(BlockSpec(tuple(names), len(bv.ov), A0, S0, alpha0, as_arr(Af),
-                                as_arr(Sf), as_arr(af), _is_acyclic(Apattern)))
+                                as_arr(Sf), as_arr(af), _nilpotency(Apattern)))
     return ModelSpec(tuple(blocks), npar, tuple(cells))
 
 
@@ -137,13 +140,13 @@ def _isnan(x) -> bool:
         return False
 
 
-def _is_acyclic(pattern: np.ndarray) -> bool:
-    """True when the directed paths have no loop, so (I - A) is always invertible."""
+def _nilpotency(pattern: np.ndarray) -> int:
+    """Smallest power at which the path pattern vanishes (0 if it has a loop)."""
     k = len(pattern)
     P = pattern.astype(float)
     M = np.eye(k)
-    for _ in range(k):
+    for power in range(1, k + 1):
         M = M @ P
         if not M.any():
-            return True
-    return False
+            return power
+    return 0
