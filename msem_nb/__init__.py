@@ -7,11 +7,12 @@
 __version__ = "0.1.0"
 
 from .api import fit  # noqa: E402
+from .decompose import Decomposition, decompose  # noqa: E402
 from .errors import (ConvergenceWarning, DataError, DataWarning, ModelSpecificationError,  # noqa: E402
                      MsemError, NotIdentifiedError)
 from .examples import EXAMPLE_MODELS, load_example, simulate_classrooms  # noqa: E402
 from .syntax import ModelSyntaxError, parse  # noqa: E402
 
-__all__ = ["fit", "parse", "load_example", "simulate_classrooms", "EXAMPLE_MODELS",
+__all__ = ["fit", "decompose", "Decomposition", "parse", "load_example", "simulate_classrooms", "EXAMPLE_MODELS",
            "ModelSyntaxError", "MsemError", "DataError", "DataWarning", "ModelSpecificationError",
            "NotIdentifiedError", "ConvergenceWarning", "__version__"]

@@ -327,17 +327,20 @@ def estimate(pt: ParTable, data, *, control: dict | None = None,
         return ll, (None if g is None else K.T @ g)
 
     res = maximize(fun_grad, xi0, scale=data.nobs, maxiter=control.get("maxiter", 2000),
-                   gtol=control.get("gtol", 1e-7))
+                   gtol=control.get("gtol", 1e-5))
     theta = theta_p + K @ res.x
 
     vcov = None
     if res.hessian is not None and npar:
         info = -res.hessian if information == "observed" else \
             expected_information(obj, theta, K)
-        w, V = np.linalg.eigh(info)
-        tol = 1e-9 * max(w.max(), 1.0)
-        if res.converged and w.min() <= tol:
-            vec = K @ V[:, 0]
+        # Judge singularity on the correlation-scaled information, so that
+        # parameters on very different scales do not look unidentified.
+        dscale = np.sqrt(np.clip(np.abs(np.diag(info)), 1e-300, None))
+        ws, Vs = np.linalg.eigh(info / np.outer(dscale, dscale))
+        if res.converged and ws.min() <= 1e-6:
+            vec = K @ (Vs[:, 0] / dscale)
+            vec /= np.abs(vec).max()
             names = _param_names(pt)
             top = np.argsort(-np.abs(vec))[:4]
             involved = ", ".join(names[j] for j in top if abs(vec[j]) > 0.1)
@@ -347,6 +350,7 @@ def estimate(pt: ParTable, data, *, control: dict | None = None,
                 "happens when a latent variable has no scale, or when a predictor has (almost) "
                 "no variance at a level or is collinear with another there; fix a loading or "
                 "variance, or remove one of these paths")
+        w, V = np.linalg.eigh(info)
         if w.min() > 0:
             vcov = K @ ((V / w) @ V.T) @ K.T
     if not res.converged:

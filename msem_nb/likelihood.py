@@ -35,7 +35,14 @@ def _chol_inv_logdet(M: np.ndarray):
     except np.linalg.LinAlgError:
         return None
     logdet = 2.0 * np.log(np.diagonal(L, axis1=-2, axis2=-1)).sum(axis=-1)
-    return np.linalg.inv(M), logdet
+    try:
+        inv = np.linalg.inv(M)
+    except np.linalg.LinAlgError:
+        # Cholesky can succeed on a matrix that is singular to working precision
+        return None
+    if not np.all(np.isfinite(logdet)):
+        return None
+    return inv, logdet
 
 
 def loglik_single(data: SingleData, mu: np.ndarray | None, sigma: np.ndarray,
