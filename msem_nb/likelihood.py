@@ -106,8 +106,8 @@ def loglik_twolevel(data: ClusterData, mu: np.ndarray, sigma_w: np.ndarray,
     ll = -0.5 * ((N - J) * (pw * LOG2PI + logdet_w) + np.sum(inv_w * A)) - 0.5 * pw * data.sum_log_n
 
     g = data.groups
-    omega = np.broadcast_to(sigma_b, (len(g.n), p, p)).copy()
-    omega[:, :pw, :pw] += sigma_w[None] / g.n[:, None, None]
+    omega = sigma_b + np.zeros((len(g.n), 1, 1))
+    omega[:, :pw, :pw] += sigma_w / g.n[:, None, None]
     res_b = _chol_inv_logdet(omega)
     if res_b is None:
         return -np.inf, None
@@ -122,6 +122,6 @@ def loglik_twolevel(data: ClusterData, mu: np.ndarray, sigma_w: np.ndarray,
     G_o = 0.5 * (inv_o @ M @ inv_o - cnt[:, None, None] * inv_o)
     G_b = G_o.sum(axis=0)
     G_w = 0.5 * (inv_w @ A @ inv_w - (N - J) * inv_w)
-    G_w += np.tensordot(1.0 / g.n, G_o[:, :pw, :pw], axes=1)
-    g_mu = np.tensordot(cnt, (inv_o @ d[:, :, None])[:, :, 0], axes=1)
+    G_w += ((1.0 / g.n) @ G_o[:, :pw, :pw].reshape(len(g.n), -1)).reshape(pw, pw)
+    g_mu = cnt @ (inv_o @ d[:, :, None])[:, :, 0]
     return ll, (g_mu, G_w, G_b)

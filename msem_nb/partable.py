@@ -348,19 +348,11 @@ def build_partable(parsed: ParsedModel, *, meanstructure: bool | None = None,
     defined = tuple(s for s in parsed.statements if s.op == ":=")
     constraints = tuple(s for s in parsed.statements if s.op in ("==", "<", ">"))
 
-    df = pd.DataFrame(rows.rows)
-    df["na"] = df.get("na", False)
-    df["na"] = df["na"].fillna(False).astype(bool)
-    df["free"] = _free_indices(df, constraints)
-    df.insert(0, "id", np.arange(1, len(df) + 1))
-    df["plabel"] = [f".p{i}." for i in df["id"]]
-    df["exo"] = df["exo"].astype(bool)
-    df["user"] = df["user"].astype(bool)
-    cols = ["id", "lhs", "op", "rhs", "block", "level", "user", "free", "label", "ustart",
-            "start", "exo", "plabel", "line"]
-    df = df[cols]
+    df, recs = _make_table(rows.rows, constraints)
     _check_labels(df, defined, constraints)
-    return ParTable(df, tuple(bvars), bool(meanstructure), nlevels, defined, constraints)
+    pt = ParTable(df, tuple(bvars), bool(meanstructure), nlevels, defined, constraints)
+    pt.__dict__["records"] = recs  # pre-fill the cache: same rows, no conversion
+    return pt
 
 
 def simple_equalities(constraints) -> list[tuple[str, str]]:
@@ -377,10 +369,29 @@ def _is_label(expr) -> bool:
     return len(expr.names) == 1 and expr.text.strip() == expr.names[0]
 
 
-def _free_indices(df: pd.DataFrame, constraints) -> np.ndarray:
+_COLUMNS = ("id", "lhs", "op", "rhs", "block", "level", "user", "free", "label", "ustart",
+            "start", "exo", "plabel", "line")
+
+
+def _num(x) -> float:
+    return float("nan") if x is None else float(x)
+
+
+def _make_table(rows: list[dict], constraints) -> tuple[pd.DataFrame, list[dict]]:
+    """Final records (free indices resolved) and the DataFrame built from them."""
+    labels = [r["label"] or "" for r in rows]
+    free = _free_indices([bool(r["free"]) for r in rows], labels, constraints)
+    recs = [{"id": i, "lhs": r["lhs"], "op": r["op"], "rhs": r["rhs"], "block": r["block"],
+             "level": r["level"], "user": bool(r["user"]), "free": int(f), "label": lab,
+             "ustart": _num(r["ustart"]), "start": _num(r["start"]), "exo": bool(r["exo"]),
+             "plabel": f".p{i}.", "line": r.get("line", 0)}
+            for i, (r, f, lab) in enumerate(zip(rows, free, labels), start=1)]
+    df = pd.DataFrame({c: [r[c] for r in recs] for c in _COLUMNS})
+    return df, recs
+
+
+def _free_indices(free, labels, constraints) -> np.ndarray:
     """1-based free parameter index per row; shared labels share an index."""
-    free = df["free"].to_numpy(dtype=bool)
-    labels = df["label"].fillna("").to_numpy(dtype=object)
     # union-find over labels merged by 'a == b'
     parent: dict[str, str] = {}
 
@@ -393,10 +404,10 @@ def _free_indices(df: pd.DataFrame, constraints) -> np.ndarray:
         ra, rb = find(a), find(b)
         if ra != rb:
             parent[rb] = ra
-    out = np.zeros(len(df), dtype=int)
+    out = np.zeros(len(free), dtype=int)
     by_label: dict[str, int] = {}
     k = 0
-    for i in range(len(df)):
+    for i in range(len(free)):
         if not free[i]:
             continue
         lab = labels[i]
@@ -471,10 +482,7 @@ def baseline_partable(pt: ParTable) -> ParTable:
                 else:
                     rows.add(v, "~1", "", b, lvl, user=False)
         blocks.append(BlockVars(lvl, (), bv.ov, bv.ov_x, (), ()))
-    df = pd.DataFrame(rows.rows)
-    df["free"] = _free_indices(df, ())
-    df.insert(0, "id", np.arange(1, len(df) + 1))
-    df["plabel"] = [f".p{i}." for i in df["id"]]
-    df["exo"] = df["exo"].astype(bool)
-    df["user"] = df["user"].astype(bool)
-    return ParTable(df, tuple(blocks), pt.meanstructure, pt.nlevels)
+    df, recs = _make_table(rows.rows, ())
+    base = ParTable(df, tuple(blocks), pt.meanstructure, pt.nlevels)
+    base.__dict__["records"] = recs
+    return base
