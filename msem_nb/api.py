@@ -9,6 +9,7 @@ import pandas as pd
 from .data import prepare_data
 from .errors import DataError, ModelSpecificationError
 from .estimate import estimate
+from .fiml import normalize_missing
 from .partable import build_partable
 from .results import FitResult
 from .syntax import parse
@@ -21,7 +22,7 @@ _ESTIMATORS = ("ML",)
 def fit(model: str, data: pd.DataFrame, cluster: str | None = None, estimator: str = "ML",
         missing: str = "listwise", *, meanstructure: bool | None = None,
         fixed_x: bool = True, level: float = 0.95, information: str | None = None,
-        control: dict | None = None) -> FitResult:
+        center: dict | None = None, control: dict | None = None) -> FitResult:
     """Fit a single- or two-level structural equation model by maximum likelihood.
 
     Parameters
@@ -33,10 +34,16 @@ def fit(model: str, data: pd.DataFrame, cluster: str | None = None, estimator: s
         One row per level-1 unit.
     cluster : str, optional
         Column with cluster ids. None fits a single-level model.
-    estimator : {"ML"}
-        Maximum likelihood.
-    missing : {"listwise"}
-        Rows with missing values on model variables are dropped (and counted).
+    estimator : {"ML", "MLR"}
+        Maximum likelihood; "MLR" adds Huber-White (cluster-robust) standard
+        errors and the Yuan-Bentler scaled test, as lavaan and Mplus do.
+    missing : {"listwise", "fiml", "ml", "ml.x"}
+        "listwise" drops rows with missing values on model variables (and
+        counts them). "fiml" uses every observed value, covariates included
+        (lavaan's "ml.x"; the covariates' moments stay fixed at their
+        saturated FIML estimates); "ml" first drops rows with a missing
+        covariate value (lavaan's "ml"). The FIML modes imply a mean
+        structure and observed information. See :mod:`msem_nb.fiml`.
     meanstructure : bool, optional
         Single-level models only: include intercepts (default: only when the
         syntax has an intercept). Two-level models always have means.
@@ -48,6 +55,11 @@ def fit(model: str, data: pd.DataFrame, cluster: str | None = None, estimator: s
     information : {"observed", "expected"}, optional
         Information matrix behind the standard errors; by default expected
         for single-level and observed for two-level models, as in lavaan.
+    center : dict, optional
+        Centre covariates before fitting: ``{"x": "cluster"}`` subtracts each
+        cluster's mean of x (needs `cluster`), ``{"x": "grand"}`` the overall
+        mean. Recorded in ``result.centering``. Without it every variable is
+        used as given.
     control : dict, optional
         Optimizer settings: ``maxiter``, ``gtol``, ``start``.
 
@@ -69,6 +81,14 @@ def fit(model: str, data: pd.DataFrame, cluster: str | None = None, estimator: s
         raise ModelSpecificationError(
             f"estimator '{estimator}' is not available; choose one of {', '.join(_ESTIMATORS)}")
     parsed = parse(model)
+    fiml_mode = normalize_missing(missing) != "listwise"
+    if fiml_mode and meanstructure is False:
+        raise ModelSpecificationError("missing='fiml' needs a mean structure; drop "
+                                      "meanstructure=False")
+    if fiml_mode and meanstructure is None:
+        meanstructure = True
+    if information is None and (fiml_mode or est_name == "MLR"):
+        information = "observed"    # lavaan's choice for FIML and MLR
     pt = build_partable(parsed, meanstructure=meanstructure, fixed_x=fixed_x)
     if pt.nlevels == 2 and cluster is None:
         raise ModelSpecificationError(
@@ -84,7 +104,36 @@ def fit(model: str, data: pd.DataFrame, cluster: str | None = None, estimator: s
                 f"latent variable name(s) {', '.join(clash)} are also columns of the data; "
                 "rename the latent variable(s)")
     within, between_only, both = pt.roles()
-    prepared = prepare_data(data, within, cluster, between_only, both, missing)
+    centering = {}
+    if center:
+        data, centering = center_columns(data, center, cluster)
+    prepared = prepare_data(data, within, cluster, between_only, both, missing,
+                            exogenous=pt.exogenous if fixed_x else ())
     est = estimate(pt, prepared, control=control, information=information)
     return FitResult(model, pt, prepared, est, cluster, est_name, level,
-                     time.perf_counter() - t0)
+                     time.perf_counter() - t0, centering)
+
+
+def center_columns(data: pd.DataFrame, center: dict, cluster: str | None):
+    """A copy of `data` with the named columns centred; returns (data, record)."""
+    if not isinstance(data, pd.DataFrame):
+        raise DataError(f"data must be a pandas DataFrame, not {type(data).__name__}")
+    out = data.copy()
+    record = {}
+    for col, how in center.items():
+        if col not in out.columns:
+            raise DataError(f"cannot centre '{col}': not a column; the columns are: "
+                            f"{', '.join(map(str, out.columns))}")
+        values = pd.to_numeric(out[col], errors="coerce")
+        if how == "grand":
+            out[col] = values - values.mean()
+        elif how == "cluster":
+            if cluster is None:
+                raise ModelSpecificationError(
+                    f"center={{'{col}': 'cluster'}} needs a cluster column; pass cluster='...'")
+            out[col] = values - values.groupby(out[cluster]).transform("mean")
+        else:
+            raise ModelSpecificationError(
+                f"center['{col}'] must be 'cluster' or 'grand', not {how!r}")
+        record[col] = how
+    return out, record

@@ -14,13 +14,12 @@ evaluation costs O(G p^3) for G distinct cluster sizes, whatever N is.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from .errors import DataError, DataWarning
+from .errors import DataError
 
 __all__ = ["SingleData", "ClusterData", "SizeGroups", "prepare_data"]
 
@@ -158,20 +157,10 @@ def _numeric_block(df: pd.DataFrame, names) -> np.ndarray:
     return out
 
 
-def _drop_missing(values: np.ndarray, missing: str) -> tuple[np.ndarray, int]:
-    keep = ~np.isnan(values).any(axis=1)
-    n_dropped = int((~keep).sum())
-    if missing not in ("listwise", "ml", "fiml", "ml.x"):
-        raise DataError(f"missing='{missing}' is not known; use 'listwise' (or 'fiml')")
-    if missing != "listwise" and n_dropped:
-        raise DataError(
-            "missing='fiml' is not available yet in this version; use missing='listwise' "
-            f"(it would drop {n_dropped} rows with missing values)")
-    if n_dropped:
-        warnings.warn(
-            f"{n_dropped} of {len(values)} rows have missing values on model variables "
-            "and were dropped (missing='listwise')", DataWarning, stacklevel=4)
-    return keep, n_dropped
+def _drop_missing(values: np.ndarray, missing: str, exo_cols=()) -> tuple[np.ndarray, int]:
+    # the rules per missing-data mode live with the FIML code
+    from .fiml import rows_to_keep
+    return rows_to_keep(values, missing, exo_cols)
 
 
 def _check_constant(values: np.ndarray, names) -> None:
@@ -185,7 +174,7 @@ def _check_constant(values: np.ndarray, names) -> None:
 
 
 def prepare_data(df: pd.DataFrame, names, cluster=None, between_only=(), both=(),
-                 missing: str = "listwise"):
+                 missing: str = "listwise", exogenous=()):
     """Validate a DataFrame and compute the sufficient statistics.
 
     Parameters
@@ -202,8 +191,12 @@ def prepare_data(df: pd.DataFrame, names, cluster=None, between_only=(), both=()
         within each cluster.
     both : sequence of str
         The variables of `names` that also have a between part.
-    missing : {"listwise"}
-        How rows with missing values are handled.
+    missing : {"listwise", "fiml", "ml", "ml.x"}
+        How rows with missing values are handled: dropped, or kept for
+        full information ML (see :mod:`msem_nb.fiml`); then the result is a
+        ``MissingSingleData`` / ``MissingClusterData`` when values are missing.
+    exogenous : sequence of str
+        Fixed covariates; ``missing="ml"`` drops rows where one is missing.
 
     Returns
     -------
@@ -216,9 +209,13 @@ def prepare_data(df: pd.DataFrame, names, cluster=None, between_only=(), both=()
     allnames = names + between_only
     values = _numeric_block(df, allnames)
 
+    exo_cols = [allnames.index(v) for v in exogenous if v in allnames]
     if cluster is None:
-        keep, n_dropped = _drop_missing(values, missing)
+        keep, n_dropped = _drop_missing(values, missing, exo_cols)
         values = values[keep]
+        if np.isnan(values).any():
+            from .fiml import missing_single_data
+            return missing_single_data(values, allnames, n_dropped, missing)
         _check_constant(values, allnames)
         n = len(values)
         mean = values.mean(axis=0)
@@ -238,10 +235,14 @@ def prepare_data(df: pd.DataFrame, names, cluster=None, between_only=(), both=()
             f"cluster column '{cluster}' has {len(rows)} missing ids "
             f"(rows {', '.join(map(str, rows[:5]))}{', ...' if len(rows) > 5 else ''}): every row "
             "needs a cluster; drop those rows or give them ids")
-    keep, n_dropped = _drop_missing(values, missing)
+    keep, n_dropped = _drop_missing(values, missing, exo_cols)
     values = values[keep]
-    _check_constant(values, allnames)
     codes, uniques = pd.factorize(ids.to_numpy()[keep], sort=False)
+    if np.isnan(values).any():
+        from .fiml import missing_cluster_data
+        return missing_cluster_data(values, codes, np.asarray(uniques), names, between_only,
+                                    tuple(both), n_dropped, missing)
+    _check_constant(values, allnames)
     return _cluster_stats(values, codes, np.asarray(uniques), names, between_only, tuple(both),
                           n_dropped)
 

@@ -43,6 +43,9 @@ class Estimation:
     sat_x: Saturated | None
     n_constraints: int = 0
     h1: Saturated | None = None
+    notes: tuple = ()
+    # MLR (msem_nb.robust): the meat and the model-based vcov; vcov is then robust
+    robust: object = None
 
     @property
     def npar_effective(self) -> int:
@@ -82,7 +85,14 @@ def exogenous_values(pt: ParTable, data):
         return {}, None, 0.0, None
     h1 = None
     split = isinstance(data, ClusterData) and any(v in data.both for v in exo)
-    if split:
+    if getattr(data, "fiml", False):
+        # incomplete data: covariate moments from the joint FIML saturated
+        # model, and lavaan's covariate term (msem_nb.fiml.exogenous_loglik)
+        from .fiml import exogenous_loglik
+        h1 = sat = fit_saturated(data)
+        both = data.both if isinstance(data, ClusterData) else ()
+        loglik_x = exogenous_loglik(data, [v for v in exo if v not in both], h1)
+    elif split:
         h1 = fit_saturated(data)
         sat = h1
         plain = [v for v in exo if v not in data.both]
@@ -299,12 +309,18 @@ def estimate(pt: ParTable, data, *, control: dict | None = None,
     control = dict(control or {})
     fixed_values, sat_x, loglik_x, h1 = exogenous_values(pt, data)
     spec = build_spec(pt, fixed_values)
-    obj = Objective(spec, data, pt.meanstructure)
+    if pt.slopes:
+        from .slopes import SlopeObjective
+        # the random-slope likelihood is already conditional on the covariates
+        obj = SlopeObjective(pt, spec, data)
+        loglik_x = 0.0
+    else:
+        obj = Objective(spec, data, pt.meanstructure)
     npar = spec.npar
     nmom = count_moments(pt, data)
     lin = _linear_constraints(pt, npar)
     ncon = 0 if lin is None else len(lin[0])
-    if npar - ncon > nmom:
+    if npar - ncon > nmom and not pt.slopes:
         raise NotIdentifiedError(
             f"the model has {npar - ncon} free parameters but the data give only {nmom} sample "
             "moments to fit them to (negative degrees of freedom); fix or constrain "
@@ -314,21 +330,35 @@ def estimate(pt: ParTable, data, *, control: dict | None = None,
         theta0 = start_values(pt, spec, data)
     theta0 = np.asarray(theta0, dtype=float)
 
+    cmap = None
     if lin is None:
         theta_p, K = np.zeros(npar), np.eye(npar)
         xi0 = theta0
+        if pt.slopes:
+            from .slopes import CholeskyMap
+            cmap = CholeskyMap.for_model(pt, spec, obj.layout)
+            xi0 = cmap.inverse(theta0)
     else:
         theta_p, K = _null_space(*lin)
         xi0 = np.linalg.lstsq(K, theta0 - theta_p, rcond=None)[0]
 
     def fun_grad(xi):
+        if cmap is not None:
+            ll, g = obj.loglik(cmap.forward(xi), gradient=True)
+            return ll, (None if g is None else cmap.pullback(xi, g))
         theta = theta_p + K @ xi
         ll, g = obj.loglik(theta, gradient=True)
         return ll, (None if g is None else K.T @ g)
 
     res = maximize(fun_grad, xi0, scale=data.nobs, maxiter=control.get("maxiter", 2000),
                    gtol=control.get("gtol", 1e-5))
-    theta = theta_p + K @ res.x
+    if cmap is not None:
+        theta = cmap.forward(res.x)
+        # standard errors by the delta method from the Cholesky coordinates,
+        # where the maximum is a stationary point even at the boundary
+        K = cmap.jacobian(res.x)
+    else:
+        theta = theta_p + K @ res.x
 
     vcov = None
     if res.hessian is not None and npar:
@@ -338,7 +368,9 @@ def estimate(pt: ParTable, data, *, control: dict | None = None,
         # parameters on very different scales do not look unidentified.
         dscale = np.sqrt(np.clip(np.abs(np.diag(info)), 1e-300, None))
         ws, Vs = np.linalg.eigh(info / np.outer(dscale, dscale))
-        if res.converged and ws.min() <= 1e-6:
+        # (random-slope models: a tiny eigenvalue is the boundary of the
+        # random-effect covariance, reported below, not a lack of identification)
+        if res.converged and ws.min() <= 1e-6 and not pt.slopes:
             vec = K @ (Vs[:, 0] / dscale)
             vec /= np.abs(vec).max()
             names = _param_names(pt)
@@ -353,6 +385,10 @@ def estimate(pt: ParTable, data, *, control: dict | None = None,
         w, V = np.linalg.eigh(info)
         if w.min() > 0:
             vcov = K @ ((V / w) @ V.T) @ K.T
+    notes = ()
+    if pt.slopes:
+        from .slopes import boundary_notes
+        notes = boundary_notes(obj, theta)
     if not res.converged:
         warnings.warn(
             f"the optimizer did not converge ({res.message}) after {res.iterations} iterations; "
@@ -361,7 +397,7 @@ def estimate(pt: ParTable, data, *, control: dict | None = None,
             ConvergenceWarning, stacklevel=3)
     return Estimation(spec, obj, theta, res.fun, loglik_x, res.hessian, vcov, res.converged,
                       res.iterations, res.evaluations, res.message, fixed_values, sat_x,
-                      npar - K.shape[1], h1)
+                      0 if cmap is not None else npar - K.shape[1], h1, notes)
 
 
 def _param_names(pt: ParTable) -> list[str]:

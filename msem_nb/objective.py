@@ -17,6 +17,7 @@ import numpy as np
 
 from .data import ClusterData, SingleData
 from .implied import block_gradient, model_moments
+from .fiml import loglik_single_missing, loglik_twolevel_missing
 from .likelihood import loglik_single, loglik_twolevel
 from .spec import ModelSpec
 
@@ -55,7 +56,9 @@ class Objective:
         bm, mom = self.moments(theta)
         if len(bm) == 1:
             mu, sigma = mom
-            ll, g = loglik_single(self.data, mu, sigma, gradient)
+            # incomplete data (msem_nb.fiml) carry their own likelihood
+            f = loglik_single_missing if getattr(self.data, "fiml", False) else loglik_single
+            ll, g = f(self.data, mu, sigma, gradient)
             if not gradient:
                 return ll
             if g is None:
@@ -64,7 +67,8 @@ class Objective:
             block_gradient(self.spec.blocks[0], bm[0], g[1], g[0], out)
             return ll, out
         mu, sw, sb = mom
-        ll, g = loglik_twolevel(self.data, mu, sw, sb, gradient)
+        f = loglik_twolevel_missing if getattr(self.data, "fiml", False) else loglik_twolevel
+        ll, g = f(self.data, mu, sw, sb, gradient)
         if not gradient:
             return ll
         if g is None:

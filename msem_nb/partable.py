@@ -83,6 +83,11 @@ class ParTable:
         return int(f.max()) if len(f) and f.max() > 0 else 0
 
     @property
+    def slopes(self) -> dict:
+        """Random slopes: name -> (outcome, covariate)."""
+        return {r["slope"]: (r["lhs"], r["rhs"]) for r in self.records if r["op"] == "|~"}
+
+    @property
     def ov_names(self) -> tuple[str, ...]:
         seen: list[str] = []
         for b in self.blocks:
@@ -139,11 +144,16 @@ def _block_statements(parsed: ParsedModel):
     return [model_stmts], 1
 
 
-def _block_vars(stmts, level: str, eqs_y_all: set, lv_all: set, ind_all: set) -> BlockVars:
-    lv = _uniq(s.lhs for s in stmts if s.op == "=~")
+def _block_vars(stmts, level: str, eqs_y_all: set, lv_all: set, ind_all: set,
+                slopes=()) -> BlockVars:
+    # random slopes are latent variables of the between block, with or
+    # without statements there
+    lv = _uniq([s.lhs for s in stmts if s.op == "=~"] + list(slopes))
     v_ind = _uniq(t.name for s in stmts if s.op == "=~" for t in s.rhs)
     eqs_y = _uniq(s.lhs for s in stmts if s.op == "~")
-    eqs_x = _uniq(t.name for s in stmts if s.op == "~" for t in s.rhs if t.name != "1")
+    eqs_x = _uniq([t.name for s in stmts if s.op == "~" for t in s.rhs if t.name != "1"]
+                  + [t.name for s in stmts if s.op == "|~" for t in s.rhs])
+    eqs_y = _uniq(eqs_y + [s.lhs for s in stmts if s.op == "|~"])
     ov_ind = [v for v in v_ind if v not in lv]
     ov_y = [v for v in eqs_y if v not in lv and v not in ov_ind]
     ov_x = [v for v in eqs_x if v not in lv and v not in ov_ind and v not in ov_y]
@@ -203,9 +213,23 @@ class _Rows:
 def _user_rows(rows: _Rows, stmts, b: int, level: str):
     for s in stmts:
         if s.op == "|~":
-            raise ModelSpecificationError(
-                f"line {s.line}: random slopes ('{s.slope} | {s.lhs} ~ ...') are not available "
-                "in this version yet")
+            x = s.rhs[0].name
+            if rows.get(s.lhs, "~", x, b) is not None:
+                raise ModelSpecificationError(
+                    f"line {s.line}: '{s.lhs} ~ {x}' and the random slope '{s.slope} | {s.lhs} ~ "
+                    f"{x}' describe the same effect; drop '{s.lhs} ~ {x}': the mean of "
+                    f"{s.slope} is the average slope")
+            row = rows.add(s.lhs, "|~", x, b, level, user=True, free=False, line=s.line)
+            row["slope"] = s.slope
+            continue
+        if s.op == "~":
+            for t in s.rhs:
+                r = rows.get(s.lhs, "|~", t.name, b)
+                if r is not None:
+                    raise ModelSpecificationError(
+                        f"line {s.line}: '{s.lhs} ~ {t.name}' and the random slope "
+                        f"'{r['slope']} | {s.lhs} ~ {t.name}' describe the same effect; drop "
+                        f"'{s.lhs} ~ {t.name}': the mean of {r['slope']} is the average slope")
         if s.op == "~1":
             terms = s.rhs
             pairs = [(s.lhs, "~1", "", t) for t in terms]
@@ -222,7 +246,7 @@ def _user_rows(rows: _Rows, stmts, b: int, level: str):
 
 
 def _defaults(rows: _Rows, bv: BlockVars, b: int, level: str, meanstructure: bool,
-              fixed_x: bool, both: set, nlevels: int):
+              fixed_x: bool, both: set, nlevels: int, slopes=()):
     ov_x = bv.ov_x if fixed_x else ()
     ov_nox = [v for v in bv.ov if v not in ov_x]
     # (residual) variances
@@ -248,7 +272,10 @@ def _defaults(rows: _Rows, bv: BlockVars, b: int, level: str, meanstructure: boo
             else:
                 rows.add(v, "~1", "", b, level, user=False)
         for v in bv.lv:
-            rows.add(v, "~1", "", b, level, user=False, free=False, value=0.0)
+            if v in slopes:
+                rows.add(v, "~1", "", b, level, user=False)  # the average slope
+            else:
+                rows.add(v, "~1", "", b, level, user=False, free=False, value=0.0)
     if nlevels == 2 and b == 0 and meanstructure:
         # The mean of a both-level variable lives at the between level.
         for v in bv.ov:
@@ -272,6 +299,53 @@ def _pure_outcomes(rows: _Rows, b: int, bv: BlockVars):
     lv_y = [v for v in eqs_y if v in bv.lv and v not in ind and v not in eqs_x]
     ov_y = [v for v in eqs_y if v not in bv.lv and v not in ind and v not in eqs_x]
     return lv_y + ov_y
+
+
+def _check_slopes(blocks_stmts, nlevels) -> tuple[str, ...]:
+    """Names of the random slopes, after checking where they are declared."""
+    slopes = []
+    for b, stmts in enumerate(blocks_stmts):
+        for s in stmts:
+            if s.op != "|~":
+                continue
+            if nlevels == 1 or b != 0:
+                where = "a single-level model" if nlevels == 1 else "the between block"
+                raise ModelSpecificationError(
+                    f"line {s.line}: random slope '{s.slope} | {s.lhs} ~ ...' is declared in "
+                    f"{where}; declare random slopes in the 'level: within' block of a two-level "
+                    "model")
+            slopes.append(s.slope)
+    if not slopes:
+        return ()
+    within_names = {s.lhs for s in blocks_stmts[0]} | {
+        t.name for s in blocks_stmts[0] for t in s.rhs}
+    between_names = {s.lhs for s in blocks_stmts[1]} | {
+        t.name for s in blocks_stmts[1] for t in s.rhs}
+    lv_names = {s.lhs for st in blocks_stmts for s in st if s.op == "=~"}
+    for s in blocks_stmts[0]:
+        if s.op != "|~":
+            continue
+        x = s.rhs[0].name
+        if s.slope in within_names - {s.slope} or s.slope in lv_names:
+            raise ModelSpecificationError(
+                f"line {s.line}: the slope name '{s.slope}' is also a variable of the model; "
+                "give the slope another name")
+        if x in lv_names:
+            raise ModelSpecificationError(
+                f"line {s.line}: random slopes on a latent covariate ('{x}') need numerical "
+                "integration and are not supported yet; use an observed covariate")
+        if x in between_names:
+            raise ModelSpecificationError(
+                f"line {s.line}: the covariate '{x}' of random slope '{s.slope}' also appears in "
+                "the between block; a random slope on a covariate with a latent between part "
+                "needs numerical integration and is not supported yet. Centre it within "
+                f"clusters (center={{'{x}': 'cluster'}}) and use its cluster mean as a separate "
+                "between-level variable instead")
+        if s.lhs in lv_names:
+            raise ModelSpecificationError(
+                f"line {s.line}: random slopes of latent outcomes ('{s.lhs}') are not supported "
+                "yet; use an observed outcome")
+    return tuple(slopes)
 
 
 def _markers(rows: _Rows, bv: BlockVars, b: int):
@@ -316,11 +390,15 @@ def build_partable(parsed: ParsedModel, *, meanstructure: bool | None = None,
     elif meanstructure is None:
         meanstructure = any(s.op == "~1" for s in blocks_stmts[0])
 
-    eqs_y_all = {s.lhs for stmts in blocks_stmts for s in stmts if s.op == "~"}
-    lv_all = {s.lhs for stmts in blocks_stmts for s in stmts if s.op == "=~"}
+    slopes = _check_slopes(blocks_stmts, nlevels)
+    eqs_y_all = {s.lhs for stmts in blocks_stmts for s in stmts if s.op in ("~", "|~")}
+    eqs_y_all |= {s.lhs for stmts in blocks_stmts for s in stmts if s.op == "~"
+                  and s.lhs in slopes}
+    lv_all = {s.lhs for stmts in blocks_stmts for s in stmts if s.op == "=~"} | set(slopes)
     ind_all = {t.name for stmts in blocks_stmts for s in stmts if s.op == "=~" for t in s.rhs}
     levels = [LEVEL_NAMES[b] if nlevels == 2 else "" for b in range(nlevels)]
-    bvars = [_block_vars(st, lvl, eqs_y_all, lv_all, ind_all) for st, lvl in zip(blocks_stmts, levels)]
+    bvars = [_block_vars(st, lvl, eqs_y_all, lv_all, ind_all, slopes if b == 1 else ())
+             for b, (st, lvl) in enumerate(zip(blocks_stmts, levels))]
     for bv, lvl in zip(bvars, levels):
         for v in bv.lv:
             if v in bv.ov:
@@ -330,6 +408,11 @@ def build_partable(parsed: ParsedModel, *, meanstructure: bool | None = None,
         for s in stmts:
             names = [s.lhs] + [t.name for t in s.rhs if t.name != "1"]
             for v in names:
+                if v in slopes and lvl == "within":
+                    raise ModelSpecificationError(
+                        f"line {s.line}: random slope '{v}' is a variable of the between level; "
+                        "use it in the between block (e.g. "
+                        f"'{v} ~ w', '{v} ~~ y') and declare it as '{v} | y ~ x' within")
                 if v in lv_all and v not in bv.lv:
                     raise ModelSpecificationError(
                         f"line {s.line}: latent variable '{v}' is defined in another level; "
@@ -342,7 +425,7 @@ def build_partable(parsed: ParsedModel, *, meanstructure: bool | None = None,
     for b, (stmts, bv, lvl) in enumerate(zip(blocks_stmts, bvars, levels)):
         _user_rows(rows, stmts, b, lvl)
     for b, (bv, lvl) in enumerate(zip(bvars, levels)):
-        _defaults(rows, bv, b, lvl, meanstructure, fixed_x, both, nlevels)
+        _defaults(rows, bv, b, lvl, meanstructure, fixed_x, both, nlevels, slopes)
         _markers(rows, bv, b)
 
     defined = tuple(s for s in parsed.statements if s.op == ":=")
@@ -370,7 +453,7 @@ def _is_label(expr) -> bool:
 
 
 _COLUMNS = ("id", "lhs", "op", "rhs", "block", "level", "user", "free", "label", "ustart",
-            "start", "exo", "plabel", "line")
+            "start", "exo", "plabel", "line", "slope")
 
 
 def _num(x) -> float:
@@ -384,7 +467,7 @@ def _make_table(rows: list[dict], constraints) -> tuple[pd.DataFrame, list[dict]
     recs = [{"id": i, "lhs": r["lhs"], "op": r["op"], "rhs": r["rhs"], "block": r["block"],
              "level": r["level"], "user": bool(r["user"]), "free": int(f), "label": lab,
              "ustart": _num(r["ustart"]), "start": _num(r["start"]), "exo": bool(r["exo"]),
-             "plabel": f".p{i}.", "line": r.get("line", 0)}
+             "plabel": f".p{i}.", "line": r.get("line", 0), "slope": r.get("slope", "")}
             for i, (r, f, lab) in enumerate(zip(rows, free, labels), start=1)]
     df = pd.DataFrame({c: [r[c] for r in recs] for c in _COLUMNS})
     return df, recs

@@ -84,10 +84,13 @@ class _WidgetView:  # pragma: no cover - needs a notebook front end
 class _DisplayView:  # pragma: no cover - needs a notebook front end
     def __init__(self):
         from IPython.display import display
-        self.handle = display("", display_id=True)
+        # raw text/plain, so the line shows without a string's quotes
+        self.handle = display({"text/plain": ""}, raw=True, display_id=True)
+        if self.handle is None:  # no display machinery after all: use text
+            raise ImportError("IPython display is not available")
 
     def show(self, line: str, done: int = 0) -> None:
-        self.handle.update(line)
+        self.handle.update({"text/plain": line}, raw=True)
 
     def close(self) -> None:
         pass
@@ -106,8 +109,9 @@ class Progress:
         True always reports (a notebook view in a notebook, else text on
         `file`); False never does; None (default) reports only in a
         notebook or when `file` is a terminal.
-    delay : float
-        Seconds to wait before showing anything; work that ends sooner
+    delay : float, optional
+        Seconds to wait before showing anything (default
+        ``Progress.delay_default``, one second); work that ends sooner
         shows nothing.
     file : file-like, optional
         Where text goes; default ``sys.stderr``.
@@ -122,13 +126,14 @@ class Progress:
     #: Minimum seconds between two redraws; redrawing on every step would
     #: cost more than a fast step.
     interval = 0.1
+    delay_default = 1.0
 
     def __init__(self, total: int, desc: str = "", enabled: bool | None = None,
-                 delay: float = 1.0, file=None):
+                 delay: float | None = None, file=None):
         self.total = int(total)
         self.desc = desc
         self.done = 0
-        self.delay = float(delay)
+        self.delay = float(self.delay_default if delay is None else delay)
         self.file = sys.stderr if file is None else file
         self.start = time.perf_counter()
         self._last_draw = -1.0

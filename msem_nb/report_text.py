@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import math
+import textwrap
 
 import numpy as np
 
@@ -50,12 +51,24 @@ def _header_lines(fit) -> list[str]:
         kv.append(("Rows dropped (missing values)", str(fit.n_dropped)))
     if fit.nclusters is not None:
         kv.append((f"Number of clusters [{fit.cluster}]", str(fit.nclusters)))
+    for col, how in getattr(fit, "centering", {}).items():
+        kv.append((f"Centred {col}", "within clusters" if how == "cluster" else "grand mean"))
     for k, v in kv:
         lines.append(f"  {k:<42}{v:>12}" if k else "")
+    for note in getattr(fit.estimation, "notes", ()):
+        lines += ["", f"  Note: {note}"]
     return lines
 
 
 def _test_lines(fm) -> list[str]:
+    if "chisq" not in fm:
+        lines = ["", "Model Fit:", ""]
+        for key, label in [("loglik", "Loglikelihood"), ("aic", "Akaike (AIC)"),
+                           ("bic", "Bayesian (BIC)")]:
+            lines.append(f"  {label:<42}{fm[key]:>12.3f}")
+        if fm.get("note"):
+            lines += [""] + ["  " + ln for ln in textwrap.wrap(fm["note"], 76)]
+        return lines
     lines = ["", "Model Test User Model:", ""]
     lines.append(f"  {'Test statistic':<42}{fm['chisq']:>12.3f}")
     lines.append(f"  {'Degrees of freedom':<42}{fm['df']:>12d}")
@@ -88,7 +101,12 @@ def summary_text(fit, standardized: bool = True) -> str:
         if level:
             lines += ["", f"Level {i + 1} [{level}]:"]
         rows = est[est["level"] == level]
-        endogenous = set(rows.loc[rows["op"] == "~", "lhs"]) | set(rows.loc[rows["op"] == "=~", "rhs"])
+        endogenous = set(rows.loc[rows["op"].isin(["~", "|~"]), "lhs"]) | set(rows.loc[rows["op"] == "=~", "rhs"])
+        slopes = rows[rows["op"] == "|~"]
+        if len(slopes):
+            lines += ["", "Random Slopes (mean and variance at the between level):"]
+            for _, r in slopes.iterrows():
+                lines.append(f"  {fit.partable.records[_]['slope']} | {r['lhs']} ~ {r['rhs']}")
         for title, op, part in _section_rows(est, level):
             lines += ["", f"{title}:", head]
             last = None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
@@ -18,6 +18,12 @@ from .saturated import fit_saturated
 from .standardize import std_all
 
 __all__ = ["FitResult"]
+
+NO_SATURATED_NOTE = (
+    "A model with random slopes has no saturated model: the outcomes' covariance differs "
+    "from row to row with the covariate values, so there is no unrestricted covariance "
+    "matrix to test against. Chi-square, CFI, TLI, RMSEA and SRMR are therefore not "
+    "defined; compare nested models with likelihood-ratio tests, AIC or BIC instead.")
 
 _SECTION = {"=~": "Latent Variables", "~": "Regressions", "~~": "Covariances",
             "~1": "Intercepts", "var": "Variances", ":=": "Defined Parameters"}
@@ -47,6 +53,7 @@ class FitResult:
     estimator: str = "ML"
     level: float = 0.95
     elapsed: float = 0.0
+    centering: dict = field(default_factory=dict)
 
     # -- basic facts ---------------------------------------------------
     @property
@@ -101,6 +108,9 @@ class FitResult:
                 est[i] = self.estimation.fixed_values.get(i, rec[i]["ustart"])
                 if est[i] is None or not np.isfinite(est[i]):
                     est[i] = 0.0
+                if rec[i]["op"] == "|~":
+                    # a declaration: its average is the slope's mean (between)
+                    est[i], se[i] = np.nan, np.nan
         return est, se
 
     @cached_property
@@ -135,8 +145,11 @@ class FitResult:
         df["std_all"] = std_full
         df["free"] = free_full
         df["exo"] = np.concatenate([tab["exo"].to_numpy(), np.zeros(len(df) - len(tab), bool)])
+        # where each interval comes from; bootstrap / Monte Carlo results
+        # (msem_nb.intervals) return copies with other values here
+        df["interval_method"] = np.where(free_full, "wald", "fixed")
         cols = ["lhs", "op", "rhs", "level", "label", "est", "se", "z", "pvalue",
-                "ci_lower", "ci_upper", "std_all", "free", "exo"]
+                "ci_lower", "ci_upper", "std_all", "free", "exo", "interval_method"]
         return df[cols]
 
     def _defined_rows(self, est, std) -> pd.DataFrame:
@@ -198,6 +211,12 @@ class FitResult:
     @cached_property
     def fit_measures(self) -> dict:
         pt, data, est = self.partable, self.data, self.estimation
+        if pt.slopes:
+            n, ll = data.nobs, est.loglik
+            return {"loglik": float(ll), "npar": int(self.npar), "nobs": int(n),
+                    "aic": float(-2 * ll + 2 * self.npar),
+                    "bic": float(-2 * ll + np.log(n) * self.npar),
+                    "note": NO_SATURATED_NOTE}
         h1 = est.h1 if est.h1 is not None else fit_saturated(data)
         base_pt = baseline_partable(pt)
         base = estimate(base_pt, data)
@@ -209,6 +228,23 @@ class FitResult:
             loglik=est.loglik, npar=npar_eff, nobs=data.nobs, df=nmom - npar_eff, h1=h1,
             loglik_x=est.loglik_x, baseline_loglik=base.loglik,
             baseline_df=nmom - base_pt.npar, data=data, implied=mom, between_pos=pos)
+
+    # -- resampling intervals (msem_nb.intervals) ------------------------
+    def bootstrap(self, n_boot: int = 1000, **kwargs):
+        """Bootstrap confidence intervals; see :func:`msem_nb.intervals.bootstrap`.
+
+        Returns an ``IntervalResult``; this fit is not changed.
+        """
+        from .intervals import bootstrap
+        return bootstrap(self, n_boot, **kwargs)
+
+    def monte_carlo(self, n_draws: int = 20_000, **kwargs):
+        """Monte Carlo confidence intervals; see :func:`msem_nb.intervals.monte_carlo`.
+
+        Returns an ``IntervalResult``; this fit is not changed.
+        """
+        from .intervals import monte_carlo
+        return monte_carlo(self, n_draws, **kwargs)
 
     # -- display -------------------------------------------------------
     def summary(self, standardized: bool = True) -> str:
@@ -226,3 +262,12 @@ class FitResult:
         from .report_text import summary_html
         return summary_html(self)
 
+    def diagram(self, **kw):
+        """Path diagram (Plotly figure); see :func:`msem_nb.diagram.path_diagram`."""
+        from .diagram import path_diagram
+        return path_diagram(self, **kw)
+
+    def report(self, **kw):
+        """Report (HTML, Markdown, notebook); see :func:`msem_nb.report.make_report`."""
+        from .report import make_report
+        return make_report(self, **kw)

@@ -76,20 +76,33 @@ def fit_saturated(data) -> Saturated:
     -------
     Saturated
     """
+    if getattr(data, "fiml", False):
+        # incomplete data: no closed form; fitted once and kept with the data
+        if "h1" not in data._cache:
+            data._cache["h1"] = _fit_missing(data)
+        return data._cache["h1"]
     if isinstance(data, SingleData):
         ll, _ = loglik_single(data, data.mean, data.cov, gradient=False)
         return Saturated(data.names, data.mean.copy(), data.cov.copy(), None, ll)
     return _fit_twolevel(data)
 
 
-def _fit_twolevel(data: ClusterData) -> Saturated:
+def _fit_missing(data) -> Saturated:
+    from .fiml import fit_saturated_single_missing, loglik_twolevel_missing
+    if isinstance(data, SingleData):
+        mu, sigma, ll, ok = fit_saturated_single_missing(data)
+        return Saturated(data.names, mu, sigma, None, ll, ok)
+    return _fit_twolevel(data, loglik_twolevel_missing)
+
+
+def _fit_twolevel(data: ClusterData, loglik=loglik_twolevel) -> Saturated:
     pw = data.p_within
     p = len(data.names)
     bc = _between_capable(data)
     within_only = np.setdiff1d(np.arange(pw), bc)
     names = data.names
 
-    if not data.both:
+    if not data.both and loglik is loglik_twolevel:
         # No variable has two parts: within rows are iid, between-only
         # values are iid over clusters; the MLEs are sample moments.
         rows = data.rows
@@ -130,7 +143,7 @@ def _fit_twolevel(data: ClusterData) -> Saturated:
 
     def fun_grad(x):
         mu, Lw, Lb, sw, sb = unpack(x)
-        ll, g = loglik_twolevel(data, mu, sw, sb)
+        ll, g = loglik(data, mu, sw, sb)
         if g is None:
             return ll, None
         g_mu, G_w, G_b = g
