@@ -256,6 +256,14 @@ def _defaults(rows: _Rows, bv: BlockVars, b: int, level: str, meanstructure: boo
     for i, a in enumerate(bv.lv_x):
         for c in bv.lv_x[i + 1:]:
             rows.add(a, "~~", c, b, level, user=False)
+    # random intercepts and slopes of the outcomes with random slopes covary,
+    # as in lme4's (1 + x | g)
+    if slopes:
+        outcomes = {r["lhs"] for r in rows.rows if r["op"] == "|~"}
+        effects = [v for v in bv.ov if v in outcomes] + list(slopes)
+        for i, a in enumerate(effects):
+            for c in effects[i + 1:]:
+                rows.add(a, "~~", c, b, level, user=False)
     # residual covariances among pure outcomes (lavaan's auto.cov.y)
     pure_y = _pure_outcomes(rows, b, bv)
     for i, a in enumerate(pure_y):
@@ -425,7 +433,8 @@ def build_partable(parsed: ParsedModel, *, meanstructure: bool | None = None,
     for b, (stmts, bv, lvl) in enumerate(zip(blocks_stmts, bvars, levels)):
         _user_rows(rows, stmts, b, lvl)
     for b, (bv, lvl) in enumerate(zip(bvars, levels)):
-        _defaults(rows, bv, b, lvl, meanstructure, fixed_x, both, nlevels, slopes)
+        _defaults(rows, bv, b, lvl, meanstructure, fixed_x, both, nlevels,
+                  slopes if b == 1 else ())
         _markers(rows, bv, b)
 
     defined = tuple(s for s in parsed.statements if s.op == ":=")

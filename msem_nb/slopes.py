@@ -303,15 +303,33 @@ class CholeskyMap:
         for i in range(n):
             for j in range(i + 1):
                 full[i, j] = cell.get((R[i], R[j]), -1)
-        tri = full[np.tril_indices(n)]
-        # each free parameter of the block must be its own (a diagonal one
-        # appears once in S_free; an off-diagonal one twice)
-        own = all(p >= 0 and counts[p] == (1 if i == j else 2)
-                  for (i, j), p in zip(zip(*np.tril_indices(n)), tri))
-        if own:
-            return CholeskyMap([full])
-        groups = [np.array([[full[i, i]]]) for i in range(n)
-                  if full[i, i] >= 0 and counts[full[i, i]] == 1]
+        # Effects linked by free covariances form a group; a group whose
+        # every (co)variance is a parameter of its own (a diagonal one appears
+        # once in S_free, an off-diagonal one twice) gets a full Cholesky
+        # factor, any other group a square root per variance.
+        comp = list(range(n))
+
+        def root(i):
+            while comp[i] != i:
+                i = comp[i]
+            return i
+
+        for i in range(n):
+            for j in range(i):
+                if full[i, j] >= 0:
+                    comp[root(i)] = root(j)
+        groups = []
+        for rt in sorted({root(i) for i in range(n)}):
+            members = [i for i in range(n) if root(i) == rt]
+            sub = full[np.ix_(members, members)]
+            il = np.tril_indices(len(members))
+            own = all(sub[i, j] >= 0 and counts[sub[i, j]] == (1 if i == j else 2)
+                      for i, j in zip(*il))
+            if own:
+                groups.append(sub)
+            else:
+                groups += [np.array([[full[i, i]]]) for i in members
+                           if full[i, i] >= 0 and counts[full[i, i]] == 1]
         return CholeskyMap(groups)
 
     def forward(self, xi):
