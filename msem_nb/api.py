@@ -10,13 +10,14 @@ from .data import prepare_data
 from .errors import DataError, ModelSpecificationError
 from .estimate import estimate
 from .fiml import normalize_missing
+from .robust import mlr_estimation
 from .partable import build_partable
 from .results import FitResult
 from .syntax import parse
 
 __all__ = ["fit"]
 
-_ESTIMATORS = ("ML",)
+_ESTIMATORS = ("ML", "MLR")
 
 
 def fit(model: str, data: pd.DataFrame, cluster: str | None = None, estimator: str = "ML",
@@ -98,6 +99,11 @@ def fit(model: str, data: pd.DataFrame, cluster: str | None = None, estimator: s
             "a cluster column was given but the model has no 'level: within' / 'level: between' "
             "blocks; write the model in two level blocks, or leave cluster=None")
     if isinstance(data, pd.DataFrame):
+        clash = [v for v in pt.slopes if v in data.columns]
+        if clash:
+            raise ModelSpecificationError(
+                f"random slope name(s) {', '.join(clash)} are also columns of the data; give "
+                "the slope another name")
         clash = [v for v in pt.lv_names if v in data.columns]
         if clash:
             raise ModelSpecificationError(
@@ -109,7 +115,12 @@ def fit(model: str, data: pd.DataFrame, cluster: str | None = None, estimator: s
         data, centering = center_columns(data, center, cluster)
     prepared = prepare_data(data, within, cluster, between_only, both, missing,
                             exogenous=pt.exogenous if fixed_x else ())
+    if getattr(prepared, "fiml", False) and information == "expected":
+        raise ModelSpecificationError("information='expected' is not available with "
+                                      "missing='fiml'; use information='observed'")
     est = estimate(pt, prepared, control=control, information=information)
+    if est_name == "MLR":
+        est = mlr_estimation(est)   # sandwich standard errors (msem_nb.robust)
     return FitResult(model, pt, prepared, est, cluster, est_name, level,
                      time.perf_counter() - t0, centering)
 

@@ -334,7 +334,7 @@ def _check_slopes(blocks_stmts, nlevels) -> tuple[str, ...]:
         if s.op != "|~":
             continue
         x = s.rhs[0].name
-        if s.slope in within_names - {s.slope} or s.slope in lv_names:
+        if s.slope in within_names or s.slope in lv_names:
             raise ModelSpecificationError(
                 f"line {s.line}: the slope name '{s.slope}' is also a variable of the model; "
                 "give the slope another name")
