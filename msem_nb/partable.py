@@ -336,8 +336,10 @@ def _check_slopes(blocks_stmts, nlevels) -> tuple[str, ...]:
         x = s.rhs[0].name
         if s.slope in within_names or s.slope in lv_names:
             raise ModelSpecificationError(
-                f"line {s.line}: the slope name '{s.slope}' is also a variable of the model; "
-                "give the slope another name")
+                f"line {s.line}: the slope name '{s.slope}' is also used as a variable of the "
+                "within block. A random slope is a variable of the between level (use it "
+                f"there, e.g. '{s.slope} ~ w', '{s.slope} ~~ y'); if '{s.slope}' is a column "
+                "of the data, give the slope another name")
         if x in lv_names:
             raise ModelSpecificationError(
                 f"line {s.line}: random slopes on a latent covariate ('{x}') need numerical "

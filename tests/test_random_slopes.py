@@ -175,7 +175,7 @@ def test_center_option_is_applied_and_recorded(demo):
      "latent covariate"),
     ("level: within\n s | y1 ~ x1\nlevel: between\n y1 ~ x1", "also appears in the between"),
     ("level: within\n y2 | y1 ~ x1\nlevel: between\n y1 ~ w1\n y2 ~ w1", "slope name"),
-    ("level: within\n x2 | y1 ~ x1\n y1 ~ x2\nlevel: between\n y1 ~ w1", "slope name"),
+    ("level: within\n x2 | y1 ~ x1\n y1 ~ x2\nlevel: between\n y1 ~ w1", "give the slope"),
     ("level: within\n y1 ~ x1\nlevel: between\n s | y1 ~ w1", "between block"),
     ("s | y1 ~ x1", "single-level"),
     ("level: within\n s | y1 ~ x1\n y1 ~ x1\nlevel: between\n y1 ~ w1", "same effect"),
