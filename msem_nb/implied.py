@@ -76,7 +76,7 @@ def block_gradient(bs: BlockSpec, bm: BlockMoments, G_cov: np.ndarray,
     g_mean : (n_ov,) array or None
         Derivative of f with respect to the implied observed mean.
     """
-    n, k = bs.n_ov, bs.k
+    n = bs.n_ov
     B = bm.B
     Bo = B[:n]                      # F B
     H = Bo.T @ G_cov @ Bo           # gradient w.r.t. S (full matrix)

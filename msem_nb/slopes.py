@@ -22,7 +22,7 @@ step, which is exact to rounding error.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
@@ -134,7 +134,7 @@ class SlopeObjective:
         a = FE @ alpha[E]
         Pi = FE @ A[np.ix_(E, C)]
         sigma_w = FE @ S[np.ix_(E, E)] @ FE.T
-        py, q, r = len(lay.ys), len(lay.cond), len(lay.r)
+        py, r = len(lay.ys), len(lay.r)
         L = np.concatenate([-a[:, None], -Pi, np.eye(py)], axis=1)
         K = np.zeros((py, r, self.d), dtype=theta.dtype)
         for a_i, k in self._k_int:

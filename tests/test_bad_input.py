@@ -1,9 +1,7 @@
 """Bad input gets a clear error (or warning) that says what to do."""
 
-import warnings
 
 import numpy as np
-import pandas as pd
 import pytest
 
 import msem_nb as ms

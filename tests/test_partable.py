@@ -1,7 +1,5 @@
 """lavaan's default rules applied to the parameter table."""
 
-import numpy as np
-import pandas as pd
 import pytest
 
 import msem_nb as ms
