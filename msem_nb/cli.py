@@ -1,6 +1,8 @@
-"""Command line: ``msem-nb demo`` and ``msem-nb fit``.
+"""Command line: ``msem-nb demo``, ``msem-nb fit`` and ``msem-nb report``.
 
-Errors in the user's input print one line and exit with status 2.
+Mistakes in the user's input (a missing file, an unknown column, a syntax
+error, a missing optional package) print one line on stderr and exit with
+status 2, without a traceback.
 """
 
 from __future__ import annotations
@@ -9,10 +11,93 @@ import argparse
 import sys
 from pathlib import Path
 
-__all__ = ["main"]
+__all__ = ["main", "build_parser"]
+
+_EPILOG = """\
+examples:
+  msem-nb demo
+      fit a two-level SEM to the bundled classroom data and print the summary
+  msem-nb demo --report demo.html
+      ... and write its report
+  msem-nb fit students.csv --model model.txt --cluster school
+      print the lavaan-style summary of a model fitted to your data
+  msem-nb report students.csv --model model.txt --cluster school -o report.html
+      write a report: .html (offline, one file), .md or .ipynb (executed)
+
+model files use lavaan syntax with 'level: within' / 'level: between' blocks;
+leave out --cluster for a single-level model.
+"""
 
 
-def _demo(args) -> int:
+class _UserError(Exception):
+    """A problem with what the user asked for; printed as one line."""
+
+
+def _read_inputs(args):
+    import pandas as pd
+
+    data_path, model_path = Path(args.data), Path(args.model)
+    for p, what in ((data_path, "data file"), (model_path, "model file")):
+        if not p.exists():
+            raise _UserError(f"{what} not found: {p}")
+        if not p.is_file():
+            raise _UserError(f"{what} is not a file: {p}")
+    try:
+        df = pd.read_csv(data_path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise _UserError(f"cannot read {data_path} as CSV: {first}") from exc
+    try:
+        model = model_path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise _UserError(f"cannot read {model_path} as UTF-8 text") from exc
+    if args.cluster is not None and args.cluster not in df.columns:
+        cols = ", ".join(map(str, df.columns[:20])) + (", ..." if len(df.columns) > 20 else "")
+        raise _UserError(f"cluster column '{args.cluster}' not found in {data_path}; "
+                         f"the columns are: {cols}")
+    return df, model
+
+
+def _fit(df, model, cluster, model_name="model"):
+    import re
+
+    import msem_nb as ms
+    from msem_nb.syntax import ModelSyntaxError
+    if cluster is None and re.search(r"^\s*level\s*:", model, flags=re.MULTILINE):
+        raise _UserError(f"{model_name} has 'level:' blocks (a two-level model): give the "
+                         "cluster id column with --cluster COLUMN")
+    try:
+        return ms.fit(model, df, cluster=cluster)
+    except ModelSyntaxError as exc:
+        raise _UserError(f"{model_name}: syntax error at line {exc.line}, column {exc.col}: "
+                         f"{exc.msg}") from exc
+
+
+def _write_report(res, out, *, data=None, data_path=None, data_code=None, title=None,
+                  standardized=False, execute=True) -> Path:
+    out = Path(out)
+    suffix = out.suffix.lower()
+    if suffix not in (".html", ".htm", ".md", ".ipynb"):
+        raise _UserError(f"cannot write a report as '{out.name}': use a file name ending in "
+                         ".html, .md or .ipynb")
+    if not out.parent.exists():
+        raise _UserError(f"output folder not found: {out.parent}")
+    kw = {"title": title} if title else {}
+    rep = res.report(data=data, standardized=standardized,
+                     data_name=str(data_path) if data_path else None, **kw)
+    try:
+        if suffix == ".ipynb":
+            rep.save(out, data_path=data_path, data_code=data_code, execute=execute)
+        else:
+            rep.save(out)
+    except ImportError as exc:
+        need = getattr(exc, "name", None) or str(exc)
+        raise _UserError(f"writing {out.name} needs an optional package ({need}): "
+                         "pip install 'msem_nb[report]'") from exc
+    return out
+
+
+def _cmd_demo(args) -> int:
     import msem_nb as ms
     df = ms.load_example("classrooms")
     model = ms.EXAMPLE_MODELS["classrooms"]
@@ -21,39 +106,84 @@ def _demo(args) -> int:
     print("Model:\n" + model)
     res = ms.fit(model, df, cluster="class_id")
     print(res.summary())
+    if args.report:
+        out = _write_report(res, args.report, data=df,
+                            data_code='ms.load_example("classrooms")',
+                            standardized=args.standardized)
+        print(f"report written to {out}")
     return 0 if res.converged else 1
 
 
-def _fit(args) -> int:
-    import pandas as pd
-
-    import msem_nb as ms
-    data_path, model_path = Path(args.data), Path(args.model)
-    for p in (data_path, model_path):
-        if not p.is_file():
-            raise ms.MsemError(f"file not found: {p}")
-    df = pd.read_csv(data_path)
-    res = ms.fit(model_path.read_text(), df, cluster=args.cluster)
+def _cmd_fit(args) -> int:
+    df, model = _read_inputs(args)
+    res = _fit(df, model, args.cluster, Path(args.model).name)
     print(res.summary())
     return 0 if res.converged else 1
 
 
+def _cmd_report(args) -> int:
+    df, model = _read_inputs(args)
+    res = _fit(df, model, args.cluster, Path(args.model).name)
+    out = _write_report(res, args.output, data=df, data_path=str(Path(args.data).resolve()),
+                        title=args.title, standardized=args.standardized,
+                        execute=not args.no_execute)
+    status = "" if res.converged else " (the model did NOT converge; see the report)"
+    print(f"report written to {out}{status}")
+    return 0 if res.converged else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``msem-nb``."""
     parser = argparse.ArgumentParser(
         prog="msem-nb",
-        description="Multilevel structural equation models (two-level SEM) from the command line.")
+        description="Multilevel (two-level) structural equation models from the command line: "
+                    "fit lavaan-style models to clustered data and write reports.",
+        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    from msem_nb import __version__
+    parser.add_argument("--version", action="version", version=f"msem-nb {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    d = sub.add_parser("demo", help="fit a two-level SEM to the bundled classroom data and print it")
-    d.set_defaults(func=_demo)
-    f = sub.add_parser("fit", help="fit a model in a text file to a CSV file and print the summary")
-    f.add_argument("data", help="CSV file, one row per level-1 unit")
-    f.add_argument("--model", required=True, help="text file with lavaan-style model syntax")
-    f.add_argument("--cluster", default=None, help="cluster id column (two-level models)")
-    f.set_defaults(func=_fit)
+
+    d = sub.add_parser("demo", help="fit a two-level SEM to the bundled classroom data",
+                       description="Fit a two-level SEM (motivation and math achievement of "
+                                   "students in classes) to the bundled simulated data and print "
+                                   "the summary. Needs only the package itself.")
+    d.add_argument("--report", metavar="FILE", default=None,
+                   help="also write the report (.html, .md or .ipynb; needs msem_nb[report])")
+    d.add_argument("--standardized", action="store_true",
+                   help="label the report's diagram with standardized estimates")
+    d.set_defaults(func=_cmd_demo)
+
+    def data_args(p):
+        p.add_argument("data", help="CSV file, one row per level-1 unit (student, employee, day)")
+        p.add_argument("--model", "-m", required=True, metavar="MODEL.txt",
+                       help="text file with the model in lavaan syntax")
+        p.add_argument("--cluster", "-c", default=None, metavar="COLUMN",
+                       help="column with the cluster ids (needed for two-level models)")
+
+    f = sub.add_parser("fit", help="fit a model to a CSV file and print the summary",
+                       description="Fit a model to a CSV file and print a lavaan-style summary.")
+    data_args(f)
+    f.set_defaults(func=_cmd_fit)
+
+    r = sub.add_parser("report", help="fit a model and write a report (.html, .md, .ipynb)",
+                       description="Fit a model to a CSV file and write a report: data and "
+                                   "clustering (ICCs), model, fit, estimates by level, indirect "
+                                   "effects and the path diagram. .html is one offline file; "
+                                   ".ipynb is executed so that it opens with its outputs.")
+    data_args(r)
+    r.add_argument("-o", "--output", required=True, metavar="FILE",
+                   help="report file: .html, .md or .ipynb")
+    r.add_argument("--title", default=None, help="title of the report")
+    r.add_argument("--standardized", action="store_true",
+                   help="label the diagram with standardized estimates")
+    r.add_argument("--no-execute", action="store_true",
+                   help="write the .ipynb without running it (outputs filled in from this fit)")
+    r.set_defaults(func=_cmd_report)
     return parser
 
 
 def main(argv=None) -> int:
+    """Run ``msem-nb``; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -62,9 +192,18 @@ def main(argv=None) -> int:
     from .errors import MsemError
     try:
         return args.func(args)
-    except MsemError as exc:
-        print(f"msem-nb: error: {exc}", file=sys.stderr)
+    except (_UserError, MsemError) as exc:
+        # Messages may span lines (a syntax error draws a caret); one line here.
+        msg = " ".join(str(exc).split("\n")[0].split())
+        print(f"msem-nb: error: {msg}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        print(f"msem-nb: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "),
+              file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("msem-nb: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

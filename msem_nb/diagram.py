@@ -329,12 +329,17 @@ def path_diagram(source, standardized: bool = False, *, estimates: pd.DataFrame 
         edge_shapes.append(dict(type="path", xref="x", yref="y", name=name,
                                 path=f"M {_r(p0[0])},{_r(p0[1])} Q {_r(c[0])},{_r(c[1])} "
                                      f"{_r(p1[0])},{_r(p1[1])}",
-                                line=dict(color=color, width=width, dash="dash" if weak else "solid")))
+                                line=dict(color=color, width=width,
+                                          dash="dash" if weak else "solid")))
         heads.append(_head(p1, c, f"head:{name}", color, width))
         where = 0.62 if e.op == "=~" else (0.3 if e.slope else 0.5)
         lx, ly = _bezier(p0, c, p1, where)
         hover = _arrow_text(e.op, e.src, e.dst, e.level) + "<br>" + _value_hover(er, t)
-        text = _value_label(er, t, standardized, digits, stars)
+        # a random slope's mean has no meaningful std.all (it is scaled by the
+        # slope's own SD): its arrow keeps the unstandardized average slope
+        text = _value_label(er, t, standardized and not e.slope, digits, stars)
+        if e.slope:
+            hover += f"<br>average of random slope {_esc(e.slope)} (unstandardized)"
         if e.slope:
             sx, sy = _bezier(p0, c, p1, 0.55)
             shapes_dot = dict(type="circle", xref="x", yref="y", x0=_r(sx - _DOT_R),
@@ -384,7 +389,8 @@ def path_diagram(source, standardized: bool = False, *, estimates: pd.DataFrame 
         edge_shapes.append(dict(type="path", xref="x", yref="y", name=name,
                                 path=f"M {_r(p0[0])},{_r(p0[1])} Q {_r(c[0])},{_r(c[1])} "
                                      f"{_r(p1[0])},{_r(p1[1])}",
-                                line=dict(color=color, width=width, dash="dash" if weak else "solid")))
+                                line=dict(color=color, width=width,
+                                          dash="dash" if weak else "solid")))
         heads.append(_head(p1, c, f"head:{name}:1", color, width))
         heads.append(_head(p0, c, f"head:{name}:0", color, width))
         text = _value_label(er, t, standardized, digits, stars)
@@ -440,9 +446,10 @@ def path_diagram(source, standardized: bool = False, *, estimates: pd.DataFrame 
             y0=_r(p.y - p.height / 2), y1=_r(p.y + p.height / 2),
             fillcolor=_FILL[kind], line=dict(color=_LINE, width=1.3), name=f"node:{lvl}:{v}"))
         if p.dot:
-            dx = p.x + (p.width / 2 if p.dot == "right" else -p.width / 2)
+            dx = p.x + {"right": p.width / 2, "left": -p.width / 2}.get(p.dot, 0.0)
+            dy = p.y + (p.height / 2 if p.dot == "top" else 0.0)
             node_shapes.append(dict(type="circle", xref="x", yref="y", x0=_r(dx - _DOT_R),
-                                    x1=_r(dx + _DOT_R), y0=_r(p.y - _DOT_R), y1=_r(p.y + _DOT_R),
+                                    x1=_r(dx + _DOT_R), y0=_r(dy - _DOT_R), y1=_r(dy + _DOT_R),
                                     fillcolor=_LINE, line=dict(color=_LINE, width=1),
                                     name=f"ri-dot:{v}"))
         node_labels.append(dict(x=_r(p.x), y=_r(p.y), xref="x", yref="y",
@@ -469,7 +476,7 @@ def path_diagram(source, standardized: bool = False, *, estimates: pd.DataFrame 
         legend.append("\u25cf on an arrow: random slope")
     if legend:
         annotations.append(dict(x=0, y=0, xref="paper", yref="paper", xanchor="left",
-                                yanchor="top", yshift=-6, showarrow=False,
+                                yanchor="top", yshift=-6, showarrow=False, align="left",
                                 text="<br>".join(legend), font=dict(size=small, color="#555"),
                                 name="legend"))
     # small models still need room for the title and the legend lines
@@ -478,8 +485,11 @@ def path_diagram(source, standardized: bool = False, *, estimates: pd.DataFrame 
     layout = dict(
         title=dict(text=_esc(title), x=0.02, xanchor="left", font=dict(size=font + 3)),
         shapes=shapes, annotations=annotations, width=width, height=height,
-        margin=dict(l=20, r=20, t=60, b=30 + 16 * len(legend)), plot_bgcolor="white", paper_bgcolor="white",
+        margin=dict(l=20, r=20, t=60, b=30 + 16 * len(legend)),
+        plot_bgcolor="white", paper_bgcolor="white",
         showlegend=False, hovermode="closest", dragmode="pan",
+        # a fixed template: the picture must not depend on the user's plotly defaults
+        template="none", font=dict(family="Arial, Helvetica, sans-serif", color="#222"),
         xaxis=dict(range=[_r(x0), _r(x1)], visible=False, showgrid=False, zeroline=False),
         yaxis=dict(range=[_r(y0), _r(y1)], visible=False, showgrid=False, zeroline=False,
                    scaleanchor="x", scaleratio=1))

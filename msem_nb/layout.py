@@ -50,7 +50,7 @@ class NodePlace(NamedTuple):
     kind: str
     width: float
     height: float
-    #: side of the box that carries a random-intercept dot ("left"/"right"), or "".
+    #: side of the box that carries a random-intercept dot ("left", "right", "top"), or "".
     dot: str = ""
 
 
@@ -340,7 +340,7 @@ def _panel_layout(kinds: dict, arrows: list, below: bool) -> dict:
                 place[w] = (place[w][0], place[w][1] + dy)
     # centre the panel horizontally on 0
     span = x - gap
-    return {v: (px - span / 2, py) for v, (px, py) in place.items()}, rank
+    return {v: (px - span / 2, py) for v, (px, py) in place.items()}
 
 
 def compute_layout(partable, graph: ModelGraph | None = None) -> dict:
@@ -363,17 +363,15 @@ def compute_layout(partable, graph: ModelGraph | None = None) -> dict:
         gives the same dictionary.
     """
     g = graph if graph is not None else model_graph(partable)
-    panels = {}
-    ranks = {}
-    for lvl in g.levels:
-        panels[lvl], ranks[lvl] = _panel_layout(g.nodes[lvl], g.arrows(lvl), below=lvl != "between")
+    panels = {lvl: _panel_layout(g.nodes[lvl], g.arrows(lvl), below=lvl != "between")
+              for lvl in g.levels}
     out = {}
     offset = {lvl: 0.0 for lvl in g.levels}
     if "between" in panels and "within" in panels:
         def extent(lvl):
-            ys = [(y - node_size(v, g.nodes[lvl][v])[1] / 2, y + node_size(v, g.nodes[lvl][v])[1] / 2)
-                  for v, (_, y) in panels[lvl].items()]
-            return min(a for a, _ in ys), max(b for _, b in ys)
+            half = {v: node_size(v, g.nodes[lvl][v])[1] / 2 for v in panels[lvl]}
+            return (min(y - half[v] for v, (_, y) in panels[lvl].items()),
+                    max(y + half[v] for v, (_, y) in panels[lvl].items()))
         # the lowest box of the Between panel clears the highest of the Within panel
         offset["between"] = extent("within")[1] - extent("between")[0] + _PANEL_GAP
     for lvl in g.levels:
@@ -382,8 +380,10 @@ def compute_layout(partable, graph: ModelGraph | None = None) -> dict:
             w, h = node_size(v, kind)
             dot = ""
             if lvl == "within" and v in g.both:
-                # the dot goes on the end of the box that arrows do not use
-                dot = "left" if ranks[lvl].get(v, 1) == 0 and _has_outgoing(g, lvl, v) else "right"
+                # the dot goes on an end of the box that arrows do not use
+                ins = any(e.dst == v for e in g.arrows(lvl))
+                outs = _has_outgoing(g, lvl, v)
+                dot = "top" if ins and outs else "left" if outs else "right"
             out[(lvl, v)] = NodePlace(round(x, 6), round(y + offset[lvl], 6), kind, w, h, dot)
     return out
 

@@ -28,7 +28,7 @@ import pandas as pd
 
 from . import __version__
 
-__all__ = ["Report", "Section", "make_report"]
+__all__ = ["Report", "Section", "make_report", "execute_notebook"]
 
 _OPS = [("=~", "Factor loadings"), ("~", "Regressions"), ("|~", "Random slopes"),
         ("~~", "Covariances"), ("var", "Variances"), ("~1", "Intercepts and means")]
@@ -228,9 +228,9 @@ class Report:
         icc_html = icc_md = ""
         if fit.nclusters is not None:
             sizes = np.asarray(fit.data.cluster_sizes)
+            span = f"{sizes.min()} / {np.median(sizes):g} / {sizes.mean():.1f} / {sizes.max()}"
             facts += [("Cluster variable", _Code(fit.cluster)), ("Clusters", fit.nclusters),
-                      ("Cluster size (min / median / mean / max)",
-                       f"{sizes.min()} / {np.median(sizes):g} / {sizes.mean():.1f} / {sizes.max()}")]
+                      ("Cluster size (min / median / mean / max)", span)]
             dec, why = self._decomposition()
             if dec is not None:
                 t = dec.table()
@@ -254,8 +254,8 @@ class Report:
                 icc_md = f"ICCs not available: {_md_text(why)}"
         fact_rows = [(k, _num(v) if not isinstance(v, str) else v) for k, v in facts]
         html_ = _html_table(None, fact_rows) + icc_html + notes_html
-        md = _md_table(["Fact", "Value"], fact_rows, code=()) + ("\n\n" + icc_md if icc_md else "") \
-            + ("\n\n" + notes_md if notes_md else "")
+        md = "\n\n".join(p for p in (_md_table(["Fact", "Value"], fact_rows), icc_md, notes_md)
+                           if p)
         return Section("data", "Data and clustering", html_, md)
 
     def _decomposition(self):
@@ -305,10 +305,12 @@ class Report:
         return Section("fit", "Estimation and model fit", html_, md)
 
     @staticmethod
-    def _param_rows(part: pd.DataFrame, op: str):
+    def _param_rows(part: pd.DataFrame, op: str, slopes: dict):
         rows = []
         for r in part.to_dict("records"):
-            if op == "~1":
+            if op == "|~":
+                name = f"{slopes.get((r['lhs'], r['rhs']), '?')} | {r['lhs']} ~ {r['rhs']}"
+            elif op == "~1":
                 name = f"{r['lhs']} ~1"
             elif op == "var":
                 name = f"{r['lhs']} ~~ {r['lhs']}"
@@ -329,6 +331,11 @@ class Report:
         fit = self.fit
         est = fit.estimates
         levels = [b.level for b in fit.partable.blocks]
+        tab = fit.partable.table
+        slopes = {}
+        if "slope" in tab:
+            for r in tab[tab["op"] == "|~"].to_dict("records"):
+                slopes[(r["lhs"], r["rhs"])] = r["slope"]
         html_parts, md_parts = [], []
         for level in levels:
             rows = est[est["level"] == level]
@@ -344,7 +351,7 @@ class Report:
                     part = rows[rows["op"] == op]
                 if not len(part):
                     continue
-                prow = self._param_rows(part, op)
+                prow = self._param_rows(part, op, slopes)
                 html_parts.append(f"<p><b>{_e(title)}</b></p>"
                                   + _html_table(self._EST_HEADER, prow,
                                                 numeric=(2, 3, 4, 5, 6, 7, 8)))
@@ -353,6 +360,9 @@ class Report:
         level_pct = f"{100 * getattr(fit, 'level', 0.95):g}"
         note = (f"Wald confidence intervals ({level_pct}%); Std.all: completely standardized "
                 "estimates; fixed parameters have no standard error.")
+        if slopes:
+            note += (" A random slope's average and variance are the mean and variance of its "
+                     "latent variable at the between level.")
         html_parts.append(f"<p class='note'>{_e(note)}</p>")
         md_parts.append(note)
         return Section("estimates", "Parameter estimates", "".join(html_parts),
@@ -499,7 +509,8 @@ class Report:
             f"data = {data_code}", f"model = {model_src}",
             f"fit = ms.fit(model, data{args})",
             f"report = fit.report(data=data, title={self.title!r}, "
-            f"standardized={self.standardized!r})"])
+            f"standardized={self.standardized!r}"
+            + (f", data_name={self.data_name!r})" if self.data_name else ")")])
         cells = [v4.new_markdown_cell(f"# {_md_text(self.title)}", metadata=tag),
                  v4.new_code_cell(setup, metadata={"tags": ["msem-setup"]})]
         plotlyjs_done = False
@@ -551,16 +562,49 @@ class Report:
             import nbformat
             nb = self.to_notebook(data_path=data_path, data_code=data_code)
             if execute:
-                from nbclient import NotebookClient
-                NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                               resources={"metadata": {"path": str(path.parent.resolve())}}
-                               ).execute()
+                execute_notebook(nb, path.parent, timeout=timeout)
             nbformat.write(nb, str(path))
         else:
             from .errors import MsemError
             raise MsemError(f"cannot write a report as '{path.suffix or path.name}'; "
                             "use a file name ending in .html, .md or .ipynb")
         return path
+
+
+def execute_notebook(nb, cwd=".", timeout: int = 300):
+    """Run a notebook in place, in a kernel of this very Python.
+
+    The ``python3`` kernel spec usually starts whatever ``python`` is first
+    on PATH, which need not be the interpreter that has msem_nb (think of a
+    virtual environment that is not activated); so the kernel command is
+    pinned to ``sys.executable``.
+
+    Parameters
+    ----------
+    nb : nbformat.NotebookNode
+        Executed in place.
+    cwd : str or Path
+        Working folder of the kernel.
+    timeout : int
+        Seconds per cell.
+
+    Returns
+    -------
+    nbformat.NotebookNode
+    """
+    import subprocess
+    import sys
+
+    from jupyter_client import KernelManager
+    from nbclient import NotebookClient
+    km = KernelManager(kernel_name="python3")
+    km.kernel_spec.argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    client = NotebookClient(nb, km=km, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(Path(cwd).resolve())}})
+    # the kernel's start-up chatter would land on our stderr; cell errors
+    # still reach us through nbclient
+    client.execute(stderr=subprocess.DEVNULL)
+    return nb
 
 
 def make_report(fit, data: pd.DataFrame | None = None, *, title: str = "Multilevel SEM report",

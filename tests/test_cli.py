@@ -1,0 +1,142 @@
+"""The ``msem-nb`` command, run as a separate process like a user would."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import msem_nb as ms
+
+PLOTLYJS_MARK = "* plotly.js v"
+
+
+def run(*args, cwd=None, timeout=180):
+    return subprocess.run([sys.executable, "-m", "msem_nb", *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cli")
+    ms.load_example("classrooms").to_csv(d / "classes.csv", index=False)
+    (d / "model.txt").write_text(ms.EXAMPLE_MODELS["classrooms"])
+    (d / "bad_syntax.txt").write_text("level: within\n  motw =~ mot1 +\nlevel: between\n"
+                                      "  math ~ 1\n")
+    (d / "bad_var.txt").write_text("level: within\n  math ~ nosuch\nlevel: between\n"
+                                   "  math ~ 1\n")
+    (d / "not.csv").write_bytes(b"\xff\xfe\x00garbage\x00\xff")
+    return d
+
+
+def assert_one_line_error(proc, *words):
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("msem-nb: error: ")
+    for w in words:
+        assert w in lines[0], lines[0]
+
+
+def test_help():
+    proc = run("--help")
+    assert proc.returncode == 0
+    for word in ("demo", "fit", "report", "examples:", "--cluster"):
+        assert word in proc.stdout
+
+
+def test_report_help(capsys):
+    from msem_nb.cli import main
+    with pytest.raises(SystemExit) as exc:
+        main(["report", "--help"])
+    out = capsys.readouterr().out
+    assert exc.value.code == 0 and "-o FILE" in out and ".ipynb" in out
+
+
+# Each case as a separate process, as a user meets it: no traceback, one line.
+@pytest.mark.parametrize("args, words", [
+    (["report", "missing.csv", "-m", "model.txt", "-c", "class_id", "-o", "r.html"],
+     ["data file not found", "missing.csv"]),
+    (["report", "classes.csv", "-m", "model.txt", "-c", "school", "-o", "r.html"],
+     ["cluster column 'school' not found"]),
+    (["report", "classes.csv", "-m", "bad_syntax.txt", "-c", "class_id", "-o", "r.html"],
+     ["bad_syntax.txt", "line 2"]),
+])
+def test_bad_input_gives_one_line(files, args, words):
+    proc = run(*args, cwd=files)
+    assert_one_line_error(proc, *words)
+    assert not (files / "r.html").exists()
+
+
+# The same contract for more cases, in-process (starting Python costs seconds).
+@pytest.mark.parametrize("args, words", [
+    (["report", "classes.csv", "-m", "nomodel.txt", "-c", "class_id", "-o", "r.html"],
+     ["model file not found"]),
+    (["report", "classes.csv", "-m", "bad_var.txt", "-c", "class_id", "-o", "r.html"],
+     ["nosuch"]),
+    (["report", "classes.csv", "-m", "model.txt", "-o", "r.html"], ["--cluster"]),
+    (["report", "classes.csv", "-m", "model.txt", "-c", "class_id", "-o", "r.pdf"],
+     [".html, .md or .ipynb"]),
+    (["report", "classes.csv", "-m", "model.txt", "-c", "class_id", "-o", "nodir/r.html"],
+     ["output folder not found"]),
+    (["fit", "not.csv", "-m", "model.txt", "-c", "class_id"], ["not.csv"]),
+    (["fit", "classes.csv", "-m", "bad_syntax.txt", "-c", "class_id"], ["syntax error"]),
+])
+def test_bad_input_in_process(files, args, words, capsys, monkeypatch):
+    from msem_nb.cli import main
+    monkeypatch.chdir(files)
+    code = main(args)
+    err = capsys.readouterr().err
+
+    class Proc:
+        returncode, stderr = code, err
+    assert_one_line_error(Proc, *words)
+    assert not (files / "r.html").exists()
+
+
+def test_report_html(files):
+    proc = run("report", "classes.csv", "-m", "model.txt", "-c", "class_id", "-o", "r.html",
+               "--title", "Classes", cwd=files)
+    assert proc.returncode == 0, proc.stderr
+    text = (files / "r.html").read_text(encoding="utf-8")
+    assert text.count(PLOTLYJS_MARK) == 1 and "<h2>Classes</h2>" in text
+
+def test_report_md_in_process(files, monkeypatch, capsys):
+    from msem_nb.cli import main
+    monkeypatch.chdir(files)
+    assert main(["report", "classes.csv", "-m", "model.txt", "-c", "class_id", "-o",
+                 "r.md"]) == 0
+    assert "report written to r.md" in capsys.readouterr().out
+    assert "## Parameter estimates" in (files / "r.md").read_text(encoding="utf-8")
+
+
+def test_report_ipynb_is_executed(files):
+    nbformat = pytest.importorskip("nbformat")
+    pytest.importorskip("nbclient")
+    proc = run("report", "classes.csv", "-m", "model.txt", "-c", "class_id", "-o", "r.ipynb",
+               cwd=files)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    nb = nbformat.read(str(files / "r.ipynb"), as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    # executed: every cell has an execution count, the section cells have results
+    assert all(c.execution_count for c in code)
+    assert all(c.outputs for c in code[1:])
+    assert not any(o.output_type == "error" for c in code for o in c.outputs)
+    assert "classes.csv" in code[0].source
+    assert nbformat.writes(nb).count(PLOTLYJS_MARK) == 1
+
+
+def test_demo_needs_only_the_package():
+    # plotly and the notebook stack are optional: block them and run the demo
+    code = ("import sys\n"
+            "for m in ('plotly', 'nbformat', 'nbconvert', 'nbclient', 'IPython'):\n"
+            "    sys.modules[m] = None\n"
+            "from msem_nb.cli import main\n"
+            "sys.exit(main(['demo']))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    assert "Level 2 [between]" in proc.stdout and "motb =~" in proc.stdout
