@@ -12,7 +12,7 @@ import numpy as np
 __all__ = ["std_all"]
 
 
-def std_all(table, spec, block_moments, est: np.ndarray) -> np.ndarray:
+def std_all(table, spec, block_moments, est: np.ndarray, slopes=()) -> np.ndarray:
     """std.all for every row of a parameter table.
 
     Parameters
@@ -23,6 +23,9 @@ def std_all(table, spec, block_moments, est: np.ndarray) -> np.ndarray:
     block_moments : list of BlockMoments
     est : array
         Estimate of every row.
+    slopes : collection of str
+        Random slopes: rows involving them get NaN, since a slope's scale is
+        set by its covariate and outcome, not by its own variance.
     """
     out = np.full(len(table), np.nan)
     sds = [np.sqrt(np.clip(np.diag(bm.cov_all), 0, None)) for bm in block_moments]
@@ -34,7 +37,7 @@ def std_all(table, spec, block_moments, est: np.ndarray) -> np.ndarray:
     block = table["block"].to_numpy()
     with np.errstate(divide="ignore", invalid="ignore"):
         for i in range(len(table)):
-            if op[i] not in ("=~", "~", "~~", "~1"):
+            if op[i] not in ("=~", "~", "~~", "~1") or lhs[i] in slopes or rhs[i] in slopes:
                 continue
             b = int(block[i])
             sd, P = sds[b], pos[b]
