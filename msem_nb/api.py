@@ -54,8 +54,9 @@ def fit(model: str, data: pd.DataFrame, cluster: str | None = None, estimator: s
     level : float
         Confidence level of the Wald intervals.
     information : {"observed", "expected"}, optional
-        Information matrix behind the standard errors; by default expected
-        for single-level and observed for two-level models, as in lavaan.
+        Information matrix behind the standard errors (the bread of MLR's
+        sandwich); by default expected for single-level and observed for
+        two-level models, and observed with missing="fiml" or MLR, as in lavaan.
     center : dict, optional
         Centre covariates before fitting: ``{"x": "cluster"}`` subtracts each
         cluster's mean of x (needs `cluster`), ``{"x": "grand"}`` the overall
@@ -118,6 +119,12 @@ def fit(model: str, data: pd.DataFrame, cluster: str | None = None, estimator: s
     if getattr(prepared, "fiml", False) and information == "expected":
         raise ModelSpecificationError("information='expected' is not available with "
                                       "missing='fiml'; use information='observed'")
+    if getattr(prepared, "fiml", False) and pt.slopes:
+        raise ModelSpecificationError("random slopes with missing values (missing='fiml') "
+                                      "are not available yet; use missing='listwise'")
+    if est_name == "MLR" and pt.slopes:
+        raise ModelSpecificationError("estimator='MLR' is not available for random-slope "
+                                      "models yet; use estimator='ML'")
     est = estimate(pt, prepared, control=control, information=information)
     if est_name == "MLR":
         est = mlr_estimation(est)   # sandwich standard errors (msem_nb.robust)

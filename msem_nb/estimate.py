@@ -293,7 +293,8 @@ def estimate(pt: ParTable, data, *, control: dict | None = None,
     data : SingleData or ClusterData
     control : dict, optional
         ``maxiter`` (BFGS iterations), ``gtol`` (per-observation gradient
-        tolerance), ``start`` (a full start vector).
+        tolerance), ``start`` (a full start vector), ``se`` (False skips the
+        information matrix: point estimates only, e.g. for bootstrap refits).
     information : {"observed", "expected"}, optional
         Information matrix for standard errors. Default as lavaan: expected
         for single-level models, observed for two-level models.
@@ -350,8 +351,9 @@ def estimate(pt: ParTable, data, *, control: dict | None = None,
         ll, g = obj.loglik(theta, gradient=True)
         return ll, (None if g is None else K.T @ g)
 
+    want_se = control.get("se", True)
     res = maximize(fun_grad, xi0, scale=data.nobs, maxiter=control.get("maxiter", 2000),
-                   gtol=control.get("gtol", 1e-5))
+                   gtol=control.get("gtol", 1e-5), hessian=bool(want_se))
     if cmap is not None:
         theta = cmap.forward(res.x)
         # standard errors by the delta method from the Cholesky coordinates,
@@ -370,7 +372,9 @@ def estimate(pt: ParTable, data, *, control: dict | None = None,
         ws, Vs = np.linalg.eigh(info / np.outer(dscale, dscale))
         # (random-slope models: a tiny eigenvalue is the boundary of the
         # random-effect covariance, reported below, not a lack of identification)
-        if res.converged and ws.min() <= 1e-6 and not pt.slopes:
+        # A clearly negative eigenvalue is not a lack of identification but an
+        # improper solution (typically a negative variance): warned about below.
+        if res.converged and abs(ws.min()) <= 1e-6 and not pt.slopes:
             vec = K @ (Vs[:, 0] / dscale)
             vec /= np.abs(vec).max()
             names = _param_names(pt)
@@ -385,6 +389,12 @@ def estimate(pt: ParTable, data, *, control: dict | None = None,
         w, V = np.linalg.eigh(info)
         if w.min() > 0:
             vcov = K @ ((V / w) @ V.T) @ K.T
+        elif res.converged and not pt.slopes:
+            warnings.warn(
+                "the information matrix is not positive definite at the solution, so standard "
+                "errors are not available; this usually means an improper solution (a negative "
+                "variance or a correlation beyond 1): inspect the estimates, and consider "
+                "fixing that variance or simplifying the model", ConvergenceWarning, stacklevel=3)
     notes = ()
     if pt.slopes:
         from .slopes import boundary_notes

@@ -49,9 +49,11 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 from .data import ClusterData, SingleData
 from .errors import DataError, DataWarning
@@ -132,34 +134,41 @@ class MissingSingleData(SingleData):
 
     def subset(self, names) -> SingleData:
         idx = [self.names.index(v) for v in names]
-        return missing_single_data(self.rows[:, idx], tuple(names), self.n_dropped, self.mode,
-                                   warn=False)
+        return missing_single_data(self.rows[:, idx], tuple(names), self.n_dropped, self.mode)
 
 
 @dataclass(frozen=True, eq=False)
 class MissingClusterData(ClusterData):
     """A two-level sample with missing values.
 
-    The ClusterData fields hold statistics of a crude imputation (cluster
-    means, then grand means), used only for start values; ``groups`` is
+    The ClusterData fields ``within_sscp`` and the within part of
+    ``cluster_vectors`` come from a crude imputation (cluster means, then
+    grand means), used only for start values; ``rows`` (the within
+    variables) and the between-only part of ``cluster_vectors`` keep NaN
+    where missing. ``groups`` is
     None so that the complete-data likelihood cannot be applied by mistake.
-    Rows are sorted by cluster.
+    ``rows``, ``values`` and ``offsets`` are sorted by cluster.
     """
 
     values: np.ndarray = field(default=None, repr=False)         # (N, p) raw, NaN missing
-    y_fill: np.ndarray = field(default=None, repr=False)         # (N, pw), 0 where missing
-    y_obs: np.ndarray = field(default=None, repr=False)          # (N, pw) float 0/1
     row_pattern: np.ndarray = field(default=None, repr=False)    # (N,)
     masks: np.ndarray = field(default=None, repr=False)          # (K, pw)
     pattern_count: np.ndarray = field(default=None, repr=False)  # (K,)
     row_cluster: np.ndarray = field(default=None, repr=False)    # (N,)
+    # the likelihood's layout: rows sorted by pattern (contiguous blocks
+    # pattern_start[k]:pattern_start[k+1]), so each block is one matrix product
+    pattern_start: np.ndarray = field(default=None, repr=False)  # (K + 1,)
+    yp_fill: np.ndarray = field(default=None, repr=False)        # (N, pw), 0 where missing
+    yp_obs: np.ndarray = field(default=None, repr=False)         # (N, pw) float 0/1
+    yp_cluster: np.ndarray = field(default=None, repr=False)     # (N,)
+    cluster_sum: object = field(default=None, repr=False)        # sparse (J, N): sums per cluster
     z_fill: np.ndarray = field(default=None, repr=False)         # (J, pz)
     z_obs: np.ndarray = field(default=None, repr=False)          # (J, pz)
     z_pattern: np.ndarray = field(default=None, repr=False)      # (J,)
     z_masks: np.ndarray = field(default=None, repr=False)        # (Kz, pz)
     both_idx: np.ndarray = field(default=None, repr=False)       # positions among within
     cluster_sig: np.ndarray = field(default=None, repr=False)    # (J,)
-    sig_counts: np.ndarray = field(default=None, repr=False)     # (S, K) rows per pattern
+    sig_counts: object = field(default=None, repr=False)         # sparse (S, K) rows per pattern
     sig_zpat: np.ndarray = field(default=None, repr=False)       # (S,)
     sig_nclusters: np.ndarray = field(default=None, repr=False)  # (S,)
     nvals: np.ndarray = field(default=None, repr=False)          # (J,) observed values
@@ -172,9 +181,14 @@ class MissingClusterData(ClusterData):
     def npatterns(self) -> int:
         return len(self.masks)
 
+    @cached_property
+    def sig_weights_t(self):
+        """(K, S) sparse: rows of each pattern over all clusters of each signature."""
+        return sparse.csr_matrix(self.sig_counts.multiply(self.sig_nclusters[:, None]).T)
+
     @property
     def nsignatures(self) -> int:
-        return len(self.sig_counts)
+        return self.sig_counts.shape[0]
 
     def subset(self, within, between_only, both=None) -> ClusterData:
         names = self.names
@@ -213,7 +227,7 @@ def _check_observed(values: np.ndarray, names) -> None:
 
 
 def _pairwise_moments(values: np.ndarray):
-    """Available-case means and pairwise covariances (divisor n), made positive definite."""
+    """Available-case means and pairwise covariances, made positive definite (start values)."""
     df = pd.DataFrame(values)
     mean = np.nanmean(values, axis=0)
     cov = df.cov(min_periods=2).to_numpy()
@@ -225,8 +239,7 @@ def _pairwise_moments(values: np.ndarray):
     return mean, (V * w) @ V.T
 
 
-def missing_single_data(values: np.ndarray, names, n_dropped: int, mode: str,
-                        warn: bool = True) -> SingleData:
+def missing_single_data(values: np.ndarray, names, n_dropped: int, mode: str) -> SingleData:
     """Pattern statistics of a single-level sample with missing values.
 
     Returns a plain SingleData when no value is missing.
@@ -352,8 +365,8 @@ def _cluster_from_values(values, codes, uniques, within, between_only, both, n_d
         raise DataError(
             f"variable '{within[k]}' does not vary within clusters: it has no within part; "
             "use it only in the between block (level: between)")
-    zimp = np.where(zo, zc, np.nanmean(zc, axis=0)) if pz else zc
-    vectors = np.hstack([cmean, zimp])
+    # between-only values stay NaN where missing (moment_starts copes)
+    vectors = np.hstack([cmean, zc])
     both_idx = np.array([within.index(v) for v in within if v in both], dtype=int)
 
     return MissingClusterData(
@@ -361,13 +374,27 @@ def _cluster_from_values(values, codes, uniques, within, between_only, both, n_d
         nclusters=J, within_sscp=within_sscp, groups=None,
         sum_log_n=float(np.log(sizes).sum()), cluster_ids=uniques, cluster_sizes=sizes,
         cluster_vectors=vectors, n_dropped=n_dropped, rows=y, offsets=offsets,
-        values=values, y_fill=np.where(yo, y, 0.0), y_obs=yo.astype(float),
-        row_pattern=row_pat, masks=masks, pattern_count=np.bincount(row_pat, minlength=K),
-        row_cluster=cl, z_fill=np.where(zo, zc, 0.0), z_obs=zo.astype(float), z_pattern=zpat,
+        values=values, row_pattern=row_pat, masks=masks,
+        pattern_count=np.bincount(row_pat, minlength=K), row_cluster=cl,
+        **_pattern_layout(np.where(yo, y, 0.0), yo, row_pat, cl, K, J),
+        z_fill=np.where(zo, zc, 0.0), z_obs=zo.astype(float), z_pattern=zpat,
         z_masks=zmasks, both_idx=both_idx, cluster_sig=cluster_sig,
-        sig_counts=sig_rows[:, :K].astype(float), sig_zpat=sig_rows[:, K].astype(int),
+        sig_counts=sparse.csr_matrix(sig_rows[:, :K].astype(float)),
+        sig_zpat=sig_rows[:, K].astype(int),
         sig_nclusters=np.bincount(cluster_sig).astype(float), nvals=nvals.astype(float),
         mode=mode)
+
+
+def _pattern_layout(y_fill, y_obs, row_pat, cl, K, J) -> dict:
+    """Rows re-ordered by pattern, and the sparse matrix that sums them per cluster."""
+    order = np.argsort(row_pat, kind="stable")
+    start = np.r_[0, np.cumsum(np.bincount(row_pat, minlength=K))]
+    pcl = cl[order]
+    N = len(order)
+    csum = sparse.csr_matrix((np.ones(N), (pcl, np.arange(N))), shape=(J, N))
+    return dict(pattern_start=start, yp_fill=np.ascontiguousarray(y_fill[order]),
+                yp_obs=np.asarray(y_obs[order], dtype=float), yp_cluster=pcl,
+                cluster_sum=csum)
 
 
 def as_missing(data):
@@ -399,13 +426,16 @@ def as_missing(data):
         nclusters=J, within_sscp=data.within_sscp, groups=data.groups,
         sum_log_n=data.sum_log_n, cluster_ids=data.cluster_ids, cluster_sizes=sizes,
         cluster_vectors=data.cluster_vectors, n_dropped=data.n_dropped, rows=data.rows,
-        offsets=data.offsets, values=np.hstack([data.rows, z[cl]]), y_fill=data.rows,
-        y_obs=np.ones((N, pw)), row_pattern=np.zeros(N, int), masks=np.ones((1, pw), bool),
-        pattern_count=np.array([N]), row_cluster=cl, z_fill=z, z_obs=np.ones((J, pz)),
+        offsets=data.offsets, values=np.hstack([data.rows, z[cl]]),
+        row_pattern=np.zeros(N, int), masks=np.ones((1, pw), bool),
+        pattern_count=np.array([N]), row_cluster=cl,
+        **_pattern_layout(data.rows, np.ones((N, pw)), np.zeros(N, int), cl, 1, J),
+        z_fill=z, z_obs=np.ones((J, pz)),
         z_pattern=np.zeros(J, int), z_masks=np.ones((1, pz), bool),
         both_idx=np.array([data.within.index(v) for v in data.within if v in data.both],
                           dtype=int),
-        cluster_sig=cluster_sig.reshape(-1), sig_counts=sig_sizes[:, None].astype(float),
+        cluster_sig=cluster_sig.reshape(-1),
+        sig_counts=sparse.csr_matrix(sig_sizes[:, None].astype(float)),
         sig_zpat=np.zeros(len(sig_sizes), int),
         sig_nclusters=np.bincount(cluster_sig.reshape(-1)).astype(float),
         nvals=(sizes * pw + pz).astype(float), mode="listwise")
@@ -509,8 +539,6 @@ def _twolevel_parts(data: MissingClusterData, mu, sigma_w, sigma_b, level: int):
     b = data.both_idx
     q = len(b)
     J = data.nclusters
-    off = data.offsets
-    rc = data.row_cluster
 
     resw = _pattern_inverses(sigma_w, data.masks)
     if resw is None:
@@ -538,27 +566,33 @@ def _twolevel_parts(data: MissingClusterData, mu, sigma_w, sigma_b, level: int):
         St = Syy[None]
         ll_z = 0.0
 
-    r = data.y_fill - mu[:pw]
+    K = len(P)
+    S = data.sig_counts.shape[0]
+    st = data.pattern_start
+    pcl = data.yp_cluster
+    csum = data.cluster_sum
+    r = data.yp_fill - mu[:pw]
     if pz and q:
-        r[:, b] -= shift[rc]
-    r *= data.y_obs
-    Pr = P[data.row_pattern]
-    g = np.einsum("nab,nb->na", Pr, r)
-    qa = np.add.reduceat((r * g).sum(axis=1), off)
-    pj = np.add.reduceat(g[:, b], off, axis=0) if q else np.zeros((J, 0))
+        r[:, b] -= shift[pcl]
+    r *= data.yp_obs
+    g = np.empty_like(r)
+    for k in range(K):
+        g[st[k]:st[k + 1]] = r[st[k]:st[k + 1]] @ P[k]      # P[k] is symmetric
+    qa = csum @ (r * g).sum(axis=1)
+    pj = csum @ g[:, b] if q else np.zeros((J, 0))
 
     Pbb = P[:, b][:, :, b]
-    A = np.einsum("sk,kab->sab", data.sig_counts, Pbb)
+    A = (data.sig_counts @ Pbb.reshape(K, q * q)).reshape(S, q, q)
     Ssig = St[data.sig_zpat]
     Mx = np.eye(q)[None] + Ssig @ A
     sign, ldM = np.linalg.slogdet(Mx)
     if np.any(sign <= 0) or not np.all(np.isfinite(ldM)):
         return None
-    K = np.linalg.solve(Mx, Ssig)
-    K = 0.5 * (K + np.swapaxes(K, 1, 2))
+    K_ = np.linalg.solve(Mx, Ssig)
+    K_ = 0.5 * (K_ + np.swapaxes(K_, 1, 2))
     LW = data.sig_counts @ ldW
     sj = data.cluster_sig
-    Kj = K[sj]
+    Kj = K_[sj]
     Kp = np.einsum("jab,jb->ja", Kj, pj)
     qb = (pj * Kp).sum(axis=1)
     ll_j = -0.5 * (data.nvals * LOG2PI + LW[sj] + ldM[sj] + qa - qb + ll_z)
@@ -566,26 +600,29 @@ def _twolevel_parts(data: MissingClusterData, mu, sigma_w, sigma_b, level: int):
         return ll_j.sum(), None
 
     PE = P[:, :, b]                                            # (K, pw, q)
-    a = g - np.einsum("naq,nq->na", PE[data.row_pattern], Kp[rc])
+    Kpr = Kp[pcl]
+    a = g.copy()
+    for k in range(K):
+        a[st[k]:st[k + 1]] -= Kpr[st[k]:st[k + 1]] @ PE[k].T
     Aj = A[sj]
     t = pj - np.einsum("jab,jb->ja", Aj, Kp)
-    AKA = A @ K @ A
+    AKA = A @ K_ @ A
     # derivative w.r.t. S~ per cluster: 1/2 (t t' - (A - A K A))
     GSt = 0.5 * (t[:, :, None] * t[:, None, :] - (A - AKA)[sj])
     if pz:
         vt = v[:, :, None] * t[:, None, :]                       # (J, pz, q)
         CtG = np.einsum("jqa,jqr->jar", Cj, GSt)                 # C' G~
         Gzy = -CtG + 0.5 * vt
-        vtC = np.einsum("jaq,jqb->jab", vt, Cj)
-        Gzz = (np.einsum("jaq,jqb->jab", CtG, Cj) - 0.5 * (vtC + np.swapaxes(vtC, 1, 2))
+        vtC = vt @ Cj
+        Gzz = (CtG @ Cj - 0.5 * (vtC + np.swapaxes(vtC, 1, 2))
                + 0.5 * (v[:, :, None] * v[:, None, :] - Gz))
         gmuz = v - np.einsum("jqa,jq->ja", Cj, t)
 
     if level == 1:
         n_k = data.pattern_count
-        Ksum = np.einsum("s,sk,sab->kab", data.sig_nclusters, data.sig_counts, K)
+        Ksum = (data.sig_weights_t @ K_.reshape(S, q * q)).reshape(K, q, q)
         G_w = 0.5 * (a.T @ a - np.tensordot(n_k, P, axes=1)
-                     + np.einsum("kpa,kab,kqb->pq", PE, Ksum, PE))
+                     + (PE @ Ksum @ np.swapaxes(PE, 1, 2)).sum(axis=0))
         G_b = np.zeros((p, p))
         G_b[np.ix_(b, b)] = GSt.sum(axis=0)
         g_mu = np.zeros(p)
@@ -598,16 +635,20 @@ def _twolevel_parts(data: MissingClusterData, mu, sigma_w, sigma_b, level: int):
             g_mu[pw:] = gmuz.sum(axis=0)
         return ll_j.sum(), (g_mu, G_w, G_b)
 
-    # per cluster
-    cnt = data.sig_counts
-    sumP = np.einsum("sk,kab->sab", cnt, P)
-    PKP = np.einsum("sk,kpa,sab,kqb->spq", cnt, PE, K, PE)
-    aa = np.add.reduceat(a[:, :, None] * a[:, None, :], off, axis=0)
-    G_w = 0.5 * (aa - sumP[sj] + PKP[sj])
+    # per cluster: the within derivative needs each row's P E K_j E' P
+    N = len(r)
+    rowterm = np.empty((N, pw, pw))
+    Kr = Kj[pcl]
+    for k in range(K):
+        sl = slice(st[k], st[k + 1])
+        rowterm[sl] = PE[k] @ Kr[sl] @ PE[k].T
+    rowterm += a[:, :, None] * a[:, None, :]
+    sumP = (data.sig_counts @ P.reshape(K, pw * pw)).reshape(S, pw, pw)
+    G_w = 0.5 * ((csum @ rowterm.reshape(N, pw * pw)).reshape(J, pw, pw) - sumP[sj])
     G_b = np.zeros((J, p, p))
     G_b[:, b[:, None], b[None, :]] = GSt
     g_mu = np.zeros((J, p))
-    g_mu[:, :pw] = np.add.reduceat(a, off, axis=0)
+    g_mu[:, :pw] = csum @ a
     if pz:
         G_b[:, zpos[:, None], b[None, :]] = Gzy
         G_b[:, b[:, None], zpos[None, :]] = np.swapaxes(Gzy, 1, 2)

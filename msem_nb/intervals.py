@@ -189,8 +189,10 @@ class IntervalResult:
             lines.append("  Failed replicates: " + "; ".join(
                 f"{r} ({c})" for r, c in reasons.head(3).items()))
         tab = self.intervals
-        # the table follows the parameter table (user rows first); group by level
-        levels = dict.fromkeys(tab.loc[tab["op"] != ":=", "level"])
+        # the table follows the parameter table (user rows first); group by
+        # level, within before between as in the fit's summary
+        levels = dict.fromkeys(["", "within", "between"]
+                               + list(tab.loc[tab["op"] != ":=", "level"]))
         rank = {lvl: i for i, lvl in enumerate(levels)}
         key = [rank.get(lvl, 0) if op != ":=" else len(rank)
                for op, lvl in zip(tab["op"], tab["level"])]
@@ -502,43 +504,49 @@ def bootstrap(fit, n_boot: int = 1000, *, type: str = "cluster", ci: str = "bca"
     draws.index.name = "replicate"
 
     unit = "clusters" if rep.clustered else "rows"
-    where = "cluster" if rep.clustered else "rows"
+    where = ("cluster" if rep.clustered else "rows") if type == "cluster" else "parametric"
     kind_text = {"cluster": f"{'cluster' if rep.clustered else 'nonparametric (rows)'} bootstrap",
                  "parametric": "parametric bootstrap"}[type]
     notes = []
     if type == "parametric":
-        notes.append("Data drawn from the fitted model with the observed cluster sizes; "
+        notes.append(f"Data drawn from the fitted model with the observed "
+                     f"{'cluster sizes' if rep.clustered else 'number of rows'}; "
                      + ("covariates kept at their observed values"
                         if covariates == "fixed" else "covariates drawn too"))
-        where = "parametric"
     extra = None
     if ci == "percentile":
         bounds = {c: percentile_interval(draws[c].to_numpy(), level) for c in names}
-        ci_text = "percentile"
     else:
-        jack_vals = {g: v for kind, g, v, _ in results if kind == "jackknife" and v is not None}
-        jfail = n_groups - len(jack_vals)
-        jack = np.array([jack_vals[g] for g in sorted(jack_vals)]).reshape(-1, len(names))
-        acc = {c: acceleration(jack[:, k]) for k, c in enumerate(names)}
-        theta_hat = _point_values(fit)
-        bounds, z0 = {}, {}
-        for k, c in enumerate(names):
-            lo, hi, z = bca_interval(draws[c].to_numpy(), theta_hat[k], acc[c], level)
-            bounds[c], z0[c] = (lo, hi), z
-        extra = {"z0": z0, "acceleration": acc}
-        ci_text = "BCa"
+        jack = {g: v for kind, g, v, _ in results if kind == "jackknife" and v is not None}
+        bounds, extra = _bca_bounds(fit, draws, jack, level)
         grouped = "" if n_groups == rep.n_units else \
             f" (grouped: {n_groups} random groups of about {rep.n_units / n_groups:.1f} {unit})"
+        jfail = n_groups - len(jack)
         notes.append(f"BCa acceleration from a jackknife over {rep.n_units} {unit}{grouped}"
                      + (f"; {jfail} jackknife refits failed" if jfail else ""))
-        if any(not np.isfinite(b[0]) for b in bounds.values()):
-            warnings.warn("some BCa intervals are undefined (every replicate on one side of "
-                          "the estimate, or no jackknife); they are NaN", RuntimeWarning,
-                          stacklevel=2)
-    method = f"bootstrap-{where}-{'bca' if ci == 'bca' else 'percentile'}"
-    return _build(fit, draws, n_boot, method, f"{kind_text}, {ci_text}", level, _seed_label(ss),
-                  bounds=bounds, extra=extra, failures=failures, notes=notes,
-                  elapsed=time.perf_counter() - t0, n_jobs=workers)
+    ci_text = "BCa" if ci == "bca" else "percentile"
+    return _build(fit, draws, n_boot, f"bootstrap-{where}-{ci}", f"{kind_text}, {ci_text}",
+                  level, _seed_label(ss), bounds=bounds, extra=extra, failures=failures,
+                  notes=notes, elapsed=time.perf_counter() - t0, n_jobs=workers)
+
+
+def _bca_bounds(fit, draws: pd.DataFrame, jack: dict, level: float):
+    """BCa bounds per draws column, and the z0 / acceleration columns.
+
+    `jack` maps jackknife group -> estimates vector (successful refits)."""
+    names = list(draws.columns)
+    jmat = np.array([jack[g] for g in sorted(jack)]).reshape(-1, len(names))
+    acc = {c: acceleration(jmat[:, k]) for k, c in enumerate(names)}
+    theta_hat = _point_values(fit)
+    bounds, z0 = {}, {}
+    for k, c in enumerate(names):
+        lo, hi, z = bca_interval(draws[c].to_numpy(), theta_hat[k], acc[c], level)
+        bounds[c], z0[c] = (lo, hi), z
+    if any(not np.isfinite(b[0]) for b in bounds.values()):
+        warnings.warn("some BCa intervals are undefined (every replicate on one side of the "
+                      "estimate, or too few jackknife refits); they are NaN", RuntimeWarning,
+                      stacklevel=3)
+    return bounds, {"z0": z0, "acceleration": acc}
 
 
 def _point_values(fit) -> np.ndarray:

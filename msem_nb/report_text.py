@@ -49,6 +49,8 @@ def _header_lines(fit) -> list[str]:
           ("Number of observations", str(fit.nobs))]
     if fit.n_dropped:
         kv.append(("Rows dropped (missing values)", str(fit.n_dropped)))
+    if getattr(fit.data, "fiml", False):
+        kv.append(("Missing patterns (FIML)", str(fit.data.npatterns)))
     if fit.nclusters is not None:
         kv.append((f"Number of clusters [{fit.cluster}]", str(fit.nclusters)))
     for col, how in getattr(fit, "centering", {}).items():
@@ -69,18 +71,32 @@ def _test_lines(fm) -> list[str]:
         if fm.get("note"):
             lines += [""] + ["  " + ln for ln in textwrap.wrap(fm["note"], 76)]
         return lines
+    # MLR: a second column with the scaled test and the robust indices, as lavaan
+    scaled = "chisq_scaled" in fm
+
+    def second(key, fmt=".3f"):
+        v = fm.get(key)
+        return f"{v:>12{fmt}}" if scaled and v is not None and math.isfinite(v) else ""
+
     lines = ["", "Model Test User Model:", ""]
-    lines.append(f"  {'Test statistic':<42}{fm['chisq']:>12.3f}")
-    lines.append(f"  {'Degrees of freedom':<42}{fm['df']:>12d}")
+    if scaled:
+        lines.append(f"  {'':<42}{'Standard':>12}{'Scaled':>12}")
+    lines.append(f"  {'Test statistic':<42}{fm['chisq']:>12.3f}{second('chisq_scaled')}")
+    lines.append(f"  {'Degrees of freedom':<42}{fm['df']:>12d}{second('df_scaled', 'd')}")
     if math.isfinite(fm["pvalue"]):
-        lines.append(f"  {'P-value (Chi-square)':<42}{fm['pvalue']:>12.3f}")
+        lines.append(f"  {'P-value (Chi-square)':<42}{fm['pvalue']:>12.3f}{second('pvalue_scaled')}")
+    if scaled:
+        lines.append(f"  {'Scaling correction factor':<42}{'':>12}{second('chisq_scaling_factor')}")
+        lines.append("    Yuan-Bentler correction (Mplus variant)")
     lines += ["", "Model Fit:", ""]
+    if scaled:
+        lines.append(f"  {'':<42}{'Standard':>12}{'Robust':>12}")
     for key, label in [("cfi", "Comparative Fit Index (CFI)"), ("tli", "Tucker-Lewis Index (TLI)"),
                        ("rmsea", "RMSEA"), ("srmr", "SRMR"), ("srmr_within", "SRMR (within)"),
                        ("srmr_between", "SRMR (between)"), ("loglik", "Loglikelihood"),
                        ("aic", "Akaike (AIC)"), ("bic", "Bayesian (BIC)")]:
         if key in fm:
-            lines.append(f"  {label:<42}{fm[key]:>12.3f}")
+            lines.append(f"  {label:<42}{fm[key]:>12.3f}{second(key + '_robust')}")
     return lines
 
 
@@ -153,8 +169,10 @@ def summary_html(fit) -> str:
     parts.append("<br>")
     try:
         fm = fit.fit_measures
-        keys = [k for k in ("chisq", "df", "pvalue", "cfi", "tli", "rmsea", "srmr",
-                            "srmr_within", "srmr_between", "loglik", "aic", "bic") if k in fm]
+        keys = [k for k in ("chisq", "df", "pvalue", "chisq_scaled", "chisq_scaling_factor",
+                            "pvalue_scaled", "cfi", "tli", "rmsea", "cfi_robust", "tli_robust",
+                            "rmsea_robust", "srmr", "srmr_within", "srmr_between", "loglik",
+                            "aic", "bic") if k in fm]
         parts.append('<table style="border-collapse:collapse;margin:6px 0"><tr>' +
                      "".join(f"<th style='padding:2px 8px'>{k}</th>" for k in keys) + "</tr><tr>" +
                      "".join(f"<td style='padding:2px 8px;text-align:right'>{_num(fm[k])}</td>"

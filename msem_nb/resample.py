@@ -98,9 +98,15 @@ class Replicator:
         "random") also sets up the parametric bootstrap."""
         data = fit.data
         pt = fit.partable
+        # Point estimates only: MLR's are ML's, and its sandwich would cost time.
         opts = {"estimator": fit.estimator if fit.estimator not in ("MLR",) else "ML",
                 "missing": getattr(fit, "missing", "listwise"),
                 "fixed_x": getattr(fit, "fixed_x", _infer_fixed_x(pt))}
+        # The stored rows are already centred; centring again is part of the
+        # estimator (cluster centring of whole clusters is a no-op, grand
+        # centring of a resample gives what raw data would).
+        if getattr(fit, "centering", None):
+            opts["center"] = dict(fit.centering)
         if pt.nlevels == 1:
             opts["meanstructure"] = bool(pt.meanstructure)
         if getattr(data, "rows", None) is None:
@@ -137,7 +143,7 @@ class Replicator:
         if covariates not in ("fixed", "random"):
             raise ValueError("covariates must be 'fixed' or 'random'")
         pt = fit.partable
-        if (pt.table["op"] == "|~").any():
+        if getattr(pt, "slopes", ()) or (pt.table["op"] == "|~").any():
             raise NotImplementedError(
                 "the parametric bootstrap does not simulate random slopes yet; "
                 "use type='cluster'")
@@ -251,7 +257,7 @@ class Replicator:
             # a failed replicate is counted by the caller, not warned about
             warnings.simplefilter("ignore")
             res = fit_model(self.model, df, cluster=self.cluster,
-                            control={"start": self.start}, **self.fit_options)
+                            control={"start": self.start, "se": False}, **self.fit_options)
         if not res.converged:
             raise RuntimeError("did not converge")
         est = res.estimation

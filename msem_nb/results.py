@@ -12,7 +12,6 @@ from scipy import stats
 from .data import ClusterData
 from .estimate import Estimation, count_moments, estimate, label_values
 from .fitmeasures import fit_measures
-from .objective import assemble
 from .partable import ParTable, baseline_partable
 from .saturated import fit_saturated
 from .standardize import std_all
@@ -86,6 +85,12 @@ class FitResult:
         return int(self.data.n_dropped)
 
     @property
+    def missing(self) -> str:
+        """Missing-data mode of the data used: "listwise", or lavaan's "ml" / "ml.x"
+        (FIML) when values were missing (msem_nb.fiml)."""
+        return getattr(self.data, "mode", "listwise")
+
+    @property
     def nlevels(self) -> int:
         return self.partable.nlevels
 
@@ -120,10 +125,9 @@ class FitResult:
     @cached_property
     def estimates(self) -> pd.DataFrame:
         tab = self.partable.table
-        rec = self.partable.records
         est, se = self._row_estimates
         bm, _ = self._block_moments
-        std = std_all(tab, self.estimation.spec, bm, est)
+        std = std_all(tab, self.estimation.spec, bm, est, self.partable.slopes)
         free = tab["free"].to_numpy() > 0
         df = pd.DataFrame({
             "lhs": tab["lhs"].to_numpy(), "op": tab["op"].to_numpy(),
@@ -219,15 +223,20 @@ class FitResult:
                     "note": NO_SATURATED_NOTE}
         h1 = est.h1 if est.h1 is not None else fit_saturated(data)
         base_pt = baseline_partable(pt)
-        base = estimate(base_pt, data)
+        mlr = est.robust is not None
+        base = estimate(base_pt, data, information="observed" if mlr else None)
         nmom = count_moments(pt, data)
         npar_eff = self.npar
         _, mom = self._block_moments
         pos = est.objective.between_pos if self.nlevels == 2 else None
-        return fit_measures(
+        fm = fit_measures(
             loglik=est.loglik, npar=npar_eff, nobs=data.nobs, df=nmom - npar_eff, h1=h1,
             loglik_x=est.loglik_x, baseline_loglik=base.loglik,
             baseline_df=nmom - base_pt.npar, data=data, implied=mom, between_pos=pos)
+        if mlr:  # scaled test and robust indices (msem_nb.robust)
+            from .robust import mlr_fit_measures
+            fm.update(mlr_fit_measures(self, fm, base, h1))
+        return fm
 
     # -- resampling intervals (msem_nb.intervals) ------------------------
     def bootstrap(self, n_boot: int = 1000, **kwargs):

@@ -45,8 +45,9 @@ def moment_starts(data: ClusterData):
     pw = data.p_within
     s_pw = data.within_sscp / max(data.nobs - data.nclusters, 1)
     x = data.cluster_vectors
-    mu = x.mean(axis=0)
-    xc = x - mu
+    # between-only values can be missing (msem_nb.fiml): available-case moments
+    mu = np.nanmean(x, axis=0)
+    xc = np.nan_to_num(x - mu)
     s_b = xc.T @ xc / len(x)
     nbar = data.nobs / data.nclusters
     s_b[:pw, :pw] -= s_pw / nbar
@@ -127,7 +128,7 @@ def _fit_twolevel(data: ClusterData, loglik=loglik_twolevel) -> Saturated:
     Lb0 = np.linalg.cholesky(sb0)
     iw = np.tril_indices(pw)
     ib = np.tril_indices(len(bc))
-    nw, nb = len(iw[0]), len(ib[0])
+    nw = len(iw[0])
     x0 = np.concatenate([mu0, Lw0[iw], Lb0[ib]])
 
     def unpack(x):
