@@ -174,6 +174,10 @@ def start_values(pt: ParTable, spec: ModelSpec, data) -> np.ndarray:
         names, mean, cov = moments[b]
         if op == "=~":
             theta[k] = loadings.get((b, lhs, rhs), 1.0)
+        elif op == "~~" and lhs in pt.blocks[b].ov_x and rhs in pt.blocks[b].ov_x \
+                and lhs in names and rhs in names:
+            # covariates treated as random start at their sample moments
+            theta[k] = cov[names.index(lhs), names.index(rhs)]
         elif op == "~~" and lhs == rhs:
             if lhs in names:
                 theta[k] = 0.5 * cov[names.index(lhs), names.index(lhs)]

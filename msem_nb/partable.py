@@ -112,9 +112,11 @@ class ParTable:
 
     @property
     def exogenous(self) -> tuple[str, ...]:
+        """Covariates whose moments are fixed (fixed.x): those with exogenous rows."""
+        fixed = {r["lhs"] for r in self.records if r["exo"]}
         seen: list[str] = []
         for b in self.blocks:
-            seen += [v for v in b.ov_x if v not in seen]
+            seen += [v for v in b.ov_x if v not in seen and v in fixed]
         return tuple(seen)
 
 
@@ -269,10 +271,15 @@ def _defaults(rows: _Rows, bv: BlockVars, b: int, level: str, meanstructure: boo
     for i, a in enumerate(pure_y):
         for c in pure_y[i + 1:]:
             rows.add(a, "~~", c, b, level, user=False)
-    # exogenous covariates: fixed at sample values later
+    # exogenous covariates: fixed at sample values later (fixed.x), or free
+    # variances and covariances when they are treated as random
     for i, a in enumerate(ov_x):
         for c in ov_x[i:]:
             rows.add(a, "~~", c, b, level, user=False, free=False, exo=True)
+    if not fixed_x:
+        for i, a in enumerate(bv.ov_x):
+            for c in bv.ov_x[i + 1:]:
+                rows.add(a, "~~", c, b, level, user=False)
     if meanstructure:
         for v in bv.ov:
             if v in ov_x:
