@@ -154,7 +154,7 @@ def maximize(fun_grad, x0, *, scale: float = 1.0, maxiter: int = 2000,
                 x, f, g = xn, fn, gn
                 # The Hessian moves linearly with the step: after a step this
                 # small it is still exact to the digits standard errors need.
-                if np.abs(dx).max() < 1e-3 * max(1.0, np.abs(x).max()) and \
+                if np.abs(dx).max() < 1e-2 * max(1.0, np.abs(x).max()) and \
                         np.abs(g).max() < final_gtol:
                     break
                 H = None
