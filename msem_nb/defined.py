@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["defined_draws", "evaluate_array", "label_arrays"]
+__all__ = ["defined_draws", "defined_delta", "evaluate_array", "label_arrays"]
 
 _FUNCTIONS = {"exp": np.exp, "log": np.log, "sqrt": np.sqrt, "abs": np.abs,
               "sin": np.sin, "cos": np.cos, "tan": np.tan}
@@ -141,3 +141,36 @@ def defined_draws(pt, thetas: np.ndarray, fixed_values: dict | None = None) -> n
         out[:, j] = evaluate_array(d.expr, env, n)
         env[d.lhs] = out[:, j]
     return out
+
+
+def defined_delta(pt, theta: np.ndarray, vcov: np.ndarray | None):
+    """Values of the ``:=`` parameters and their delta-method standard errors.
+
+    The Jacobian is taken by central differences of the expressions, which
+    are cheap closed forms of the labelled parameters.
+
+    Returns
+    -------
+    values, se : arrays, one entry per defined parameter (se NaN without vcov)
+    """
+    from .estimate import label_values
+
+    def values(th):
+        env = label_values(pt, th)
+        out = []
+        for d in pt.defined:
+            env[d.lhs] = d.expr.evaluate(env)
+            out.append(env[d.lhs])
+        return np.array(out)
+
+    val = values(theta)
+    se = np.full(len(val), np.nan)
+    if vcov is not None:
+        J = np.empty((len(val), len(theta)))
+        for j in range(len(theta)):
+            h = 1e-6 * max(1.0, abs(theta[j]))
+            e = np.zeros(len(theta))
+            e[j] = h
+            J[:, j] = (values(theta + e) - values(theta - e)) / (2 * h)
+        se = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", J, vcov, J), 0, None))
+    return val, se

@@ -28,9 +28,9 @@ import pandas as pd
 from scipy import stats
 
 from .data import prepare_data
+from .defined import defined_delta
 from .errors import ModelSpecificationError
-from .estimate import (_linear_constraints, _null_space, exogenous_values, label_values,
-                       start_values)
+from .estimate import (_linear_constraints, _null_space, exogenous_values, start_values)
 from .implied import block_gradient
 from .objective import Objective
 from .optimize import maximize
@@ -291,25 +291,8 @@ def _estimates(pt: ParTable, pt0: ParTable, theta, vcov, level) -> pd.DataFrame:
 
 
 def _defined(pt: ParTable, theta, vcov) -> pd.DataFrame:
-    """``:=`` rows with delta-method standard errors (central differences)."""
-    def values(th):
-        env = label_values(pt, th)
-        out = []
-        for d in pt.defined:
-            env[d.lhs] = d.expr.evaluate(env)
-            out.append(env[d.lhs])
-        return np.array(out)
-
-    val = values(theta)
-    se = np.full(len(val), np.nan)
-    if vcov is not None:
-        J = np.empty((len(val), len(theta)))
-        for j in range(len(theta)):
-            h = 1e-6 * max(1.0, abs(theta[j]))
-            e = np.zeros(len(theta))
-            e[j] = h
-            J[:, j] = (values(theta + e) - values(theta - e)) / (2 * h)
-        se = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", J, vcov, J), 0, None))
+    """``:=`` rows with delta-method standard errors."""
+    val, se = defined_delta(pt, theta, vcov)
     return pd.DataFrame({"lhs": [d.lhs for d in pt.defined], "op": ":=",
                          "rhs": [d.expr.text for d in pt.defined], "level": "",
                          "label": [d.lhs for d in pt.defined], "est": val, "se": se,

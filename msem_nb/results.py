@@ -10,7 +10,8 @@ import pandas as pd
 from scipy import stats
 
 from .data import ClusterData
-from .estimate import Estimation, count_moments, estimate, label_values
+from .defined import defined_delta
+from .estimate import Estimation, count_moments, estimate
 from .fitmeasures import fit_measures
 from .partable import ParTable, baseline_partable
 from .saturated import fit_saturated
@@ -158,29 +159,9 @@ class FitResult:
 
     def _defined_rows(self, est, std) -> pd.DataFrame:
         pt = self.partable
-        theta = self.estimation.theta
-        vcov = self.estimation.vcov
         tab = pt.table
         rec = pt.records
-
-        def values(th):
-            env = label_values(pt, th)
-            out = []
-            for d in pt.defined:
-                v = d.expr.evaluate(env)
-                env[d.lhs] = v
-                out.append(v)
-            return np.array(out)
-
-        val = values(theta)
-        J = np.empty((len(val), len(theta)))
-        for j in range(len(theta)):
-            h = 1e-6 * max(1.0, abs(theta[j]))
-            e = np.zeros(len(theta))
-            e[j] = h
-            J[:, j] = (values(theta + e) - values(theta - e)) / (2 * h)
-        se = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", J, vcov, J), 0, None)) \
-            if vcov is not None else np.full(len(val), np.nan)
+        val, se = defined_delta(pt, self.estimation.theta, self.estimation.vcov)
         # standardized: the same expressions evaluated on standardized labels
         env_std = {}
         for i in range(len(tab)):
