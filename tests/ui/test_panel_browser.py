@@ -1,0 +1,197 @@
+"""The panel in a real JupyterLab, driven by headless Chromium.
+
+One Lab, one notebook and one panel (Demo.twolevel, 2,500 rows in 200
+clusters) serve every test of this module, in order: the panel fits, a
+switch click redraws the diagram and the estimates, a random slope is drawn,
+broken syntax shows its line and column, and the Export screen inserts cells
+and downloads the report. A failing test saves a screenshot (its path is
+printed). A watchdog kills Lab after five minutes whatever happens.
+"""
+
+from pathlib import Path
+
+import pytest
+
+from labharness import (MEASURE_TOGGLE_JS, Lab, browser_available, diagram_shapes,
+                        launch_browser, open_notebook, run_cell)
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+CELL = '''\
+import pandas as pd
+import msem_nb as ms
+df = pd.read_csv("Demo.twolevel.csv")
+panel = ms.Panel(df, cluster="cluster", model="""\\
+level: within
+  y1 ~ x1
+level: between
+  y1 ~ w1
+""")
+panel'''
+
+_PAGE = None     # for the screenshot hook in conftest.py
+T = 60_000       # ms; a first fit includes the kernel's imports
+
+
+@pytest.fixture(scope="module")
+def page():
+    global _PAGE
+    if not browser_available():
+        pytest.fail("CI is set but /usr/bin/chromium or playwright is missing")
+    from playwright.sync_api import sync_playwright
+    lab = Lab(watchdog=300).start()
+    pw = browser = None
+    try:
+        lab.copy_in(FIXTURES / "Demo.twolevel.csv")
+        name = lab.write_notebook("panel.ipynb", [CELL])
+        pw = sync_playwright().start()
+        browser = launch_browser(pw)
+        context = browser.new_context(viewport={"width": 1400, "height": 1000},
+                                      accept_downloads=True)
+        pg = context.new_page()
+        _PAGE = pg
+        open_notebook(pg, lab, name)
+        run_cell(pg, 0)
+        pg.wait_for_selector(".msem-status[data-state=ok]", timeout=T)
+        yield pg
+    finally:
+        _PAGE = None
+        if browser is not None:
+            browser.close()
+        if pw is not None:
+            pw.stop()
+        lab.stop()
+
+
+def _tab(page, title):
+    page.locator(".msem-panel .lm-TabBar-tab", has_text=title).first.click()
+
+
+def test_panel_fits_and_draws(page):
+    status = page.locator(".msem-status").first
+    assert "Converged in" in status.inner_text()
+    page.wait_for_function("() => document.querySelector('.js-plotly-plot.msem-diagram')",
+                           timeout=T)
+    shapes = diagram_shapes(page)
+    assert "path:within:x1->y1" in shapes and "path:between:w1->y1" in shapes
+    # the Decomposition screen draws its ICC bars once shown (11 variables)
+    _tab(page, "Decomposition")
+    page.wait_for_function(
+        "() => document.querySelectorAll('.js-plotly-plot g.trace.bars g.point path').length"
+        " === 11", timeout=T)
+    _tab(page, "Model")
+
+
+def test_path_switch_changes_diagram_and_estimates(page):
+    before = page.evaluate(
+        "() => document.querySelector('.js-plotly-plot.msem-diagram').layout.annotations"
+        ".map(a => a.text).join('|')")
+    ms_ = page.evaluate(MEASURE_TOGGLE_JS, ["within", "y1", "x2", True])
+    assert ms_ < 10_000
+    after = page.evaluate(
+        "() => document.querySelector('.js-plotly-plot.msem-diagram').layout.annotations"
+        ".map(a => a.text).join('|')")
+    assert after != before
+    assert "y1 ~ x1 + x2" in page.locator(".msem-syntax-box textarea").input_value()
+    # dimmed while fitting, not once the new diagram is in
+    page.wait_for_function(
+        "() => getComputedStyle(document.querySelector('.js-plotly-plot.msem-diagram')"
+        ".parentElement).opacity === '1'", timeout=T)
+    _tab(page, "Results")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.msem-tab td')].some(td => td.textContent === "
+        "'y1 ~ x2')", timeout=T)
+    # the Results screen has its own diagram, drawn when the screen is shown
+    page.wait_for_function(
+        """() => {
+            const gd = document.querySelector('.js-plotly-plot.msem-results-diagram');
+            return gd && (gd.layout.shapes || []).some(s => s.name === 'path:within:x2->y1');
+        }""", timeout=T)
+    _tab(page, "Model")
+
+
+def test_random_slope_is_drawn(page):
+    page.locator('button.msem-slopebtn[data-a="y1"][data-b="x1"]').click()
+    page.wait_for_function(
+        """() => {
+            const gd = document.querySelector('.js-plotly-plot.msem-diagram');
+            const names = (gd.layout.shapes || []).map(s => s.name);
+            return names.includes('slope-dot:s1') && names.includes('node:between:s1');
+        }""", timeout=T)
+    assert "s1 | y1 ~ x1" in page.locator(".msem-syntax-box textarea").input_value()
+    page.wait_for_selector(".msem-status[data-state=ok], .msem-status[data-state=warn]",
+                           timeout=T)
+    # the switch shows the slope too
+    cell = page.locator('button.msem-cell[data-kind=path][data-level=within][data-a="y1"]'
+                        '[data-b="x1"]')
+    assert cell.get_attribute("data-state") == "slope"
+
+
+def test_broken_syntax_shows_the_error(page):
+    box = page.locator(".msem-syntax-box textarea")
+    good = box.input_value()
+    shapes = diagram_shapes(page)
+    box.fill("level: within\n  y1 ~ x1 + <x2>\nlevel: between\n  y1 ~ w1\n")
+    page.wait_for_selector(".msem-status[data-state=error]", timeout=T)
+    text = page.locator(".msem-status").first.inner_text()
+    assert "Syntax error at line 2, column" in text
+    assert "<x2>" in text            # shown as typed: text, not markup
+    assert diagram_shapes(page) == shapes      # the last good diagram stays
+    box.fill(good)
+    page.wait_for_selector(".msem-status[data-state=ok], .msem-status[data-state=warn]",
+                           timeout=T)
+
+
+def _cells(page):
+    return page.locator(".jp-Notebook .jp-Cell")
+
+
+def test_export_inserts_code_cell_below(page):
+    _tab(page, "Export")
+    n = _cells(page).count()
+    page.get_by_role("button", name="Insert code cell below").click()
+    page.wait_for_function(f"() => document.querySelectorAll('.jp-Notebook .jp-Cell').length "
+                           f"=== {n + 1}", timeout=T)
+    new = _cells(page).nth(1).inner_text()
+    assert "ms.fit(model, df, cluster='cluster')" in new
+    assert "s1 | y1 ~ x1" in new
+    page.wait_for_function(
+        "() => document.body.innerText.includes('Code cell inserted: below the panel')",
+        timeout=T)
+    # the exported code runs in the notebook's kernel and shows the report
+    run_cell(page, 1)
+    page.wait_for_function(
+        "() => document.querySelectorAll('.jp-Notebook .jp-Cell')[1]"
+        ".querySelector('.jp-OutputArea .msem-report')", timeout=T)
+
+
+def test_export_inserts_static_report(page):
+    n = _cells(page).count()
+    page.get_by_role("button", name="Insert static report below").click()
+    page.wait_for_function(f"() => document.querySelectorAll('.jp-Notebook .jp-Cell').length "
+                           f"=== {n + 1}", timeout=T)
+    # the new cell sits right below the panel and already holds the report
+    page.wait_for_function(
+        "() => document.querySelectorAll('.jp-Notebook .jp-Cell')[1]"
+        ".querySelector('.jp-OutputArea .msem-report')", timeout=T)
+    cell = _cells(page).nth(1)
+    assert "Static report written by the msem_nb panel" in cell.inner_text()
+    assert "Parameter estimates" in cell.locator(".msem-report").first.inner_text()
+
+
+def test_export_downloads_html_report(page, tmp_path):
+    with page.expect_download(timeout=T) as info:
+        page.get_by_role("button", name="Download HTML report").click()
+    dl = info.value
+    assert dl.suggested_filename == "msem_report.html"
+    target = tmp_path / "r.html"
+    dl.save_as(target)
+    text = target.read_text(encoding="utf-8")
+    assert text.startswith("<!DOCTYPE html>") and "msem-report" in text
+    assert "s1 | y1 ~ x1" in text or "s1" in text
+
+
+def test_switch_latency_is_measured_in_page(page):
+    _tab(page, "Model")
+    ms_ = page.evaluate(MEASURE_TOGGLE_JS, ["within", "y1", "x2", False])
+    assert 0 < ms_ < 10_000
