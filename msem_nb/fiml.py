@@ -405,7 +405,6 @@ def as_missing(data):
         vals = data.rows
         if vals is None:
             raise ValueError("the data set keeps no rows; per-case scores need them")
-        K = 1
         p = vals.shape[1]
         dev = vals - data.mean
         return MissingSingleData(

@@ -1,9 +1,7 @@
 """MLR: robust (Huber-White) standard errors and the Yuan-Bentler scaled test, against
 lavaan 0.6-14 (estimator = "MLR", test = "yuan.bentler.mplus")."""
 
-import json
 import math
-import warnings
 
 import numpy as np
 import pandas as pd
