@@ -16,6 +16,7 @@ import ipywidgets as W
 import pandas as pd
 
 from . import screens, tables
+from .compare_screen import CompareScreen
 from .controller import PanelController
 from .export import (find_variable_name, report_cell_outputs, report_html_document,
                      reproduction_code)
@@ -23,7 +24,7 @@ from .frontend import StatusLine
 
 __all__ = ["Panel"]
 
-_TABS = ("Data", "Decomposition", "Model", "Results", "Export")
+_TABS = ("Data", "Decomposition", "Model", "Results", "Compare", "Export")
 
 
 class Panel:
@@ -60,7 +61,7 @@ class Panel:
         ``status.state`` ("idle", "fitting", "ok", "warn", "error"),
         ``status.message`` and ``status.detail`` (plain text).
     tabs : ipywidgets.Tab
-        Data, Decomposition, Model, Results, Export.
+        Data, Decomposition, Model, Results, Compare, Export.
 
     Examples
     --------
@@ -89,6 +90,7 @@ class Panel:
             data, "auto" if cluster is None and not single_level else cluster, model,
             variables=variables, view=self, estimator=estimator, missing=missing,
             debounce=debounce)
+        self._cmp = CompareScreen(self._ctl, debounce)
         self._fill_data_screen()
         self._wire()
         self._ctl.start()
@@ -107,7 +109,7 @@ class Panel:
         numeric = [str(c) for c in ctl.data.select_dtypes("number").columns]
         self._data = screens.data_screen(ctl.columns, numeric, ctl.cluster, ctl.variables)
         self.tabs = W.Tab(children=[self._data.box, self._dec.box, self._model.box,
-                                    self._results.box, self._export.box])
+                                    self._results.box, self._cmp.box, self._export.box])
         for i, t in enumerate(_TABS):
             self.tabs.set_title(i, t)
         self.tabs.selected_index = 2
@@ -238,10 +240,12 @@ class Panel:
         finally:
             sel.observe(self._on_variables, "value")
         self._refresh_latent_editor()
+        self._cmp.data_changed(rerun=True)
 
     def _on_variables(self, change) -> None:
         self._ctl.set_variables(list(change["new"]))
         self._refresh_latent_editor()
+        self._cmp.data_changed()
 
     def _on_tab(self, change) -> None:
         if change["new"] == _TABS.index("Export"):
@@ -249,6 +253,8 @@ class Panel:
         elif change["new"] == _TABS.index("Results"):
             with self._ctl.lock:
                 self._draw_results_diagram()
+        elif change["new"] == _TABS.index("Compare"):
+            self._cmp.shown()
 
     def _refresh_latent_editor(self) -> None:
         m = self._model
@@ -375,6 +381,43 @@ class Panel:
         """Change the cluster column (None for a single-level model)."""
         self._data.cluster.value = cluster
 
+    def compare(self, y, x, mediators=None, wait: bool = False,
+                timeout: float | None = 120):
+        """Compare six approaches to the effect of `x` on `y` on the Compare screen.
+
+        Runs :func:`msem_nb.compare_approaches` on a worker thread (a newer
+        request supersedes an older one) and shows the forest plot, the
+        table and the notes; a failure is shown on the screen.
+
+        Parameters
+        ----------
+        y, x : str
+            Outcome and predictor (columns of the data).
+        mediators : list of str, optional
+        wait : bool
+            Block until the comparison is done and return it.
+        timeout : float, optional
+            Seconds to wait at most (TimeoutError after).
+
+        Returns
+        -------
+        Comparison or None
+            The comparison when `wait`, else None (see :attr:`comparison`).
+
+        Raises
+        ------
+        ValueError
+            For a name that is not a column of the data.
+        Exception
+            With `wait`, why the comparison failed (also shown in the panel).
+        """
+        return self._cmp.compare(y, x, mediators, wait=wait, timeout=timeout)
+
+    @property
+    def comparison(self):
+        """The :class:`~msem_nb.compare.Comparison` on the Compare screen, or None."""
+        return self._cmp.comparison
+
     def wait(self, timeout: float | None = 60):
         """Block until pending fits are done; returns :attr:`result`.
 
@@ -390,6 +433,7 @@ class Panel:
     def close(self) -> None:
         """Stop the worker threads and close the widgets."""
         self._ctl.close()
+        self._cmp.close()
         _close_tree(self.widget)
 
     # -- export ---------------------------------------------------------------------------

@@ -3,9 +3,10 @@
 One Lab, one notebook and one panel (Demo.twolevel, 2,500 rows in 200
 clusters) serve every test of this module, in order: the panel fits, a
 switch click redraws the diagram and the estimates, a random slope is drawn,
-broken syntax shows its line and column, and the Export screen inserts cells
-and downloads the report. A failing test saves a screenshot (its path is
-printed). A watchdog kills Lab after five minutes whatever happens.
+broken syntax shows its line and column, the Export screen inserts cells
+and downloads the report, and the Compare screen draws its forest plot. A
+failing test saves a screenshot (its path is printed). A watchdog kills Lab
+after five minutes whatever happens.
 """
 
 from pathlib import Path
@@ -195,3 +196,30 @@ def test_switch_latency_is_measured_in_page(page):
     _tab(page, "Model")
     ms_ = page.evaluate(MEASURE_TOGGLE_JS, ["within", "y1", "x2", False])
     assert 0 < ms_ < 10_000
+
+
+def test_compare_tab_draws_the_forest_plot(page):
+    _tab(page, "Compare")
+    screen = page.locator(".msem-compare")
+    for label, value in (("Outcome y", "y1"), ("Predictor x", "x1")):
+        screen.locator(".widget-dropdown", has_text=label).locator("select").select_option(
+            label=value)
+    screen.locator("button", has_text="Compare").click()
+    page.wait_for_selector(".msem-compare-msg[data-state=ok]", timeout=T)
+    assert "y1 on x1, 2,500 rows in 200 clusters" in screen.inner_text()
+    # the forest plot is drawn: an SVG with one tick label per approach and effect
+    labels = page.wait_for_function(
+        """() => {
+            const gd = document.querySelector('.js-plotly-plot.msem-compare-figure');
+            const ticks = gd ? [...gd.querySelectorAll('svg .yaxislayer-above .ytick text')]
+                               .map(t => t.textContent) : [];
+            const title = gd ? gd.querySelector('svg .gtitle')?.textContent || '' : '';
+            return ticks.length === 9 && title.includes('y1 on x1') ? ticks : null;
+        }""", timeout=T).json_value()
+    from msem_nb.compare import APPROACHES
+    assert set(labels) == set(APPROACHES)
+    assert page.locator(".js-plotly-plot.msem-compare-figure svg g.points path").count() == 9
+    # the table and the notes of every approach are on the screen
+    text = screen.inner_text()
+    assert all(text.count(a) >= 2 for a in APPROACHES)
+    _tab(page, "Model")
