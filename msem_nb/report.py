@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
+from .report_text import section_rows
 
 __all__ = ["Report", "Section", "make_report", "execute_notebook"]
 
@@ -338,19 +339,10 @@ class Report:
                 slopes[(r["lhs"], r["rhs"])] = r["slope"]
         html_parts, md_parts = [], []
         for level in levels:
-            rows = est[est["level"] == level]
             if level:
                 html_parts.append(f"<h4>Level: {_e(level)}</h4>")
                 md_parts.append(f"#### Level: {level}")
-            for op, title in _OPS:
-                if op == "var":
-                    part = rows[(rows["op"] == "~~") & (rows["lhs"] == rows["rhs"])]
-                elif op == "~~":
-                    part = rows[(rows["op"] == "~~") & (rows["lhs"] != rows["rhs"])]
-                else:
-                    part = rows[rows["op"] == op]
-                if not len(part):
-                    continue
+            for title, op, part in section_rows(est, level, _OPS):
                 prow = self._param_rows(part, op, slopes)
                 html_parts.append(f"<p><b>{_e(title)}</b></p>"
                                   + _html_table(self._EST_HEADER, prow,

@@ -13,7 +13,7 @@ import numpy as np
 
 from . import __version__
 
-__all__ = ["summary_text", "summary_html"]
+__all__ = ["summary_text", "summary_html", "section_rows"]
 
 _SECTIONS = [("=~", "Latent Variables"), ("~", "Regressions"), ("~~", "Covariances"),
              ("~1", "Intercepts"), ("var", "Variances")]
@@ -25,11 +25,16 @@ def _fmt(x, width=9, digits=3) -> str:
     return f"{x:{width}.{digits}f}"
 
 
-def _section_rows(est, level):
-    """Rows of one level grouped into lavaan's sections."""
+def section_rows(est, level, sections=None):
+    """Rows of one level grouped into sections: [(title, op, rows), ...].
+
+    ``sections`` is a list of (op, title); the pseudo-op "var" selects
+    variances, "~~" then means covariances only. Default: lavaan's sections.
+    Shared by the text summary, the report and the panel's tables.
+    """
     rows = est[est["level"] == level]
     out = []
-    for op, title in _SECTIONS:
+    for op, title in (sections or _SECTIONS):
         if op == "var":
             part = rows[(rows["op"] == "~~") & (rows["lhs"] == rows["rhs"])]
         elif op == "~~":
@@ -123,7 +128,7 @@ def summary_text(fit, standardized: bool = True) -> str:
             lines += ["", "Random Slopes (mean and variance at the between level):"]
             for _, r in slopes.iterrows():
                 lines.append(f"  {fit.partable.records[_]['slope']} | {r['lhs']} ~ {r['rhs']}")
-        for title, op, part in _section_rows(est, level):
+        for title, op, part in section_rows(est, level):
             lines += ["", f"{title}:", head]
             last = None
             for _, r in part.iterrows():

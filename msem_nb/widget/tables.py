@@ -13,6 +13,8 @@ import math
 import numpy as np
 import pandas as pd
 
+from ..report_text import section_rows
+
 __all__ = ["esc", "data_summary_html", "roles_html", "fit_measures_html", "estimates_html",
            "indirect_html", "note_html", "CSS"]
 
@@ -176,17 +178,8 @@ def estimates_html(fit) -> str:
     est = est[keep & (est["op"] != ":=")]
     parts = []
     for level in dict.fromkeys(tab["level"].tolist()):
-        rows_l = est[est["level"] == level]
         rows = []
-        for op, title in _OP_GROUPS:
-            if op == "var":
-                part = rows_l[(rows_l["op"] == "~~") & (rows_l["lhs"] == rows_l["rhs"])]
-            elif op == "~~":
-                part = rows_l[(rows_l["op"] == "~~") & (rows_l["lhs"] != rows_l["rhs"])]
-            else:
-                part = rows_l[rows_l["op"] == op]
-            if not len(part):
-                continue
+        for title, op, part in section_rows(est, level, _OP_GROUPS):
             rows.append(title)
             for r in part.to_dict("records"):
                 free = bool(r["free"])
