@@ -17,19 +17,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import msem_nb as ms  # noqa: E402
+from _common import median_time, run_r  # noqa: E402
 from msem_nb.examples import simulate_factor_data  # noqa: E402
 
 FIX = ROOT / "tests" / "fixtures"
@@ -44,26 +41,12 @@ cat(median(t) * 1000, "\n")
 """
 
 
-def median_time(fn, repeats):
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
-
-
 def lavaan_ms(model: str, repeats: int):
-    if not shutil.which("Rscript"):
-        return None
-    script = R_TIMING.format(data=FIX / "Demo.twolevel.csv", model=model.replace("\n", "\\n"),
-                             n=repeats)
+    out = run_r(R_TIMING.format(data=FIX / "Demo.twolevel.csv",
+                                model=model.replace("\n", "\\n"), n=repeats))
     try:
-        out = subprocess.run(["Rscript", "-e", script], capture_output=True, text=True,
-                             timeout=600, check=True).stdout.split()
-        return float(out[-1])
-    except (subprocess.SubprocessError, ValueError, IndexError):
+        return float(out[-1]) if out else None
+    except ValueError:
         return None
 
 

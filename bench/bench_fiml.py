@@ -18,10 +18,7 @@
 from __future__ import annotations
 
 import argparse
-import shutil
-import subprocess
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -32,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import msem_nb as ms  # noqa: E402
+from _common import median_time, run_r  # noqa: E402
 from msem_nb.examples import simulate_factor_data  # noqa: E402
 
 FIX = ROOT / "tests" / "fixtures"
@@ -55,26 +53,12 @@ cat(t, "\n")
 """
 
 
-def median_time(fn, repeats):
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
-
-
 def lavaan_seconds():
-    if not shutil.which("Rscript"):
-        return None
-    script = R_TIMING.format(data=FIX / "Demo.twolevel.missing.csv",
-                             model=M1.replace("\n", "\\n"))
+    out = run_r(R_TIMING.format(data=FIX / "Demo.twolevel.missing.csv",
+                                model=M1.replace("\n", "\\n")))
     try:
-        out = subprocess.run(["Rscript", "-e", script], capture_output=True, text=True,
-                             timeout=900, check=True).stdout.split()
-        return float(out[-1])
-    except (subprocess.SubprocessError, ValueError, IndexError):
+        return float(out[-1]) if out else None
+    except ValueError:
         return None
 
 

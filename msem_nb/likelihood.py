@@ -97,21 +97,25 @@ def loglik_twolevel(data: ClusterData, mu: np.ndarray, sigma_w: np.ndarray,
     """
     pw = data.p_within
     p = len(mu)
-    res_w = _chol_inv_logdet(sigma_w)
-    if res_w is None:
+    g = data.groups
+    G = len(g.n)
+    # One batched factorisation for Sigma_W (padded with an identity block,
+    # which leaves its inverse and determinant unchanged) and every Omega_n:
+    # small matrices cost per call, not per flop.
+    stack = np.empty((G + 1, p, p))
+    stack[0] = np.eye(p)
+    stack[0, :pw, :pw] = sigma_w
+    stack[1:] = sigma_b
+    stack[1:, :pw, :pw] += sigma_w / g.n[:, None, None]
+    res = _chol_inv_logdet(stack)
+    if res is None:
         return -np.inf, None
-    inv_w, logdet_w = res_w
+    inv_all, logdet_all = res
+    inv_w, logdet_w = inv_all[0, :pw, :pw], logdet_all[0]
+    inv_o, logdet_o = inv_all[1:], logdet_all[1:]
     N, J = data.nobs, data.nclusters
     A = data.within_sscp
     ll = -0.5 * ((N - J) * (pw * LOG2PI + logdet_w) + np.sum(inv_w * A)) - 0.5 * pw * data.sum_log_n
-
-    g = data.groups
-    omega = sigma_b + np.zeros((len(g.n), 1, 1))
-    omega[:, :pw, :pw] += sigma_w / g.n[:, None, None]
-    res_b = _chol_inv_logdet(omega)
-    if res_b is None:
-        return -np.inf, None
-    inv_o, logdet_o = res_b
     d = g.mean - mu
     cnt = g.count
     M = g.sscp + cnt[:, None, None] * (d[:, :, None] * d[:, None, :])
