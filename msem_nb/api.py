@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import pandas as pd
 
 from .data import prepare_data
 from .errors import DataError, ModelSpecificationError
 from .estimate import estimate
+from .messages import collecting
 from .fiml import normalize_missing
 from .robust import mlr_estimation
 from .partable import build_partable
@@ -23,7 +25,8 @@ _ESTIMATORS = ("ML", "MLR")
 def fit(model: str, data: pd.DataFrame, cluster: str | None = None, estimator: str = "ML",
         missing: str = "listwise", *, meanstructure: bool | None = None,
         fixed_x: bool = True, level: float = 0.95, information: str | None = None,
-        center: dict | None = None, control: dict | None = None) -> FitResult:
+        center: dict | None = None, control: dict | None = None,
+        quiet: bool = False) -> FitResult:
     """Fit a single- or two-level structural equation model by maximum likelihood.
 
     Parameters
@@ -63,7 +66,10 @@ def fit(model: str, data: pd.DataFrame, cluster: str | None = None, estimator: s
         mean. Recorded in ``result.centering``. Without it every variable is
         used as given.
     control : dict, optional
-        Optimizer settings: ``maxiter``, ``gtol``, ``start``.
+        Optimizer settings: ``maxiter``, ``gtol``, ``start``, ``se``.
+    quiet : bool
+        Record warnings (dropped rows, non-convergence, ...) only in
+        ``result.messages`` instead of also issuing them; safe in threads.
 
     Returns
     -------
@@ -77,6 +83,14 @@ def fit(model: str, data: pd.DataFrame, cluster: str | None = None, estimator: s
     >>> res.converged
     True
     """
+    with collecting(quiet) as messages:
+        res = _fit(model, data, cluster, estimator, missing, meanstructure, fixed_x, level,
+                   information, center, control)
+    return replace(res, messages=tuple(messages) + tuple(res.estimation.notes))
+
+
+def _fit(model, data, cluster, estimator, missing, meanstructure, fixed_x, level, information,
+         center, control) -> FitResult:
     t0 = time.perf_counter()
     est_name = str(estimator).upper()
     if est_name not in _ESTIMATORS:

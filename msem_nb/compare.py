@@ -13,7 +13,6 @@ ignore levels report a single slope with no clear meaning.
 from __future__ import annotations
 
 import html
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,6 +24,7 @@ from .errors import DataError, DataWarning, MsemError
 from .muml import fit_muml
 from .partable import build_partable
 from .syntax import parse
+from .messages import collecting, notify
 
 __all__ = ["APPROACHES", "Comparison", "compare_approaches"]
 
@@ -259,8 +259,7 @@ def _latent_ml(model: str, df: pd.DataFrame, cluster: str, level: float):
                           value.get((r["rhs"], r["op"], r["lhs"], r["level"]), 0.0))
             start[k] = v
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with collecting(quiet=True):
             second = fit(model, df, cluster, level=level, fixed_x=False,
                          control={"start": start})
     except (MsemError, np.linalg.LinAlgError, FloatingPointError):
@@ -364,7 +363,7 @@ def compare_approaches(data: pd.DataFrame, cluster: str, y: str, x: str, mediato
     df = data[[cluster, *cols]].copy()
     keep = df.notna().all(axis=1)
     if not keep.all():
-        warnings.warn(f"{int((~keep).sum())} of {len(df)} rows have missing values and were "
+        notify(f"{int((~keep).sum())} of {len(df)} rows have missing values and were "
                       "left out of every approach", DataWarning, stacklevel=2)
         df = df[keep]
     bad = [c for c in cols if not pd.api.types.is_numeric_dtype(df[c])]
@@ -380,8 +379,7 @@ def compare_approaches(data: pd.DataFrame, cluster: str, y: str, x: str, mediato
         df[cwc], df[mean] = df[v] - means, means
         names[v] = (cwc, mean)
     N, J = len(df), int(df[cluster].nunique())
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DataWarning)
+    with collecting(quiet=True):
         icc = decompose(df, cluster, cols).icc
     agg = df.groupby(cluster)[cols].mean().reset_index(drop=True)
     specs = _models(y, x, meds, names)
@@ -400,8 +398,7 @@ def compare_approaches(data: pd.DataFrame, cluster: str, y: str, x: str, mediato
     for app in APPROACHES:
         model, effs = specs[app]
         note, res = "", None
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+        with collecting(quiet=True) as caught:
             try:
                 res = runners[app](model)
                 if isinstance(res, tuple):
@@ -412,7 +409,7 @@ def compare_approaches(data: pd.DataFrame, cluster: str, y: str, x: str, mediato
         if res is not None and not res.converged:
             note = "did not converge; the estimates are not trustworthy"
         elif res is not None:
-            msgs = [str(w.message) for w in caught if not issubclass(w.category, DataWarning)]
+            msgs = [str(m) for m in caught if not issubclass(m.category, DataWarning)]
             note = "; ".join(dict.fromkeys([note, *msgs] if note else msgs))
         fits[app] = res
         est = None if res is None else res.estimates

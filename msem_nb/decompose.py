@@ -10,7 +10,6 @@ level each variable belongs.
 from __future__ import annotations
 
 import html
-import warnings
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -20,6 +19,7 @@ import pandas as pd
 from .data import prepare_data
 from .errors import DataError, DataWarning
 from .saturated import fit_saturated
+from .messages import notify
 
 __all__ = ["Decomposition", "decompose"]
 
@@ -351,7 +351,7 @@ def decompose(data: pd.DataFrame, cluster, variables=None,
     n_dropped = int(n_input - keep.sum())
     notes = []
     if n_dropped:
-        warnings.warn(f"{n_dropped} of {n_input} rows have missing values and were dropped "
+        notify(f"{n_dropped} of {n_input} rows have missing values and were dropped "
                       "(missing='listwise')", DataWarning, stacklevel=2)
         notes.append(f"{n_dropped} of {n_input} rows had missing values and were left out")
         frame = frame[keep]

@@ -10,7 +10,6 @@ constraint matrix, which keeps the standard errors exact.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +21,7 @@ from .optimize import maximize
 from .partable import ParTable
 from .saturated import Saturated, fit_saturated, moment_starts
 from .spec import ModelSpec, build_spec
+from .messages import notify
 
 __all__ = ["Estimation", "estimate", "exogenous_values", "label_values"]
 
@@ -394,7 +394,7 @@ def estimate(pt: ParTable, data, *, control: dict | None = None,
         if w.min() > 0:
             vcov = K @ ((V / w) @ V.T) @ K.T
         elif res.converged and not pt.slopes:
-            warnings.warn(
+            notify(
                 "the information matrix is not positive definite at the solution, so standard "
                 "errors are not available; this usually means an improper solution (a negative "
                 "variance or a correlation beyond 1): inspect the estimates, and consider "
@@ -404,7 +404,7 @@ def estimate(pt: ParTable, data, *, control: dict | None = None,
         from .slopes import boundary_notes
         notes = boundary_notes(obj, theta)
     if not res.converged:
-        warnings.warn(
+        notify(
             f"the optimizer did not converge ({res.message}) after {res.iterations} iterations; "
             "the estimates are not maximum likelihood estimates. Check the model (scale of "
             "variables, starting values, identification) or raise control={'maxiter': ...}",

@@ -47,7 +47,6 @@ any model variable carry no information and are dropped in every mode.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -58,6 +57,7 @@ from scipy import sparse
 from .data import ClusterData, SingleData
 from .errors import DataError, DataWarning
 from .likelihood import LOG2PI
+from .messages import notify
 
 __all__ = ["MissingSingleData", "MissingClusterData", "MISSING_MODES", "normalize_missing",
            "rows_to_keep", "missing_single_data", "missing_cluster_data",
@@ -100,7 +100,7 @@ def rows_to_keep(values: np.ndarray, missing: str, exo_cols=()) -> tuple[np.ndar
         why = {"listwise": "have missing values on model variables",
                "ml": "have no observed model value or a missing exogenous covariate",
                "ml.x": "have no observed value on any model variable"}[mode]
-        warnings.warn(f"{n_dropped} of {len(values)} rows {why} and were dropped "
+        notify(f"{n_dropped} of {len(values)} rows {why} and were dropped "
                       f"(missing='{missing}')", DataWarning, stacklevel=5)
     return keep, n_dropped
 
@@ -217,8 +217,7 @@ def _check_observed(values: np.ndarray, names) -> None:
     nobs = (~np.isnan(values)).sum(axis=0)
     for k in np.where(nobs == 0)[0]:
         raise DataError(f"variable '{names[k]}' has no observed values")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
+    with np.errstate(all="ignore"):
         spread = np.nanmax(values, axis=0) - np.nanmin(values, axis=0)
     for k in np.where(spread == 0)[0]:
         raise DataError(
@@ -311,8 +310,7 @@ def _cluster_from_values(values, codes, uniques, within, between_only, both, n_d
 
     # between-only values: one per cluster, constant among the observed ones
     zobs_rows = ~np.isnan(z)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
+    with np.errstate(all="ignore"):
         zmin = np.fmin.reduceat(np.where(zobs_rows, z, np.inf), offsets, axis=0) if pz else \
             np.zeros((J, 0))
         zmax = np.fmax.reduceat(np.where(zobs_rows, z, -np.inf), offsets, axis=0) if pz else \

@@ -22,7 +22,6 @@ parameter vector, shared by rows constrained equal).
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -31,6 +30,7 @@ import pandas as pd
 
 from .errors import ModelSpecificationError
 from .syntax import ParsedModel, Statement
+from .messages import notify
 
 __all__ = ["ParTable", "build_partable", "BlockVars"]
 
@@ -169,7 +169,7 @@ def _block_vars(stmts, level: str, eqs_y_all: set, lv_all: set, ind_all: set,
     user_mentioned = set(extra)
     random_x = [v for v in ov_x if v in user_mentioned]
     if random_x:
-        warnings.warn(
+        notify(
             f"the syntax gives (co)variances or intercepts of exogenous covariate(s) "
             f"{', '.join(random_x)} ({level or 'single level'}); they are treated as random "
             "variables with free parameters", UserWarning, stacklevel=5)
@@ -198,7 +198,7 @@ class _Rows:
         k = self.key(lhs, op, rhs, block)
         if k in self.keys:
             if user:
-                warnings.warn(f"'{lhs} {op} {rhs}' is given twice; the later one is ignored",
+                notify(f"'{lhs} {op} {rhs}' is given twice; the later one is ignored",
                               UserWarning, stacklevel=5)
             return None
         self.keys[k] = len(self.rows)

@@ -27,13 +27,13 @@ draws. Conditioning on the covariates is done in each part separately.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from .data import ClusterData
+from .messages import collecting
 
 __all__ = ["Replicator", "run_task", "set_replicator", "conditional", "psd_sqrt"]
 
@@ -253,9 +253,8 @@ class Replicator:
         """
         from .api import fit as fit_model  # the api imports results, which imports us lazily
         from .defined import defined_draws
-        with warnings.catch_warnings():
-            # a failed replicate is counted by the caller, not warned about
-            warnings.simplefilter("ignore")
+        # a failed replicate is counted by the caller, not warned about
+        with collecting(quiet=True):
             res = fit_model(self.model, df, cluster=self.cluster,
                             control={"start": self.start, "se": False}, **self.fit_options)
         if not res.converged:

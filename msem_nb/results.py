@@ -54,6 +54,8 @@ class FitResult:
     level: float = 0.95
     elapsed: float = 0.0
     centering: dict = field(default_factory=dict)
+    # warnings of this fit and notes on boundary estimates, as plain text
+    messages: tuple = ()
 
     # -- basic facts ---------------------------------------------------
     @property

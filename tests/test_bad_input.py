@@ -137,3 +137,29 @@ def test_not_a_dataframe():
 def test_unknown_estimator(demo):
     with pytest.raises(ModelSpecificationError, match="estimator 'WLS'"):
         ms.fit("y1 ~ x1", demo, estimator="WLS")
+
+
+def test_messages_are_recorded_on_the_result_and_quiet_is_silent(demo):
+    df = demo.copy()
+    df.loc[[0, 5], "y1"] = np.nan
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")          # quiet=True must not issue anything
+        res = ms.fit(TWO, df, cluster="cluster", quiet=True)
+    assert any("2 of 2500 rows" in m for m in res.messages)
+    with pytest.warns(ConvergenceWarning):
+        loud = ms.fit(TWO, demo, cluster="cluster", control={"maxiter": 2})
+    assert any("did not converge" in m for m in loud.messages)
+
+
+def test_messages_are_per_thread(demo):
+    """Two fits in two threads each keep their own messages."""
+    from concurrent.futures import ThreadPoolExecutor
+    df = demo.copy()
+    df.loc[[0, 1, 2], "y1"] = np.nan
+    with ThreadPoolExecutor(2) as ex:
+        a = ex.submit(ms.fit, TWO, df, cluster="cluster", quiet=True)
+        b = ex.submit(ms.fit, TWO, demo, cluster="cluster", quiet=True)
+        ra, rb = a.result(), b.result()
+    assert any("3 of 2500 rows" in m for m in ra.messages)
+    assert not any("rows" in m for m in rb.messages)

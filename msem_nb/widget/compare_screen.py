@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import dataclasses
 import time
-import warnings
 from types import SimpleNamespace
 
 import ipywidgets as W
 import pandas as pd
 
 from ..errors import DataError
+from ..messages import collecting
 from . import tables
 from .controller import describe_error
 from .model import TWO_LEVELS
@@ -162,11 +162,10 @@ def run_comparison(data: pd.DataFrame, req: _Request, compare_fn=None):
             alias[c] = a
     df = data[[req.cluster, *cols]].rename(columns=alias)
     a = [alias.get(c, c) for c in cols]
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with collecting(quiet=True) as caught:
         cmp = compare_fn(df, req.cluster, a[0], a[1], mediators=a[2:] or None)
     back = {v: str(k) for k, v in alias.items()}
-    notes = [_sub(str(w.message), back) for w in caught]
+    notes = [_sub(str(m), back) for m in caught]
     if back:
         cmp = _unalias(cmp, back)
     if all(f is None for f in cmp.fits.values()):

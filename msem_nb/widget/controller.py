@@ -22,12 +22,12 @@ from __future__ import annotations
 import threading
 import time
 import traceback
-import warnings
 from dataclasses import dataclass
 
 import pandas as pd
 
 from ..errors import DataError, ModelSpecificationError, MsemError, NotIdentifiedError
+from ..messages import collecting
 from ..syntax import ModelSyntaxError
 from . import tables
 from .effects import indirect_effects
@@ -426,8 +426,8 @@ class PanelController:
             from ..api import fit as fit_fn
         t0 = time.perf_counter()
         try:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
+            # the core records its warnings per thread; catch_warnings is global
+            with collecting(quiet=True) as caught:
                 fit = fit_fn(req.syntax, self.data, cluster=req.cluster,
                              estimator=req.estimator, missing=req.missing)
         except Exception as exc:  # noqa: BLE001 - every failure is shown, none kills the panel
@@ -435,7 +435,7 @@ class PanelController:
             publish(lambda e=exc: self._show_failure(e, elapsed))
             return
         elapsed = time.perf_counter() - t0
-        notes = [str(w.message) for w in caught]
+        notes = list(dict.fromkeys(list(caught) + list(getattr(fit, "messages", ()))))
         try:
             figure, diagram_error = self._diagram_fn(fit), None
         except Exception as exc:  # noqa: BLE001 - the results stay usable without a diagram
@@ -474,11 +474,10 @@ class PanelController:
         if req.cluster is not None and req.variables:
             from ..decompose import decompose
             try:
-                with warnings.catch_warnings(record=True) as caught:
-                    warnings.simplefilter("always")
+                with collecting(quiet=True) as caught:
                     dec = decompose(self.data, req.cluster, list(req.variables))
                 if caught:
-                    error = " ".join(str(w.message) for w in caught)
+                    error = " ".join(caught)
             except Exception as exc:  # noqa: BLE001
                 error = describe_error(exc)[0]
             if dec is not None:
