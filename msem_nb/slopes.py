@@ -14,10 +14,8 @@ determinant lemma reduce each cluster to r x r work on the cross-product sums
 ``M_j = sum_i v_ij v_ij'``, so one evaluation costs O(J r^3 + J d^2 r^2)
 after one pass over the rows; nothing is integrated numerically.
 
-The gradient is analytic in the cluster quantities (the part that grows with
-J); the small, J-independent map from the parameter vector to the model
-quantities (Sigma_W, a, Pi, K, H, Phi, ...) is differentiated by the complex
-step, which is exact to rounding error.
+The gradient is analytic: first with respect to the cluster quantities,
+then back through the model matrices (``SlopeObjective.pullback``).
 """
 
 from __future__ import annotations
@@ -71,6 +69,20 @@ def _matrices(bs: BlockSpec, theta):
     r, p = bs.alpha_free
     alpha[r] = theta[p]
     return A, S, alpha
+
+
+def _scatter(bs: BlockSpec, gA, gS, galpha, out) -> None:
+    """Add full-matrix derivatives of one block to the parameter gradient."""
+    n = len(out)
+    r, c, p = bs.A_free
+    if len(p):
+        out += np.bincount(p, gA[r, c], n)
+    r, c, p = bs.S_free
+    if len(p):
+        out += np.bincount(p, gS[r, c], n)
+    r, p = bs.alpha_free
+    if len(p):
+        out += np.bincount(p, galpha[r], n)
 
 
 @dataclass(frozen=True, eq=False)
@@ -257,14 +269,75 @@ class SlopeObjective:
             return ll
         if grads is None:
             return ll, None
+        return ll, self.pullback(theta, grads)
+
+    def pullback(self, theta, grads) -> np.ndarray:
+        """Chain rule from d ll / d quantities back to d ll / d theta (analytic).
+
+        Mirrors :meth:`quantities` step by step, with ``B = (I - A)^-1``
+        giving ``dB = B dA B`` and the usual rules for products and inverses.
+        """
+        theta = np.asarray(theta, dtype=float)
+        lay = self.layout
+        bw, bb = self.spec.blocks
         out = np.zeros(len(theta))
-        h = 1e-20
-        for i in range(len(theta)):
-            tc = theta.astype(complex)
-            tc[i] += 1j * h
-            Qc = self.quantities(tc)
-            out[i] = sum(np.sum(g * (Qc[k].imag / h)) for k, g in grads.items())
-        return ll, out
+        q = len(lay.cond)
+
+        A, S, alpha = _matrices(bw, theta)
+        E, C = self._w_endo, self._w_cond
+        BE = np.linalg.inv(np.eye(len(E)) - A[np.ix_(E, E)])
+        FE = BE[self._w_yrows]
+        aE, AEC, SEE = alpha[E], A[np.ix_(E, C)], S[np.ix_(E, E)]
+        gL, gK, gSig = grads["L"], grads["K"], grads["sigma_w"]
+        g_a, g_Pi = -gL[:, 0], -gL[:, 1:1 + q]
+        g_FE = np.outer(g_a, aE) + g_Pi @ AEC.T + (gSig + gSig.T) @ FE @ SEE
+        for e_pos, k, c in self._k_slope:
+            g_FE[:, e_pos] += gK[:, k, c]
+        g_BE = np.zeros_like(BE)
+        g_BE[self._w_yrows] = g_FE
+        gA = np.zeros((bw.k, bw.k))
+        gA[np.ix_(E, E)] = BE.T @ g_BE @ BE.T
+        gA[np.ix_(E, C)] = FE.T @ g_Pi
+        gS = np.zeros((bw.k, bw.k))
+        gS[np.ix_(E, E)] = FE.T @ gSig @ FE
+        galpha = np.zeros(bw.k)
+        galpha[E] = FE.T @ g_a
+        _scatter(bw, gA, gS, galpha, out)
+
+        A, S, alpha = _matrices(bb, theta)
+        E, W = self._b_endo, self._b_cond
+        BB = np.linalg.inv(np.eye(len(E)) - A[np.ix_(E, E)])
+        aE, AEW, SEE = alpha[E], A[np.ix_(E, W)], S[np.ix_(E, E)]
+        m0, G = BB @ aE, BB @ AEW
+        cov = BB @ SEE @ BB.T
+        R, Z = self._b_r, self._b_z
+        qw = len(W)
+        gH, gphi = grads["H"], grads["phi"]
+        g_m0 = np.zeros(len(E))
+        g_G = np.zeros((len(E), qw))
+        g_cov = np.zeros((len(E), len(E)))
+        g_m0[R] += gH[:, 0]
+        g_G[R] += gH[:, 1:1 + qw]
+        g_cov[np.ix_(R, R)] += gphi
+        if Z:
+            czz_inv = np.linalg.inv(cov[np.ix_(Z, Z)])
+            reg = cov[np.ix_(R, Z)] @ czz_inv
+            g_reg = -np.outer(gH[:, 0], m0[Z]) - gH[:, 1:1 + qw] @ G[Z].T + gH[:, 1 + qw:]
+            g_m0[Z] += -reg.T @ gH[:, 0] + grads["H_z"][:, 0]
+            g_G[Z] += -reg.T @ gH[:, 1:1 + qw] + grads["H_z"][:, 1:]
+            g_cov[np.ix_(R, Z)] += g_reg @ czz_inv.T - (gphi + gphi.T) @ reg
+            g_cov[np.ix_(Z, Z)] += (-reg.T @ g_reg @ czz_inv.T + reg.T @ gphi @ reg
+                                    + grads["phi_zz"])
+        g_BB = (g_cov + g_cov.T) @ BB @ SEE + np.outer(g_m0, aE) + g_G @ AEW.T
+        gA = np.zeros((bb.k, bb.k))
+        gA[np.ix_(E, E)] = BB.T @ g_BB @ BB.T
+        gA[np.ix_(E, W)] = BB.T @ g_G
+        gS = np.zeros((bb.k, bb.k))
+        gS[np.ix_(E, E)] = BB.T @ g_cov @ BB
+        galpha = np.zeros(bb.k)
+        galpha[E] = BB.T @ g_m0
+        _scatter(bb, gA, gS, galpha, out)
+        return out
 
     def moments(self, theta):
         """Block moments (for standardized estimates); no data-level moments."""
