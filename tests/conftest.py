@@ -19,3 +19,13 @@ def demo():
 @pytest.fixture(scope="session")
 def hs():
     return pd.read_csv(FIXTURES / "HolzingerSwineford1939.csv")
+
+
+def estimate_row(res, row):
+    """The row of ``res.estimates`` matching a lavaan parameter-table row."""
+    est = res.estimates
+    level = {1: "within", 2: "between"}.get(row.get("level"), "")
+    m = est[(est.lhs == row["lhs"]) & (est.op == row["op"]) & (est.rhs == row["rhs"])
+            & (est.level == level)]
+    assert len(m) == 1, row
+    return m.iloc[0]

@@ -10,7 +10,7 @@ import pytest
 from scipy.stats import multivariate_normal
 
 import msem_nb as ms
-from conftest import FIXTURES, load_reference
+from conftest import FIXTURES, estimate_row, load_reference
 from msem_nb.data import prepare_data
 from msem_nb.fiml import (MissingClusterData, MissingSingleData, as_missing, casewise_single,
                           clusterwise_twolevel, loglik_single_missing, loglik_twolevel_missing)
@@ -37,15 +37,6 @@ def case(request):
     return _fit(request.param)
 
 
-def _row(res, row):
-    est = res.estimates
-    level = {1: "within", 2: "between"}.get(row.get("level"), "")
-    m = est[(est.lhs == row["lhs"]) & (est.op == row["op"]) & (est.rhs == row["rhs"])
-            & (est.level == level)]
-    assert len(m) == 1, row
-    return m.iloc[0]
-
-
 def test_loglik_and_counts(case):
     ref, res = case
     assert res.converged
@@ -57,7 +48,7 @@ def test_loglik_and_counts(case):
 def test_estimates_and_standard_errors(case):
     ref, res = case
     for row in ref["parameter_table"]:
-        m = _row(res, row)
+        m = estimate_row(res, row)
         if row["se"]:
             tol = max(1e-3 * abs(row["est"]), 2e-3 * row["se"])
             assert abs(m["est"] - row["est"]) <= tol, (row, m["est"])

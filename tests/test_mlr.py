@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 import msem_nb as ms
-from conftest import FIXTURES, load_reference
+from conftest import FIXTURES, estimate_row, load_reference
 from msem_nb.robust import h1_trace, unit_scores
 from msem_nb.saturated import Saturated
 
@@ -33,22 +33,13 @@ def case(request):
     return _fit(request.param)
 
 
-def _row(res, row):
-    est = res.estimates
-    level = {1: "within", 2: "between"}.get(row.get("level"), "")
-    m = est[(est.lhs == row["lhs"]) & (est.op == row["op"]) & (est.rhs == row["rhs"])
-            & (est.level == level)]
-    assert len(m) == 1, row
-    return m.iloc[0]
-
-
 def test_estimates_and_robust_standard_errors(case):
     ref, res = case
     assert res.converged and res.estimator == "MLR"
     assert res.loglik == pytest.approx(ref["logl"], abs=1e-3)
     checked = 0
     for row in ref["parameter_table"]:
-        m = _row(res, row)
+        m = estimate_row(res, row)
         if row["se"]:
             tol = max(1e-3 * abs(row["est"]), 2e-3 * row["se"])
             assert abs(m["est"] - row["est"]) <= tol, row
