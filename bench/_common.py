@@ -20,6 +20,15 @@ def median_time(fn, repeats: int) -> float:
     return float(np.median(times))
 
 
+def r_number(script: str, timeout: float = 900) -> float | None:
+    """The last number ``Rscript -e script`` prints, or None without R or on failure."""
+    out = run_r(script, timeout)
+    try:
+        return float(out[-1]) if out else None
+    except ValueError:
+        return None
+
+
 def run_r(script: str, timeout: float = 900) -> list[str] | None:
     """Whitespace-split stdout of ``Rscript -e script``, or None without R or on failure."""
     if not shutil.which("Rscript"):

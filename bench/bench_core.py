@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import msem_nb as ms  # noqa: E402
-from _common import median_time, run_r  # noqa: E402
+from _common import median_time, r_number  # noqa: E402
 from msem_nb.examples import simulate_factor_data  # noqa: E402
 
 FIX = ROOT / "tests" / "fixtures"
@@ -42,12 +42,8 @@ cat(median(t) * 1000, "\n")
 
 
 def lavaan_ms(model: str, repeats: int):
-    out = run_r(R_TIMING.format(data=FIX / "Demo.twolevel.csv",
-                                model=model.replace("\n", "\\n"), n=repeats))
-    try:
-        return float(out[-1]) if out else None
-    except ValueError:
-        return None
+    return r_number(R_TIMING.format(data=FIX / "Demo.twolevel.csv",
+                                    model=model.replace("\n", "\\n"), n=repeats))
 
 
 def main():

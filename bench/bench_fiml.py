@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import msem_nb as ms  # noqa: E402
-from _common import median_time, run_r  # noqa: E402
+from _common import median_time, r_number  # noqa: E402
 from msem_nb.examples import simulate_factor_data  # noqa: E402
 
 FIX = ROOT / "tests" / "fixtures"
@@ -54,12 +54,8 @@ cat(t, "\n")
 
 
 def lavaan_seconds():
-    out = run_r(R_TIMING.format(data=FIX / "Demo.twolevel.missing.csv",
-                                model=M1.replace("\n", "\\n")))
-    try:
-        return float(out[-1]) if out else None
-    except ValueError:
-        return None
+    return r_number(R_TIMING.format(data=FIX / "Demo.twolevel.missing.csv",
+                                    model=M1.replace("\n", "\\n")))
 
 
 def main():
