@@ -136,16 +136,24 @@ class SlopeObjective:
                          for s, (y, x) in lay.slopes.items()]
 
     # -- the J-independent map theta -> model quantities ------------------
-    def quantities(self, theta):
+    def _blocks(self, theta):
+        """Per block: (I - A)^-1 over the modelled variables and the pieces of A, S,
+        alpha around it; shared by :meth:`quantities` and :meth:`pullback`."""
+        out = []
+        for bs, endo, cond in ((self.spec.blocks[0], self._w_endo, self._w_cond),
+                               (self.spec.blocks[1], self._b_endo, self._b_cond)):
+            A, S, alpha = _matrices(bs, theta)
+            B = np.linalg.inv(np.eye(len(endo)) - A[np.ix_(endo, endo)])
+            out.append((B, alpha[endo], A[np.ix_(endo, cond)], S[np.ix_(endo, endo)]))
+        return out
+
+    def quantities(self, theta, blocks=None):
         lay = self.layout
-        bw, bb = self.spec.blocks
-        A, S, alpha = _matrices(bw, theta)
-        E, C = self._w_endo, self._w_cond
-        BE = np.linalg.inv(np.eye(len(E)) - A[np.ix_(E, E)])
+        (BE, aE, AEC, SEE), (BB, aEb, AEW, SEEb) = blocks or self._blocks(theta)
         FE = BE[self._w_yrows]
-        a = FE @ alpha[E]
-        Pi = FE @ A[np.ix_(E, C)]
-        sigma_w = FE @ S[np.ix_(E, E)] @ FE.T
+        a = FE @ aE
+        Pi = FE @ AEC
+        sigma_w = FE @ SEE @ FE.T
         py, r = len(lay.ys), len(lay.r)
         L = np.concatenate([-a[:, None], -Pi, np.eye(py)], axis=1)
         K = np.zeros((py, r, self.d), dtype=theta.dtype)
@@ -154,12 +162,10 @@ class SlopeObjective:
         for e_pos, k, c in self._k_slope:
             K[:, k, c] = FE[:, e_pos]
 
-        A, S, alpha = _matrices(bb, theta)
-        E, W = self._b_endo, self._b_cond
-        BB = np.linalg.inv(np.eye(len(E)) - A[np.ix_(E, E)])
-        m0 = BB @ alpha[E]
-        G = BB @ A[np.ix_(E, W)]
-        cov = BB @ S[np.ix_(E, E)] @ BB.T
+        W = self._b_cond
+        m0 = BB @ aEb
+        G = BB @ AEW
+        cov = BB @ SEEb @ BB.T
         R, Z = self._b_r, self._b_z
         if Z:
             czz = cov[np.ix_(Z, Z)]
@@ -263,15 +269,15 @@ class SlopeObjective:
     def loglik(self, theta, gradient: bool = False):
         """Conditional log-likelihood (given the covariates), and its gradient."""
         theta = np.asarray(theta, dtype=float)
-        Q = self.quantities(theta)
-        ll, grads = self._loglik_q(Q, gradient)
+        blocks = self._blocks(theta)
+        ll, grads = self._loglik_q(self.quantities(theta, blocks), gradient)
         if not gradient:
             return ll
         if grads is None:
             return ll, None
-        return ll, self.pullback(theta, grads)
+        return ll, self.pullback(theta, grads, blocks)
 
-    def pullback(self, theta, grads) -> np.ndarray:
+    def pullback(self, theta, grads, blocks=None) -> np.ndarray:
         """Chain rule from d ll / d quantities back to d ll / d theta (analytic).
 
         Mirrors :meth:`quantities` step by step, with ``B = (I - A)^-1``
@@ -282,12 +288,10 @@ class SlopeObjective:
         bw, bb = self.spec.blocks
         out = np.zeros(len(theta))
         q = len(lay.cond)
+        (BE, aE, AEC, SEE), (BB, aEb, AEW, SEEb) = blocks or self._blocks(theta)
 
-        A, S, alpha = _matrices(bw, theta)
         E, C = self._w_endo, self._w_cond
-        BE = np.linalg.inv(np.eye(len(E)) - A[np.ix_(E, E)])
         FE = BE[self._w_yrows]
-        aE, AEC, SEE = alpha[E], A[np.ix_(E, C)], S[np.ix_(E, E)]
         gL, gK, gSig = grads["L"], grads["K"], grads["sigma_w"]
         g_a, g_Pi = -gL[:, 0], -gL[:, 1:1 + q]
         g_FE = np.outer(g_a, aE) + g_Pi @ AEC.T + (gSig + gSig.T) @ FE @ SEE
@@ -304,10 +308,8 @@ class SlopeObjective:
         galpha[E] = FE.T @ g_a
         _scatter(bw, gA, gS, galpha, out)
 
-        A, S, alpha = _matrices(bb, theta)
         E, W = self._b_endo, self._b_cond
-        BB = np.linalg.inv(np.eye(len(E)) - A[np.ix_(E, E)])
-        aE, AEW, SEE = alpha[E], A[np.ix_(E, W)], S[np.ix_(E, E)]
+        aE, SEE = aEb, SEEb
         m0, G = BB @ aE, BB @ AEW
         cov = BB @ SEE @ BB.T
         R, Z = self._b_r, self._b_z
