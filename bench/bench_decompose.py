@@ -1,4 +1,4 @@
-"""Benchmark of msem_nb.decompose on one million rows.
+"""Benchmark of msem_nb.inference.decompose on one million rows.
 
 Run with ``python bench/bench_decompose.py``. The data are 1,000,000 rows in
 50,000 clusters with 10 variables (``simulate_factor_data``: eight factor
@@ -18,8 +18,8 @@ from pathlib import Path
 # Run from a checkout without installing the package.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from msem_nb.decompose import decompose  # noqa: E402
-from msem_nb.examples import simulate_factor_data  # noqa: E402
+from msem_nb.inference.decompose import decompose  # noqa: E402
+from msem_nb.teaching.examples import simulate_factor_data  # noqa: E402
 
 TARGET_S = 2.0
 REPEATS = 3

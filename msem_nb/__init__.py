@@ -4,16 +4,21 @@
 >>> fit = ms.fit(model, data, cluster="school")
 """
 
-__version__ = "0.1.0"
+from msem_nb.version import __version__
 
-from .api import fit  # noqa: E402
-from .compare import Comparison, compare_approaches  # noqa: E402
-from .decompose import Decomposition, decompose  # noqa: E402
-from .errors import (ConvergenceWarning, DataError, DataWarning, ModelSpecificationError,  # noqa: E402
-                     MsemError, NotIdentifiedError)
-from .examples import EXAMPLE_MODELS, load_example, simulate_classrooms  # noqa: E402
-from .simulate import simulate  # noqa: E402
-from .syntax import ModelSyntaxError, parse  # noqa: E402
+from msem_nb.api import fit  # noqa: E402
+from msem_nb.teaching.approaches import Comparison, compare_approaches  # noqa: E402
+from msem_nb.inference.decompose import Decomposition, decompose  # noqa: E402
+from msem_nb.errors import (
+    ConvergenceWarning,
+    DataError,
+    DataWarning,
+    ModelSpecificationError,
+    MsemError,
+    NotIdentifiedError)  # noqa: E402
+from msem_nb.teaching.examples import EXAMPLE_MODELS, load_example, simulate_classrooms  # noqa: E402
+from msem_nb.teaching.simulate import simulate  # noqa: E402
+from msem_nb.syntax import ModelSyntaxError, parse  # noqa: E402
 
 __all__ = ["fit", "decompose", "Decomposition", "parse", "load_example", "simulate_classrooms", "EXAMPLE_MODELS",
            "ModelSyntaxError", "MsemError", "DataError", "DataWarning", "ModelSpecificationError",
@@ -25,6 +30,6 @@ def __getattr__(name):
     # The panel needs ipywidgets, anywidget and plotly (the "widget" extra);
     # importing it lazily keeps `import msem_nb` free of them.
     if name == "Panel":
-        from .widget import Panel
+        from msem_nb.widget import Panel
         return Panel
     raise AttributeError(f"module 'msem_nb' has no attribute {name!r}")

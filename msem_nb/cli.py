@@ -11,6 +11,12 @@ import argparse
 import sys
 from pathlib import Path
 
+from msem_nb.api import fit
+from msem_nb.errors import MsemError
+from msem_nb.syntax import ModelSyntaxError
+from msem_nb.teaching.examples import EXAMPLE_MODELS, load_example
+from msem_nb.version import __version__
+
 __all__ = ["main", "build_parser"]
 
 _EPILOG = """\
@@ -61,13 +67,11 @@ def _read_inputs(args):
 def _fit(df, model, cluster, model_name="model"):
     import re
 
-    import msem_nb as ms
-    from msem_nb.syntax import ModelSyntaxError
     if cluster is None and re.search(r"^\s*level\s*:", model, flags=re.MULTILINE):
         raise _UserError(f"{model_name} has 'level:' blocks (a two-level model): give the "
                          "cluster id column with --cluster COLUMN")
     try:
-        return ms.fit(model, df, cluster=cluster)
+        return fit(model, df, cluster=cluster)
     except ModelSyntaxError as exc:
         raise _UserError(f"{model_name}: syntax error at line {exc.line}, column {exc.col}: "
                          f"{exc.msg}") from exc
@@ -98,13 +102,12 @@ def _write_report(res, out, *, data=None, data_path=None, data_code=None, title=
 
 
 def _cmd_demo(args) -> int:
-    import msem_nb as ms
-    df = ms.load_example("classrooms")
-    model = ms.EXAMPLE_MODELS["classrooms"]
+    df = load_example("classrooms")
+    model = EXAMPLE_MODELS["classrooms"]
     print("msem_nb demo: students in classrooms (bundled simulated data, "
           f"{len(df)} students in {df['class_id'].nunique()} classes)\n")
     print("Model:\n" + model)
-    res = ms.fit(model, df, cluster="class_id")
+    res = fit(model, df, cluster="class_id")
     print(res.summary())
     if args.report:
         out = _write_report(res, args.report, data=df,
@@ -139,7 +142,6 @@ def build_parser() -> argparse.ArgumentParser:
         description="Multilevel (two-level) structural equation models from the command line: "
                     "fit lavaan-style models to clustered data and write reports.",
         epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    from msem_nb import __version__
     parser.add_argument("--version", action="version", version=f"msem-nb {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -189,7 +191,6 @@ def main(argv=None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
-    from .errors import MsemError
     try:
         return args.func(args)
     except (_UserError, MsemError) as exc:

@@ -9,13 +9,21 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .data import ClusterData
-from .defined import defined_delta
-from .estimate import Estimation, count_moments, estimate
-from .fitmeasures import fit_measures
-from .partable import ParTable, baseline_partable
-from .saturated import fit_saturated
-from .standardize import std_all
+from msem_nb.data.complete import ClusterData
+from msem_nb.inference.defined import defined_delta
+from msem_nb.estimation.options import FitOptions
+from msem_nb.estimation.estimate import Estimation, count_moments, estimate
+from msem_nb.inference.fitmeasures import fit_measures
+from msem_nb.model.partable import ParTable, baseline_partable
+from msem_nb.estimation.saturated import fit_saturated
+from msem_nb.inference.standardize import std_all
+from msem_nb.inference.robust import mlr_fit_measures
+from msem_nb.inference.intervals import bootstrap
+from msem_nb.inference.intervals import monte_carlo
+from msem_nb.present.summary import summary_text
+from msem_nb.present.summary import summary_html
+from msem_nb.present.diagram import path_diagram
+from msem_nb.present.report import make_report
 
 __all__ = ["FitResult"]
 
@@ -56,6 +64,8 @@ class FitResult:
     centering: dict = field(default_factory=dict)
     # warnings of this fit and notes on boundary estimates, as plain text
     messages: tuple = ()
+    # the validated options of the fit (refits reuse them with the table)
+    options: FitOptions = field(default_factory=FitOptions)
 
     # -- basic facts ---------------------------------------------------
     @property
@@ -90,8 +100,8 @@ class FitResult:
     @property
     def missing(self) -> str:
         """Missing-data mode of the data used: "listwise", or lavaan's "ml" / "ml.x"
-        (FIML) when values were missing (msem_nb.fiml)."""
-        return getattr(self.data, "mode", "listwise")
+        (FIML) when values were missing (msem_nb.data.missing)."""
+        return self.data.mode if self.data.incomplete else "listwise"
 
     @property
     def nlevels(self) -> int:
@@ -153,7 +163,7 @@ class FitResult:
         df["free"] = free_full
         df["exo"] = np.concatenate([tab["exo"].to_numpy(), np.zeros(len(df) - len(tab), bool)])
         # where each interval comes from; bootstrap / Monte Carlo results
-        # (msem_nb.intervals) return copies with other values here
+        # (msem_nb.inference.intervals) return copies with other values here
         df["interval_method"] = np.where(free_full, "wald", "fixed")
         cols = ["lhs", "op", "rhs", "level", "label", "est", "se", "z", "pvalue",
                 "ci_lower", "ci_upper", "std_all", "free", "exo", "interval_method"]
@@ -216,32 +226,28 @@ class FitResult:
             loglik=est.loglik, npar=npar_eff, nobs=data.nobs, df=nmom - npar_eff, h1=h1,
             loglik_x=est.loglik_x, baseline_loglik=base.loglik,
             baseline_df=nmom - base_pt.npar, data=data, implied=mom, between_pos=pos)
-        if mlr:  # scaled test and robust indices (msem_nb.robust)
-            from .robust import mlr_fit_measures
+        if mlr:  # scaled test and robust indices (msem_nb.inference.robust)
             fm.update(mlr_fit_measures(self, fm, base, h1))
         return fm
 
-    # -- resampling intervals (msem_nb.intervals) ------------------------
+    # -- resampling intervals (msem_nb.inference.intervals) ------------------------
     def bootstrap(self, n_boot: int = 1000, **kwargs):
-        """Bootstrap confidence intervals; see :func:`msem_nb.intervals.bootstrap`.
+        """Bootstrap confidence intervals; see :func:`msem_nb.inference.intervals.bootstrap`.
 
         Returns an ``IntervalResult``; this fit is not changed.
         """
-        from .intervals import bootstrap
         return bootstrap(self, n_boot, **kwargs)
 
     def monte_carlo(self, n_draws: int = 20_000, **kwargs):
-        """Monte Carlo confidence intervals; see :func:`msem_nb.intervals.monte_carlo`.
+        """Monte Carlo confidence intervals; see :func:`msem_nb.inference.intervals.monte_carlo`.
 
         Returns an ``IntervalResult``; this fit is not changed.
         """
-        from .intervals import monte_carlo
         return monte_carlo(self, n_draws, **kwargs)
 
     # -- display -------------------------------------------------------
     def summary(self, standardized: bool = True) -> str:
         """Text summary laid out like lavaan's, with a section per level."""
-        from .report_text import summary_text
         return summary_text(self, standardized=standardized)
 
     def __repr__(self) -> str:
@@ -251,15 +257,12 @@ class FitResult:
                 f"{self.npar} parameters, {self.nobs} observations{lv}>")
 
     def _repr_html_(self) -> str:
-        from .report_text import summary_html
         return summary_html(self)
 
     def diagram(self, **kw):
-        """Path diagram (Plotly figure); see :func:`msem_nb.diagram.path_diagram`."""
-        from .diagram import path_diagram
+        """Path diagram (Plotly figure); see :func:`msem_nb.present.diagram.path_diagram`."""
         return path_diagram(self, **kw)
 
     def report(self, **kw):
-        """Report (HTML, Markdown, notebook); see :func:`msem_nb.report.make_report`."""
-        from .report import make_report
+        """Report (HTML, Markdown, notebook); see :func:`msem_nb.present.report.make_report`."""
         return make_report(self, **kw)

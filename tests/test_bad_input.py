@@ -5,8 +5,12 @@ import numpy as np
 import pytest
 
 import msem_nb as ms
-from msem_nb.errors import (ConvergenceWarning, DataError, DataWarning, ModelSpecificationError,
-                            NotIdentifiedError)
+from msem_nb.errors import (
+    ConvergenceWarning,
+    DataError,
+    DataWarning,
+    ModelSpecificationError,
+    NotIdentifiedError)
 
 TWO = "level: within\n y1 ~ x1\nlevel: between\n y1 ~ w1"
 

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 import msem_nb as ms
-from msem_nb.compare import APPROACHES
-from msem_nb.muml import fit_muml
+from msem_nb.teaching.approaches import APPROACHES
+from msem_nb.teaching.muml import fit_muml
 
 BIAS_MODEL = """
 level: within

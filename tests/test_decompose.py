@@ -1,4 +1,4 @@
-"""Tests for msem_nb.decompose (variance decomposition) and msem_nb.plots."""
+"""Tests for msem_nb.inference.decompose (variance decomposition) and msem_nb.present.plots."""
 
 import dataclasses
 import json
@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from msem_nb.decompose import Decomposition, decompose
+from msem_nb.inference.decompose import Decomposition, decompose
 from msem_nb.errors import DataError, DataWarning
 
 FIX = Path(__file__).parent / "fixtures"
@@ -287,7 +287,7 @@ def test_repr_html_escapes_names():
 
 
 def test_core_module_does_not_import_plotly():
-    code = ("import sys, msem_nb.decompose; "
+    code = ("import sys, msem_nb.inference.decompose; "
             "assert 'plotly' not in sys.modules and 'ipywidgets' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True,
                    cwd=Path(__file__).resolve().parents[1])
@@ -297,7 +297,7 @@ def test_core_module_does_not_import_plotly():
 
 def test_icc_figure(dec_all):
     pytest.importorskip("plotly")
-    from msem_nb.plots import icc_figure
+    from msem_nb.present.plots import icc_figure
     fig = icc_figure(dec_all)
     assert len(fig.data) == 1 and fig.data[0].type == "bar"
     bar = fig.data[0]
@@ -313,7 +313,7 @@ def test_icc_figure(dec_all):
 
 def test_correlation_figure(dec_all):
     pytest.importorskip("plotly")
-    from msem_nb.plots import correlation_figure
+    from msem_nb.present.plots import correlation_figure
     fig = correlation_figure(dec_all)
     assert [t.type for t in fig.data] == ["heatmap"] * 3
     for trace, mat in zip(fig.data, (dec_all.total_corr, dec_all.within_corr,
@@ -337,7 +337,7 @@ def test_correlation_figure(dec_all):
 
 def test_figures_escape_names():
     pytest.importorskip("plotly")
-    from msem_nb.plots import correlation_figure, icc_figure
+    from msem_nb.present.plots import correlation_figure, icc_figure
     rng = np.random.default_rng(0)
     g = np.repeat(np.arange(30), 5)
     df = pd.DataFrame({EVIL: rng.standard_normal(150) + rng.standard_normal(30)[g],

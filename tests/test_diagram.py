@@ -10,13 +10,13 @@ import pandas as pd
 import pytest
 
 import msem_nb as ms
-from msem_nb.layout import compute_layout, model_graph
-from msem_nb.partable import BlockVars, ParTable, build_partable
+from msem_nb.present.layout import compute_layout, model_graph
+from msem_nb.model.partable import BlockVars, ParTable, build_partable
 
 pytest.importorskip("plotly")
 
-from msem_nb.diagram import path_diagram  # noqa: E402
-from msem_nb.notebook_output import figure_html, reset_plotlyjs, static_figure  # noqa: E402
+from msem_nb.present.diagram import path_diagram  # noqa: E402
+from msem_nb.present.notebook_output import figure_html, reset_plotlyjs, static_figure  # noqa: E402
 
 EVIL = "<img src=x onerror=alert(1)>"
 

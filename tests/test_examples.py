@@ -5,12 +5,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from msem_nb.examples import (
+from msem_nb.teaching.examples import (
     EXAMPLE_MODELS,
     load_example,
     simulate_classrooms,
-    simulate_factor_data,
-)
+    simulate_factor_data)
 
 INDICATORS = ["mot1", "mot2", "mot3", "mot4"]
 CLASS_LEVEL = ["teacher_exp", "class_climate"]

@@ -1,4 +1,4 @@
-"""Full information ML with missing values (msem_nb.fiml) against lavaan 0.6-14 and
+"""Full information ML with missing values (msem_nb.data.missing) against lavaan 0.6-14 and
 against brute-force densities."""
 
 import math
@@ -11,10 +11,14 @@ from scipy.stats import multivariate_normal
 
 import msem_nb as ms
 from conftest import FIXTURES, estimate_row, load_reference
-from msem_nb.data import prepare_data
-from msem_nb.fiml import (MissingClusterData, MissingSingleData, as_missing, casewise_single,
-                          clusterwise_twolevel, loglik_single_missing, loglik_twolevel_missing)
-from msem_nb.likelihood import loglik_single, loglik_twolevel
+from msem_nb.data.prepare import prepare_data
+from msem_nb.data.missing import MissingClusterData, MissingSingleData, as_missing
+from msem_nb.likelihood.missing import (
+    casewise_single,
+    clusterwise_twolevel,
+    loglik_single_missing,
+    loglik_twolevel_missing)
+from msem_nb.likelihood.complete import loglik_single, loglik_twolevel
 
 FIT_KEYS = ["chisq", "df", "cfi", "tli", "rmsea", "srmr", "srmr_within", "srmr_between",
             "aic", "bic"]
@@ -311,10 +315,11 @@ def test_single_level_gradient_and_cases():
 
 def test_model_gradient_with_missing_values(holey):
     """The chain rule to the parameters works unchanged on incomplete data."""
-    from msem_nb.estimate import exogenous_values, start_values
-    from msem_nb.objective import Objective
-    from msem_nb.partable import build_partable
-    from msem_nb.spec import build_spec
+    from msem_nb.estimation.exogenous import exogenous_values
+    from msem_nb.estimation.start import start_values
+    from msem_nb.likelihood.objective import Objective
+    from msem_nb.model.partable import build_partable
+    from msem_nb.model.spec import build_spec
     pt = build_partable(ms.parse("level: within\n y2 ~ y1 + x1\nlevel: between\n"
                                  " y2 ~ y1 + w1\n w2 ~ y2"))
     spec = build_spec(pt, exogenous_values(pt, holey)[0])

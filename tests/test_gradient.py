@@ -4,12 +4,13 @@ import numpy as np
 import pytest
 
 import msem_nb as ms
-from msem_nb.data import prepare_data
-from msem_nb.estimate import exogenous_values, start_values
-from msem_nb.objective import Objective
-from msem_nb.partable import build_partable
-from msem_nb.spec import build_spec
-from msem_nb.syntax import parse
+from msem_nb.data.prepare import prepare_data
+from msem_nb.estimation.exogenous import exogenous_values
+from msem_nb.estimation.start import start_values
+from msem_nb.likelihood.objective import Objective
+from msem_nb.model.partable import build_partable
+from msem_nb.model.spec import build_spec
+from msem_nb.syntax.parser import parse
 
 MODELS = {
     "twolevel_cfa": ("level: within\n fw =~ y1 + y2 + y3\n fw ~ x1 + x2\n"

@@ -1,4 +1,4 @@
-"""Monte Carlo and bootstrap intervals (msem_nb.intervals) and the progress bar."""
+"""Monte Carlo and bootstrap intervals (msem_nb.inference.intervals) and the progress bar."""
 
 import io
 import time
@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 
 import msem_nb as ms
-from msem_nb import intervals as iv
-from msem_nb.defined import defined_draws
-from msem_nb.progress import Progress, format_line
-from msem_nb.resample import Replicator
+from msem_nb.inference import intervals as iv
+from msem_nb.inference.defined import defined_draws
+from msem_nb.inference.progress import Progress, format_line
+from msem_nb.inference.resample import Replicator
 
 MODEL = """
 level: within
@@ -358,13 +358,13 @@ def test_refits_use_the_fit_options(demo):
     model = "level: within\n y1 ~ a*x1\nlevel: between\n y1 ~ w1"
     fiml = ms.fit(model, missing, cluster="cluster", missing="fiml")
     opts = Replicator.from_fit(fiml).fit_options
-    assert opts["missing"] == fiml.missing != "listwise"
+    assert opts.missing == fiml.missing != "listwise"
     with pytest.raises(NotImplementedError, match="complete data"):
         fiml.bootstrap(5, type="parametric")
     df = simulate(30, 4, seed=3)
     mlr = ms.fit(MODEL, df, cluster="cl", estimator="MLR", center={"x": "grand"})
     opts = Replicator.from_fit(mlr).fit_options
-    assert opts["estimator"] == "ML" and opts["center"] == {"x": "grand"}
+    assert opts.estimator == "ML" and opts.center_map == {"x": "grand"}
     slopes = ms.fit("level: within\n s | y1 ~ x1\nlevel: between\n y1 ~ w1", demo,
                     cluster="cluster")
     with pytest.raises(NotImplementedError, match="random slopes"):

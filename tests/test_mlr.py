@@ -9,8 +9,9 @@ import pytest
 
 import msem_nb as ms
 from conftest import FIXTURES, estimate_row, load_reference
-from msem_nb.robust import h1_trace, unit_scores
-from msem_nb.saturated import Saturated
+from msem_nb.estimation.sandwich import unit_scores
+from msem_nb.inference.robust import h1_trace
+from msem_nb.estimation.saturated import Saturated
 
 SCALED_KEYS = ["chisq_scaled", "chisq_scaling_factor", "pvalue_scaled", "cfi_scaled",
                "tli_scaled", "rmsea_scaled", "cfi_robust", "tli_robust", "rmsea_robust"]
@@ -52,7 +53,7 @@ def test_scaled_test_and_robust_indices(case):
     ref, res = case
     fm = res.fit_measures
     lav = dict(ref.get("fit_measures_all") or {}, **ref["fit_measures"])
-    fiml = getattr(res.data, "fiml", False)
+    fiml = res.data.incomplete
     compared = 0
     for key in SCALED_KEYS + EXTRA_KEYS:
         lkey = key.replace("_", ".")

@@ -34,7 +34,7 @@ def executed(tmp_path_factory):
     """Every example notebook executed once (in a scratch folder) and exported to HTML."""
     from nbconvert import HTMLExporter
 
-    from msem_nb.report import execute_notebook
+    from msem_nb.present.report import execute_notebook
     out = {}
     for path in NOTEBOOKS:
         work = tmp_path_factory.mktemp(path.stem)
@@ -64,7 +64,7 @@ def test_notebook_runs_and_converts(executed, path):
 
 
 def test_report_exporter_on_example(executed):
-    from msem_nb.nbexport import MsemReportExporter
+    from msem_nb.present.nbexport import MsemReportExporter
     nb, _, _ = executed["02_multilevel_mediation.ipynb"]
     body, _ = MsemReportExporter().from_notebook_node(nb)
     assert "ms.fit(" not in body                    # code hidden, results kept

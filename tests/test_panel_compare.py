@@ -9,7 +9,7 @@ pytest.importorskip("anywidget")
 pytest.importorskip("plotly")
 
 import msem_nb as ms
-from msem_nb.compare import APPROACHES
+from msem_nb.teaching.approaches import APPROACHES
 from msem_nb.errors import DataError
 from msem_nb.widget.compare_screen import _Request, default_pair, run_comparison
 from msem_nb.widget.model import ModelState

@@ -13,8 +13,11 @@ import pytest
 import msem_nb as ms
 from msem_nb.errors import DataError, NotIdentifiedError
 from msem_nb.widget import tables
-from msem_nb.widget.controller import (PanelController, default_variables, describe_error,
-                                       detect_cluster)
+from msem_nb.widget.controller import (
+    PanelController,
+    default_variables,
+    describe_error,
+    detect_cluster)
 
 BASE = "level: within\n  y1 ~ x1\nlevel: between\n  y1 ~ w1\n"
 

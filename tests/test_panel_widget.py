@@ -161,7 +161,7 @@ def test_export_buttons_send_messages(panel, monkeypatch):
 def test_core_does_not_import_widgets():
     import subprocess
     import sys
-    code = ("import sys, msem_nb; import msem_nb.api, msem_nb.results, msem_nb.decompose; "
+    code = ("import sys, msem_nb; import msem_nb.api, msem_nb.results, msem_nb.inference.decompose; "
             "bad = [m for m in ('ipywidgets', 'anywidget', 'plotly') if m in sys.modules]; "
             "print(bad); sys.exit(1 if bad else 0)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0

@@ -3,8 +3,8 @@
 import pytest
 
 import msem_nb as ms
-from msem_nb.partable import build_partable
-from msem_nb.syntax import parse
+from msem_nb.model.partable import build_partable
+from msem_nb.syntax.parser import parse
 
 
 def table(model, **kw):

@@ -8,13 +8,14 @@ import pytest
 
 import msem_nb as ms
 from conftest import load_reference
-from msem_nb.data import prepare_data
+from msem_nb.data.prepare import prepare_data
 from msem_nb.errors import ModelSpecificationError
-from msem_nb.estimate import exogenous_values, start_values
-from msem_nb.partable import build_partable
-from msem_nb.slopes import SlopeObjective
-from msem_nb.spec import build_spec
-from msem_nb.syntax import parse
+from msem_nb.estimation.exogenous import exogenous_values
+from msem_nb.estimation.start import start_values
+from msem_nb.model.partable import build_partable
+from msem_nb.likelihood.slopes import SlopeObjective
+from msem_nb.model.spec import build_spec
+from msem_nb.syntax.parser import parse
 
 L2_MODEL = "level: within\n s1 | y1 ~ x1\nlevel: between\n y1 ~ w1"
 

@@ -13,8 +13,8 @@ pytest.importorskip("plotly")
 nbformat = pytest.importorskip("nbformat")
 pytest.importorskip("nbconvert")
 
-from msem_nb.nbexport import MsemReportExporter, prepare_report_notebook  # noqa: E402
-from msem_nb.notebook_output import PLOTLYJS_MARK, reset_plotlyjs  # noqa: E402
+from msem_nb.present.nbexport import MsemReportExporter, prepare_report_notebook  # noqa: E402
+from msem_nb.present.notebook_output import PLOTLYJS_MARK, reset_plotlyjs  # noqa: E402
 
 EVIL = "<img src=x onerror=alert(1)>"
 MEDIATION = """
@@ -61,7 +61,7 @@ def test_sections(report):
 
 
 def test_user_text_is_escaped(report, fit, evil_data):
-    from msem_nb.decompose import decompose
+    from msem_nb.inference.decompose import decompose
     reset_plotlyjs()
     outputs = {"report": report._repr_html_(), "document": report.to_html(),
                "fit": fit._repr_html_(),

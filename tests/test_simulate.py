@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import msem_nb as ms
-from msem_nb.simulate import population_moments
+from msem_nb.teaching.simulate import population_moments
 
 MODEL = """
 level: within

@@ -1,11 +1,11 @@
-"""Tests for msem_nb.syntax: tokenizer, statement parser and expressions."""
+"""Tests for msem_nb.syntax.parser: tokenizer, statement parser and expressions."""
 
 import math
 import pickle
 
 import pytest
 
-from msem_nb.syntax import (
+from msem_nb.syntax.parser import (
     EOF,
     NAME,
     NEWLINE,
@@ -18,8 +18,7 @@ from msem_nb.syntax import (
     Term,
     Token,
     parse,
-    tokenize,
-)
+    tokenize)
 
 
 def only(text):

@@ -7,6 +7,6 @@ debounce, generations), ``controller`` (state and rules), ``gridspec``,
 ``screens``, ``panel`` (widgets). The browser side is ``js/*.js``.
 """
 
-from .panel import Panel
+from msem_nb.widget.panel import Panel
 
 __all__ = ["Panel"]

@@ -9,7 +9,7 @@ lock: a newer request supersedes an older one, and a comparison that fails
 
 Column names that the model syntax cannot spell (spaces, ``<``, ...) are
 compared under temporary aliases and given back their names in the
-:class:`~msem_nb.compare.Comparison`; every name reaches the page escaped.
+:class:`~msem_nb.teaching.approaches.Comparison`; every name reaches the page escaped.
 """
 
 from __future__ import annotations
@@ -21,13 +21,14 @@ from types import SimpleNamespace
 import ipywidgets as W
 import pandas as pd
 
-from ..errors import DataError
-from ..messages import collecting
-from . import tables
-from .controller import describe_error
-from .model import TWO_LEVELS
-from .scheduler import Scheduler
-from .screens import empty_figure, replace_figure
+from msem_nb.errors import DataError
+from msem_nb.messages import collecting
+from msem_nb.widget import tables
+from msem_nb.widget.controller import describe_error
+from msem_nb.widget.model import TWO_LEVELS
+from msem_nb.widget.scheduler import Scheduler
+from msem_nb.widget.screens import empty_figure, replace_figure
+from msem_nb.teaching.approaches import compare_approaches
 
 __all__ = ["CompareScreen", "compare_screen", "comparison_notes_html", "comparison_table_html",
            "default_pair"]
@@ -149,7 +150,7 @@ def run_comparison(data: pd.DataFrame, req: _Request, compare_fn=None):
         The comparison (original names) and the warnings it raised.
     """
     if compare_fn is None:
-        from ..compare import compare_approaches as compare_fn
+        compare_fn = compare_approaches
     _check(data, req)
     cols = [req.y, req.x, *req.mediators]
     taken = set(map(str, data.columns))

@@ -26,14 +26,18 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ..errors import DataError, ModelSpecificationError, MsemError, NotIdentifiedError
-from ..messages import collecting
-from ..syntax import ModelSyntaxError
-from . import tables
-from .effects import indirect_effects
-from .gridspec import grid_spec
-from .model import SINGLE_LEVEL, TWO_LEVELS, ModelState
-from .scheduler import Scheduler
+from msem_nb.errors import DataError, ModelSpecificationError, MsemError, NotIdentifiedError
+from msem_nb.messages import collecting
+from msem_nb.syntax.parser import ModelSyntaxError
+from msem_nb.widget import tables
+from msem_nb.widget.effects import indirect_effects
+from msem_nb.widget.gridspec import grid_spec
+from msem_nb.widget.model import SINGLE_LEVEL, TWO_LEVELS, ModelState
+from msem_nb.widget.scheduler import Scheduler
+from msem_nb.present.diagram import path_diagram
+from msem_nb.api import fit as fit_model
+from msem_nb.inference.decompose import decompose
+from msem_nb.present.plots import correlation_figure, icc_figure
 
 __all__ = ["PanelController", "describe_error", "detect_cluster", "default_variables"]
 
@@ -114,7 +118,6 @@ def describe_error(exc: BaseException) -> tuple[str, str]:
 
 
 def _default_diagram(fit):
-    from ..diagram import path_diagram
     return path_diagram(fit)
 
 
@@ -423,7 +426,7 @@ class PanelController:
             return
         fit_fn = self._fit_fn
         if fit_fn is None:
-            from ..api import fit as fit_fn
+            fit_fn = fit_model
         t0 = time.perf_counter()
         try:
             # the core records its warnings per thread; catch_warnings is global
@@ -472,7 +475,6 @@ class PanelController:
     def _data_job(self, req: _DataRequest, publish) -> None:
         dec, figures, error = None, {}, None
         if req.cluster is not None and req.variables:
-            from ..decompose import decompose
             try:
                 with collecting(quiet=True) as caught:
                     dec = decompose(self.data, req.cluster, list(req.variables))
@@ -482,7 +484,6 @@ class PanelController:
                 error = describe_error(exc)[0]
             if dec is not None:
                 try:
-                    from ..plots import correlation_figure, icc_figure
                     figures = {"icc": icc_figure(dec), "corr": correlation_figure(dec)}
                 except Exception as exc:  # noqa: BLE001 - tables still show
                     error = f"The figures could not be drawn: {describe_error(exc)[0]}"

@@ -9,6 +9,7 @@ placeholder the user fills in.
 """
 
 from __future__ import annotations
+from msem_nb.present.notebook_output import PLOTLYJS_MARK, plotlyjs_script
 
 __all__ = ["reproduction_code", "python_string", "find_variable_name", "report_cell_outputs",
            "report_html_document"]
@@ -108,7 +109,6 @@ def report_cell_outputs(report) -> list[dict]:
     notebook opened offline), so plotly.js goes into it even when an
     earlier output of this kernel session already carried it.
     """
-    from ..notebook_output import PLOTLYJS_MARK, plotlyjs_script
     body = report._repr_html_()
     if PLOTLYJS_MARK not in body and "plotly" in body.lower():
         body = plotlyjs_script() + body

@@ -9,14 +9,14 @@ on.
 
 from __future__ import annotations
 
-from .model import ModelState
+from msem_nb.widget.model import ModelState
 
 __all__ = ["grid_spec", "level_variables", "slope_allowed", "LEVEL_TITLES"]
 
 LEVEL_TITLES = {"within": "Within (individual level)", "between": "Between (cluster level)",
                 "": "Model (single level)"}
 
-#: Which levels a variable of each suggested role (msem_nb.decompose) can appear at.
+#: Which levels a variable of each suggested role (msem_nb.inference.decompose) can appear at.
 _ROLE_LEVELS = {"within-only": ("within",), "between-only": ("between",),
                 "both": ("within", "between"), "none": ()}
 

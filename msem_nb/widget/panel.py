@@ -15,12 +15,15 @@ from pathlib import Path
 import ipywidgets as W
 import pandas as pd
 
-from . import screens, tables
-from .compare_screen import CompareScreen
-from .controller import PanelController
-from .export import (find_variable_name, report_cell_outputs, report_html_document,
-                     reproduction_code)
-from .frontend import StatusLine
+from msem_nb.widget import screens, tables
+from msem_nb.widget.compare_screen import CompareScreen
+from msem_nb.widget.controller import PanelController
+from msem_nb.widget.export import (
+    find_variable_name,
+    report_cell_outputs,
+    report_html_document,
+    reproduction_code)
+from msem_nb.widget.frontend import StatusLine
 
 __all__ = ["Panel"]
 
@@ -329,7 +332,7 @@ class Panel:
 
     @property
     def decomposition(self):
-        """The :class:`~msem_nb.decompose.Decomposition` of the chosen variables, or None."""
+        """The :class:`~msem_nb.inference.decompose.Decomposition` of the chosen variables, or None."""
         return self._ctl.decomposition
 
     def toggle_path(self, lhs: str, rhs: str, level: str | None = "within",
@@ -415,7 +418,7 @@ class Panel:
 
     @property
     def comparison(self):
-        """The :class:`~msem_nb.compare.Comparison` on the Compare screen, or None."""
+        """The :class:`~msem_nb.teaching.approaches.Comparison` on the Compare screen, or None."""
         return self._cmp.comparison
 
     def wait(self, timeout: float | None = 60):
@@ -463,7 +466,7 @@ class Panel:
                                         callback=self._export_reply("Code cell inserted"))
 
     def report(self, **kwargs):
-        """The report of the latest fit (:class:`msem_nb.report.Report`)."""
+        """The report of the latest fit (:class:`msem_nb.present.report.Report`)."""
         fit = self.wait()
         if fit is None:
             raise ValueError("there is no fitted model to report yet")

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import ipywidgets as W
 
-from .frontend import ModelGrid, NotebookBridge
+from msem_nb.widget.frontend import ModelGrid, NotebookBridge
 
 __all__ = ["data_screen", "decomposition_screen", "model_screen", "results_screen",
            "export_screen", "empty_figure", "replace_figure", "STYLE"]

@@ -13,7 +13,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from ..report_text import section_rows
+from msem_nb.present.summary import section_rows
 
 __all__ = ["esc", "data_summary_html", "roles_html", "fit_measures_html", "estimates_html",
            "indirect_html", "note_html", "CSS"]

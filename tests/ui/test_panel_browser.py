@@ -216,7 +216,7 @@ def test_compare_tab_draws_the_forest_plot(page):
             const title = gd ? gd.querySelector('svg .gtitle')?.textContent || '' : '';
             return ticks.length === 9 && title.includes('y1 on x1') ? ticks : null;
         }""", timeout=T).json_value()
-    from msem_nb.compare import APPROACHES
+    from msem_nb.teaching.approaches import APPROACHES
     assert set(labels) == set(APPROACHES)
     assert page.locator(".js-plotly-plot.msem-compare-figure svg g.points path").count() == 9
     # the table and the notes of every approach are on the screen

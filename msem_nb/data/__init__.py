@@ -1,0 +1,1 @@
+"""Data containers: validation, complete- and missing-data sufficient statistics."""

@@ -1,0 +1,208 @@
+"""Data preparation: validation and the sufficient statistics of the likelihood.
+
+A two-level data set enters the likelihood only through
+
+* the pooled within-cluster SSCP matrix ``A`` of the variables that have a
+  within part, with ``N - J`` degrees of freedom, and
+* for every distinct cluster size ``n``: the number of clusters of that size,
+  the mean of their cluster vectors (cluster means of within variables and
+  the values of between-only variables) and the SSCP of those vectors.
+
+Both are computed once, in one pass over the rows, so that a likelihood
+evaluation costs O(G p^3) for G distinct cluster sizes, whatever N is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+
+from msem_nb.errors import DataError
+
+__all__ = ["SingleData", "ClusterData", "SizeGroups", "cluster_stats"]
+
+
+@dataclass(frozen=True, eq=False)
+class SingleData:
+    """Sufficient statistics of a single-level sample (ML, divisor N)."""
+
+    names: tuple[str, ...]
+    nobs: int
+    mean: np.ndarray
+    cov: np.ndarray
+    n_dropped: int = 0
+    rows: np.ndarray | None = field(default=None, repr=False)
+
+    #: True for the incomplete-data (FIML) containers of msem_nb.data.missing
+    incomplete: ClassVar[bool] = False
+
+    @property
+    def nlevels(self) -> int:
+        return 1
+
+    @property
+    def ntotal(self) -> int:
+        return self.nobs
+
+    def subset(self, names) -> "SingleData":
+        """Statistics of a subset of the variables (same rows)."""
+        idx = [self.names.index(v) for v in names]
+        return SingleData(tuple(names), self.nobs, self.mean[idx],
+                          self.cov[np.ix_(idx, idx)], self.n_dropped)
+
+
+@dataclass(frozen=True, eq=False)
+class SizeGroups:
+    """Cluster vectors grouped by cluster size.
+
+    ``mean[g]`` and ``sscp[g]`` summarise the vectors ``x_j`` (cluster means
+    of the within variables, then the between-only values) of the
+    ``count[g]`` clusters of size ``n[g]``; ``sscp`` is taken about ``mean``.
+    """
+
+    n: np.ndarray
+    count: np.ndarray
+    mean: np.ndarray
+    sscp: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class ClusterData:
+    """Sufficient statistics of a two-level sample.
+
+    Variables are ordered ``within + between_only``; ``within`` are the
+    variables with a within part (within-only and both-level ones).
+    """
+
+    within: tuple[str, ...]
+    between_only: tuple[str, ...]
+    both: tuple[str, ...]
+    nobs: int
+    nclusters: int
+    within_sscp: np.ndarray
+    groups: SizeGroups
+    sum_log_n: float
+    cluster_ids: np.ndarray = field(repr=False)
+    cluster_sizes: np.ndarray = field(repr=False)
+    cluster_vectors: np.ndarray = field(repr=False)
+    n_dropped: int = 0
+    # Rows sorted by cluster (within variables only) and cluster offsets;
+    # kept for per-cluster work (scores, random slopes) done later.
+    rows: np.ndarray | None = field(default=None, repr=False)
+    offsets: np.ndarray | None = field(default=None, repr=False)
+
+    #: True for the incomplete-data (FIML) containers of msem_nb.data.missing
+    incomplete: ClassVar[bool] = False
+
+    @property
+    def nlevels(self) -> int:
+        return 2
+
+    @property
+    def ntotal(self) -> int:
+        return self.nobs
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return self.within + self.between_only
+
+    @property
+    def p_within(self) -> int:
+        return len(self.within)
+
+    def subset(self, within, between_only, both=None) -> "ClusterData":
+        """Statistics of a subset of variables, recomputed from the stored rows.
+
+        The pooled SSCP and group statistics are sub-blocks of the full ones,
+        so no pass over the rows is needed.
+        """
+        widx = [self.within.index(v) for v in within]
+        names = self.names
+        vidx = widx + [names.index(v) for v in between_only]
+        both = tuple(v for v in (both if both is not None else self.both) if v in within)
+        g = self.groups
+        groups = SizeGroups(g.n, g.count, g.mean[:, vidx], g.sscp[:, vidx][:, :, vidx])
+        rows = None if self.rows is None else self.rows[:, widx]
+        return ClusterData(tuple(within), tuple(between_only), both, self.nobs,
+                           self.nclusters, self.within_sscp[np.ix_(widx, widx)], groups,
+                           self.sum_log_n, self.cluster_ids, self.cluster_sizes,
+                           self.cluster_vectors[:, vidx], self.n_dropped, rows,
+                           self.offsets)
+
+
+def cluster_stats(values, codes, uniques, within, between_only, both, n_dropped) -> ClusterData:
+    order = np.argsort(codes, kind="stable")
+    values = values[order]
+    sizes = np.bincount(codes, minlength=len(uniques))
+    offsets = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    p_w = len(within)
+    ywithin = values[:, :p_w]
+    zvals = values[:, p_w:]
+
+    # Centre on the grand mean first so that the SSCP subtraction below does
+    # not lose digits when variables have large means.
+    centre = ywithin.mean(axis=0)
+    yc = ywithin - centre
+    sums = np.add.reduceat(yc, offsets, axis=0)
+    means_c = sums / sizes[:, None]
+    total = yc.T @ yc
+    within_sscp = total - (means_c * sizes[:, None]).T @ means_c
+
+    zfirst = zvals[offsets]
+    if between_only:
+        zmin = np.minimum.reduceat(zvals, offsets, axis=0)
+        zmax = np.maximum.reduceat(zvals, offsets, axis=0)
+        varies = zmax > zmin
+        if varies.any():
+            k = int(np.where(varies.any(axis=0))[0][0])
+            bad = np.where(varies[:, k])[0]
+            j = bad[0]
+            raise DataError(
+                f"variable '{between_only[k]}' is used only at the between level but varies "
+                f"within {len(bad)} of {len(sizes)} clusters (e.g. cluster {_plain(uniques[j])!r} has "
+                f"values {zmin[j, k]:g} to {zmax[j, k]:g}); use it at the within level too, or "
+                "replace it by its cluster means")
+        constant = np.ptp(zfirst, axis=0) == 0
+        for k in np.where(constant)[0]:
+            raise DataError(f"variable '{between_only[k]}' has the same value in every cluster; "
+                            "leave it out of the model")
+
+    wvar = np.diag(within_sscp)
+    for k in np.where(wvar <= 1e-12 * np.maximum(np.diag(total), 1e-300))[0]:
+        raise DataError(
+            f"variable '{within[k]}' does not vary within clusters: it has no within part; "
+            "use it only in the between block (level: between)")
+
+    vectors = np.hstack([means_c + centre, zfirst])
+    groups = _size_groups(sizes, vectors)
+    return ClusterData(
+        within=tuple(within), between_only=tuple(between_only), both=both,
+        nobs=int(len(values)), nclusters=int(len(sizes)), within_sscp=within_sscp,
+        groups=groups, sum_log_n=float(np.log(sizes).sum()), cluster_ids=uniques,
+        cluster_sizes=sizes, cluster_vectors=vectors, n_dropped=n_dropped,
+        rows=ywithin, offsets=offsets)
+
+
+def _plain(x):
+    """A numpy scalar as the plain Python value, for messages."""
+    return x.item() if hasattr(x, "item") else x
+
+
+def _size_groups(sizes: np.ndarray, vectors: np.ndarray) -> SizeGroups:
+    ns, inv, count = np.unique(sizes, return_inverse=True, return_counts=True)
+    G, p = len(ns), vectors.shape[1]
+    gsum = np.zeros((G, p))
+    np.add.at(gsum, inv, vectors)
+    gmean = gsum / count[:, None]
+    dev = vectors - gmean[inv]
+    sscp = np.zeros((G, p, p))
+    if G == 1:
+        sscp[0] = dev.T @ dev
+    else:
+        order = np.argsort(inv, kind="stable")
+        starts = np.concatenate(([0], np.cumsum(count)[:-1]))
+        outer = dev[order, :, None] * dev[order, None, :]
+        sscp = np.add.reduceat(outer, starts, axis=0)
+    return SizeGroups(ns.astype(float), count.astype(float), gmean, sscp)

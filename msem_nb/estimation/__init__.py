@@ -1,0 +1,1 @@
+"""Estimation: options, start values, constraints, the optimiser, the pipeline."""

@@ -1,0 +1,232 @@
+"""Estimation: fixed covariate moments, start values, the optimiser, standard errors.
+
+``estimate`` takes a parameter table and prepared data and returns an
+``Estimation``: the free parameter vector, the log-likelihood (joint, and
+conditional on the fixed covariates as lavaan reports it), the Hessian and
+the covariance matrix of the estimates. Linear equality constraints other
+than shared labels are handled by optimising over the null space of the
+constraint matrix, which keeps the standard errors exact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from msem_nb.data.complete import SingleData
+from msem_nb.errors import ConvergenceWarning, ModelSpecificationError, NotIdentifiedError
+from msem_nb.likelihood.objective import Objective
+from msem_nb.estimation.constraints import linear_constraints, null_space
+from msem_nb.estimation.exogenous import exogenous_values
+from msem_nb.estimation.optimize import maximize
+from msem_nb.estimation.start import start_values
+from msem_nb.model.partable import ParTable
+from msem_nb.estimation.saturated import Saturated
+from msem_nb.model.spec import ModelSpec, build_spec
+from msem_nb.messages import notify
+from msem_nb.estimation.optimize import numeric_hessian
+from msem_nb.likelihood.slopes import SlopeObjective
+from msem_nb.likelihood.slopes import CholeskyMap
+from msem_nb.likelihood.slopes import boundary_notes
+
+__all__ = ["Estimation", "estimate", "count_moments", "expected_information"]
+
+
+@dataclass(frozen=True, eq=False)
+class Estimation:
+    spec: ModelSpec
+    objective: Objective
+    theta: np.ndarray
+    loglik_joint: float
+    loglik_x: float
+    hessian: np.ndarray | None
+    vcov: np.ndarray | None
+    converged: bool
+    iterations: int
+    evaluations: int
+    message: str
+    fixed_values: dict
+    sat_x: Saturated | None
+    n_constraints: int = 0
+    h1: Saturated | None = None
+    notes: tuple = ()
+    # MLR (msem_nb.inference.robust): the meat and the model-based vcov; vcov is then robust
+    robust: object = None
+
+    @property
+    def npar_effective(self) -> int:
+        """Free parameters less linear equality constraints among them."""
+        return self.spec.npar - self.n_constraints
+
+    @property
+    def loglik(self) -> float:
+        return self.loglik_joint - self.loglik_x
+
+
+def count_moments(pt: ParTable, data) -> int:
+    """Number of sample moments the model is fitted to (free of fixed covariates)."""
+    if isinstance(data, SingleData):
+        p = len(data.names)
+        m = p * (p + 1) // 2 + (p if pt.meanstructure else 0)
+    else:
+        pw = data.p_within
+        pb = len(pt.blocks[1].ov)
+        m = pw * (pw + 1) // 2 + pb * (pb + 1) // 2 + len(data.names)
+    return m - int(pt.table["exo"].sum())
+
+
+def expected_information(obj: Objective, theta: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """Expected (Fisher) information of a single-level model at theta.
+
+    The normal log-likelihood is linear in the sample moments, so its Hessian
+    at data whose moments equal the implied ones is minus the expected
+    information.
+    """
+    _, (mu, sigma) = obj.moments(theta)
+    d = obj.data
+    pseudo = SingleData(d.names, d.nobs, d.mean if mu is None else mu, sigma)
+    pobj = Objective(obj.spec, pseudo, obj.meanstructure)
+
+    def grad(xi):
+        return K.T @ pobj.loglik(theta + K @ (xi - xi0), gradient=True)[1]
+
+    xi0 = np.zeros(K.shape[1])
+    return -numeric_hessian(grad, xi0)
+
+
+def estimate(pt: ParTable, data, *, control: dict | None = None,
+             information: str | None = None) -> Estimation:
+    """Maximum likelihood estimates for a parameter table on prepared data.
+
+    Parameters
+    ----------
+    pt : ParTable
+    data : SingleData or ClusterData
+    control : dict, optional
+        ``maxiter`` (BFGS iterations), ``gtol`` (per-observation gradient
+        tolerance), ``start`` (a full start vector), ``se`` (False skips the
+        information matrix: point estimates only, e.g. for bootstrap refits).
+    information : {"observed", "expected"}, optional
+        Information matrix for standard errors. Default as lavaan: expected
+        for single-level models, observed for two-level models.
+    """
+    if information is None:
+        information = "expected" if isinstance(data, SingleData) else "observed"
+    if information not in ("observed", "expected"):
+        raise ModelSpecificationError("information must be 'observed' or 'expected'")
+    if information == "expected" and not isinstance(data, SingleData):
+        raise ModelSpecificationError(
+            "information='expected' is available for single-level models only; "
+            "use information='observed'")
+    control = dict(control or {})
+    fixed_values, sat_x, loglik_x, h1 = exogenous_values(pt, data)
+    spec = build_spec(pt, fixed_values)
+    if pt.slopes:
+        # the random-slope likelihood is already conditional on the covariates
+        obj = SlopeObjective(pt, spec, data)
+        loglik_x = 0.0
+    else:
+        obj = Objective(spec, data, pt.meanstructure)
+    npar = spec.npar
+    nmom = count_moments(pt, data)
+    lin = linear_constraints(pt, npar)
+    ncon = 0 if lin is None else len(lin[0])
+    if npar - ncon > nmom and not pt.slopes:
+        raise NotIdentifiedError(
+            f"the model has {npar - ncon} free parameters but the data give only {nmom} sample "
+            "moments to fit them to (negative degrees of freedom); fix or constrain "
+            f"at least {npar - ncon - nmom} parameters, or drop paths")
+    theta0 = control.get("start")
+    if theta0 is None:
+        theta0 = start_values(pt, spec, data)
+    theta0 = np.asarray(theta0, dtype=float)
+
+    cmap = None
+    if lin is None:
+        theta_p, K = np.zeros(npar), np.eye(npar)
+        xi0 = theta0
+        if pt.slopes:
+            cmap = CholeskyMap.for_model(pt, spec, obj.layout)
+            xi0 = cmap.inverse(theta0)
+    else:
+        theta_p, K = null_space(*lin)
+        xi0 = np.linalg.lstsq(K, theta0 - theta_p, rcond=None)[0]
+
+    def fun_grad(xi):
+        if cmap is not None:
+            ll, g = obj.loglik(cmap.forward(xi), gradient=True)
+            return ll, (None if g is None else cmap.pullback(xi, g))
+        theta = theta_p + K @ xi
+        ll, g = obj.loglik(theta, gradient=True)
+        return ll, (None if g is None else K.T @ g)
+
+    want_se = control.get("se", True)
+    res = maximize(fun_grad, xi0, scale=data.nobs, maxiter=control.get("maxiter", 2000),
+                   gtol=control.get("gtol", 1e-5), hessian=bool(want_se))
+    if cmap is not None:
+        theta = cmap.forward(res.x)
+        # standard errors by the delta method from the Cholesky coordinates,
+        # where the maximum is a stationary point even at the boundary
+        K = cmap.jacobian(res.x)
+    else:
+        theta = theta_p + K @ res.x
+
+    vcov = None
+    if res.hessian is not None and npar:
+        info = -res.hessian if information == "observed" else \
+            expected_information(obj, theta, K)
+        # Judge singularity on the correlation-scaled information, so that
+        # parameters on very different scales do not look unidentified.
+        dscale = np.sqrt(np.clip(np.abs(np.diag(info)), 1e-300, None))
+        ws, Vs = np.linalg.eigh(info / np.outer(dscale, dscale))
+        # (random-slope models: a tiny eigenvalue is the boundary of the
+        # random-effect covariance, reported below, not a lack of identification)
+        # A clearly negative eigenvalue is not a lack of identification but an
+        # improper solution (typically a negative variance): warned about below.
+        if res.converged and abs(ws.min()) <= 1e-6 and not pt.slopes:
+            vec = K @ (Vs[:, 0] / dscale)
+            vec /= np.abs(vec).max()
+            names = _param_names(pt)
+            top = np.argsort(-np.abs(vec))[:4]
+            involved = ", ".join(names[j] for j in top if abs(vec[j]) > 0.1)
+            raise NotIdentifiedError(
+                "the model is not identified: the information matrix is singular, so some "
+                f"parameters can trade off without changing the fit ({involved}). This "
+                "happens when a latent variable has no scale, or when a predictor has (almost) "
+                "no variance at a level or is collinear with another there; fix a loading or "
+                "variance, or remove one of these paths")
+        w, V = np.linalg.eigh(info)
+        if w.min() > 0:
+            vcov = K @ ((V / w) @ V.T) @ K.T
+        elif res.converged and not pt.slopes:
+            notify(
+                "the information matrix is not positive definite at the solution, so standard "
+                "errors are not available; this usually means an improper solution (a negative "
+                "variance or a correlation beyond 1): inspect the estimates, and consider "
+                "fixing that variance or simplifying the model", ConvergenceWarning, stacklevel=3)
+    notes = ()
+    if pt.slopes:
+        notes = boundary_notes(obj, theta)
+    if not res.converged:
+        notify(
+            f"the optimizer did not converge ({res.message}) after {res.iterations} iterations; "
+            "the estimates are not maximum likelihood estimates. Check the model (scale of "
+            "variables, starting values, identification) or raise control={'maxiter': ...}",
+            ConvergenceWarning, stacklevel=3)
+    return Estimation(spec, obj, theta, res.fun, loglik_x, res.hessian, vcov, res.converged,
+                      res.iterations, res.evaluations, res.message, fixed_values, sat_x,
+                      0 if cmap is not None else npar - K.shape[1], h1, notes)
+
+
+def _param_names(pt: ParTable) -> list[str]:
+    tab = pt.table
+    rec = pt.records
+    names = {}
+    for i in range(len(tab)):
+        k = int(rec[i]["free"]) - 1
+        if k >= 0 and k not in names:
+            lvl = rec[i]["level"]
+            names[k] = f"{rec[i]['lhs']} {rec[i]['op']} {rec[i]['rhs']}".strip() + \
+                (f" [{lvl}]" if lvl else "")
+    return [names[k] for k in range(len(names))]

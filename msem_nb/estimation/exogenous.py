@@ -1,0 +1,116 @@
+"""Fixed covariates (fixed.x): their moments, and the log-likelihood terms lavaan subtracts.
+
+With ``fixed_x`` the moments of observed exogenous covariates are not
+estimated but fixed at their saturated ML values, and the log-likelihood is
+reported conditional on them: ``loglik = loglik_joint - loglik_x``.
+"""
+
+from __future__ import annotations
+
+
+
+import numpy as np
+import pandas as pd
+from msem_nb.data.complete import ClusterData, SingleData
+from msem_nb.likelihood.complete import LOG2PI
+from msem_nb.estimation.saturated import fit_saturated
+from msem_nb.model.partable import ParTable
+
+
+def exogenous_loglik(data, names, h1) -> float:
+    """The term lavaan 0.6-14 subtracts for fixed covariates under FIML.
+
+    Single level: the saturated normal log-likelihood of the covariates at
+    their FIML (h1) covariance with all N rows. Two levels: for covariates
+    with a within part, the same with their pairwise-complete covariance
+    (divisor N) over the rows; for between-only ones, with the covariance of
+    their cluster values over the clusters. With complete covariates both
+    equal the covariates' own saturated log-likelihood.
+    """
+    def h1_loglik(n, S):
+        k = len(S)
+        if k == 0:
+            return 0.0
+        sign, logdet = np.linalg.slogdet(S)
+        return -0.5 * n * (k * LOG2PI + logdet + k)
+
+    if isinstance(data, SingleData):
+        idx = [data.names.index(v) for v in names]
+        return h1_loglik(data.nobs, h1.sigma_w[np.ix_(idx, idx)])
+    wx = [data.within.index(v) for v in names if v in data.within]
+    bx = [data.between_only.index(v) for v in names if v in data.between_only]
+    out = 0.0
+    N = data.nobs
+    if wx:
+        rows = data.values[:, wx] if data.incomplete else data.rows[:, wx]
+        S = pd.DataFrame(rows).cov().to_numpy() * (N - 1) / N
+        out += h1_loglik(N, S)
+    if bx:
+        pw = data.p_within
+        z = data.cluster_vectors[:, [pw + k for k in bx]]
+        if data.incomplete:
+            z = np.where(data.z_obs[:, bx] > 0, data.z_fill[:, bx], np.nan)
+        J = len(z)
+        S = pd.DataFrame(z).cov().to_numpy() * (J - 1) / J
+        out += h1_loglik(J, S)
+    return out
+
+def _exo_subset(pt: ParTable, data, exo):
+    if isinstance(data, SingleData):
+        return data.subset([v for v in data.names if v in exo])
+    within = [v for v in data.within if v in exo]
+    between_only = [v for v in data.between_only if v in exo]
+    return data.subset(within, between_only, [v for v in data.both if v in exo])
+
+
+def exogenous_values(pt: ParTable, data):
+    """Fixed values of the exogenous covariates' moments, and log-likelihood terms.
+
+    Returns ``(values, sat, loglik_x, h1)``: ``values`` maps table rows to
+    their fixed values; ``loglik_x`` is what lavaan subtracts from joint
+    log-likelihoods to report them conditional on the covariates; ``h1`` is the
+    saturated model of all variables when it had to be fitted here.
+
+    Covariates with only a within or only a between part have closed-form
+    saturated moments, and their marginal likelihood is subtracted. A
+    covariate with parts at both levels takes its moments from the saturated
+    model of all variables, the ML estimate (lavaan 0.6-14 does the same for
+    variances but splits the mean differently); as in lavaan, its marginal
+    likelihood is not subtracted.
+    """
+    exo = pt.exogenous
+    if not exo:
+        return {}, None, 0.0, None
+    h1 = None
+    split = isinstance(data, ClusterData) and any(v in data.both for v in exo)
+    if data.incomplete:
+        # incomplete data: covariate moments from the joint FIML saturated
+        # model, and lavaan's covariate term (msem_nb.data.missing.exogenous_loglik)
+        h1 = sat = fit_saturated(data)
+        both = data.both if isinstance(data, ClusterData) else ()
+        loglik_x = exogenous_loglik(data, [v for v in exo if v not in both], h1)
+    elif split:
+        h1 = fit_saturated(data)
+        sat = h1
+        plain = [v for v in exo if v not in data.both]
+        loglik_x = fit_saturated(_exo_subset(pt, data, plain)).loglik if plain else 0.0
+    else:
+        sat = fit_saturated(_exo_subset(pt, data, exo))
+        loglik_x = sat.loglik
+    names = sat.names
+    rec = pt.records
+    values = {}
+    for i, r in enumerate(rec):
+        if not r["exo"]:
+            continue
+        lhs, op, rhs, b = r["lhs"], r["op"], r["rhs"], r["block"]
+        a = names.index(lhs)
+        if op == "~1":
+            values[i] = float(sat.mu[a])
+            continue
+        c = names.index(rhs)
+        if pt.nlevels == 2 and b == 1:
+            values[i] = float(sat.sigma_b[a, c])
+        else:
+            values[i] = float(sat.sigma_w[a, c])
+    return values, sat, loglik_x, h1

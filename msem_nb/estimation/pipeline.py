@@ -1,0 +1,96 @@
+"""The one fitting pipeline: a parameter table and a DataFrame in, an Estimation out.
+
+``prepare`` turns a DataFrame into the data container a parameter table
+needs (checks that no model name clashes with a column, centring, the
+missing-data rules). ``fit_prepared`` estimates a parameter table on a
+prepared container under :class:`~msem_nb.estimation.options.FitOptions`.
+:func:`msem_nb.fit` is parse + build table + ``prepare`` + ``fit_prepared``;
+refits (bootstrap, panel) reuse the table and call the last two only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from msem_nb.data.center import center_columns
+from msem_nb.data.prepare import prepare_data
+from msem_nb.data.protocol import ModelData
+from msem_nb.errors import ModelSpecificationError
+from msem_nb.estimation.estimate import Estimation, estimate
+from msem_nb.estimation.options import FitOptions
+from msem_nb.estimation.sandwich import mlr_estimation
+from msem_nb.model.partable import ParTable
+
+__all__ = ["prepare", "fit_prepared", "check_cluster"]
+
+
+def check_cluster(pt: ParTable, cluster: Any) -> None:
+    """A two-level table needs a cluster column, a single-level one none."""
+    if pt.nlevels == 2 and cluster is None:
+        raise ModelSpecificationError(
+            "the model has 'level:' blocks but no cluster column was given; pass cluster='...'")
+    if pt.nlevels == 1 and cluster is not None:
+        raise ModelSpecificationError(
+            "a cluster column was given but the model has no 'level: within' / 'level: between' "
+            "blocks; write the model in two level blocks, or leave cluster=None")
+
+
+def prepare(pt: ParTable, data: pd.DataFrame, cluster: Any,
+            options: FitOptions) -> tuple[ModelData, dict[str, str]]:
+    """The data container for `pt`, and the centring applied (column -> how).
+
+    Raises ``ModelSpecificationError`` when a slope or latent name is also a
+    column, ``DataError`` for bad data (see :func:`msem_nb.data.prepare.prepare_data`).
+    """
+    check_cluster(pt, cluster)
+    if isinstance(data, pd.DataFrame):
+        clash = [v for v in pt.slopes if v in data.columns]
+        if clash:
+            raise ModelSpecificationError(
+                f"random slope name(s) {', '.join(clash)} are also columns of the data; give "
+                "the slope another name")
+        clash = [v for v in pt.lv_names if v in data.columns]
+        if clash:
+            raise ModelSpecificationError(
+                f"latent variable name(s) {', '.join(clash)} are also columns of the data; "
+                "rename the latent variable(s)")
+    within, between_only, both = pt.roles()
+    centering: dict[str, str] = {}
+    if options.center:
+        data, centering = center_columns(data, options.center_map, cluster)
+    prepared = prepare_data(data, within, cluster, between_only, both, options.missing,
+                            exogenous=pt.exogenous if options.fixed_x else ())
+    return prepared, centering
+
+
+def fit_prepared(pt: ParTable, data: ModelData, options: FitOptions) -> Estimation:
+    """Estimate `pt` on prepared `data`: ML, with MLR's sandwich when asked.
+
+    Parameters
+    ----------
+    pt : ParTable
+        Built with ``options.fixed_x`` and ``options.resolved_meanstructure()``.
+    data : ModelData
+        From :func:`prepare` (or :func:`msem_nb.data.prepare.prepare_data`).
+    options : FitOptions
+
+    Returns
+    -------
+    Estimation
+    """
+    information = options.information_for(data.nlevels == 1)
+    if data.incomplete and information == "expected":
+        raise ModelSpecificationError("information='expected' is not available with "
+                                      "missing='fiml'; use information='observed'")
+    if data.incomplete and pt.slopes:
+        raise ModelSpecificationError("random slopes with missing values (missing='fiml') "
+                                      "are not available yet; use missing='listwise'")
+    if options.estimator == "MLR" and pt.slopes:
+        raise ModelSpecificationError("estimator='MLR' is not available for random-slope "
+                                      "models yet; use estimator='ML'")
+    est = estimate(pt, data, control=dict(options.control), information=information)
+    if options.estimator == "MLR":
+        est = mlr_estimation(est)
+    return est

@@ -1,0 +1,170 @@
+"""MLR's standard errors: the Huber-White (cluster-robust) sandwich.
+
+The meat of the sandwich is the sum of outer products of score contributions
+of the independent units: clusters in a two-level model, rows in a
+single-level one. A unit's score in the parameters is its derivative with
+respect to the implied moments (per cluster / per row, vectorised, from
+:mod:`msem_nb.likelihood.missing`) times the Jacobian of the moments with
+respect to the parameters. That Jacobian is built once by pushing unit moment
+directions through the same chain rule the optimiser uses
+(:func:`msem_nb.model.implied.block_gradient`).
+
+With ``V`` the model-based covariance of the estimates (inverse observed
+information) and ``B`` the meat, the robust covariance is ``V B V``; with
+equality constraints ``V`` already lives in the constrained space, so this
+stays exact. The scaled test that uses ``B`` is in
+:mod:`msem_nb.inference.robust`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+import numpy as np
+from msem_nb.data.complete import SingleData
+from msem_nb.likelihood.missing import (
+    casewise_single,
+    clusterwise_twolevel)
+from msem_nb.model.implied import block_gradient
+from msem_nb.errors import ModelSpecificationError
+from msem_nb.likelihood.objective import Objective
+__all__ = ["RobustInfo", "unit_scores", "mlr_estimation", "vech_units"]
+
+
+@dataclass(frozen=True, eq=False)
+class RobustInfo:
+    """What MLR adds to an estimation.
+
+    ``meat`` is the sum of outer products of unit scores; ``vcov_model``
+    the covariance from the information matrix alone (the bread).
+    """
+
+    meat: np.ndarray
+    vcov_model: np.ndarray
+    nunits: int
+
+    @property
+    def trace_h0(self) -> float:
+        """tr(V B): the model's part of the scaling factor's numerator."""
+        return float(np.sum(self.vcov_model * self.meat))
+
+
+# ----------------------------------------------------------------------------
+# scores
+# ----------------------------------------------------------------------------
+
+def vech_units(n):
+    """Lower-triangle index pairs of an n x n symmetric matrix."""
+    r, c = np.tril_indices(n)
+    return r, c
+
+
+def _moment_jacobian(obj, theta) -> np.ndarray:
+    """Rows: derivatives of the data-level moments, in the coordinates of
+    ``_unit_coefficients``, with respect to the free parameters."""
+    bm, _ = obj.moments(theta)
+    spec = obj.spec
+    npar = spec.npar
+    rows = []
+    if len(bm) == 1:
+        bs = spec.blocks[0]
+        n = bs.n_ov
+        if obj.meanstructure:
+            for a in range(n):
+                g = np.zeros(n)
+                g[a] = 1.0
+                out = np.zeros(npar)
+                block_gradient(bs, bm[0], np.zeros((n, n)), g, out)
+                rows.append(out)
+        for a, b in zip(*vech_units(n)):
+            G = np.zeros((n, n))
+            G[a, b] = G[b, a] = 1.0
+            out = np.zeros(npar)
+            block_gradient(bs, bm[0], G, None, out)
+            rows.append(out)
+        return np.array(rows).reshape(-1, npar)
+
+    data = obj.data
+    pw = data.p_within
+    p = len(data.names)
+    pos = obj.between_pos
+    wspec, bspec = spec.blocks
+    nb = len(pos)
+    # the total mean of a variable is the within mean plus the between mean
+    for a in range(p):
+        out = np.zeros(npar)
+        if a < pw:
+            g = np.zeros(pw)
+            g[a] = 1.0
+            block_gradient(wspec, bm[0], np.zeros((pw, pw)), g, out)
+        hit = np.where(pos == a)[0]
+        if len(hit):
+            g = np.zeros(nb)
+            g[hit[0]] = 1.0
+            block_gradient(bspec, bm[1], np.zeros((nb, nb)), g, out)
+        rows.append(out)
+    for a, b in zip(*vech_units(pw)):
+        G = np.zeros((pw, pw))
+        G[a, b] = G[b, a] = 1.0
+        out = np.zeros(npar)
+        block_gradient(wspec, bm[0], G, None, out)
+        rows.append(out)
+    for a, b in zip(*vech_units(nb)):
+        G = np.zeros((nb, nb))
+        G[a, b] = G[b, a] = 1.0
+        out = np.zeros(npar)
+        block_gradient(bspec, bm[1], G, None, out)
+        rows.append(out)
+    return np.array(rows)
+
+
+def _unit_moment_scores(data, moments, meanstructure, between_pos=None):
+    """Per-unit derivatives in the coordinates of ``_moment_jacobian``.
+
+    A symmetric matrix derivative G contributes G[a, b] for each a >= b,
+    paired with the unit direction E_ab + E_ba (E_aa on the diagonal).
+    """
+    if isinstance(data, SingleData):
+        mu, sigma = moments
+        _, g_mu, G = casewise_single(data, mu if meanstructure else None, sigma)
+        r, c = vech_units(G.shape[1])
+        parts = ([g_mu] if meanstructure else []) + [G[:, r, c]]
+        return np.hstack(parts)
+    mu, sw, sb = moments
+    _, (g_mu, G_w, G_b) = clusterwise_twolevel(data, mu, sw, sb)
+    rw, cw = vech_units(data.p_within)
+    G_bb = G_b[:, between_pos][:, :, between_pos]
+    rb, cb = vech_units(len(between_pos))
+    return np.hstack([g_mu, G_w[:, rw, cw], G_bb[:, rb, cb]])
+
+
+def unit_scores(obj, theta) -> np.ndarray:
+    """Score contributions of the independent units (rows or clusters).
+
+    Returns
+    -------
+    (n_units, npar) array whose column sums are the gradient of the
+    log-likelihood at `theta`.
+    """
+    theta = np.asarray(theta, dtype=float)
+    _, mom = obj.moments(theta)
+    pos = obj.between_pos if len(obj.spec.blocks) == 2 else None
+    M = _unit_moment_scores(obj.data, mom, obj.meanstructure, pos)
+    return M @ _moment_jacobian(obj, theta)
+
+
+def mlr_estimation(est):
+    """An Estimation whose ``vcov`` is the Huber-White sandwich.
+
+    The model-based covariance and the meat are kept in ``est.robust``.
+    """
+    if not isinstance(est.objective, Objective):
+        raise ModelSpecificationError("estimator='MLR' is not available for random-slope "
+                                      "models yet; use estimator='ML'")
+    if est.vcov is None:
+        return est
+    S = unit_scores(est.objective, est.theta)
+    meat = S.T @ S
+    V = est.vcov
+    info = RobustInfo(meat, V, len(S))
+    return dataclasses.replace(est, vcov=V @ meat @ V, robust=info)

@@ -1,0 +1,161 @@
+"""The saturated (unrestricted, "h1") model: free means and covariances per level.
+
+Used for the chi-square test, for the fixed values of exogenous covariates
+(fixed.x), for ICCs and for start values. Single level: closed form. Two
+levels: closed form when no variable has both a within and a between part,
+otherwise maximised over Cholesky factors with the analytic gradient.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from msem_nb.data.complete import ClusterData, SingleData
+from msem_nb.likelihood.complete import loglik_single, loglik_twolevel
+from msem_nb.estimation.optimize import maximize
+from msem_nb.estimation.saturated_missing import fit_saturated_single_missing
+from msem_nb.likelihood.missing import loglik_twolevel_missing
+
+__all__ = ["Saturated", "fit_saturated", "moment_starts"]
+
+
+@dataclass(frozen=True, eq=False)
+class Saturated:
+    """ML estimates of the saturated model.
+
+    ``sigma_b`` spans all variables (zero rows for within-only ones); for a
+    single-level sample ``sigma_w`` is the covariance and ``sigma_b`` None.
+    """
+
+    names: tuple[str, ...]
+    mu: np.ndarray
+    sigma_w: np.ndarray
+    sigma_b: np.ndarray | None
+    loglik: float
+    converged: bool = True
+
+
+def moment_starts(data: ClusterData):
+    """Moment estimates: pooled within covariance and a between covariance.
+
+    The between part of within variables is the covariance of cluster means
+    minus the pooled within covariance over the mean cluster size, with
+    negative eigenvalues raised to a small positive value.
+    """
+    pw = data.p_within
+    s_pw = data.within_sscp / max(data.nobs - data.nclusters, 1)
+    x = data.cluster_vectors
+    # between-only values can be missing (msem_nb.data.missing): available-case moments
+    mu = np.nanmean(x, axis=0)
+    xc = np.nan_to_num(x - mu)
+    s_b = xc.T @ xc / len(x)
+    nbar = data.nobs / data.nclusters
+    s_b[:pw, :pw] -= s_pw / nbar
+    return mu, s_pw, s_b
+
+
+def _between_capable(data: ClusterData) -> np.ndarray:
+    """Indices (data order) of variables that have a between part."""
+    within_only = [i for i, v in enumerate(data.within) if v not in data.both]
+    return np.array([i for i in range(len(data.names)) if i not in within_only], dtype=int)
+
+
+def _make_pd(S: np.ndarray, floor: float) -> np.ndarray:
+    w, V = np.linalg.eigh(0.5 * (S + S.T))
+    w = np.maximum(w, floor)
+    return (V * w) @ V.T
+
+
+def fit_saturated(data) -> Saturated:
+    """Fit the saturated model to prepared data.
+
+    Parameters
+    ----------
+    data : SingleData or ClusterData
+
+    Returns
+    -------
+    Saturated
+    """
+    if data.incomplete:
+        # incomplete data: no closed form; fitted once and kept with the data
+        if "h1" not in data._cache:
+            data._cache["h1"] = _fit_missing(data)
+        return data._cache["h1"]
+    if isinstance(data, SingleData):
+        ll, _ = loglik_single(data, data.mean, data.cov, gradient=False)
+        return Saturated(data.names, data.mean.copy(), data.cov.copy(), None, ll)
+    return _fit_twolevel(data)
+
+
+def _fit_missing(data) -> Saturated:
+    if isinstance(data, SingleData):
+        mu, sigma, ll, ok = fit_saturated_single_missing(data)
+        return Saturated(data.names, mu, sigma, None, ll, ok)
+    return _fit_twolevel(data, loglik_twolevel_missing)
+
+
+def _fit_twolevel(data: ClusterData, loglik=loglik_twolevel) -> Saturated:
+    pw = data.p_within
+    p = len(data.names)
+    bc = _between_capable(data)
+    within_only = np.setdiff1d(np.arange(pw), bc)
+    names = data.names
+
+    if not data.both and loglik is loglik_twolevel:
+        # No variable has two parts: within rows are iid, between-only
+        # values are iid over clusters; the MLEs are sample moments.
+        rows = data.rows
+        mu = np.zeros(p)
+        mu_w = rows.mean(axis=0)
+        sw = (rows - mu_w).T @ (rows - mu_w) / data.nobs
+        mu[:pw] = mu_w
+        sb = np.zeros((p, p))
+        if len(bc):
+            z = data.cluster_vectors[:, pw:]
+            mz = z.mean(axis=0)
+            mu[pw:] = mz
+            sb[pw:, pw:] = (z - mz).T @ (z - mz) / data.nclusters
+        ll, _ = loglik_twolevel(data, mu, sw, sb, gradient=False)
+        return Saturated(names, mu, sw, sb, ll)
+
+    mu0, s_pw, s_b = moment_starts(data)
+    sb0 = s_b[np.ix_(bc, bc)]
+    scale = np.maximum(np.diag(sb0), 1e-3 * np.diag(s_b)[bc].clip(min=1e-8))
+    sb0 = _make_pd(sb0, 0.05 * scale.min() + 1e-8)
+    Lw0 = np.linalg.cholesky(s_pw)
+    Lb0 = np.linalg.cholesky(sb0)
+    iw = np.tril_indices(pw)
+    ib = np.tril_indices(len(bc))
+    nw = len(iw[0])
+    x0 = np.concatenate([mu0, Lw0[iw], Lb0[ib]])
+
+    def unpack(x):
+        mu = x[:p]
+        Lw = np.zeros((pw, pw))
+        Lw[iw] = x[p:p + nw]
+        Lb = np.zeros((len(bc), len(bc)))
+        Lb[ib] = x[p + nw:]
+        sw = Lw @ Lw.T
+        sb = np.zeros((p, p))
+        sb[np.ix_(bc, bc)] = Lb @ Lb.T
+        return mu, Lw, Lb, sw, sb
+
+    def fun_grad(x):
+        mu, Lw, Lb, sw, sb = unpack(x)
+        ll, g = loglik(data, mu, sw, sb)
+        if g is None:
+            return ll, None
+        g_mu, G_w, G_b = g
+        dLw = 2.0 * G_w @ Lw
+        dLb = 2.0 * G_b[np.ix_(bc, bc)] @ Lb
+        return ll, np.concatenate([g_mu, dLw[iw], dLb[ib]])
+
+    res = maximize(fun_grad, x0, scale=data.nobs, gtol=1e-9, hessian=False)
+    mu, _, _, sw, sb = unpack(res.x)
+    if len(within_only):
+        sb[within_only, :] = 0.0
+        sb[:, within_only] = 0.0
+    return Saturated(names, mu, sw, sb, res.fun, res.converged)

@@ -1,0 +1,81 @@
+"""Start values: moment-based guesses for loadings, variances and means per block.
+"""
+
+from __future__ import annotations
+
+
+
+import numpy as np
+from msem_nb.data.complete import SingleData
+from msem_nb.model.partable import ParTable
+from msem_nb.estimation.saturated import moment_starts
+from msem_nb.model.spec import ModelSpec
+
+
+def _level_moments(data):
+    """Sample moments per block used for start values: [(names, mean, cov), ...]."""
+    if isinstance(data, SingleData):
+        return [(data.names, data.mean, data.cov)]
+    mu, s_pw, s_b = moment_starts(data)
+    pw = data.p_within
+    d = np.diag(s_b).copy()
+    tot = np.diag(s_b)[:pw] + np.diag(s_pw) / (data.nobs / data.nclusters)
+    d[:pw] = np.maximum(d[:pw], 0.05 * tot)
+    s_b = s_b.copy()
+    s_b[np.diag_indices_from(s_b)] = d
+    return [(data.within, mu[:pw], s_pw), (data.names, mu, s_b)]
+
+
+def start_values(pt: ParTable, spec: ModelSpec, data) -> np.ndarray:
+    """Start values: half the sample variance for residual variances, factor
+    variances and loadings from the indicators' covariances, zero paths,
+    sample means for intercepts, and user starts where given."""
+    tab = pt.table
+    rec = pt.records
+    moments = _level_moments(data)
+    theta = np.zeros(spec.npar)
+    seen = set()
+    lvvar, loadings = {}, {}
+    for b, bv in enumerate(pt.blocks):
+        names, _, cov = moments[b]
+        for f in bv.lv:
+            ind_names = [r["rhs"] for r in rec if r["block"] == b and r["op"] == "=~"
+                         and r["lhs"] == f and r["rhs"] in names]
+            if len(ind_names) >= 2:
+                idx = [names.index(v) for v in ind_names]
+                C = cov[np.ix_(idx, idx)]
+                off = C[~np.eye(len(idx), dtype=bool)]
+                marker_cov = np.delete(C[0], 0).mean()
+                v = float(np.clip(marker_cov, 0.05 * C[0, 0], None))
+                lvvar[(b, f)] = v
+                for k, name in enumerate(ind_names):
+                    if k == 0:
+                        continue
+                    others = np.delete(C[k], k).mean() if len(idx) > 2 else C[k, 0]
+                    ref = off.mean() if off.size else v
+                    loadings[(b, f, name)] = float(np.clip(others / ref if ref > 0 else 1.0, -3, 3))
+    for i in range(len(tab)):
+        k = int(rec[i]["free"]) - 1
+        if k < 0 or k in seen:
+            continue
+        seen.add(k)
+        start = rec[i]["start"]
+        if start is not None and not (isinstance(start, float) and np.isnan(start)):
+            theta[k] = float(start)
+            continue
+        lhs, op, rhs, b = rec[i]["lhs"], rec[i]["op"], rec[i]["rhs"], int(rec[i]["block"])
+        names, mean, cov = moments[b]
+        if op == "=~":
+            theta[k] = loadings.get((b, lhs, rhs), 1.0)
+        elif op == "~~" and lhs in pt.blocks[b].ov_x and rhs in pt.blocks[b].ov_x \
+                and lhs in names and rhs in names:
+            # covariates treated as random start at their sample moments
+            theta[k] = cov[names.index(lhs), names.index(rhs)]
+        elif op == "~~" and lhs == rhs:
+            if lhs in names:
+                theta[k] = 0.5 * cov[names.index(lhs), names.index(lhs)]
+            else:
+                theta[k] = lvvar.get((b, lhs), 0.05)
+        elif op == "~1" and lhs in names:
+            theta[k] = mean[names.index(lhs)]
+    return theta

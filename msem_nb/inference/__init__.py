@@ -1,0 +1,1 @@
+"""Inference from an estimation: standard errors, tests, fit measures, intervals."""

@@ -1,0 +1,136 @@
+"""Fit measures: chi-square against the saturated model, baseline-based indices,
+RMSEA, SRMR (per level in two-level models), information criteria.
+
+Conventions follow lavaan 0.6: log-likelihoods are conditional on fixed
+exogenous covariates; RMSEA divides by N (not N - 1); the two-level SRMR is
+the sum of a within and a between part, each computed from correlation
+residuals between the saturated and the model-implied matrices.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats
+
+from msem_nb.data.complete import SingleData
+from msem_nb.estimation.saturated import Saturated
+
+__all__ = ["fit_measures", "srmr_single", "srmr_twolevel"]
+
+
+def _cov2cor(S: np.ndarray) -> np.ndarray:
+    d = np.sqrt(np.diag(S))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return S / np.outer(d, d)
+
+
+def _vech(M: np.ndarray) -> np.ndarray:
+    return M[np.tril_indices(len(M))]
+
+
+def srmr_single(S, m, sigma, mu) -> float:
+    """Bentler's SRMR: residuals scaled by the observed standard deviations;
+    mean residuals are included when the model has a mean structure."""
+    sd = np.sqrt(np.diag(S))
+    R = (S - sigma) / np.outer(sd, sd)
+    r = _vech(R)
+    total = np.sum(r ** 2)
+    count = len(r)
+    if mu is not None:
+        total += np.sum(((m - mu) / sd) ** 2)
+        count += len(m)
+    return float(np.sqrt(total / count))
+
+
+def srmr_twolevel(h1_w, h1_b, sigma_w, sigma_b):
+    """(srmr, srmr_within, srmr_between) from saturated and implied matrices."""
+    rw = _vech(_cov2cor(h1_w) - _cov2cor(sigma_w))
+    srmr_w = float(np.sqrt(np.sum(rw ** 2) / len(rw)))
+    if np.all(np.diag(sigma_b) > 0) and np.all(np.diag(h1_b) > 0):
+        rb = _vech(_cov2cor(h1_b) - _cov2cor(sigma_b))
+        srmr_b = float(np.sqrt(np.sum(rb ** 2) / len(rb)))
+    else:
+        srmr_b = float("nan")
+    return srmr_w + srmr_b, srmr_w, srmr_b
+
+
+def _chisq_df(ll_h1, ll, df):
+    chisq = 2.0 * (ll_h1 - ll)
+    # An exact optimum of a saturated-equivalent model can sit a rounding
+    # error above the saturated log-likelihood.
+    if chisq < 0 and chisq > -1e-6 * max(1.0, abs(ll)):
+        chisq = 0.0
+    return chisq, df
+
+
+def fit_measures(*, loglik, npar, nobs, df, h1: Saturated, loglik_x, baseline_loglik,
+                 baseline_df, data, implied, between_pos=None) -> dict:
+    """All fit measures of a fitted model.
+
+    Parameters
+    ----------
+    loglik : float
+        Conditional log-likelihood of the model.
+    h1 : Saturated
+        Saturated model of all observed variables (joint log-likelihood).
+    loglik_x : float
+        Log-likelihood of the fixed covariates alone (subtracted from joint
+        log-likelihoods).
+    implied : tuple
+        ``(mu, sigma)`` (single level; mu None without mean structure) or
+        ``(mu, sigma_w, sigma_b)``.
+    between_pos : array, optional
+        Positions of the between block's observed variables in the data.
+    """
+    ll_h1 = h1.loglik - loglik_x
+    chisq, df = _chisq_df(ll_h1, loglik, df)
+    chisq_b, df_b = _chisq_df(ll_h1, baseline_loglik, baseline_df)
+    out = {"loglik": float(loglik), "unrestricted_loglik": float(ll_h1), "npar": int(npar),
+           "nobs": int(nobs), "chisq": float(chisq), "df": int(df),
+           "pvalue": float(stats.chi2.sf(chisq, df)) if df > 0 else float("nan"),
+           "baseline_chisq": float(chisq_b), "baseline_df": int(df_b),
+           "baseline_pvalue": float(stats.chi2.sf(chisq_b, df_b)) if df_b > 0 else float("nan")}
+    d = max(chisq - df, 0.0)
+    d_b = max(chisq_b - df_b, 0.0)
+    denom = max(d, d_b)
+    out["cfi"] = 1.0 if denom == 0 else 1.0 - d / denom
+    if df > 0 and df_b > 0 and chisq_b / df_b != 1.0:
+        out["tli"] = (chisq_b / df_b - chisq / df) / (chisq_b / df_b - 1.0)
+    else:
+        out["tli"] = 1.0
+    out["rmsea"] = float(np.sqrt(d / (df * nobs))) if df > 0 else 0.0
+    if df > 0:
+        out["rmsea_ci_lower"], out["rmsea_ci_upper"] = rmsea_ci(chisq, df, nobs)
+        out["rmsea_pvalue"] = float(stats.ncx2.sf(chisq, df, 0.05 ** 2 * nobs * df)) \
+            if chisq > 0 else 1.0
+    if isinstance(data, SingleData):
+        mu, sigma = implied
+        out["srmr"] = srmr_single(h1.sigma_w, h1.mu, sigma, mu)
+    else:
+        mu, sw, sb = implied
+        pos = between_pos
+        srmr, srmr_w, srmr_b = srmr_twolevel(h1.sigma_w, h1.sigma_b[np.ix_(pos, pos)],
+                                              sw, sb[np.ix_(pos, pos)])
+        out["srmr"], out["srmr_within"], out["srmr_between"] = srmr, srmr_w, srmr_b
+    out["aic"] = float(-2.0 * loglik + 2.0 * npar)
+    out["bic"] = float(-2.0 * loglik + np.log(nobs) * npar)
+    out["bic2"] = float(-2.0 * loglik + np.log((nobs + 2.0) / 24.0) * npar)
+    return out
+
+
+def rmsea_ci(chisq, df, n, level=0.90):
+    """Confidence interval of RMSEA by inverting the noncentral chi-square."""
+    from scipy.optimize import brentq
+
+    def bound(prob):
+        f = lambda lam: stats.ncx2.cdf(chisq, df, lam) - prob if lam > 0 else stats.chi2.cdf(chisq, df) - prob  # noqa: E731
+        if f(0.0) < 0:
+            return 0.0
+        hi = max(chisq, 1.0)
+        while f(hi) > 0:
+            hi *= 2.0
+        return brentq(f, 0.0, hi, xtol=1e-10)
+
+    lo = bound((1 + level) / 2)
+    hi = bound((1 - level) / 2)
+    return float(np.sqrt(lo / (df * n))), float(np.sqrt(hi / (df * n)))

@@ -1,0 +1,1 @@
+"""Log-likelihoods and their gradients, one module per data situation."""

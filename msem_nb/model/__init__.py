@@ -1,0 +1,1 @@
+"""The model: parameter table, RAM matrices per block, implied moments."""

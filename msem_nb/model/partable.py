@@ -1,0 +1,589 @@
+"""The parameter table: one row per parameter, the single source of truth.
+
+Rows come from the user's statements, then from lavaan's default rules, each
+a small named function applied per block (a block is a level; a
+single-level model has one block with level ""):
+
+* ``_default_variances``: (residual) variances of non-exogenous observed
+  variables and of latent variables;
+* ``_default_lv_covariances``: covariances among exogenous latent variables;
+* ``_default_y_covariances``: residual covariances among pure outcomes;
+* ``_default_exogenous``: variances, covariances (and means) of observed
+  exogenous covariates, fixed at their sample values (fixed.x);
+* ``_default_intercepts``: intercepts of observed variables (free) and means
+  of latent variables (zero); in a two-level model the within intercept of a
+  variable that also lives at the between level is fixed at zero.
+
+Then markers (first loading fixed at 1), single-indicator residual
+variances, shared labels and ``==`` between labels are resolved into the
+``free`` column (0 for fixed, otherwise the 1-based index into the free
+parameter vector, shared by rows constrained equal).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+
+from msem_nb.errors import ModelSpecificationError
+from msem_nb.syntax.parser import ParsedModel, Statement
+from msem_nb.messages import notify
+
+__all__ = ["ParTable", "build_partable", "BlockVars"]
+
+LEVEL_NAMES = {0: "within", 1: "between"}
+
+
+@dataclass(frozen=True)
+class BlockVars:
+    """Variable roles within one block, in lavaan's order."""
+
+    level: str
+    lv: tuple[str, ...]
+    ov: tuple[str, ...]          # indicators, outcomes, covariates, others
+    ov_x: tuple[str, ...]        # fixed exogenous observed covariates
+    lv_x: tuple[str, ...]        # exogenous latent variables
+    ov_ind: tuple[str, ...]
+
+    @property
+    def ov_nox(self) -> tuple[str, ...]:
+        return tuple(v for v in self.ov if v not in self.ov_x)
+
+    @property
+    def all(self) -> tuple[str, ...]:
+        return self.ov + self.lv
+
+
+@dataclass(frozen=True, eq=False)
+class ParTable:
+    """The parameter table with the variable roles it implies.
+
+    ``table`` columns: id, lhs, op, rhs, block, level, user, free, label,
+    ustart (user fixed value or start), start, exo, plabel.
+    """
+
+    table: pd.DataFrame
+    blocks: tuple[BlockVars, ...]
+    meanstructure: bool
+    nlevels: int
+    defined: tuple[Statement, ...] = field(default=())
+    constraints: tuple[Statement, ...] = field(default=())
+
+    @cached_property
+    def records(self) -> list[dict]:
+        """The rows as dicts (fast to loop over, unlike DataFrame.at)."""
+        return self.table.to_dict("records")
+
+    @property
+    def npar(self) -> int:
+        f = self.table["free"].to_numpy()
+        return int(f.max()) if len(f) and f.max() > 0 else 0
+
+    @property
+    def slopes(self) -> dict:
+        """Random slopes: name -> (outcome, covariate)."""
+        return {r["slope"]: (r["lhs"], r["rhs"]) for r in self.records if r["op"] == "|~"}
+
+    @property
+    def ov_names(self) -> tuple[str, ...]:
+        seen: list[str] = []
+        for b in self.blocks:
+            seen += [v for v in b.ov if v not in seen]
+        return tuple(seen)
+
+    @property
+    def lv_names(self) -> tuple[str, ...]:
+        seen: list[str] = []
+        for b in self.blocks:
+            seen += [v for v in b.lv if v not in seen]
+        return tuple(seen)
+
+    def roles(self):
+        """(within, between_only, both) observed variables of a two-level model."""
+        if self.nlevels == 1:
+            return self.blocks[0].ov, (), ()
+        w, b = self.blocks[0].ov, self.blocks[1].ov
+        both = tuple(v for v in w if v in b)
+        between_only = tuple(v for v in b if v not in w)
+        return w, between_only, both
+
+    @property
+    def exogenous(self) -> tuple[str, ...]:
+        """Covariates whose moments are fixed (fixed.x): those with exogenous rows."""
+        fixed = {r["lhs"] for r in self.records if r["exo"]}
+        seen: list[str] = []
+        for b in self.blocks:
+            seen += [v for v in b.ov_x if v not in seen and v in fixed]
+        return tuple(seen)
+
+
+def _uniq(seq):
+    out: list[str] = []
+    for v in seq:
+        if v not in out:
+            out.append(v)
+    return out
+
+
+def _block_statements(parsed: ParsedModel):
+    """Statements per block, and the number of levels."""
+    model_stmts = [s for s in parsed.statements if s.op in ("=~", "~", "~~", "~1", "|~")]
+    if parsed.levels:
+        if set(parsed.levels) != {"within", "between"}:
+            missing = {"within", "between"} - set(parsed.levels)
+            raise ModelSpecificationError(
+                f"a two-level model needs both a 'level: within' and a 'level: between' block; "
+                f"'{missing.pop()}' is missing")
+        blocks = [[s for s in model_stmts if s.level == "within"],
+                  [s for s in model_stmts if s.level == "between"]]
+        for s, name in zip(blocks, ("within", "between")):
+            if not s:
+                raise ModelSpecificationError(f"the '{name}' block has no statements")
+        return blocks, 2
+    return [model_stmts], 1
+
+
+def _block_vars(stmts, level: str, eqs_y_all: set, lv_all: set, ind_all: set,
+                slopes=()) -> BlockVars:
+    # random slopes are latent variables of the between block, with or
+    # without statements there
+    lv = _uniq([s.lhs for s in stmts if s.op == "=~"] + list(slopes))
+    v_ind = _uniq(t.name for s in stmts if s.op == "=~" for t in s.rhs)
+    eqs_y = _uniq(s.lhs for s in stmts if s.op == "~")
+    eqs_x = _uniq([t.name for s in stmts if s.op == "~" for t in s.rhs if t.name != "1"]
+                  + [t.name for s in stmts if s.op == "|~" for t in s.rhs])
+    eqs_y = _uniq(eqs_y + [s.lhs for s in stmts if s.op == "|~"])
+    ov_ind = [v for v in v_ind if v not in lv]
+    ov_y = [v for v in eqs_y if v not in lv and v not in ov_ind]
+    ov_x = [v for v in eqs_x if v not in lv and v not in ov_ind and v not in ov_y]
+    # A covariate that is an outcome in another block is endogenous everywhere
+    # (lavaan 0.6-8 rule), and one that the user gives a (co)variance or
+    # intercept is treated as random.
+    ov_x = [v for v in ov_x if v not in eqs_y_all and v not in ind_all]
+    extra = _uniq(
+        [s.lhs for s in stmts if s.op in ("~~", "~1") and s.lhs not in lv]
+        + [t.name for s in stmts if s.op == "~~" for t in s.rhs if t.name not in lv])
+    user_mentioned = set(extra)
+    random_x = [v for v in ov_x if v in user_mentioned]
+    if random_x:
+        notify(
+            f"the syntax gives (co)variances or intercepts of exogenous covariate(s) "
+            f"{', '.join(random_x)} ({level or 'single level'}); they are treated as random "
+            "variables with free parameters", UserWarning, stacklevel=5)
+        ov_x = [v for v in ov_x if v not in user_mentioned]
+    ov = _uniq(ov_ind + ov_y + ov_x + [v for v in eqs_x if v not in lv] + extra)
+    ov = [v for v in ov if v not in lv_all]
+    lv_x = [v for v in lv if v not in v_ind and v not in eqs_y]
+    return BlockVars(level, tuple(lv), tuple(ov), tuple(ov_x), tuple(lv_x), tuple(ov_ind))
+
+
+class _Rows:
+    """Accumulates rows; defaults are skipped when the user gave the element."""
+
+    def __init__(self):
+        self.rows: list[dict] = []
+        self.keys: dict[tuple, int] = {}
+
+    @staticmethod
+    def key(lhs, op, rhs, block):
+        if op == "~~" and rhs < lhs:
+            lhs, rhs = rhs, lhs
+        return (lhs, op, rhs, block)
+
+    def add(self, lhs, op, rhs, block, level, *, user, free=True, value=None,
+            label="", start=None, exo=False, line=0):
+        k = self.key(lhs, op, rhs, block)
+        if k in self.keys:
+            if user:
+                notify(f"'{lhs} {op} {rhs}' is given twice; the later one is ignored",
+                              UserWarning, stacklevel=5)
+            return None
+        self.keys[k] = len(self.rows)
+        self.rows.append(dict(lhs=lhs, op=op, rhs=rhs, block=block, level=level,
+                              user=user, free=free, ustart=value, label=label,
+                              start=start, exo=exo, line=line))
+        return self.rows[-1]
+
+    def get(self, lhs, op, rhs, block):
+        i = self.keys.get(self.key(lhs, op, rhs, block))
+        return None if i is None else self.rows[i]
+
+
+def _user_rows(rows: _Rows, stmts, b: int, level: str):
+    for s in stmts:
+        if s.op == "|~":
+            x = s.rhs[0].name
+            if rows.get(s.lhs, "~", x, b) is not None:
+                raise ModelSpecificationError(
+                    f"line {s.line}: '{s.lhs} ~ {x}' and the random slope '{s.slope} | {s.lhs} ~ "
+                    f"{x}' describe the same effect; drop '{s.lhs} ~ {x}': the mean of "
+                    f"{s.slope} is the average slope")
+            row = rows.add(s.lhs, "|~", x, b, level, user=True, free=False, line=s.line)
+            row["slope"] = s.slope
+            continue
+        if s.op == "~":
+            for t in s.rhs:
+                r = rows.get(s.lhs, "|~", t.name, b)
+                if r is not None:
+                    raise ModelSpecificationError(
+                        f"line {s.line}: '{s.lhs} ~ {t.name}' and the random slope "
+                        f"'{r['slope']} | {s.lhs} ~ {t.name}' describe the same effect; drop "
+                        f"'{s.lhs} ~ {t.name}': the mean of {r['slope']} is the average slope")
+        if s.op == "~1":
+            terms = s.rhs
+            pairs = [(s.lhs, "~1", "", t) for t in terms]
+        elif s.op == "=~":
+            pairs = [(s.lhs, "=~", t.name, t) for t in s.rhs]
+        else:
+            pairs = [(s.lhs, s.op, t.name, t) for t in s.rhs]
+        for lhs, op, rhs, t in pairs:
+            fixed = t.fixed is not None
+            row = rows.add(lhs, op, rhs, b, level, user=True, free=not fixed,
+                           value=t.fixed, label=t.label or "", start=t.start, line=s.line)
+            if row is not None:
+                row["na"] = bool(t.free)
+
+
+def _defaults(rows: _Rows, bv: BlockVars, b: int, level: str, meanstructure: bool,
+              fixed_x: bool, both: set, nlevels: int, slopes=()):
+    ov_x = bv.ov_x if fixed_x else ()
+    ov_nox = [v for v in bv.ov if v not in ov_x]
+    # (residual) variances
+    for v in ov_nox + list(bv.lv):
+        rows.add(v, "~~", v, b, level, user=False)
+    # covariances among exogenous latent variables
+    for i, a in enumerate(bv.lv_x):
+        for c in bv.lv_x[i + 1:]:
+            rows.add(a, "~~", c, b, level, user=False)
+    # random intercepts and slopes of the outcomes with random slopes covary,
+    # as in lme4's (1 + x | g)
+    if slopes:
+        outcomes = {r["lhs"] for r in rows.rows if r["op"] == "|~"}
+        effects = [v for v in bv.ov if v in outcomes] + list(slopes)
+        for i, a in enumerate(effects):
+            for c in effects[i + 1:]:
+                rows.add(a, "~~", c, b, level, user=False)
+    # residual covariances among pure outcomes (lavaan's auto.cov.y)
+    pure_y = _pure_outcomes(rows, b, bv)
+    for i, a in enumerate(pure_y):
+        for c in pure_y[i + 1:]:
+            rows.add(a, "~~", c, b, level, user=False)
+    # exogenous covariates: fixed at sample values later (fixed.x), or free
+    # variances and covariances when they are treated as random
+    for i, a in enumerate(ov_x):
+        for c in ov_x[i:]:
+            rows.add(a, "~~", c, b, level, user=False, free=False, exo=True)
+    if not fixed_x:
+        for i, a in enumerate(bv.ov_x):
+            for c in bv.ov_x[i + 1:]:
+                rows.add(a, "~~", c, b, level, user=False)
+    if meanstructure:
+        for v in bv.ov:
+            if v in ov_x:
+                rows.add(v, "~1", "", b, level, user=False, free=False, exo=True)
+            else:
+                rows.add(v, "~1", "", b, level, user=False)
+        for v in bv.lv:
+            if v in slopes:
+                rows.add(v, "~1", "", b, level, user=False)  # the average slope
+            else:
+                rows.add(v, "~1", "", b, level, user=False, free=False, value=0.0)
+    if nlevels == 2 and b == 0 and meanstructure:
+        # The mean of a both-level variable lives at the between level.
+        for v in bv.ov:
+            if v in both:
+                r = rows.get(v, "~1", "", b)
+                if r is not None:
+                    r["free"], r["ustart"], r["exo"] = False, 0.0, False
+
+
+def _pure_outcomes(rows: _Rows, b: int, bv: BlockVars):
+    eqs_y, eqs_x, ind = [], set(), set()
+    for r in rows.rows:
+        if r["block"] != b:
+            continue
+        if r["op"] == "~":
+            eqs_y.append(r["lhs"])
+            eqs_x.add(r["rhs"])
+        elif r["op"] == "=~":
+            ind.add(r["rhs"])
+    eqs_y = _uniq(eqs_y)
+    lv_y = [v for v in eqs_y if v in bv.lv and v not in ind and v not in eqs_x]
+    ov_y = [v for v in eqs_y if v not in bv.lv and v not in ind and v not in eqs_x]
+    return lv_y + ov_y
+
+
+def _check_slopes(blocks_stmts, nlevels) -> tuple[str, ...]:
+    """Names of the random slopes, after checking where they are declared."""
+    slopes = []
+    for b, stmts in enumerate(blocks_stmts):
+        for s in stmts:
+            if s.op != "|~":
+                continue
+            if nlevels == 1 or b != 0:
+                where = "a single-level model" if nlevels == 1 else "the between block"
+                raise ModelSpecificationError(
+                    f"line {s.line}: random slope '{s.slope} | {s.lhs} ~ ...' is declared in "
+                    f"{where}; declare random slopes in the 'level: within' block of a two-level "
+                    "model")
+            slopes.append(s.slope)
+    if not slopes:
+        return ()
+    within_names = {s.lhs for s in blocks_stmts[0]} | {
+        t.name for s in blocks_stmts[0] for t in s.rhs}
+    between_names = {s.lhs for s in blocks_stmts[1]} | {
+        t.name for s in blocks_stmts[1] for t in s.rhs}
+    lv_names = {s.lhs for st in blocks_stmts for s in st if s.op == "=~"}
+    for s in blocks_stmts[0]:
+        if s.op != "|~":
+            continue
+        x = s.rhs[0].name
+        if s.slope in within_names or s.slope in lv_names:
+            raise ModelSpecificationError(
+                f"line {s.line}: the slope name '{s.slope}' is also used as a variable of the "
+                "within block. A random slope is a variable of the between level (use it "
+                f"there, e.g. '{s.slope} ~ w', '{s.slope} ~~ y'); if '{s.slope}' is a column "
+                "of the data, give the slope another name")
+        if x in lv_names:
+            raise ModelSpecificationError(
+                f"line {s.line}: random slopes on a latent covariate ('{x}') need numerical "
+                "integration and are not supported yet; use an observed covariate")
+        if x in between_names:
+            raise ModelSpecificationError(
+                f"line {s.line}: the covariate '{x}' of random slope '{s.slope}' also appears in "
+                "the between block; a random slope on a covariate with a latent between part "
+                "needs numerical integration and is not supported yet. Centre it within "
+                f"clusters (center={{'{x}': 'cluster'}}) and use its cluster mean as a separate "
+                "between-level variable instead")
+        if s.lhs in lv_names:
+            raise ModelSpecificationError(
+                f"line {s.line}: random slopes of latent outcomes ('{s.lhs}') are not supported "
+                "yet; use an observed outcome")
+    return tuple(slopes)
+
+
+def _markers(rows: _Rows, bv: BlockVars, b: int):
+    for f in bv.lv:
+        loads = [r for r in rows.rows if r["block"] == b and r["op"] == "=~" and r["lhs"] == f]
+        if not loads:
+            continue
+        first = loads[0]
+        if first["user"] and (first.get("na") or first["ustart"] is not None and not first["free"]):
+            continue
+        if first["free"]:
+            first["free"], first["ustart"] = False, 1.0
+        # single indicator: its residual variance goes to zero
+        if len(loads) == 1 and first["rhs"] not in bv.lv:
+            r = rows.get(first["rhs"], "~~", first["rhs"], b)
+            if r is not None and not r["user"]:
+                r["free"], r["ustart"] = False, 0.0
+
+
+def build_partable(parsed: ParsedModel, *, meanstructure: bool | None = None,
+                   fixed_x: bool = True) -> ParTable:
+    """Build the parameter table of a parsed model.
+
+    Parameters
+    ----------
+    parsed : ParsedModel
+        Output of :func:`msem_nb.syntax.parser.parse`.
+    meanstructure : bool, optional
+        Include intercepts and means. Two-level models always have them; for
+        a single-level model the default is to include them only when the
+        syntax mentions an intercept (as lavaan does).
+    fixed_x : bool
+        Treat observed exogenous covariates as fixed (lavaan's fixed.x).
+
+    Returns
+    -------
+    ParTable
+    """
+    blocks_stmts, nlevels = _block_statements(parsed)
+    if nlevels == 2:
+        meanstructure = True
+    elif meanstructure is None:
+        meanstructure = any(s.op == "~1" for s in blocks_stmts[0])
+
+    slopes = _check_slopes(blocks_stmts, nlevels)
+    eqs_y_all = {s.lhs for stmts in blocks_stmts for s in stmts if s.op in ("~", "|~")}
+    eqs_y_all |= {s.lhs for stmts in blocks_stmts for s in stmts if s.op == "~"
+                  and s.lhs in slopes}
+    lv_all = {s.lhs for stmts in blocks_stmts for s in stmts if s.op == "=~"} | set(slopes)
+    ind_all = {t.name for stmts in blocks_stmts for s in stmts if s.op == "=~" for t in s.rhs}
+    levels = [LEVEL_NAMES[b] if nlevels == 2 else "" for b in range(nlevels)]
+    bvars = [_block_vars(st, lvl, eqs_y_all, lv_all, ind_all, slopes if b == 1 else ())
+             for b, (st, lvl) in enumerate(zip(blocks_stmts, levels))]
+    for bv, lvl in zip(bvars, levels):
+        for v in bv.lv:
+            if v in bv.ov:
+                raise ModelSpecificationError(f"'{v}' is used both as a latent and an observed variable")
+    # A latent variable must be defined in the block it is used in.
+    for stmts, bv, lvl in zip(blocks_stmts, bvars, levels):
+        for s in stmts:
+            names = [s.lhs] + [t.name for t in s.rhs if t.name != "1"]
+            for v in names:
+                if v in slopes and lvl == "within":
+                    raise ModelSpecificationError(
+                        f"line {s.line}: random slope '{v}' is a variable of the between level; "
+                        "use it in the between block (e.g. "
+                        f"'{v} ~ w', '{v} ~~ y') and declare it as '{v} | y ~ x' within")
+                if v in lv_all and v not in bv.lv:
+                    raise ModelSpecificationError(
+                        f"line {s.line}: latent variable '{v}' is defined in another level; "
+                        f"define it with '=~' in the {lvl} block too or use a different name")
+
+    both = set()
+    if nlevels == 2:
+        both = set(bvars[0].ov) & set(bvars[1].ov)
+    rows = _Rows()
+    for b, (stmts, bv, lvl) in enumerate(zip(blocks_stmts, bvars, levels)):
+        _user_rows(rows, stmts, b, lvl)
+    for b, (bv, lvl) in enumerate(zip(bvars, levels)):
+        _defaults(rows, bv, b, lvl, meanstructure, fixed_x, both, nlevels,
+                  slopes if b == 1 else ())
+        _markers(rows, bv, b)
+
+    defined = tuple(s for s in parsed.statements if s.op == ":=")
+    constraints = tuple(s for s in parsed.statements if s.op in ("==", "<", ">"))
+
+    df, recs = _make_table(rows.rows, constraints)
+    _check_labels(df, defined, constraints)
+    pt = ParTable(df, tuple(bvars), bool(meanstructure), nlevels, defined, constraints)
+    pt.__dict__["records"] = recs  # pre-fill the cache: same rows, no conversion
+    return pt
+
+
+def simple_equalities(constraints) -> list[tuple[str, str]]:
+    """Pairs of labels constrained equal by ``a == b`` statements."""
+    out = []
+    for c in constraints:
+        if c.op == "==" and c.lhs_expr is not None and c.expr is not None:
+            if _is_label(c.lhs_expr) and _is_label(c.expr):
+                out.append((c.lhs_expr.text, c.expr.text))
+    return out
+
+
+def _is_label(expr) -> bool:
+    return len(expr.names) == 1 and expr.text.strip() == expr.names[0]
+
+
+_COLUMNS = ("id", "lhs", "op", "rhs", "block", "level", "user", "free", "label", "ustart",
+            "start", "exo", "plabel", "line", "slope")
+
+
+def _num(x) -> float:
+    return float("nan") if x is None else float(x)
+
+
+def _make_table(rows: list[dict], constraints) -> tuple[pd.DataFrame, list[dict]]:
+    """Final records (free indices resolved) and the DataFrame built from them."""
+    labels = [r["label"] or "" for r in rows]
+    free = _free_indices([bool(r["free"]) for r in rows], labels, constraints)
+    recs = [{"id": i, "lhs": r["lhs"], "op": r["op"], "rhs": r["rhs"], "block": r["block"],
+             "level": r["level"], "user": bool(r["user"]), "free": int(f), "label": lab,
+             "ustart": _num(r["ustart"]), "start": _num(r["start"]), "exo": bool(r["exo"]),
+             "plabel": f".p{i}.", "line": r.get("line", 0), "slope": r.get("slope", "")}
+            for i, (r, f, lab) in enumerate(zip(rows, free, labels), start=1)]
+    df = pd.DataFrame({c: [r[c] for r in recs] for c in _COLUMNS})
+    return df, recs
+
+
+def _free_indices(free, labels, constraints) -> np.ndarray:
+    """1-based free parameter index per row; shared labels share an index."""
+    # union-find over labels merged by 'a == b'
+    parent: dict[str, str] = {}
+
+    def find(a):
+        while parent.get(a, a) != a:
+            a = parent[a]
+        return a
+
+    for a, b in simple_equalities(constraints):
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[rb] = ra
+    out = np.zeros(len(free), dtype=int)
+    by_label: dict[str, int] = {}
+    k = 0
+    for i in range(len(free)):
+        if not free[i]:
+            continue
+        lab = labels[i]
+        if lab:
+            root = find(lab)
+            if root in by_label:
+                out[i] = by_label[root]
+                continue
+            k += 1
+            by_label[root] = k
+        else:
+            k += 1
+        out[i] = k
+    return out
+
+
+def _check_labels(df: pd.DataFrame, defined, constraints):
+    labels = set(df["label"].fillna("")) - {""}
+    # fixed rows with labels that also label free rows: lavaan treats the
+    # label as an equality; we refuse the ambiguous case instead.
+    kinds: dict[str, set] = {}
+    for lab, free in zip(df["label"], df["free"]):
+        if lab:
+            kinds.setdefault(lab, set()).add(free > 0)
+    for name, k in kinds.items():
+        if len(k) == 2:
+            raise ModelSpecificationError(
+                f"label '{name}' is on both a fixed and a free parameter; give the fixed one "
+                "its value on every row or remove the label")
+    known = set(labels)
+    for d in defined:
+        missing = [n for n in d.expr.names if n not in known]
+        if missing:
+            raise ModelSpecificationError(
+                f"line {d.line}: '{d.lhs} := {d.expr.text}' uses unknown label(s) "
+                f"{', '.join(missing)}; known labels: {', '.join(sorted(known)) or '(none)'}")
+        known.add(d.lhs)
+    for c in constraints:
+        for e in (c.lhs_expr, c.expr):
+            if e is None:
+                continue
+            missing = [n for n in e.names if n not in known]
+            if missing:
+                raise ModelSpecificationError(
+                    f"line {c.line}: constraint uses unknown label(s) {', '.join(missing)}; "
+                    f"known labels: {', '.join(sorted(known)) or '(none)'}")
+
+
+def baseline_partable(pt: ParTable) -> ParTable:
+    """The independence (baseline) model of `pt`: variances and means only.
+
+    Exogenous covariates keep their fixed saturated moments, as in lavaan, so
+    the baseline differs from the saturated model only in the covariances of
+    the modelled variables at each level.
+    """
+    rows = _Rows()
+    both = set(pt.roles()[2]) if pt.nlevels == 2 else set()
+    blocks = []
+    for b, bv in enumerate(pt.blocks):
+        lvl = bv.level
+        for v in bv.ov_nox:
+            rows.add(v, "~~", v, b, lvl, user=False)
+        for i, a in enumerate(bv.ov_x):
+            for c in bv.ov_x[i:]:
+                rows.add(a, "~~", c, b, lvl, user=False, free=False, exo=True)
+        if pt.meanstructure:
+            for v in bv.ov:
+                if v in bv.ov_x:
+                    rows.add(v, "~1", "", b, lvl, user=False, free=False, exo=True)
+                elif pt.nlevels == 2 and b == 0 and v in both:
+                    rows.add(v, "~1", "", b, lvl, user=False, free=False, value=0.0)
+                else:
+                    rows.add(v, "~1", "", b, lvl, user=False)
+        blocks.append(BlockVars(lvl, (), bv.ov, bv.ov_x, (), ()))
+    df, recs = _make_table(rows.rows, ())
+    base = ParTable(df, tuple(blocks), pt.meanstructure, pt.nlevels)
+    base.__dict__["records"] = recs
+    return base

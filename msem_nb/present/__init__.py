@@ -1,0 +1,1 @@
+"""Presentation: number formatting, text and HTML summaries, reports, diagrams."""

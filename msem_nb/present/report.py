@@ -1,0 +1,619 @@
+"""A report of a fit: data and clustering, model, fit, estimates, effects, diagram.
+
+``fit.report()`` returns a :class:`Report`. It renders itself in a notebook
+(static HTML; the diagram survives nbconvert with no network) and writes
+self-contained HTML, Markdown or a Jupyter notebook::
+
+    rep = fit.report(data=df)
+    rep                       # in a notebook
+    rep.save("report.html")   # one offline file, plotly.js embedded once
+    rep.save("report.md")
+    rep.save("report.ipynb")  # a notebook that reproduces the report
+
+Every name that comes from the user (variables, cluster column, labels,
+model text) is escaped. Plotly is optional: without it the diagram section
+says how to get it.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from msem_nb.version import __version__
+from msem_nb.present.summary import section_rows
+from msem_nb.present.notebook_output import figure_html
+from msem_nb.inference.decompose import decompose
+from msem_nb.present.notebook_output import plotlyjs_script
+from msem_nb.errors import MsemError
+
+__all__ = ["Report", "Section", "make_report", "execute_notebook"]
+
+_OPS = [("=~", "Factor loadings"), ("~", "Regressions"), ("|~", "Random slopes"),
+        ("~~", "Covariances"), ("var", "Variances"), ("~1", "Intercepts and means")]
+_FIT_LABELS = [("chisq", "Chi-square"), ("df", "Degrees of freedom"), ("pvalue", "p-value"),
+               ("cfi", "CFI"), ("tli", "TLI"), ("rmsea", "RMSEA"), ("srmr", "SRMR"),
+               ("srmr_within", "SRMR (within)"), ("srmr_between", "SRMR (between)"),
+               ("chisq_scaled", "Chi-square (scaled)"), ("cfi_scaled", "CFI (scaled)"),
+               ("rmsea_scaled", "RMSEA (scaled)"), ("loglik", "Log-likelihood"),
+               ("aic", "AIC"), ("bic", "BIC")]
+_CSS = """
+.msem-report{font-family:-apple-system,'Segoe UI',Helvetica,Arial,sans-serif;font-size:14px;
+  color:#222;max-width:1100px}
+.msem-report h2{font-size:20px;margin:8px 0 4px}
+.msem-report h3{font-size:16px;margin:18px 0 6px;border-bottom:1px solid #ddd;padding-bottom:2px}
+.msem-report h4{font-size:14px;margin:10px 0 4px}
+.msem-report table{border-collapse:collapse;margin:4px 0 10px}
+.msem-report th,.msem-report td{padding:2px 8px;border-bottom:1px solid #eee}
+.msem-report th{text-align:left;background:#f6f6f6}
+.msem-report td.num{text-align:right;font-variant-numeric:tabular-nums}
+.msem-report pre{background:#f7f7f7;padding:8px;border-radius:4px;overflow-x:auto}
+.msem-report .note{color:#555}
+"""
+
+
+def _e(s) -> str:
+    return html.escape(str(s))
+
+
+def _num(v, digits=3) -> str:
+    if v is None or isinstance(v, str):
+        return "" if v is None else v
+    if isinstance(v, (bool, np.bool_)):
+        return "yes" if v else "no"
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return str(v)
+    return f"{f:.{digits}f}" if math.isfinite(f) else ""
+
+
+def _p(v) -> str:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return ""
+    if not math.isfinite(f):
+        return ""
+    return "<.001" if f < 0.001 else f"{f:.3f}"
+
+
+def _md_code(s) -> str:
+    """A name as a Markdown code span: shown as typed, never as HTML or markup."""
+    s = str(s).replace("\n", " ")
+    fence = "``" if "`" in s else "`"
+    pad = " " if s.startswith("`") or s.endswith("`") else ""
+    return f"{fence}{pad}{s}{pad}{fence}".replace("|", "\\|")
+
+
+def _md_text(s) -> str:
+    """Plain Markdown text with markup characters escaped."""
+    out = str(s).replace("\\", "\\\\")
+    for ch in "`*_[]<>|#":
+        out = out.replace(ch, "\\" + ch)
+    return out
+
+
+@dataclass
+class Section:
+    """One part of a report, renderable on its own in a notebook.
+
+    Attributes
+    ----------
+    key : str
+        ``"data"``, ``"model"``, ``"fit"``, ``"estimates"``, ``"defined"`` or
+        ``"diagram"``.
+    title : str
+    html : str
+        Body as an HTML fragment (names escaped).
+    markdown : str
+        Body as Markdown.
+    figure : plotly Figure or None
+        The diagram of the ``"diagram"`` section.
+    """
+
+    key: str
+    title: str
+    html: str
+    markdown: str
+    figure: object = None
+
+    def body_html(self, include_plotlyjs=None, div_id=None) -> str:
+        """Body HTML with the figure, if any (plotly.js as :func:`figure_html` decides)."""
+        if self.figure is None:
+            return self.html
+        return self.html + figure_html(self.figure, include_plotlyjs=include_plotlyjs,
+                                       div_id=div_id)
+
+    def _repr_html_(self) -> str:
+        # no heading: in a report notebook the heading is the markdown cell above
+        return f"<div class='msem-report'><style>{_CSS}</style>{self.body_html()}</div>"
+
+
+class _Code(str):
+    """A cell that holds a user-supplied name: a code span in Markdown."""
+
+
+def _html_table(header, rows, numeric=()) -> str:
+    head = "".join(f"<th>{_e(h)}</th>" for h in header) if header else ""
+    body = []
+    for r in rows:
+        cells = "".join(f"<td class='num'>{_e(c)}</td>" if i in numeric else f"<td>{_e(c)}</td>"
+                        for i, c in enumerate(r))
+        body.append(f"<tr>{cells}</tr>")
+    thead = f"<thead><tr>{head}</tr></thead>" if head else ""
+    return f"<table>{thead}<tbody>{''.join(body)}</tbody></table>"
+
+
+def _md_table(header, rows, code=()) -> str:
+    def cell(i, c):
+        if not str(c):
+            return ""
+        return _md_code(c) if i in code or isinstance(c, _Code) else _md_text(c)
+    lines = ["| " + " | ".join(_md_text(h) for h in header) + " |",
+             "|" + "|".join("---" for _ in header) + "|"]
+    for r in rows:
+        lines.append("| " + " | ".join(cell(i, c) for i, c in enumerate(r)) + " |")
+    return "\n".join(lines)
+
+
+def _frame_from_prepared(fit):
+    """The rows the fit used, rebuilt from the prepared two-level data (or None)."""
+    d = fit.data
+    rows = getattr(d, "rows", None)
+    if rows is None or getattr(d, "cluster_sizes", None) is None:
+        return None
+    sizes = np.asarray(d.cluster_sizes)
+    frame = pd.DataFrame(np.asarray(rows), columns=list(d.within))
+    if d.between_only:
+        between = np.repeat(np.asarray(d.cluster_vectors)[:, len(d.within):], sizes, axis=0)
+        for k, v in enumerate(d.between_only):
+            frame[v] = between[:, k]
+    cluster = str(fit.cluster)
+    frame.insert(0, cluster, np.repeat(np.asarray(d.cluster_ids), sizes))
+    return frame
+
+
+@dataclass(eq=False)
+class Report:
+    """Report of a fitted model (see :func:`make_report`).
+
+    Attributes
+    ----------
+    fit : FitResult
+    data : pandas.DataFrame or None
+        The data the model was fitted to (for the ICCs); rebuilt from the
+        fit when not given.
+    title : str
+    standardized : bool
+        Label the diagram with standardized estimates.
+    """
+
+    fit: object
+    data: pd.DataFrame | None = None
+    title: str = "Multilevel SEM report"
+    standardized: bool = False
+    data_name: str | None = None
+
+    # -- sections ------------------------------------------------------
+    @cached_property
+    def sections(self) -> list[Section]:
+        """The sections, in order; the defined-parameter one only when there are any."""
+        out = [self._data_section(), self._model_section(), self._fit_section(),
+               self._estimates_section()]
+        est = self.fit.estimates
+        if (est["op"] == ":=").any():
+            out.append(self._defined_section())
+        out.append(self._diagram_section())
+        return out
+
+    def __getitem__(self, key: str) -> Section:
+        for s in self.sections:
+            if s.key == key:
+                return s
+        raise KeyError(f"no section {key!r}; sections: {', '.join(s.key for s in self.sections)}")
+
+    def _data_section(self) -> Section:
+        fit = self.fit
+        facts = [("Observations used", fit.nobs)]
+        if fit.n_dropped:
+            facts.append(("Rows dropped (missing values)", fit.n_dropped))
+        if self.data_name:
+            facts.insert(0, ("Data", _Code(self.data_name)))
+        notes_html, notes_md = "", ""
+        icc_html = icc_md = ""
+        if fit.nclusters is not None:
+            sizes = np.asarray(fit.data.cluster_sizes)
+            span = f"{sizes.min()} / {np.median(sizes):g} / {sizes.mean():.1f} / {sizes.max()}"
+            facts += [("Cluster variable", _Code(fit.cluster)), ("Clusters", fit.nclusters),
+                      ("Cluster size (min / median / mean / max)", span)]
+            dec, why = self._decomposition()
+            if dec is not None:
+                t = dec.table()
+                rows = [(v, _num(r["icc"]), _num(r["icc_anova"]), _num(r["design_effect"], 2),
+                         r["role"]) for v, r in t.iterrows()]
+                header = ["Variable", "ICC", "ICC(1)", "Design effect", "Suggested level"]
+                icc_html = ("<h4>Intraclass correlations</h4>"
+                            + _html_table(header, rows, numeric=(1, 2, 3))
+                            + "<p class='note'>ICC: between-cluster share of the variance "
+                              "(ML, saturated two-level model); ICC(1): ANOVA estimate; "
+                              "design effect 1 + (mean cluster size - 1) ICC.</p>")
+                icc_md = ("#### Intraclass correlations\n\n" + _md_table(header, rows, code=(0,))
+                          + "\n\nICC: between-cluster share of the variance (ML, saturated "
+                            "two-level model); ICC(1): ANOVA estimate; design effect "
+                            "1 + (mean cluster size - 1) ICC.")
+                if dec.notes:
+                    notes_html = "<ul>" + "".join(f"<li>{_e(n)}</li>" for n in dec.notes) + "</ul>"
+                    notes_md = "\n".join(f"- {_md_text(n)}" for n in dec.notes)
+            else:
+                icc_html = f"<p class='note'>ICCs not available: {_e(why)}</p>"
+                icc_md = f"ICCs not available: {_md_text(why)}"
+        fact_rows = [(k, _num(v) if not isinstance(v, str) else v) for k, v in facts]
+        html_ = _html_table(None, fact_rows) + icc_html + notes_html
+        md = "\n\n".join(p for p in (_md_table(["Fact", "Value"], fact_rows), icc_md, notes_md)
+                           if p)
+        return Section("data", "Data and clustering", html_, md)
+
+    def _decomposition(self):
+        fit = self.fit
+        names = list(fit.data.within) + list(fit.data.between_only)
+        frame = self.data if self.data is not None else _frame_from_prepared(fit)
+        if frame is None:
+            return None, "the data are not available"
+        try:
+            return decompose(frame, fit.cluster, variables=names), ""
+        except Exception as exc:  # the report must not fail on its preliminaries
+            return None, str(exc)
+
+    def _model_section(self) -> Section:
+        text = str(self.fit.model).strip("\n")
+        fence = "```"
+        while fence in text:
+            fence += "`"
+        html_ = f"<pre>{_e(text)}</pre>"
+        md = f"{fence}text\n{text}\n{fence}"
+        return Section("model", "Model", html_, md)
+
+    def _fit_section(self) -> Section:
+        fit = self.fit
+        facts = [("Estimator", fit.estimator),
+                 ("Converged", "yes" if fit.converged else "NO"),
+                 ("Iterations", fit.iterations), ("Free parameters", fit.npar)]
+        note = ""
+        try:
+            fm = fit.fit_measures
+        except Exception as exc:  # fit measures are extra; never lose the estimates
+            fm = {}
+            note = f"Fit measures not available: {exc}"
+        for key, label in _FIT_LABELS:
+            if key in fm:
+                facts.append((label, _p(fm[key]) if key == "pvalue" else fm[key]))
+        rows = [(k, v if isinstance(v, str) else _num(v)) for k, v in facts]
+        html_ = _html_table(["Measure", "Value"], rows, numeric=(1,))
+        md = _md_table(["Measure", "Value"], rows)
+        if note:
+            html_ += f"<p class='note'>{_e(note)}</p>"
+            md += f"\n\n{_md_text(note)}"
+        return Section("fit", "Estimation and model fit", html_, md)
+
+    @staticmethod
+    def _param_rows(part: pd.DataFrame, op: str, slopes: dict):
+        rows = []
+        for r in part.to_dict("records"):
+            if op == "|~":
+                name = f"{slopes.get((r['lhs'], r['rhs']), '?')} | {r['lhs']} ~ {r['rhs']}"
+            elif op == "~1":
+                name = f"{r['lhs']} ~1"
+            elif op == "var":
+                name = f"{r['lhs']} ~~ {r['lhs']}"
+            else:
+                name = f"{r['lhs']} {r['op']} {r['rhs']}"
+            free = bool(r.get("free", True))
+            rows.append((name, r.get("label") or "", _num(r["est"]),
+                         _num(r["se"]) if free else "", _num(r["z"], 2) if free else "",
+                         _p(r["pvalue"]) if free else "",
+                         _num(r["ci_lower"]) if free else "", _num(r["ci_upper"]) if free else "",
+                         _num(r.get("std_all"))))
+        return rows
+
+    _EST_HEADER = ["Parameter", "Label", "Estimate", "SE", "z", "p", "CI lower", "CI upper",
+                   "Std.all"]
+
+    def _estimates_section(self) -> Section:
+        fit = self.fit
+        est = fit.estimates
+        levels = [b.level for b in fit.partable.blocks]
+        tab = fit.partable.table
+        slopes = {}
+        if "slope" in tab:
+            for r in tab[tab["op"] == "|~"].to_dict("records"):
+                slopes[(r["lhs"], r["rhs"])] = r["slope"]
+        html_parts, md_parts = [], []
+        for level in levels:
+            if level:
+                html_parts.append(f"<h4>Level: {_e(level)}</h4>")
+                md_parts.append(f"#### Level: {level}")
+            for title, op, part in section_rows(est, level, _OPS):
+                prow = self._param_rows(part, op, slopes)
+                html_parts.append(f"<p><b>{_e(title)}</b></p>"
+                                  + _html_table(self._EST_HEADER, prow,
+                                                numeric=(2, 3, 4, 5, 6, 7, 8)))
+                md_parts.append(f"**{title}**\n\n" + _md_table(self._EST_HEADER, prow,
+                                                               code=(0, 1)))
+        level_pct = f"{100 * getattr(fit, 'level', 0.95):g}"
+        note = (f"Wald confidence intervals ({level_pct}%); Std.all: completely standardized "
+                "estimates; fixed parameters have no standard error.")
+        if slopes:
+            note += (" A random slope's average and variance are the mean and variance of its "
+                     "latent variable at the between level.")
+        html_parts.append(f"<p class='note'>{_e(note)}</p>")
+        md_parts.append(note)
+        return Section("estimates", "Parameter estimates", "".join(html_parts),
+                       "\n\n".join(md_parts))
+
+    def _defined_section(self) -> Section:
+        est = self.fit.estimates
+        part = est[est["op"] == ":="]
+        rows = []
+        for r in part.to_dict("records"):
+            rows.append((r["lhs"], r["rhs"], _num(r["est"]), _num(r["se"]), _num(r["z"], 2),
+                         _p(r["pvalue"]), _num(r["ci_lower"]), _num(r["ci_upper"]),
+                         _num(r.get("std_all"))))
+        header = ["Name", "Definition", "Estimate", "SE", "z", "p", "CI lower", "CI upper",
+                  "Std.all"]
+        note = ("Defined parameters (such as indirect effects a*b) with delta-method "
+                "standard errors.")
+        html_ = _html_table(header, rows, numeric=(2, 3, 4, 5, 6, 7, 8)) + \
+            f"<p class='note'>{_e(note)}</p>"
+        md = _md_table(header, rows, code=(0, 1)) + "\n\n" + note
+        return Section("defined", "Defined parameters and indirect effects", html_, md)
+
+    def _diagram_section(self) -> Section:
+        try:
+            fig = self.fit.diagram(standardized=self.standardized)
+        except ImportError:
+            msg = "The path diagram needs plotly: pip install 'msem_nb[plot]'."
+            return Section("diagram", "Path diagram", f"<p class='note'>{_e(msg)}</p>",
+                           _md_text(msg))
+        what = "standardized (std.all)" if self.standardized else "unstandardized"
+        note = (f"Arrows carry {what} estimates; hover over a label for SE, z, p and CI. "
+                "Dashed grey paths have p >= .05.")
+        return Section("diagram", "Path diagram", f"<p class='note'>{_e(note)}</p>",
+                       _md_text(note), figure=fig)
+
+    # -- output --------------------------------------------------------
+    def _header_html(self) -> str:
+        fit = self.fit
+        lv = f" in {fit.nclusters} clusters" if fit.nclusters is not None else ""
+        return (f"<h2>{_e(self.title)}</h2><p class='note'>msem_nb {_e(__version__)}: "
+                f"{_e(fit.estimator)} estimation, {fit.nobs} observations{lv}, "
+                f"{'converged' if fit.converged else 'did NOT converge'}.</p>")
+
+    def _repr_html_(self) -> str:
+        body = "".join(f"<h3>{_e(s.title)}</h3>{s.body_html()}" for s in self.sections)
+        return f"<div class='msem-report'><style>{_CSS}</style>{self._header_html()}{body}</div>"
+
+    def to_html(self) -> str:
+        """A complete, self-contained HTML document (works offline).
+
+        Returns
+        -------
+        str
+            plotly.js is embedded once, in the head, when there is a diagram.
+        """
+        figs = [s for s in self.sections if s.figure is not None]
+        head_js = ""
+        if figs:
+            head_js = plotlyjs_script()
+        body = "".join(f"<h3>{_e(s.title)}</h3>"
+                       f"{s.body_html(include_plotlyjs=False, div_id=f'msem-{s.key}')}"
+                       for s in self.sections)
+        return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+                f"<title>{_e(self.title)}</title>\n<style>{_CSS}</style>\n{head_js}</head>\n"
+                f"<body>\n<div class='msem-report'>{self._header_html()}{body}</div>\n"
+                "</body>\n</html>\n")
+
+    def to_markdown(self, svg_path: str | Path | None = None) -> str:
+        """The report as Markdown.
+
+        Parameters
+        ----------
+        svg_path : str or Path, optional
+            Where to write the diagram as a static SVG (needs kaleido); the
+            Markdown links to it by file name. Without it, or without
+            kaleido, the diagram section says where to find the diagram.
+
+        Returns
+        -------
+        str
+        """
+        fit = self.fit
+        lv = f" in {fit.nclusters} clusters" if fit.nclusters is not None else ""
+        parts = [f"# {_md_text(self.title)}",
+                 f"msem_nb {__version__}: {fit.estimator} estimation, {fit.nobs} observations{lv}, "
+                 f"{'converged' if fit.converged else 'did NOT converge'}."]
+        for s in self.sections:
+            parts.append(f"## {s.title}")
+            parts.append(s.markdown)
+            if s.figure is not None:
+                parts.append(self._markdown_figure(s.figure, svg_path))
+        return "\n\n".join(parts) + "\n"
+
+    @staticmethod
+    def _markdown_figure(fig, svg_path) -> str:
+        if svg_path is not None:
+            try:
+                import kaleido  # noqa: F401
+                Path(svg_path).write_bytes(fig.to_image(format="svg"))
+                return f"![Path diagram]({Path(svg_path).name})"
+            except Exception:  # kaleido missing or without a browser: a note instead
+                pass
+        return ("*The interactive diagram is in the HTML report "
+                "(`msem-nb report ... -o report.html`) or the notebook.*")
+
+    def to_notebook(self, data_path: str | None = None, data_code: str | None = None):
+        """A Jupyter notebook that reproduces the report.
+
+        Markdown headings and the section outputs carry the tag
+        ``msem-report``, so ``jupyter nbconvert --to msem_report`` turns the
+        notebook into a clean report. Outputs are filled in already.
+
+        Parameters
+        ----------
+        data_path : str, optional
+            CSV file the setup cell reads (made absolute).
+        data_code : str, optional
+            Python expression that loads the data instead (e.g.
+            ``'ms.load_example("classrooms")'``).
+
+        Returns
+        -------
+        nbformat.NotebookNode
+        """
+        import nbformat
+        from nbformat import v4
+
+        tag = {"tags": ["msem-report"]}
+        if data_code is None:
+            if data_path is not None:
+                data_code = f"pd.read_csv({str(Path(data_path).resolve())!r})"
+            else:
+                data_code = 'pd.read_csv("DATA.csv")  # the data the model was fitted to'
+        fit = self.fit
+        model = str(fit.model)
+        model_src = (f'"""\\\n{model}"""' if '"""' not in model and "\\" not in model
+                     and not model.endswith('"') else repr(model))
+        args = f", cluster={fit.cluster!r}" if fit.cluster is not None else ""
+        if getattr(fit, "estimator", "ML") != "ML":
+            args += f", estimator={fit.estimator!r}"
+        setup = "\n".join([
+            "import pandas as pd", "import msem_nb as ms", "",
+            f"data = {data_code}", f"model = {model_src}",
+            f"fit = ms.fit(model, data{args})",
+            f"report = fit.report(data=data, title={self.title!r}, "
+            f"standardized={self.standardized!r}"
+            + (f", data_name={self.data_name!r})" if self.data_name else ")")])
+        cells = [v4.new_markdown_cell(f"# {_md_text(self.title)}", metadata=tag),
+                 v4.new_code_cell(setup, metadata={"tags": ["msem-setup"]})]
+        plotlyjs_done = False
+        for s in self.sections:
+            cells.append(v4.new_markdown_cell(f"## {s.title}", metadata=tag))
+            body = s.body_html(include_plotlyjs=not plotlyjs_done)
+            data = {"text/plain": s.title,
+                    "text/html": f"<div class='msem-report'><style>{_CSS}</style>{body}</div>"}
+            if s.figure is not None:
+                plotlyjs_done = True
+            cells.append(v4.new_code_cell(f"report[{s.key!r}]", metadata=tag, outputs=[
+                v4.new_output("display_data", data=data)]))
+        nb = v4.new_notebook(cells=cells, metadata={
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+            "language_info": {"name": "python"}})
+        nbformat.validate(nb)
+        return nb
+
+    def save(self, path, *, data_path: str | None = None, data_code: str | None = None,
+             execute: bool = False, timeout: int = 300) -> Path:
+        """Write the report; the format follows the suffix.
+
+        Parameters
+        ----------
+        path : str or Path
+            ``.html`` (self-contained, offline), ``.md`` (diagram as a
+            static SVG beside it when kaleido is installed) or ``.ipynb``.
+        data_path, data_code : str, optional
+            For ``.ipynb``: how the notebook loads the data (see
+            :meth:`to_notebook`).
+        execute : bool
+            For ``.ipynb``: run the notebook (nbclient, kernel ``python3``)
+            so that it opens with fresh outputs.
+        timeout : int
+            Seconds per cell when executing.
+
+        Returns
+        -------
+        pathlib.Path
+        """
+        path = Path(path)
+        suffix = path.suffix.lower()
+        if suffix in (".html", ".htm"):
+            path.write_text(self.to_html(), encoding="utf-8")
+        elif suffix == ".md":
+            svg = path.with_name(path.stem + "_diagram.svg")
+            path.write_text(self.to_markdown(svg_path=svg), encoding="utf-8")
+        elif suffix == ".ipynb":
+            import nbformat
+            nb = self.to_notebook(data_path=data_path, data_code=data_code)
+            if execute:
+                execute_notebook(nb, path.parent, timeout=timeout)
+            nbformat.write(nb, str(path))
+        else:
+            raise MsemError(f"cannot write a report as '{path.suffix or path.name}'; "
+                            "use a file name ending in .html, .md or .ipynb")
+        return path
+
+
+def execute_notebook(nb, cwd=".", timeout: int = 300):
+    """Run a notebook in place, in a kernel of this very Python.
+
+    The ``python3`` kernel spec usually starts whatever ``python`` is first
+    on PATH, which need not be the interpreter that has msem_nb (think of a
+    virtual environment that is not activated); so the kernel command is
+    pinned to ``sys.executable``.
+
+    Parameters
+    ----------
+    nb : nbformat.NotebookNode
+        Executed in place.
+    cwd : str or Path
+        Working folder of the kernel.
+    timeout : int
+        Seconds per cell.
+
+    Returns
+    -------
+    nbformat.NotebookNode
+    """
+    import subprocess
+    import sys
+
+    from jupyter_client import KernelManager
+    from nbclient import NotebookClient
+    km = KernelManager(kernel_name="python3")
+    km.kernel_spec.argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    client = NotebookClient(nb, km=km, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(Path(cwd).resolve())}})
+    # the kernel's start-up chatter would land on our stderr; cell errors
+    # still reach us through nbclient
+    client.execute(stderr=subprocess.DEVNULL)
+    return nb
+
+
+def make_report(fit, data: pd.DataFrame | None = None, *, title: str = "Multilevel SEM report",
+                standardized: bool = False, data_name: str | None = None) -> Report:
+    """Build the report of a fitted model.
+
+    Parameters
+    ----------
+    fit : FitResult
+    data : pandas.DataFrame, optional
+        The data the model was fitted to, for the ICC table (rebuilt from
+        the fit when omitted).
+    title : str
+    standardized : bool
+        Label the diagram with standardized estimates.
+    data_name : str, optional
+        Where the data came from (a file name), shown in the data section.
+
+    Returns
+    -------
+    Report
+    """
+    return Report(fit, data=data, title=title, standardized=standardized, data_name=data_name)

@@ -1,0 +1,222 @@
+"""Text and HTML summaries of a fit result, laid out like lavaan's ``summary()``.
+
+Pure functions of a FitResult; user-supplied names are escaped in HTML.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import textwrap
+
+import numpy as np
+
+from msem_nb.version import __version__
+
+__all__ = ["summary_text", "summary_html", "section_rows"]
+
+_SECTIONS = [("=~", "Latent Variables"), ("~", "Regressions"), ("~~", "Covariances"),
+             ("~1", "Intercepts"), ("var", "Variances")]
+
+
+def _fmt(x, width=9, digits=3) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return " " * width
+    return f"{x:{width}.{digits}f}"
+
+
+def section_rows(est, level, sections=None):
+    """Rows of one level grouped into sections: [(title, op, rows), ...].
+
+    ``sections`` is a list of (op, title); the pseudo-op "var" selects
+    variances, "~~" then means covariances only. Default: lavaan's sections.
+    Shared by the text summary, the report and the panel's tables.
+    """
+    rows = est[est["level"] == level]
+    out = []
+    for op, title in (sections or _SECTIONS):
+        if op == "var":
+            part = rows[(rows["op"] == "~~") & (rows["lhs"] == rows["rhs"])]
+        elif op == "~~":
+            part = rows[(rows["op"] == "~~") & (rows["lhs"] != rows["rhs"])]
+        else:
+            part = rows[rows["op"] == op]
+        if len(part):
+            out.append((title, op, part))
+    return out
+
+
+def _header_lines(fit) -> list[str]:
+    fm_status = "ended normally" if fit.converged else "did NOT end normally"
+    lines = [f"msem_nb {__version__} {fm_status} after {fit.iterations} iterations", ""]
+    kv = [("Estimator", fit.estimator), ("Optimization method", "BFGS + Newton"),
+          ("Number of model parameters", str(fit.npar)), ("", ""),
+          ("Number of observations", str(fit.nobs))]
+    if fit.n_dropped:
+        kv.append(("Rows dropped (missing values)", str(fit.n_dropped)))
+    if fit.data.incomplete:
+        kv.append(("Missing patterns (FIML)", str(fit.data.npatterns)))
+    if fit.nclusters is not None:
+        kv.append((f"Number of clusters [{fit.cluster}]", str(fit.nclusters)))
+    for col, how in getattr(fit, "centering", {}).items():
+        kv.append((f"Centred {col}", "within clusters" if how == "cluster" else "grand mean"))
+    for k, v in kv:
+        lines.append(f"  {k:<42}{v:>12}" if k else "")
+    for note in getattr(fit.estimation, "notes", ()):
+        lines += ["", f"  Note: {note}"]
+    return lines
+
+
+def _test_lines(fm) -> list[str]:
+    if "chisq" not in fm:
+        lines = ["", "Model Fit:", ""]
+        for key, label in [("loglik", "Loglikelihood"), ("aic", "Akaike (AIC)"),
+                           ("bic", "Bayesian (BIC)")]:
+            lines.append(f"  {label:<42}{fm[key]:>12.3f}")
+        if fm.get("note"):
+            lines += [""] + ["  " + ln for ln in textwrap.wrap(fm["note"], 76)]
+        return lines
+    # MLR: a second column with the scaled test and the robust indices, as lavaan
+    scaled = "chisq_scaled" in fm
+
+    def second(key, fmt=".3f"):
+        v = fm.get(key)
+        return f"{v:>12{fmt}}" if scaled and v is not None and math.isfinite(v) else ""
+
+    lines = ["", "Model Test User Model:", ""]
+    if scaled:
+        lines.append(f"  {'':<42}{'Standard':>12}{'Scaled':>12}")
+    lines.append(f"  {'Test statistic':<42}{fm['chisq']:>12.3f}{second('chisq_scaled')}")
+    lines.append(f"  {'Degrees of freedom':<42}{fm['df']:>12d}{second('df_scaled', 'd')}")
+    if math.isfinite(fm["pvalue"]):
+        lines.append(f"  {'P-value (Chi-square)':<42}{fm['pvalue']:>12.3f}{second('pvalue_scaled')}")
+    if scaled:
+        lines.append(f"  {'Scaling correction factor':<42}{'':>12}{second('chisq_scaling_factor')}")
+        lines.append("    Yuan-Bentler correction (Mplus variant)")
+    lines += ["", "Model Fit:", ""]
+    if scaled:
+        lines.append(f"  {'':<42}{'Standard':>12}{'Robust':>12}")
+    for key, label in [("cfi", "Comparative Fit Index (CFI)"), ("tli", "Tucker-Lewis Index (TLI)"),
+                       ("rmsea", "RMSEA"), ("srmr", "SRMR"), ("srmr_within", "SRMR (within)"),
+                       ("srmr_between", "SRMR (between)"), ("loglik", "Loglikelihood"),
+                       ("aic", "Akaike (AIC)"), ("bic", "Bayesian (BIC)")]:
+        if key in fm:
+            lines.append(f"  {label:<42}{fm[key]:>12.3f}{second(key + '_robust')}")
+    return lines
+
+
+def summary_text(fit, standardized: bool = True) -> str:
+    """lavaan-style summary text of a fit result."""
+    lines = _header_lines(fit)
+    try:
+        lines += _test_lines(fit.fit_measures)
+    except Exception as exc:  # fit measures are extra; never lose the estimates
+        lines += ["", f"Model test not available: {exc}"]
+    est = fit.estimates
+    lines += ["", "Parameter Estimates:"]
+    head = f"{'':<20}{'Estimate':>9}{'Std.Err':>9}{'z-value':>9}{'P(>|z|)':>9}"
+    if standardized:
+        head += f"{'Std.all':>9}"
+    levels = [b.level for b in fit.partable.blocks]
+    for i, level in enumerate(levels):
+        if level:
+            lines += ["", f"Level {i + 1} [{level}]:"]
+        rows = est[est["level"] == level]
+        endogenous = set(rows.loc[rows["op"].isin(["~", "|~"]), "lhs"]) | set(rows.loc[rows["op"] == "=~", "rhs"])
+        slopes = rows[rows["op"] == "|~"]
+        if len(slopes):
+            lines += ["", "Random Slopes (mean and variance at the between level):"]
+            for _, r in slopes.iterrows():
+                lines.append(f"  {fit.partable.records[_]['slope']} | {r['lhs']} ~ {r['rhs']}")
+        for title, op, part in section_rows(est, level):
+            lines += ["", f"{title}:", head]
+            last = None
+            for _, r in part.iterrows():
+                if op in ("=~", "~", "~~") and not (op == "~~" and r["lhs"] == r["rhs"]):
+                    if r["lhs"] != last:
+                        lines.append(f"  {r['lhs']} {op}")
+                        last = r["lhs"]
+                    name = "    " + r["rhs"]
+                else:
+                    dot = "." if op == "var" and r["lhs"] in endogenous else " "
+                    name = "   " + dot + r["lhs"]
+                if r["label"]:
+                    name += f" ({r['label']})"
+                lines.append(_row_line(name, r, standardized))
+    defined = est[est["op"] == ":="]
+    if len(defined):
+        lines += ["", "Defined Parameters:", head]
+        for _, r in defined.iterrows():
+            lines.append(_row_line(f"    {r['lhs']}", r, standardized))
+    return "\n".join(lines) + "\n"
+
+
+def _row_line(name, r, standardized) -> str:
+    free = bool(r["free"])
+    s = f"{name:<20}{_fmt(r['est'])}"
+    s += (_fmt(r["se"]) + _fmt(r["z"], digits=3) + _fmt(r["pvalue"])) if free else " " * 27
+    if standardized:
+        s += _fmt(r["std_all"])
+    return s.rstrip()
+
+
+def summary_html(fit) -> str:
+    """Static HTML of a fit result (fit measures and estimates by level)."""
+    e = html.escape
+    status = "converged" if fit.converged else "did NOT converge"
+    parts = ['<div class="msem-fit" style="font-family:sans-serif;font-size:13px">',
+             f"<b>msem_nb fit</b>: {e(fit.estimator)}, {status} after {fit.iterations} "
+             f"iterations; {fit.nobs} observations"]
+    if fit.nclusters is not None:
+        parts.append(f" in {fit.nclusters} clusters ({e(str(fit.cluster))})")
+    if fit.n_dropped:
+        parts.append(f"; {fit.n_dropped} rows with missing values dropped")
+    parts.append("<br>")
+    try:
+        fm = fit.fit_measures
+        keys = [k for k in ("chisq", "df", "pvalue", "chisq_scaled", "chisq_scaling_factor",
+                            "pvalue_scaled", "cfi", "tli", "rmsea", "cfi_robust", "tli_robust",
+                            "rmsea_robust", "srmr", "srmr_within", "srmr_between", "loglik",
+                            "aic", "bic") if k in fm]
+        parts.append('<table style="border-collapse:collapse;margin:6px 0"><tr>' +
+                     "".join(f"<th style='padding:2px 8px'>{k}</th>" for k in keys) + "</tr><tr>" +
+                     "".join(f"<td style='padding:2px 8px;text-align:right'>{_num(fm[k])}</td>"
+                             for k in keys) + "</tr></table>")
+    except Exception as exc:
+        parts.append(f"<p>Fit measures not available: {e(str(exc))}</p>")
+    est = fit.estimates
+    cols = ["lhs", "op", "rhs", "label", "est", "se", "z", "pvalue", "ci_lower", "ci_upper",
+            "std_all"]
+    levels = [b.level for b in fit.partable.blocks] + ([""] if fit.nlevels == 2 else [])
+    for level in levels:
+        rows = est[est["level"] == level]
+        if level == "" and fit.nlevels == 2:
+            rows = rows[rows["op"] == ":="]
+        if not len(rows):
+            continue
+        title = f"Level: {level}" if level else ("Defined parameters" if fit.nlevels == 2 else "Estimates")
+        parts.append(f"<h4 style='margin:8px 0 2px'>{e(title)}</h4>")
+        parts.append('<table style="border-collapse:collapse"><tr>' +
+                     "".join(f"<th style='padding:1px 6px;text-align:left'>{c}</th>" for c in cols) +
+                     "</tr>")
+        for _, r in rows.iterrows():
+            cells = []
+            for c in cols:
+                v = r[c]
+                if isinstance(v, (float, np.floating)):
+                    txt = _num(v) if (r["free"] or c in ("est", "std_all")) else ""
+                    cells.append(f"<td style='padding:1px 6px;text-align:right'>{txt}</td>")
+                else:
+                    cells.append(f"<td style='padding:1px 6px'>{e(str(v))}</td>")
+            parts.append("<tr>" + "".join(cells) + "</tr>")
+        parts.append("</table>")
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def _num(v) -> str:
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    if v is None or not np.isfinite(v):
+        return ""
+    return f"{v:.3f}"

@@ -1,0 +1,1 @@
+"""Teaching and planning tools: approaches compared, MUML, simulation, examples."""
