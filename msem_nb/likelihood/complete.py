@@ -5,7 +5,7 @@ log-likelihood and its derivatives with respect to those moments (each
 covariance derivative as an unconstrained symmetric matrix). A non-positive
 definite matrix gives ``-inf`` and no gradient.
 
-Two-level (DESIGN.md section 4): with ``A`` the pooled within SSCP and, per
+Two-level (ARCHITECTURE.md, "The two-level likelihood"): with ``A`` the pooled within SSCP and, per
 distinct cluster size ``n``, the mean ``xbar`` and SSCP ``W`` of the
 ``count`` cluster vectors x_j = (cluster means of within variables,
 between-only values),

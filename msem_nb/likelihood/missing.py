@@ -1,4 +1,40 @@
-"""(split from fiml.py)"""
+"""FIML log-likelihoods of incomplete data, one or two levels, with analytic gradients.
+
+Single level: rows are grouped by their pattern of observed variables; a
+pattern contributes the normal log-density of its observed sub-vector,
+computed from the pattern's mean and SSCP, so an evaluation costs one
+Cholesky factorisation per pattern.
+
+Two levels (random intercepts; ARCHITECTURE.md, "The two-level likelihood"): the observed values of
+a cluster are jointly normal. With ``E`` selecting the variables that have
+both a within and a between part, row ``i`` of cluster ``j`` is
+
+    y_ij = mu_y + E u_j + e_ij,  e_ij ~ N(0, Sigma_W),  u_j ~ N(0, Sigma_B,yy),
+
+observed on the subset ``O_i``; between-only variables ``z_j`` are the rest
+of the between vector and are observed on their own subset. The density
+factors as p(z_j) p(y_j | z_j). Given z_j the between effect has covariance
+``S~ = Sigma_B,yy - Sigma_B,yz Sigma_B,zz^-1 Sigma_B,zy`` and the rows' mean
+shifts by ``E C (z_j - mu_z)``, ``C = Sigma_B,yz Sigma_B,zz^-1``. The
+covariance of the stacked observed rows, ``D_j + U S~ U'`` with ``D_j``
+block diagonal over rows, is handled by the Woodbury identity and the matrix
+determinant lemma:
+
+    log|V_j| = sum_i log|W_i| + log|I + S~ A_j|,   A_j = sum_i E' W_i^+ E
+    r' V_j^-1 r = sum_i r_i' W_i^+ r_i - p_j' K_j p_j,  p_j = sum_i E' W_i^+ r_i
+
+with ``W_i^+`` the inverse of ``Sigma_W[O_i, O_i]`` padded with zeros and
+``K_j = (I + S~ A_j)^-1 S~`` (no inverse of a possibly singular ``S~``).
+A cluster costs one q x q solve (q = number of both-level variables) plus
+O(n_j p^2); ``A_j`` depends only on the multiset of the cluster's row
+patterns and its z pattern, so the solves are done once per distinct
+signature and shared by the clusters that have it.
+
+The gradients with respect to (mu, Sigma_W, Sigma_B) follow from
+dl = 1/2 tr[(V^-1 r r' V^-1 - V^-1) dV] + r' V^-1 dm, evaluated through the
+same Woodbury pieces; they are returned summed (for the optimiser) or per
+cluster / per row (for robust standard errors).
+"""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 Conditional on the covariates ``c`` that carry random slopes (and on fixed
 within-only and between-only covariates), the outcomes of cluster j are
-normal (DESIGN.md section 5). Row i of the cluster has
+normal (ARCHITECTURE.md, "Random slopes"). Row i of the cluster has
 
     y_ij = a + Pi c_ij + Z_ij r_j + e_ij,      e_ij ~ N(0, Sigma_W)
     Z_ij = sum_c v_ij,c K[:, :, c],            v_ij = (1, c_ij, y_ij)
