@@ -4,7 +4,7 @@ import pytest
 
 import msem_nb as ms
 from msem_nb.model.partable import build_partable
-from msem_nb.syntax.parser import parse
+from msem_nb.syntax import parse
 
 
 def table(model, **kw):

@@ -1,11 +1,11 @@
-"""Tests for msem_nb.syntax.parser: tokenizer, statement parser and expressions."""
+"""Tests for msem_nb.syntax: tokenizer, statement parser and expressions."""
 
 import math
 import pickle
 
 import pytest
 
-from msem_nb.syntax.parser import (
+from msem_nb.syntax import (
     EOF,
     NAME,
     NEWLINE,
