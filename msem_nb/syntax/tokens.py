@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from itertools import pairwise
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -447,7 +448,7 @@ class SourceText:
         # Rebuild from the source rather than joining token values, so the
         # user's own spacing survives ("a*b + c").
         parts = [toks[0].value]
-        for prev, tok in zip(toks, toks[1:]):
+        for prev, tok in pairwise(toks):
             if tok.line == prev.line:
                 parts.append(self.lines[tok.line - 1][prev.end_col - 1 : tok.col - 1])
             else:
