@@ -85,6 +85,18 @@ def test_missing_level_block_is_an_error():
         table("level: within\n y1 ~ x1")
 
 
+@pytest.mark.parametrize("model", [
+    "level: 1\n fw =~ y1 + y2 + y3\nlevel: 3\n fb =~ y1 + y2 + y3",
+    "level: 3\n y1 ~ x1",
+    "level: school\n y1 ~ x1",
+])
+def test_level_labels_without_a_likelihood_fail_when_fitted(demo, model):
+    # The parser accepts any level label; fitting needs within and between.
+    assert ms.parse(model).levels
+    with pytest.raises(ms.ModelSpecificationError, match="level"):
+        ms.fit(model, demo, cluster="cluster")
+
+
 def test_unknown_label_in_defined_parameter():
     with pytest.raises(ms.ModelSpecificationError, match="unknown label"):
         table("y ~ a*x\n ab := a*b")

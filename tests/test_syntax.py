@@ -483,11 +483,48 @@ class TestLevels:
         assert_caret(err, 3, 8, "within")
         assert "twice" in err.msg
 
-    @pytest.mark.parametrize("name", ["3", "school", "0"])
-    def test_unknown_level(self, name):
+    @pytest.mark.parametrize("name", ["0", "00", "1.5", "2e1", ".5"])
+    def test_level_number_must_be_a_positive_integer(self, name):
         err = syntax_error(f"level: {name}\ny ~ x")
         assert_caret(err, 1, 8, name)
         assert name in err.msg
+        assert "positive integer" in err.msg
+
+    @pytest.mark.parametrize("bad", ["-", "("])
+    def test_level_label_must_be_a_number_or_name(self, bad):
+        err = syntax_error(f"level: {bad}1\ny ~ x")
+        assert_caret(err, 1, 8, bad)
+        assert f"found '{bad}'" in err.msg
+
+    def test_numbered_levels_beyond_two_are_kept(self):
+        m = parse("level: 1\n y ~ x\nlevel: 2\n y ~ w\nlevel: 3\n y ~ z")
+        assert m.levels == ("within", "between", "3")
+        assert [s.level for s in m.statements] == ["within", "between", "3"]
+
+    def test_named_levels_are_kept_as_written(self):
+        m = parse("level: School\n y ~ x\nlevel: district_2\n y ~ w")
+        assert m.levels == ("School", "district_2")
+        assert [s.level for s in m.statements] == ["School", "district_2"]
+
+    def test_levels_in_order_of_appearance(self):
+        m = parse("level: school\n y ~ w\nlevel: 1\n y ~ x\nlevel: 12\n y ~ z")
+        assert m.levels == ("school", "within", "12")
+
+    def test_level_numbers_are_read_as_integers(self):
+        # "01" is level 1; "003" and "3" are the same label.
+        assert parse("level: 01\n y ~ x").levels == ("within",)
+        err = syntax_error("level: 003\n y ~ x\nlevel: 3\n y ~ w")
+        assert_caret(err, 3, 8, "3")
+        assert "'3' appears twice (first at line 1)" in err.msg
+
+    def test_duplicate_named_level(self):
+        err = syntax_error("level: school\n y ~ x\nlevel: 1\n y ~ w\nlevel: school\n y ~ z")
+        assert_caret(err, 5, 8, "school")
+        assert "'school' appears twice (first at line 1)" in err.msg
+
+    def test_extra_tokens_after_a_named_level(self):
+        err = syntax_error("level: school district\ny ~ x")
+        assert_caret(err, 1, 15, "district")
 
     def test_missing_level_name(self):
         err = syntax_error("level:\ny ~ x")

@@ -1,4 +1,4 @@
-"""Parser for lavaan-style model syntax with two-level blocks and random slopes.
+"""Parser for lavaan-style model syntax with level blocks and random slopes.
 
 The accepted language is lavaan's model syntax::
 
@@ -11,6 +11,11 @@ The accepted language is lavaan's model syntax::
       y1 ~ 1                      # intercept
     ab := a*b                     # defined parameter
     a > 0                         # inequality constraint
+
+A level label is a positive integer or a name (``level: 3``,
+``level: school``); ``1``/``within`` and ``2``/``between`` are recorded as
+``"within"`` and ``"between"``, other labels as written. The parser only
+records the levels; the parameter table decides which sets it can fit.
 
 Parsing happens in three passes.  :func:`~msem_nb.syntax.tokens.tokenize`
 turns the text into tokens that remember where they came from; the tokens
@@ -35,14 +40,15 @@ from collections.abc import Mapping, Sequence
 from msem_nb.syntax.expressions import Expression, ExpressionParser
 from msem_nb.syntax.statements import ParsedModel, Statement
 from msem_nb.syntax.terms import TermParser
-from msem_nb.syntax.tokens import (EOF, MODEL_OPERATORS, NAME, NEWLINE, OP,
+from msem_nb.syntax.tokens import (EOF, MODEL_OPERATORS, NAME, NEWLINE, NUMBER, OP,
                                    ModelSyntaxError, SourceText, Token, TokenCursor, describe,
                                    is_op, tokenize)
 
 __all__ = ["parse", "LEVEL_NAMES"]
 
 
-#: Accepted spellings of level names, lower-cased, and what they mean.
+#: Level labels with a fixed meaning, lower-cased, and what they mean. Any
+#: other label (``level: 3``, ``level: school``) is kept as written.
 LEVEL_NAMES: Mapping[str, str] = {
     "1": "within",
     "within": "within",
@@ -158,16 +164,12 @@ class _Parser(SourceText):
         colon = unit[1]
         if len(unit) < 3:
             raise self.error(
-                "expected a level name after 'level:' (within, between, 1 or 2)", colon
+                "expected a level label after 'level:' (a positive integer such as 1 or 2, "
+                "or a name such as within, between or school)",
+                colon,
             )
-        name_tok = unit[2]
-        level = LEVEL_NAMES.get(name_tok.value.lower())
-        if level is None:
-            raise self.error(
-                f"unknown level {name_tok.value!r}: expected 'within' (or 1) or "
-                "'between' (or 2)",
-                name_tok,
-            )
+        label_tok = unit[2]
+        level = self._level_label(label_tok)
         if len(unit) > 3:
             raise self.error(
                 f"unexpected {describe(unit[3])} after the level name; a "
@@ -177,10 +179,30 @@ class _Parser(SourceText):
         if level in seen:
             raise self.error(
                 f"level {level!r} appears twice (first at line {seen[level].line})",
-                name_tok,
+                label_tok,
             )
-        seen[level] = name_tok
+        seen[level] = label_tok
         return level
+
+    def _level_label(self, tok: Token) -> str:
+        if tok.kind == NAME:
+            return LEVEL_NAMES.get(tok.value.lower(), tok.value)
+        if tok.kind == NUMBER:
+            # The tokenizer's numbers are ASCII, so isdigit() means an integer
+            # written without sign, point or exponent.
+            if not tok.value.isdigit() or int(tok.value) == 0:
+                raise self.error(
+                    f"invalid level {tok.value!r}: level numbers are positive "
+                    "integers (1, 2, 3, ...)",
+                    tok,
+                )
+            number = str(int(tok.value))
+            return LEVEL_NAMES.get(number, number)
+        raise self.error(
+            "expected a level label after 'level:' (a positive integer or a name), "
+            f"found {describe(tok)}",
+            tok,
+        )
 
     # -- single statements ---------------------------------------------------
 
@@ -398,8 +420,12 @@ def parse(text: str) -> ParsedModel:
         The model.  Statements are separated by line breaks or ``;``; a
         statement continues on the next line when a line ends with an
         operator (``+``, ``*``, ``=~``, ...) or the next line starts with one.
-        ``level: within`` / ``level: 1`` and ``level: between`` /
-        ``level: 2`` lines open the two blocks of a multilevel model.
+        ``level: <label>`` lines open the blocks of a multilevel model; a
+        label is a positive integer or a name. ``1``/``within`` and
+        ``2``/``between`` (any case) are recorded as ``"within"`` and
+        ``"between"``; any other label as written (``"3"``, ``"school"``).
+        Which sets of levels can be fitted is decided by the parameter
+        table (:func:`msem_nb.model.partable.build_partable`), not here.
 
     Returns
     -------

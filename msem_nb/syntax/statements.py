@@ -62,7 +62,8 @@ class Statement:
         Terms for ``=~``, ``~``, ``~~`` and ``|~``; a single ``Term("1")`` for
         ``~1``; empty otherwise.
     level : str or None
-        ``"within"``, ``"between"`` or None when the model has no levels.
+        Label of the statement's level block (as in
+        :attr:`ParsedModel.levels`), or None when the model has no levels.
     line, col : int
         Position of the left-hand side (not used in comparisons).
     expr : Expression or None
@@ -93,8 +94,10 @@ class ParsedModel:
     statements : tuple of Statement
         In source order, one per left-hand side.
     levels : tuple of str
-        Level names in the order their blocks appear (``"within"``,
-        ``"between"``); empty for a single-level model.
+        Level labels in the order their blocks appear: ``"within"`` (for
+        ``level: 1`` or ``level: within``), ``"between"`` (``2`` or
+        ``between``), any other label as written (``"3"``, ``"school"``);
+        empty for a single-level model.
     source : str
         The model text as given.
     """
