@@ -592,6 +592,28 @@ class TestRandomSlopes:
     def test_no_intercept(self):
         assert_caret(syntax_error("s | y ~ 1"), 1, 9, "1")
 
+    @pytest.mark.parametrize(
+        "text", ["y | t1 + t2", "y | t1", "y | a*t1 + b*t2", "u | 0.5*t1", "y |\n  t1 + t2"]
+    )
+    def test_thresholds_are_not_taken_for_a_random_slope(self, text):
+        err = syntax_error(text)
+        assert_caret(err, 1, 3, "|")
+        assert err.msg.startswith("thresholds ('y | t1 + t2') are not supported")
+
+    def test_thresholds_inside_a_level_block(self):
+        err = syntax_error("level: 1\n  y1 | t1 + t2\nlevel: 2\n  y1 ~~ y1")
+        assert_caret(err, 2, 6, "|")
+        assert "thresholds" in err.msg
+
+    def test_slope_with_outcome_named_like_a_threshold(self):
+        st = only("s1 | t1 ~ x")
+        assert (st.lhs, st.op, st.slope, st.rhs) == ("t1", "|~", "s1", (Term("x"),))
+
+    def test_incomplete_slope_is_not_a_threshold(self):
+        err = syntax_error("s | y")
+        assert_caret(err, 1, 5, "y")
+        assert "random slopes are written 's | y ~ x'" in err.msg
+
 
 # ---------------------------------------------------------------------------
 # Expressions

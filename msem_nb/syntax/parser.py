@@ -16,6 +16,8 @@ A level label is a positive integer or a name (``level: 3``,
 ``level: school``); ``1``/``within`` and ``2``/``between`` are recorded as
 ``"within"`` and ``"between"``, other labels as written. The parser only
 records the levels; the parameter table decides which sets it can fit.
+Threshold statements (``y | t1 + t2``) are recognised and rejected: only
+continuous variables are modelled.
 
 Parsing happens in three passes.  :func:`~msem_nb.syntax.tokens.tokenize`
 turns the text into tokens that remember where they came from; the tokens
@@ -35,6 +37,7 @@ the results are the dataclasses of :mod:`msem_nb.syntax.statements`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 
 from msem_nb.syntax.expressions import Expression, ExpressionParser
@@ -62,6 +65,19 @@ LEVEL_NAMES: Mapping[str, str] = {
 _BINARY_SYMBOLS = MODEL_OPERATORS | {"|", "+", "-", "*", "/", "^", "**"}
 _CONTINUES_AT_END = _BINARY_SYMBOLS | {"("}
 _CONTINUES_AT_START = _BINARY_SYMBOLS | {")"}
+
+
+_THRESHOLD_NAME = re.compile(r"t[0-9]+")
+
+
+def _is_threshold(toks: Sequence[Token]) -> bool:
+    # lavaan writes thresholds "y | t1 + t2" (with optional modifiers, as in
+    # "y | a*t1"): no model operator, and t<number> names after the bar. A
+    # random slope always has its "~"; without one, "s | y" is an incomplete
+    # slope and gets the random-slope parser's message.
+    if any(t.kind == OP and t.value in MODEL_OPERATORS for t in toks):
+        return False
+    return any(t.kind == NAME and _THRESHOLD_NAME.fullmatch(t.value) for t in toks[2:])
 
 
 class _Parser(SourceText):
@@ -208,6 +224,13 @@ class _Parser(SourceText):
 
     def _statement(self, toks: list[Token], level: str | None) -> list[Statement]:
         if len(toks) >= 2 and is_op(toks[1], "|"):
+            if _is_threshold(toks):
+                raise self.error(
+                    "thresholds ('y | t1 + t2') are not supported: models have "
+                    "continuous variables only (a random slope is written "
+                    "'s | y ~ x')",
+                    toks[1],
+                )
             return [self._random_slope(toks, level)]
         op_index = next(
             (i for i, t in enumerate(toks) if t.kind == OP and t.value in MODEL_OPERATORS),
