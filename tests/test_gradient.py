@@ -10,7 +10,7 @@ from msem_nb.estimation.start import start_values
 from msem_nb.likelihood.objective import Objective
 from msem_nb.model.partable import build_partable
 from msem_nb.model.spec import build_spec
-from msem_nb.syntax.parser import parse
+from msem_nb.syntax import parse
 
 MODELS = {
     "twolevel_cfa": ("level: within\n fw =~ y1 + y2 + y3\n fw ~ x1 + x2\n"

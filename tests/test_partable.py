@@ -4,7 +4,7 @@ import pytest
 
 import msem_nb as ms
 from msem_nb.model.partable import build_partable
-from msem_nb.syntax.parser import parse
+from msem_nb.syntax import parse
 
 
 def table(model, **kw):
@@ -83,6 +83,18 @@ def test_single_level_meanstructure_default():
 def test_missing_level_block_is_an_error():
     with pytest.raises(ms.ModelSpecificationError, match="between"):
         table("level: within\n y1 ~ x1")
+
+
+@pytest.mark.parametrize("model", [
+    "level: 1\n fw =~ y1 + y2 + y3\nlevel: 3\n fb =~ y1 + y2 + y3",
+    "level: 3\n y1 ~ x1",
+    "level: school\n y1 ~ x1",
+])
+def test_level_labels_without_a_likelihood_fail_when_fitted(demo, model):
+    # The parser accepts any level label; fitting needs within and between.
+    assert ms.parse(model).levels
+    with pytest.raises(ms.ModelSpecificationError, match="level"):
+        ms.fit(model, demo, cluster="cluster")
 
 
 def test_unknown_label_in_defined_parameter():

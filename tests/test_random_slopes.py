@@ -15,7 +15,7 @@ from msem_nb.estimation.start import start_values
 from msem_nb.model.partable import build_partable
 from msem_nb.likelihood.slopes import SlopeObjective
 from msem_nb.model.spec import build_spec
-from msem_nb.syntax.parser import parse
+from msem_nb.syntax import parse
 
 L2_MODEL = "level: within\n s1 | y1 ~ x1\nlevel: between\n y1 ~ w1"
 

@@ -1,11 +1,11 @@
-"""Tests for msem_nb.syntax.parser: tokenizer, statement parser and expressions."""
+"""Tests for msem_nb.syntax: tokenizer, statement parser and expressions."""
 
 import math
 import pickle
 
 import pytest
 
-from msem_nb.syntax.parser import (
+from msem_nb.syntax import (
     EOF,
     NAME,
     NEWLINE,
@@ -483,11 +483,48 @@ class TestLevels:
         assert_caret(err, 3, 8, "within")
         assert "twice" in err.msg
 
-    @pytest.mark.parametrize("name", ["3", "school", "0"])
-    def test_unknown_level(self, name):
+    @pytest.mark.parametrize("name", ["0", "00", "1.5", "2e1", ".5"])
+    def test_level_number_must_be_a_positive_integer(self, name):
         err = syntax_error(f"level: {name}\ny ~ x")
         assert_caret(err, 1, 8, name)
         assert name in err.msg
+        assert "positive integer" in err.msg
+
+    @pytest.mark.parametrize("bad", ["-", "("])
+    def test_level_label_must_be_a_number_or_name(self, bad):
+        err = syntax_error(f"level: {bad}1\ny ~ x")
+        assert_caret(err, 1, 8, bad)
+        assert f"found '{bad}'" in err.msg
+
+    def test_numbered_levels_beyond_two_are_kept(self):
+        m = parse("level: 1\n y ~ x\nlevel: 2\n y ~ w\nlevel: 3\n y ~ z")
+        assert m.levels == ("within", "between", "3")
+        assert [s.level for s in m.statements] == ["within", "between", "3"]
+
+    def test_named_levels_are_kept_as_written(self):
+        m = parse("level: School\n y ~ x\nlevel: district_2\n y ~ w")
+        assert m.levels == ("School", "district_2")
+        assert [s.level for s in m.statements] == ["School", "district_2"]
+
+    def test_levels_in_order_of_appearance(self):
+        m = parse("level: school\n y ~ w\nlevel: 1\n y ~ x\nlevel: 12\n y ~ z")
+        assert m.levels == ("school", "within", "12")
+
+    def test_level_numbers_are_read_as_integers(self):
+        # "01" is level 1; "003" and "3" are the same label.
+        assert parse("level: 01\n y ~ x").levels == ("within",)
+        err = syntax_error("level: 003\n y ~ x\nlevel: 3\n y ~ w")
+        assert_caret(err, 3, 8, "3")
+        assert "'3' appears twice (first at line 1)" in err.msg
+
+    def test_duplicate_named_level(self):
+        err = syntax_error("level: school\n y ~ x\nlevel: 1\n y ~ w\nlevel: school\n y ~ z")
+        assert_caret(err, 5, 8, "school")
+        assert "'school' appears twice (first at line 1)" in err.msg
+
+    def test_extra_tokens_after_a_named_level(self):
+        err = syntax_error("level: school district\ny ~ x")
+        assert_caret(err, 1, 15, "district")
 
     def test_missing_level_name(self):
         err = syntax_error("level:\ny ~ x")
@@ -554,6 +591,28 @@ class TestRandomSlopes:
 
     def test_no_intercept(self):
         assert_caret(syntax_error("s | y ~ 1"), 1, 9, "1")
+
+    @pytest.mark.parametrize(
+        "text", ["y | t1 + t2", "y | t1", "y | a*t1 + b*t2", "u | 0.5*t1", "y |\n  t1 + t2"]
+    )
+    def test_thresholds_are_not_taken_for_a_random_slope(self, text):
+        err = syntax_error(text)
+        assert_caret(err, 1, 3, "|")
+        assert err.msg.startswith("thresholds ('y | t1 + t2') are not supported")
+
+    def test_thresholds_inside_a_level_block(self):
+        err = syntax_error("level: 1\n  y1 | t1 + t2\nlevel: 2\n  y1 ~~ y1")
+        assert_caret(err, 2, 6, "|")
+        assert "thresholds" in err.msg
+
+    def test_slope_with_outcome_named_like_a_threshold(self):
+        st = only("s1 | t1 ~ x")
+        assert (st.lhs, st.op, st.slope, st.rhs) == ("t1", "|~", "s1", (Term("x"),))
+
+    def test_incomplete_slope_is_not_a_threshold(self):
+        err = syntax_error("s | y")
+        assert_caret(err, 1, 5, "y")
+        assert "random slopes are written 's | y ~ x'" in err.msg
 
 
 # ---------------------------------------------------------------------------

@@ -63,7 +63,7 @@ def _tree(expr):
 
 
 def evaluate_array(expr, env: dict, size: int) -> np.ndarray:
-    """Evaluate an :class:`~msem_nb.syntax.parser.Expression` on arrays.
+    """Evaluate an :class:`~msem_nb.syntax.Expression` on arrays.
 
     Parameters
     ----------

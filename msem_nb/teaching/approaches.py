@@ -23,7 +23,7 @@ from msem_nb.inference.decompose import decompose
 from msem_nb.errors import DataError, DataWarning, MsemError
 from msem_nb.teaching.muml import fit_muml
 from msem_nb.model.partable import build_partable
-from msem_nb.syntax.parser import parse
+from msem_nb.syntax import parse
 from msem_nb.messages import collecting, notify
 from msem_nb.present.forest import forest_figure
 

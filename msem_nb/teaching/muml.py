@@ -38,7 +38,7 @@ from msem_nb.likelihood.objective import Objective
 from msem_nb.estimation.optimize import maximize
 from msem_nb.model.partable import ParTable, build_partable
 from msem_nb.model.spec import build_spec
-from msem_nb.syntax.parser import parse
+from msem_nb.syntax import parse
 
 __all__ = ["MumlResult", "fit_muml", "muml_moments"]
 

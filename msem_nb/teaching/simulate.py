@@ -19,7 +19,7 @@ from msem_nb.errors import ModelSpecificationError
 from msem_nb.model.implied import block_moments
 from msem_nb.model.partable import ParTable, build_partable
 from msem_nb.model.spec import build_spec
-from msem_nb.syntax.parser import parse
+from msem_nb.syntax import parse
 
 __all__ = ["population_moments", "simulate"]
 

@@ -28,7 +28,7 @@ import pandas as pd
 
 from msem_nb.errors import DataError, ModelSpecificationError, MsemError, NotIdentifiedError
 from msem_nb.messages import collecting
-from msem_nb.syntax.parser import ModelSyntaxError
+from msem_nb.syntax import ModelSyntaxError
 from msem_nb.widget import tables
 from msem_nb.widget.effects import indirect_effects
 from msem_nb.widget.gridspec import grid_spec

@@ -9,7 +9,7 @@ switching a path on does not lose the hand-written parts.
 
 The round trip is ``ModelState.from_syntax(text).to_syntax()``: it gives
 back an equivalent model in a canonical layout (one line per left-hand side
-and operator). Parsing goes through :func:`msem_nb.syntax.parser.parse`, so the
+and operator). Parsing goes through :func:`msem_nb.syntax.parse`, so the
 panel accepts exactly the language that :func:`msem_nb.fit` accepts.
 
 No ipywidgets here: this module is plain Python and unit-tested as such.
@@ -21,7 +21,7 @@ import copy
 import math
 from dataclasses import dataclass, field
 
-from msem_nb.syntax.parser import ParsedModel, Statement, Term, parse
+from msem_nb.syntax import ParsedModel, Statement, Term, parse
 
 __all__ = ["ModelState", "Block", "TWO_LEVELS", "SINGLE_LEVEL", "term_text"]
 
@@ -44,7 +44,7 @@ def term_text(t: Term) -> str:
 
     Parameters
     ----------
-    t : msem_nb.syntax.parser.Term
+    t : msem_nb.syntax.Term
 
     Returns
     -------
