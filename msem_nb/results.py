@@ -154,7 +154,8 @@ class FitResult:
         free_full = np.concatenate([free, np.ones(len(df) - len(tab), dtype=bool)])
         zq = stats.norm.ppf(0.5 + self.level / 2)
         with np.errstate(divide="ignore", invalid="ignore"):
-            z = np.where(free_full, df["est"] / df["se"], np.nan)
+            # as lavaan: no z where the standard error is zero (nothing varies)
+            z = np.where(free_full & (df["se"] > 0), df["est"] / df["se"], np.nan)
         df["z"] = z
         df["pvalue"] = np.where(np.isfinite(z), 2 * stats.norm.sf(np.abs(z)), np.nan)
         df["ci_lower"] = np.where(free_full, df["est"] - zq * df["se"], df["est"])

@@ -282,7 +282,7 @@ def _estimates(pt: ParTable, pt0: ParTable, theta, vcov, level) -> pd.DataFrame:
         df = pd.concat([df, _defined(pt, theta, vcov)], ignore_index=True)
     zq = stats.norm.ppf(0.5 + level / 2)
     with np.errstate(divide="ignore", invalid="ignore"):
-        z = np.where(df["free"], df["est"] / df["se"], np.nan)
+        z = np.where(df["free"] & (df["se"] > 0), df["est"] / df["se"], np.nan)
     df["z"] = z
     df["pvalue"] = np.where(np.isfinite(z), 2 * stats.norm.sf(np.abs(z)), np.nan)
     df["ci_lower"] = np.where(df["free"], df["est"] - zq * df["se"], df["est"])
