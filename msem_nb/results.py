@@ -7,23 +7,21 @@ from functools import cached_property
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from msem_nb.data.complete import ClusterData
-from msem_nb.inference.defined import defined_delta
-from msem_nb.estimation.options import FitOptions
 from msem_nb.estimation.estimate import Estimation, count_moments, estimate
-from msem_nb.inference.fitmeasures import fit_measures
-from msem_nb.model.partable import ParTable, baseline_partable
+from msem_nb.estimation.options import FitOptions
 from msem_nb.estimation.saturated import fit_saturated
-from msem_nb.inference.standardize import std_all
+from msem_nb.inference.defined import defined_delta
+from msem_nb.inference.fitmeasures import fit_measures
+from msem_nb.inference.intervals import bootstrap, monte_carlo
 from msem_nb.inference.robust import mlr_fit_measures
-from msem_nb.inference.intervals import bootstrap
-from msem_nb.inference.intervals import monte_carlo
-from msem_nb.present.summary import summary_text
-from msem_nb.present.summary import summary_html
+from msem_nb.inference.standardize import std_all
+from msem_nb.inference.wald import wald_table
+from msem_nb.model.partable import ParTable, baseline_partable
 from msem_nb.present.diagram import path_diagram
 from msem_nb.present.report import make_report
+from msem_nb.present.summary import summary_html, summary_text
 
 __all__ = ["FitResult"]
 
@@ -152,14 +150,9 @@ class FitResult:
         std_full = np.concatenate([std, df["std_all"].to_numpy()[len(tab):]]) \
             if self.partable.defined else std
         free_full = np.concatenate([free, np.ones(len(df) - len(tab), dtype=bool)])
-        zq = stats.norm.ppf(0.5 + self.level / 2)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            # as lavaan: no z where the standard error is zero (nothing varies)
-            z = np.where(free_full & (df["se"] > 0), df["est"] / df["se"], np.nan)
-        df["z"] = z
-        df["pvalue"] = np.where(np.isfinite(z), 2 * stats.norm.sf(np.abs(z)), np.nan)
-        df["ci_lower"] = np.where(free_full, df["est"] - zq * df["se"], df["est"])
-        df["ci_upper"] = np.where(free_full, df["est"] + zq * df["se"], df["est"])
+        wald = wald_table(df["est"], df["se"], free_full, self.level)
+        for col in wald.columns:
+            df[col] = wald[col].to_numpy()
         df["std_all"] = std_full
         df["free"] = free_full
         df["exo"] = np.concatenate([tab["exo"].to_numpy(), np.zeros(len(df) - len(tab), bool)])

@@ -25,17 +25,17 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from msem_nb.data.prepare import prepare_data
-from msem_nb.inference.defined import defined_delta
 from msem_nb.errors import ModelSpecificationError
 from msem_nb.estimation.constraints import linear_constraints, null_space
 from msem_nb.estimation.exogenous import exogenous_values
-from msem_nb.estimation.start import start_values
-from msem_nb.model.implied import block_gradient
-from msem_nb.likelihood.objective import Objective
 from msem_nb.estimation.optimize import maximize
+from msem_nb.estimation.start import start_values
+from msem_nb.inference.defined import defined_delta
+from msem_nb.inference.wald import wald_table
+from msem_nb.likelihood.objective import Objective
+from msem_nb.model.implied import block_gradient
 from msem_nb.model.partable import ParTable, build_partable
 from msem_nb.model.spec import build_spec
 from msem_nb.syntax.parser import parse
@@ -280,13 +280,9 @@ def _estimates(pt: ParTable, pt0: ParTable, theta, vcov, level) -> pd.DataFrame:
                        "exo": pt0.table["exo"].to_numpy()})
     if pt.defined:
         df = pd.concat([df, _defined(pt, theta, vcov)], ignore_index=True)
-    zq = stats.norm.ppf(0.5 + level / 2)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = np.where(df["free"] & (df["se"] > 0), df["est"] / df["se"], np.nan)
-    df["z"] = z
-    df["pvalue"] = np.where(np.isfinite(z), 2 * stats.norm.sf(np.abs(z)), np.nan)
-    df["ci_lower"] = np.where(df["free"], df["est"] - zq * df["se"], df["est"])
-    df["ci_upper"] = np.where(df["free"], df["est"] + zq * df["se"], df["est"])
+    wald = wald_table(df["est"], df["se"], df["free"], level)
+    for col in wald.columns:
+        df[col] = wald[col].to_numpy()
     cols = ["lhs", "op", "rhs", "level", "label", "est", "se", "z", "pvalue", "ci_lower",
             "ci_upper", "free", "exo"]
     return df[cols]
