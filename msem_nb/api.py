@@ -32,9 +32,14 @@ def fit(model: str, data: pd.DataFrame, cluster: str | None = None, estimator: s
         One row per level-1 unit.
     cluster : str, optional
         Column with cluster ids. None fits a single-level model.
-    estimator : {"ML", "MLR"}
+    estimator : {"ML", "MLR", "MUML"}
         Maximum likelihood; "MLR" adds Huber-White (cluster-robust) standard
         errors and the Yuan-Bentler scaled test, as lavaan and Mplus do.
+        "MUML" is Muthen's two-level quasi-likelihood (complete rows, no
+        random slopes, covariate moments estimated; see
+        :func:`msem_nb.teaching.muml.fit_muml`); its F is not a
+        log-likelihood, so ``fit_measures`` has fmin and c but no
+        likelihood-based measures.
     missing : {"listwise", "fiml", "ml", "ml.x"}
         "listwise" drops rows with missing values on model variables (and
         counts them). "fiml" uses every observed value, covariates included

@@ -10,6 +10,7 @@ import pandas as pd
 
 from msem_nb.data.complete import ClusterData
 from msem_nb.estimation.estimate import Estimation, count_moments, estimate
+from msem_nb.estimation.muml import MumlEstimation
 from msem_nb.estimation.options import FitOptions
 from msem_nb.estimation.saturated import fit_saturated
 from msem_nb.inference.defined import defined_delta
@@ -31,6 +32,13 @@ NO_SATURATED_NOTE = (
     "matrix to test against. Chi-square, CFI, TLI, RMSEA and SRMR are therefore not "
     "defined; compare nested models with likelihood-ratio tests, AIC or BIC instead.")
 
+MUML_NOTE = (
+    "MUML minimises Muthen's fit function F (fmin), a quasi-likelihood that weights the "
+    "between part by J - 1 and gives every cluster the one size c; F is not a "
+    "log-likelihood, so the log-likelihood, AIC and BIC are not available (NaN), and a "
+    "chi-square test, CFI, TLI or RMSEA computed from F would be wrong. Fit the model with "
+    "estimator='ML' for them.")
+
 _SECTION = {"=~": "Latent Variables", "~": "Regressions", "~~": "Covariances",
             "~1": "Intercepts", "var": "Variances", ":=": "Defined Parameters"}
 _SECTION_ORDER = ["=~", "~", "~~", "~1", "var"]
@@ -49,6 +57,11 @@ class FitResult:
     fit_measures : dict
         loglik, npar, chisq, df, pvalue, cfi, tli, rmsea, srmr (and
         srmr_within, srmr_between for two-level models), aic, bic, ...
+        Random slopes: loglik, aic and bic with a note. MUML: fmin (F) and c,
+        no likelihood-based measures (loglik, aic, bic are NaN; see the note).
+    partable : ParTable
+        The table the estimates refer to: for MUML the caller's with the
+        covariates' moments freed (``estimation.partable``).
     """
 
     model: str
@@ -64,6 +77,13 @@ class FitResult:
     messages: tuple = ()
     # the validated options of the fit (refits reuse them with the table)
     options: FitOptions = field(default_factory=FitOptions)
+
+    def __post_init__(self) -> None:
+        # An estimator may estimate a changed table (MUML frees the covariates'
+        # moments); theta, vcov and every table of this result refer to that one.
+        table = self.estimation.partable
+        if table is not None and table is not self.partable:
+            object.__setattr__(self, "partable", table)
 
     # -- basic facts ---------------------------------------------------
     @property
@@ -202,6 +222,11 @@ class FitResult:
     @cached_property
     def fit_measures(self) -> dict:
         pt, data, est = self.partable, self.data, self.estimation
+        if isinstance(est, MumlEstimation):
+            nan = float("nan")
+            return {"loglik": nan, "npar": int(self.npar), "nobs": int(data.nobs),
+                    "nclusters": int(data.nclusters), "fmin": float(est.fmin),
+                    "c": float(est.c), "aic": nan, "bic": nan, "note": MUML_NOTE}
         if pt.slopes:
             n, ll = data.nobs, est.loglik
             return {"loglik": float(ll), "npar": int(self.npar), "nobs": int(n),
