@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -18,7 +19,7 @@ from msem_nb.inference.fitmeasures import fit_measures
 from msem_nb.inference.intervals import bootstrap, monte_carlo
 from msem_nb.inference.robust import mlr_fit_measures
 from msem_nb.inference.standardize import std_all
-from msem_nb.inference.wald import wald_table
+from msem_nb.inference.wald import LEVEL_DEPRECATION, wald_table
 from msem_nb.model.partable import ParTable, baseline_partable
 from msem_nb.present.diagram import path_diagram
 from msem_nb.present.report import make_report
@@ -51,6 +52,9 @@ class FitResult:
     Attributes
     ----------
     converged, iterations, loglik, npar : as in lavaan
+    ci_level : float
+        Confidence level of the Wald intervals (``level`` is its deprecated
+        name: ``level`` means within / between, as in the ``level`` column).
     estimates : pandas.DataFrame
         One row per parameter: lhs, op, rhs, level, label, est, se, z,
         pvalue, ci_lower, ci_upper, std_all (plus free, exo).
@@ -70,7 +74,8 @@ class FitResult:
     estimation: Estimation
     cluster: str | None
     estimator: str = "ML"
-    level: float = 0.95
+    # confidence level of the intervals ("level" names within / between)
+    ci_level: float = 0.95
     elapsed: float = 0.0
     centering: dict = field(default_factory=dict)
     # warnings of this fit and notes on boundary estimates, as plain text
@@ -84,6 +89,12 @@ class FitResult:
         table = self.estimation.partable
         if table is not None and table is not self.partable:
             object.__setattr__(self, "partable", table)
+
+    @property
+    def level(self) -> float:
+        """Deprecated name of :attr:`ci_level` (the confidence level)."""
+        warnings.warn(LEVEL_DEPRECATION, FutureWarning, stacklevel=2)
+        return self.ci_level
 
     # -- basic facts ---------------------------------------------------
     @property
@@ -170,7 +181,7 @@ class FitResult:
         std_full = np.concatenate([std, df["std_all"].to_numpy()[len(tab):]]) \
             if self.partable.defined else std
         free_full = np.concatenate([free, np.ones(len(df) - len(tab), dtype=bool)])
-        wald = wald_table(df["est"], df["se"], free_full, self.level)
+        wald = wald_table(df["est"], df["se"], free_full, self.ci_level)
         for col in wald.columns:
             df[col] = wald[col].to_numpy()
         df["std_all"] = std_full

@@ -1,11 +1,16 @@
 """Wald z, p and intervals: one rule for the parameter table, MUML and the panel."""
 
+import warnings
+
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
 import msem_nb as ms
+from msem_nb.inference import intervals as iv
 from msem_nb.inference.wald import wald_table
+from msem_nb.teaching.muml import fit_muml
 from msem_nb.widget.effects import indirect_effects
 
 
@@ -42,7 +47,7 @@ def test_wald_table_rules():
 
 def test_results_and_effects_use_the_one_table(demo):
     model = "level: within\n  y2 ~ b*y1\n  y1 ~ a*x1\nlevel: between\n  y2 ~ y1\n  y1 ~ w1\n"
-    res = ms.fit(model, demo, cluster="cluster", level=0.9)
+    res = ms.fit(model, demo, cluster="cluster", ci_level=0.9)
     est = res.estimates
     w = wald_table(est.est, est.se, est.free, 0.9)
     for col in w.columns:
@@ -54,3 +59,67 @@ def test_results_and_effects_use_the_one_table(demo):
         np.testing.assert_array_equal(eff[col].to_numpy(), w[col].to_numpy())
     row = eff[eff.level == "within"].iloc[0]
     assert row.ci_upper - row.est == pytest.approx(stats.norm.ppf(0.95) * row.se)
+
+
+# -- ci_level, and level as its deprecated name -----------------------------------------------
+
+MODEL = "y1 ~ a*x1\ny2 ~ b*y1\nab := a*b"
+
+
+def test_ci_level_new_spelling(demo):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)   # the new spelling never warns
+        res = ms.fit(MODEL, demo, ci_level=0.8)
+        assert res.ci_level == 0.8
+        row = res.estimates.query("label == 'a'").iloc[0]
+        assert row.ci_upper - row.est == pytest.approx(stats.norm.ppf(0.9) * row.se)
+        mc = res.monte_carlo(500, seed=1)
+        assert mc.ci_level == 0.8 and "80% intervals" in mc.summary()
+        assert res.monte_carlo(500, seed=1, ci_level=0.5).ci_level == 0.5
+        assert "(80%)" in res.report().to_markdown()
+        assert ms.fit(MODEL, demo).ci_level == 0.95
+
+
+def test_level_still_works_with_a_future_warning(demo):
+    with pytest.warns(FutureWarning, match="use 'ci_level'"):
+        old = ms.fit(MODEL, demo, level=0.8)
+    new = ms.fit(MODEL, demo, ci_level=0.8)
+    pd.testing.assert_frame_equal(old.estimates, new.estimates)
+    with pytest.warns(FutureWarning, match="ci_level"):
+        assert old.level == 0.8
+    with pytest.warns(FutureWarning):
+        mc = new.monte_carlo(500, seed=1, level=0.5)
+    assert mc.ci_level == 0.5
+    with pytest.warns(FutureWarning):
+        assert mc.level == 0.5
+    with pytest.warns(FutureWarning):
+        boot = new.bootstrap(4, ci="percentile", seed=1, n_jobs=1, level=0.5)
+    assert boot.ci_level == 0.5
+    with pytest.warns(FutureWarning):
+        assert iv.percentile_interval(np.arange(101.0), level=0.5) == (25.0, 75.0)
+    assert iv.percentile_interval(np.arange(101.0), 0.5) == (25.0, 75.0)
+    with pytest.raises(TypeError, match="once"):
+        ms.fit(MODEL, demo, ci_level=0.9, level=0.8)
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        ms.fit(MODEL, demo, ci_level=95)
+
+
+def test_level_alias_in_muml_and_compare_approaches():
+    df = ms.load_example("classrooms")
+    model = "level: within\n math ~ ses\nlevel: between\n math ~ ses"
+    new = fit_muml(model, df, "class_id", ci_level=0.8)
+    with pytest.warns(FutureWarning):
+        old = fit_muml(model, df, "class_id", level=0.8)
+    pd.testing.assert_frame_equal(old.estimates, new.estimates)
+    assert not new.estimates.equals(fit_muml(model, df, "class_id").estimates)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("error", FutureWarning)
+        cmp = ms.compare_approaches(df, "class_id", y="math", x="ses", ci_level=0.8)
+    assert cmp.ci_level == 0.8 and "80% CI" in cmp._repr_html_()
+    with pytest.warns(FutureWarning):
+        assert cmp.level == 0.8
+    with pytest.warns(FutureWarning), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        old_cmp = ms.compare_approaches(df, "class_id", y="math", x="ses", level=0.8)
+    pd.testing.assert_frame_equal(old_cmp.table, cmp.table)

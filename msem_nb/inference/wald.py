@@ -53,9 +53,12 @@ def resolve_ci_level(ci_level: float | None, level: float | None, default: float
     Parameters
     ----------
     ci_level, level : float or None
-        What the caller was given; passing both is an error.
+        What the caller was given. ``level`` (not None) issues a
+        FutureWarning and is used; giving ``ci_level`` too (other than its
+        default) is a TypeError.
     default : float or None
-        Used when neither is given (None: "the fit's", left to the caller).
+        The caller's default of ``ci_level``, returned when neither is given
+        (None: "the fit's", left to the caller).
     stacklevel : int
         Of the FutureWarning, as for ``warnings.warn`` called here: 3 points
         at the caller of the public function that accepts ``level``.
@@ -63,10 +66,12 @@ def resolve_ci_level(ci_level: float | None, level: float | None, default: float
     Returns
     -------
     float or None
+        Checked by :func:`check_ci_level` unless None.
     """
     if level is not None:
-        if ci_level is not None:
-            raise TypeError("give the confidence level once, as ci_level")
+        if ci_level is not None and ci_level != default:
+            raise TypeError("give the confidence level once, as ci_level ('level' is its "
+                            "deprecated name)")
         warnings.warn(LEVEL_DEPRECATION, FutureWarning, stacklevel=stacklevel)
         ci_level = level
     if ci_level is None:

@@ -28,7 +28,7 @@ import pandas as pd
 from msem_nb.estimation.options import FitOptions
 from msem_nb.estimation.pipeline import fit_prepared, prepare
 from msem_nb.inference.defined import defined_delta
-from msem_nb.inference.wald import wald_table
+from msem_nb.inference.wald import resolve_ci_level, wald_table
 from msem_nb.likelihood.muml import muml_moments
 from msem_nb.model.partable import ParTable, build_partable
 from msem_nb.syntax import parse
@@ -81,8 +81,8 @@ class MumlResult:
                 + self.estimates[cols].to_html(index=False, float_format="%.3f", escape=True))
 
 
-def fit_muml(model: str, data: pd.DataFrame, cluster: str, *, level: float = 0.95,
-             control: dict | None = None) -> MumlResult:
+def fit_muml(model: str, data: pd.DataFrame, cluster: str, *, ci_level: float = 0.95,
+             control: dict | None = None, level: float | None = None) -> MumlResult:
     """Fit a two-level model with Muthen's MUML estimator.
 
     Parameters
@@ -95,12 +95,14 @@ def fit_muml(model: str, data: pd.DataFrame, cluster: str, *, level: float = 0.9
         One row per level-1 unit; rows with missing values are dropped.
     cluster : str
         Cluster id column.
-    level : float
+    ci_level : float
         Confidence level of the Wald intervals.
     control : dict, optional
         ``maxiter``, ``gtol``, ``start`` and ``se`` as in :func:`msem_nb.fit`
         (``start`` is a vector of the parameters with the covariate moments
         freed, :func:`msem_nb.estimation.muml.muml_partable`).
+    level : float, optional
+        Deprecated name of `ci_level` (a FutureWarning).
 
     Returns
     -------
@@ -126,17 +128,18 @@ def fit_muml(model: str, data: pd.DataFrame, cluster: str, *, level: float = 0.9
     >>> res.converged
     True
     """
+    ci_level = resolve_ci_level(ci_level, level)
     options = FitOptions(estimator="MUML", control=dict(control or {}))
     pt = build_partable(parse(model), meanstructure=True, fixed_x=True)
     prepared, _ = prepare(pt, data, cluster, options)
     est = fit_prepared(pt, prepared, options)
     # the table theta refers to: the covariate moments freed
-    estimates = _estimates(est.partable, est.theta, est.vcov, level)
+    estimates = _estimates(est.partable, est.theta, est.vcov, ci_level)
     return MumlResult(model, estimates, est.fmin, est.c, prepared.nobs, prepared.nclusters,
                       bool(est.converged), est.theta, est.vcov, est.message)
 
 
-def _estimates(pt: ParTable, theta, vcov, level) -> pd.DataFrame:
+def _estimates(pt: ParTable, theta, vcov, ci_level: float) -> pd.DataFrame:
     tab = pt.table
     free = tab["free"].to_numpy() - 1
     ustart = tab["ustart"].to_numpy(dtype=float)
@@ -153,7 +156,7 @@ def _estimates(pt: ParTable, theta, vcov, level) -> pd.DataFrame:
                        "exo": tab["exo"].to_numpy()})
     if pt.defined:
         df = pd.concat([df, _defined(pt, theta, vcov)], ignore_index=True)
-    wald = wald_table(df["est"], df["se"], df["free"], level)
+    wald = wald_table(df["est"], df["se"], df["free"], ci_level)
     for col in wald.columns:
         df[col] = wald[col].to_numpy()
     cols = ["lhs", "op", "rhs", "level", "label", "est", "se", "z", "pvalue", "ci_lower",

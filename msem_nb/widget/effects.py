@@ -86,7 +86,7 @@ def indirect_effects(fit, max_links: int = 4, max_rows: int = 200) -> pd.DataFra
             rows.append({"level": level, "path": " -> ".join(nodes), "from": nodes[0],
                          "to": nodes[-1], "est": value, "se": se})
     df = pd.DataFrame(rows, columns=_COLUMNS[:6])
-    wald = wald_table(df["est"], df["se"], ci_level=fit.level)
+    wald = wald_table(df["est"], df["se"], ci_level=fit.ci_level)
     for col in wald.columns:
         df[col] = wald[col].to_numpy()
     return df[_COLUMNS].head(max_rows)
