@@ -9,6 +9,7 @@ import pandas as pd
 
 from msem_nb.estimation.options import FitOptions
 from msem_nb.estimation.pipeline import fit_prepared, prepare
+from msem_nb.inference.wald import resolve_ci_level
 from msem_nb.messages import collecting
 from msem_nb.model.partable import build_partable
 from msem_nb.results import FitResult
@@ -18,9 +19,9 @@ __all__ = ["fit"]
 
 def fit(model: str, data: pd.DataFrame, cluster: str | None = None, estimator: str = "ML",
         missing: str = "listwise", *, meanstructure: bool | None = None,
-        fixed_x: bool = True, level: float = 0.95, information: str | None = None,
+        fixed_x: bool = True, ci_level: float = 0.95, information: str | None = None,
         center: dict | None = None, control: dict | None = None,
-        quiet: bool = False) -> FitResult:
+        quiet: bool = False, level: float | None = None) -> FitResult:
     """Fit a single- or two-level structural equation model by maximum likelihood.
 
     Parameters
@@ -32,9 +33,14 @@ def fit(model: str, data: pd.DataFrame, cluster: str | None = None, estimator: s
         One row per level-1 unit.
     cluster : str, optional
         Column with cluster ids. None fits a single-level model.
-    estimator : {"ML", "MLR"}
+    estimator : {"ML", "MLR", "MUML"}
         Maximum likelihood; "MLR" adds Huber-White (cluster-robust) standard
         errors and the Yuan-Bentler scaled test, as lavaan and Mplus do.
+        "MUML" is Muthen's two-level quasi-likelihood (complete rows, no
+        random slopes, covariate moments estimated; see
+        :func:`msem_nb.teaching.muml.fit_muml`); its F is not a
+        log-likelihood, so ``fit_measures`` has fmin and c but no
+        likelihood-based measures.
     missing : {"listwise", "fiml", "ml", "ml.x"}
         "listwise" drops rows with missing values on model variables (and
         counts them). "fiml" uses every observed value, covariates included
@@ -48,8 +54,8 @@ def fit(model: str, data: pd.DataFrame, cluster: str | None = None, estimator: s
     fixed_x : bool
         Condition on observed exogenous covariates (their moments are fixed at
         sample values; the log-likelihood is conditional on them).
-    level : float
-        Confidence level of the Wald intervals.
+    ci_level : float
+        Confidence level of the Wald intervals (``result.ci_level``).
     information : {"observed", "expected"}, optional
         Information matrix behind the standard errors (the bread of MLR's
         sandwich); by default expected for single-level and observed for
@@ -65,6 +71,9 @@ def fit(model: str, data: pd.DataFrame, cluster: str | None = None, estimator: s
     quiet : bool
         Record warnings (dropped rows, non-convergence, ...) only in
         ``result.messages`` instead of also issuing them; safe in threads.
+    level : float, optional
+        Deprecated name of `ci_level` (a FutureWarning); ``level`` means
+        within / between elsewhere.
 
     Returns
     -------
@@ -78,14 +87,15 @@ def fit(model: str, data: pd.DataFrame, cluster: str | None = None, estimator: s
     >>> res.converged
     True
     """
+    ci_level = resolve_ci_level(ci_level, level)
     with collecting(quiet) as messages:
-        res = _fit(model, data, cluster, estimator, missing, meanstructure, fixed_x, level,
+        res = _fit(model, data, cluster, estimator, missing, meanstructure, fixed_x, ci_level,
                    information, center, control)
     return replace(res, messages=tuple(messages) + tuple(res.estimation.notes))
 
 
-def _fit(model, data, cluster, estimator, missing, meanstructure, fixed_x, level, information,
-         center, control) -> FitResult:
+def _fit(model, data, cluster, estimator, missing, meanstructure, fixed_x, ci_level,
+         information, center, control) -> FitResult:
     t0 = time.perf_counter()
     options = FitOptions(estimator=estimator, missing=missing, information=information,
                          fixed_x=fixed_x, meanstructure=meanstructure,
@@ -95,5 +105,5 @@ def _fit(model, data, cluster, estimator, missing, meanstructure, fixed_x, level
                         fixed_x=options.fixed_x)
     prepared, centering = prepare(pt, data, cluster, options)
     est = fit_prepared(pt, prepared, options)
-    return FitResult(model, pt, prepared, est, cluster, options.estimator, level,
+    return FitResult(model, pt, prepared, est, cluster, options.estimator, ci_level,
                      time.perf_counter() - t0, centering, options=options)

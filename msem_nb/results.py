@@ -2,28 +2,28 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from msem_nb.data.complete import ClusterData
-from msem_nb.inference.defined import defined_delta
-from msem_nb.estimation.options import FitOptions
 from msem_nb.estimation.estimate import Estimation, count_moments, estimate
-from msem_nb.inference.fitmeasures import fit_measures
-from msem_nb.model.partable import ParTable, baseline_partable
+from msem_nb.estimation.muml import MumlEstimation
+from msem_nb.estimation.options import FitOptions
 from msem_nb.estimation.saturated import fit_saturated
-from msem_nb.inference.standardize import std_all
+from msem_nb.inference.defined import defined_delta
+from msem_nb.inference.fitmeasures import fit_measures
+from msem_nb.inference.intervals import bootstrap, monte_carlo
 from msem_nb.inference.robust import mlr_fit_measures
-from msem_nb.inference.intervals import bootstrap
-from msem_nb.inference.intervals import monte_carlo
-from msem_nb.present.summary import summary_text
-from msem_nb.present.summary import summary_html
+from msem_nb.inference.standardize import std_all
+from msem_nb.inference.wald import LEVEL_DEPRECATION, wald_table
+from msem_nb.model.partable import ParTable, baseline_partable
 from msem_nb.present.diagram import path_diagram
 from msem_nb.present.report import make_report
+from msem_nb.present.summary import summary_html, summary_text
 
 __all__ = ["FitResult"]
 
@@ -32,6 +32,13 @@ NO_SATURATED_NOTE = (
     "from row to row with the covariate values, so there is no unrestricted covariance "
     "matrix to test against. Chi-square, CFI, TLI, RMSEA and SRMR are therefore not "
     "defined; compare nested models with likelihood-ratio tests, AIC or BIC instead.")
+
+MUML_NOTE = (
+    "MUML minimises Muthen's fit function F (fmin), a quasi-likelihood that weights the "
+    "between part by J - 1 and gives every cluster the one size c; F is not a "
+    "log-likelihood, so the log-likelihood, AIC and BIC are not available (NaN), and a "
+    "chi-square test, CFI, TLI or RMSEA computed from F would be wrong. Fit the model with "
+    "estimator='ML' for them.")
 
 _SECTION = {"=~": "Latent Variables", "~": "Regressions", "~~": "Covariances",
             "~1": "Intercepts", "var": "Variances", ":=": "Defined Parameters"}
@@ -45,12 +52,20 @@ class FitResult:
     Attributes
     ----------
     converged, iterations, loglik, npar : as in lavaan
+    ci_level : float
+        Confidence level of the Wald intervals (``level`` is its deprecated
+        name: ``level`` means within / between, as in the ``level`` column).
     estimates : pandas.DataFrame
         One row per parameter: lhs, op, rhs, level, label, est, se, z,
         pvalue, ci_lower, ci_upper, std_all (plus free, exo).
     fit_measures : dict
         loglik, npar, chisq, df, pvalue, cfi, tli, rmsea, srmr (and
         srmr_within, srmr_between for two-level models), aic, bic, ...
+        Random slopes: loglik, aic and bic with a note. MUML: fmin (F) and c,
+        no likelihood-based measures (loglik, aic, bic are NaN; see the note).
+    partable : ParTable
+        The table the estimates refer to: for MUML the caller's with the
+        covariates' moments freed (``estimation.partable``).
     """
 
     model: str
@@ -59,13 +74,27 @@ class FitResult:
     estimation: Estimation
     cluster: str | None
     estimator: str = "ML"
-    level: float = 0.95
+    # confidence level of the intervals ("level" names within / between)
+    ci_level: float = 0.95
     elapsed: float = 0.0
     centering: dict = field(default_factory=dict)
     # warnings of this fit and notes on boundary estimates, as plain text
     messages: tuple = ()
     # the validated options of the fit (refits reuse them with the table)
     options: FitOptions = field(default_factory=FitOptions)
+
+    def __post_init__(self) -> None:
+        # An estimator may estimate a changed table (MUML frees the covariates'
+        # moments); theta, vcov and every table of this result refer to that one.
+        table = self.estimation.partable
+        if table is not None and table is not self.partable:
+            object.__setattr__(self, "partable", table)
+
+    @property
+    def level(self) -> float:
+        """Deprecated name of :attr:`ci_level` (the confidence level)."""
+        warnings.warn(LEVEL_DEPRECATION, FutureWarning, stacklevel=2)
+        return self.ci_level
 
     # -- basic facts ---------------------------------------------------
     @property
@@ -152,13 +181,9 @@ class FitResult:
         std_full = np.concatenate([std, df["std_all"].to_numpy()[len(tab):]]) \
             if self.partable.defined else std
         free_full = np.concatenate([free, np.ones(len(df) - len(tab), dtype=bool)])
-        zq = stats.norm.ppf(0.5 + self.level / 2)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            z = np.where(free_full, df["est"] / df["se"], np.nan)
-        df["z"] = z
-        df["pvalue"] = np.where(np.isfinite(z), 2 * stats.norm.sf(np.abs(z)), np.nan)
-        df["ci_lower"] = np.where(free_full, df["est"] - zq * df["se"], df["est"])
-        df["ci_upper"] = np.where(free_full, df["est"] + zq * df["se"], df["est"])
+        wald = wald_table(df["est"], df["se"], free_full, self.ci_level)
+        for col in wald.columns:
+            df[col] = wald[col].to_numpy()
         df["std_all"] = std_full
         df["free"] = free_full
         df["exo"] = np.concatenate([tab["exo"].to_numpy(), np.zeros(len(df) - len(tab), bool)])
@@ -208,6 +233,11 @@ class FitResult:
     @cached_property
     def fit_measures(self) -> dict:
         pt, data, est = self.partable, self.data, self.estimation
+        if isinstance(est, MumlEstimation):
+            nan = float("nan")
+            return {"loglik": nan, "npar": int(self.npar), "nobs": int(data.nobs),
+                    "nclusters": int(data.nclusters), "fmin": float(est.fmin),
+                    "c": float(est.c), "aic": nan, "bic": nan, "note": MUML_NOTE}
         if pt.slopes:
             n, ll = data.nobs, est.loglik
             return {"loglik": float(ll), "npar": int(self.npar), "nobs": int(n),

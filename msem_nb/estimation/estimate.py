@@ -53,6 +53,9 @@ class Estimation:
     notes: tuple = ()
     # MLR (msem_nb.inference.robust): the meat and the model-based vcov; vcov is then robust
     robust: object = None
+    # the table theta refers to when the estimator changed the caller's (MUML frees the
+    # covariates' moments, msem_nb.estimation.muml); None: the caller's table
+    partable: ParTable | None = None
 
     @property
     def npar_effective(self) -> int:

@@ -17,7 +17,7 @@ from msem_nb.errors import ModelSpecificationError
 __all__ = ["FitOptions", "ESTIMATORS", "CONTROL_KEYS", "INFORMATION"]
 
 #: Estimators :func:`msem_nb.fit` offers.
-ESTIMATORS = ("ML", "MLR")
+ESTIMATORS = ("ML", "MLR", "MUML")
 #: Information matrices behind standard errors.
 INFORMATION = ("observed", "expected")
 #: Optimiser settings accepted in ``control``, with what each does.
@@ -36,7 +36,12 @@ class FitOptions:
 
     Attributes
     ----------
-    estimator : {"ML", "MLR"}
+    estimator : {"ML", "MLR", "MUML"}
+        "MUML" (Muthen's two-level estimator, :mod:`msem_nb.estimation.muml`)
+        takes complete rows only (``missing="listwise"``) and observed
+        information, refused here otherwise; one-level tables and random
+        slopes are refused by the pipeline. Its covariate moments are always
+        estimated (with ``fixed_x`` they start from their saturated values).
     missing : {"listwise", "ml", "ml.x"}
         The normalised missing-data mode (``"fiml"`` is stored as ``"ml.x"``).
     information : {"observed", "expected"} or None
@@ -68,6 +73,14 @@ class FitOptions:
         if self.information is not None and self.information not in INFORMATION:
             raise ModelSpecificationError(
                 f"information must be one of {', '.join(INFORMATION)}, not {self.information!r}")
+        if est == "MUML" and mode != "listwise":
+            raise ModelSpecificationError(
+                "estimator='MUML' uses complete rows only (missing='listwise'); for missing "
+                "values use estimator='ML' or 'MLR' with missing='fiml'")
+        if est == "MUML" and self.information == "expected":
+            raise ModelSpecificationError(
+                "estimator='MUML' takes its standard errors from the observed information; "
+                "use information='observed' (or leave it out)")
         if mode != "listwise" and self.meanstructure is False:
             raise ModelSpecificationError("missing='fiml' needs a mean structure; drop "
                                           "meanstructure=False")
@@ -102,10 +115,10 @@ class FitOptions:
 
     def information_for(self, single_level: bool) -> str:
         """The information matrix for a data set, with lavaan's defaults:
-        observed for FIML, MLR and two-level models, expected otherwise."""
+        observed for FIML, MLR, MUML and two-level models, expected otherwise."""
         if self.information is not None:
             return self.information
-        if self.fiml or self.estimator == "MLR" or not single_level:
+        if self.fiml or self.estimator in ("MLR", "MUML") or not single_level:
             return "observed"
         return "expected"
 

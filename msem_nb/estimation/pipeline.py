@@ -6,6 +6,13 @@ missing-data rules). ``fit_prepared`` estimates a parameter table on a
 prepared container under :class:`~msem_nb.estimation.options.FitOptions`.
 :func:`msem_nb.fit` is parse + build table + ``prepare`` + ``fit_prepared``;
 refits (bootstrap, panel) reuse the table and call the last two only.
+
+Estimators: "ML" (:func:`msem_nb.estimation.estimate.estimate`), "MLR" (ML
+plus the sandwich, :func:`msem_nb.estimation.sandwich.mlr_estimation`) and
+"MUML" (:func:`msem_nb.estimation.muml.estimate_muml`, two-level, complete
+data, no random slopes). An estimator may estimate a changed table (MUML
+frees the covariates' moments); the Estimation then carries it as
+``partable``, and its ``theta`` refers to that table.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from msem_nb.data.prepare import prepare_data
 from msem_nb.data.protocol import ModelData
 from msem_nb.errors import ModelSpecificationError
 from msem_nb.estimation.estimate import Estimation, estimate
+from msem_nb.estimation.muml import check_muml_table, estimate_muml
 from msem_nb.estimation.options import FitOptions
 from msem_nb.estimation.sandwich import mlr_estimation
 from msem_nb.model.partable import ParTable
@@ -41,9 +49,13 @@ def prepare(pt: ParTable, data: pd.DataFrame, cluster: Any,
             options: FitOptions) -> tuple[ModelData, dict[str, str]]:
     """The data container for `pt`, and the centring applied (column -> how).
 
-    Raises ``ModelSpecificationError`` when a slope or latent name is also a
-    column, ``DataError`` for bad data (see :func:`msem_nb.data.prepare.prepare_data`).
+    Raises ``ModelSpecificationError`` when the estimator cannot fit the
+    table (MUML: one level or random slopes) or a slope or latent name is
+    also a column, ``DataError`` for bad data (see
+    :func:`msem_nb.data.prepare.prepare_data`).
     """
+    if options.estimator == "MUML":
+        check_muml_table(pt)
     check_cluster(pt, cluster)
     if isinstance(data, pd.DataFrame):
         clash = [v for v in pt.slopes if v in data.columns]
@@ -66,7 +78,7 @@ def prepare(pt: ParTable, data: pd.DataFrame, cluster: Any,
 
 
 def fit_prepared(pt: ParTable, data: ModelData, options: FitOptions) -> Estimation:
-    """Estimate `pt` on prepared `data`: ML, with MLR's sandwich when asked.
+    """Estimate `pt` on prepared `data`: ML, with MLR's sandwich when asked, or MUML.
 
     Parameters
     ----------
@@ -79,7 +91,11 @@ def fit_prepared(pt: ParTable, data: ModelData, options: FitOptions) -> Estimati
     Returns
     -------
     Estimation
+        For MUML a :class:`~msem_nb.estimation.muml.MumlEstimation` whose
+        ``partable`` (covariate moments freed) is the table ``theta`` refers to.
     """
+    if options.estimator == "MUML":
+        return estimate_muml(pt, data, control=dict(options.control))
     information = options.information_for(data.nlevels == 1)
     if data.incomplete and information == "expected":
         raise ModelSpecificationError("information='expected' is not available with "

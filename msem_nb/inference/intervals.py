@@ -31,6 +31,7 @@ from scipy import stats
 from msem_nb.inference.defined import defined_draws
 from msem_nb.inference.progress import Progress
 from msem_nb.inference.resample import Replicator, run_batch, set_replicator
+from msem_nb.inference.wald import LEVEL_DEPRECATION, resolve_ci_level
 
 __all__ = ["IntervalResult", "monte_carlo", "bootstrap", "percentile_interval",
            "bca_interval", "acceleration"]
@@ -43,13 +44,18 @@ _TABLE_COLUMNS = ["lhs", "op", "rhs", "level", "label", "est", "se", "ci_lower",
 # Interval formulas
 # ---------------------------------------------------------------------------
 
-def percentile_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
-    """Percentile interval of the finite `values` (NaN, NaN if there are none)."""
+def percentile_interval(values: np.ndarray, ci_level: float = 0.95, *,
+                        level: float | None = None) -> tuple[float, float]:
+    """Percentile interval of the finite `values` (NaN, NaN if there are none).
+
+    ``level`` is the deprecated name of `ci_level`.
+    """
+    ci_level = resolve_ci_level(ci_level, level)
     v = np.asarray(values, dtype=float)
     v = v[np.isfinite(v)]
     if not len(v):
         return np.nan, np.nan
-    alpha = 1 - level
+    alpha = 1 - ci_level
     lo, hi = np.quantile(v, [alpha / 2, 1 - alpha / 2])
     return float(lo), float(hi)
 
@@ -70,7 +76,8 @@ def acceleration(jack: np.ndarray) -> float:
 
 
 def bca_interval(values: np.ndarray, estimate: float, accel: float,
-                 level: float = 0.95) -> tuple[float, float, float]:
+                 ci_level: float = 0.95, *, level: float | None = None
+                 ) -> tuple[float, float, float]:
     """Bias-corrected and accelerated percentile interval.
 
     Parameters
@@ -81,7 +88,8 @@ def bca_interval(values: np.ndarray, estimate: float, accel: float,
         The estimate on the original data.
     accel : float
         Acceleration, e.g. from :func:`acceleration`.
-    level : float
+    ci_level : float
+        Confidence level (``level`` is its deprecated name).
 
     Returns
     -------
@@ -89,6 +97,7 @@ def bca_interval(values: np.ndarray, estimate: float, accel: float,
         NaN bounds when the bias correction is infinite (every replicate on
         one side of the estimate) or the acceleration is not available.
     """
+    ci_level = resolve_ci_level(ci_level, level)
     v = np.asarray(values, dtype=float)
     v = v[np.isfinite(v)]
     if not len(v) or not np.isfinite(accel):
@@ -98,7 +107,7 @@ def bca_interval(values: np.ndarray, estimate: float, accel: float,
     z0 = stats.norm.ppf(prop)
     if not np.isfinite(z0):
         return np.nan, np.nan, float(z0)
-    alpha = 1 - level
+    alpha = 1 - ci_level
     zq = stats.norm.ppf([alpha / 2, 1 - alpha / 2])
     adj = stats.norm.cdf(z0 + (z0 + zq) / (1 - accel * (z0 + zq)))
     lo, hi = np.quantile(v, adj)
@@ -121,8 +130,8 @@ class IntervalResult:
         "bootstrap-rows-..." for single-level data).
     description : str
         The same in words, e.g. "cluster bootstrap, BCa".
-    level : float
-        Confidence level.
+    ci_level : float
+        Confidence level (``level`` is its deprecated name).
     draws : pandas.DataFrame
         One column per free parameter and per ``:=`` parameter, one row
         per successful draw or replicate (the index is the replicate
@@ -153,7 +162,7 @@ class IntervalResult:
 
     method: str
     description: str
-    level: float
+    ci_level: float
     draws: pd.DataFrame
     intervals: pd.DataFrame
     estimates: pd.DataFrame
@@ -164,6 +173,12 @@ class IntervalResult:
     notes: tuple = ()
     elapsed: float = 0.0
     n_jobs: int = 1
+
+    @property
+    def level(self) -> float:
+        """Deprecated name of :attr:`ci_level`."""
+        warnings.warn(LEVEL_DEPRECATION, FutureWarning, stacklevel=2)
+        return self.ci_level
 
     @property
     def unit(self) -> str:
@@ -179,7 +194,7 @@ class IntervalResult:
     def summary(self) -> str:
         """Text: how the intervals were made, then one line per parameter."""
         lines = [self.headline,
-                 f"  {100 * self.level:g}% intervals; {self.elapsed:.1f} s"
+                 f"  {100 * self.ci_level:g}% intervals; {self.elapsed:.1f} s"
                  + (f" on {self.n_jobs} processes" if self.n_jobs > 1 else "")]
         lines += [f"  {n}" for n in self.notes]
         if self.failures:
@@ -268,7 +283,7 @@ def _seed_label(ss: np.random.SeedSequence) -> int:
 
 
 def _build(fit, draws: pd.DataFrame, n_requested: int, method: str, description: str,
-           level: float, seed: int, *, bounds: dict, extra: dict | None = None,
+           ci_level: float, seed: int, *, bounds: dict, extra: dict | None = None,
            failures: dict | None = None, notes=(), elapsed=0.0, n_jobs=1) -> IntervalResult:
     """Assemble the intervals table and the estimates copy.
 
@@ -299,7 +314,7 @@ def _build(fit, draws: pd.DataFrame, n_requested: int, method: str, description:
     est.loc[covered, "ci_upper"] = tab["ci_upper"].to_numpy()
     est.loc[covered, "interval_method"] = method
     n_failed = n_requested - len(draws) + int((~np.isfinite(draws.to_numpy())).any(axis=1).sum())
-    return IntervalResult(method, description, level, draws, tab, est, n_requested, n_failed,
+    return IntervalResult(method, description, ci_level, draws, tab, est, n_requested, n_failed,
                           seed, dict(failures or {}), tuple(notes), elapsed, n_jobs)
 
 
@@ -307,8 +322,8 @@ def _build(fit, draws: pd.DataFrame, n_requested: int, method: str, description:
 # Monte Carlo
 # ---------------------------------------------------------------------------
 
-def monte_carlo(fit, n_draws: int = 20_000, *, level: float | None = None, seed=None,
-                progress: bool | None = None) -> IntervalResult:
+def monte_carlo(fit, n_draws: int = 20_000, *, ci_level: float | None = None, seed=None,
+                progress: bool | None = None, level: float | None = None) -> IntervalResult:
     """Monte Carlo confidence intervals (Preacher & Selig, 2012).
 
     Draws the free parameters from N(theta_hat, ACOV), evaluates every
@@ -320,8 +335,8 @@ def monte_carlo(fit, n_draws: int = 20_000, *, level: float | None = None, seed=
     fit : FitResult
     n_draws : int
         Number of draws.
-    level : float, optional
-        Confidence level; default the fit's.
+    ci_level : float, optional
+        Confidence level; default the fit's. ``level`` is its deprecated name.
     seed : int or numpy.random.SeedSequence, optional
         Makes the draws reproducible.
     progress : bool, optional
@@ -339,7 +354,8 @@ def monte_carlo(fit, n_draws: int = 20_000, *, level: float | None = None, seed=
     >>> mc.intervals.query("op == ':='")                      # doctest: +SKIP
     """
     t0 = time.perf_counter()
-    level = fit.level if level is None else float(level)
+    ci_level = resolve_ci_level(ci_level, level, default=None)
+    ci_level = fit.ci_level if ci_level is None else ci_level
     n_draws = int(n_draws)
     if n_draws < 2:
         raise ValueError("n_draws must be at least 2")
@@ -361,9 +377,9 @@ def monte_carlo(fit, n_draws: int = 20_000, *, level: float | None = None, seed=
         defined = defined_draws(pt, thetas, fit.estimation.fixed_values)
         bar.update()
     draws = pd.DataFrame(np.hstack([thetas, defined]), columns=_param_names(pt))
-    bounds = {c: percentile_interval(draws[c].to_numpy(), level) for c in draws.columns}
+    bounds = {c: percentile_interval(draws[c].to_numpy(), ci_level) for c in draws.columns}
     return _build(fit, draws, n_draws, "monte_carlo",
-                  "Monte Carlo, percentile", level,
+                  "Monte Carlo, percentile", ci_level,
                   _seed_label(ss), bounds=bounds, elapsed=time.perf_counter() - t0)
 
 
@@ -426,9 +442,9 @@ def _jackknife_groups(n_units: int, n_groups: int, ss: np.random.SeedSequence) -
 
 
 def bootstrap(fit, n_boot: int = 1000, *, type: str = "cluster", ci: str = "bca",
-              level: float | None = None, seed=None, n_jobs: int = -1,
+              ci_level: float | None = None, seed=None, n_jobs: int = -1,
               progress: bool | None = None, covariates: str = "fixed",
-              jackknife_groups: int = 100) -> IntervalResult:
+              jackknife_groups: int = 100, level: float | None = None) -> IntervalResult:
     """Bootstrap confidence intervals by refitting the model on resampled data.
 
     Parameters
@@ -443,8 +459,8 @@ def bootstrap(fit, n_boot: int = 1000, *, type: str = "cluster", ci: str = "bca"
     ci : {"bca", "percentile"}
         Interval type. BCa needs a jackknife (at most `jackknife_groups`
         extra refits).
-    level : float, optional
-        Confidence level; default the fit's.
+    ci_level : float, optional
+        Confidence level; default the fit's. ``level`` is its deprecated name.
     seed : int or numpy.random.SeedSequence, optional
         Makes the replicates reproducible, whatever `n_jobs`.
     n_jobs : int
@@ -478,7 +494,8 @@ def bootstrap(fit, n_boot: int = 1000, *, type: str = "cluster", ci: str = "bca"
     n_boot = int(n_boot)
     if n_boot < 2:
         raise ValueError("n_boot must be at least 2")
-    level = fit.level if level is None else float(level)
+    ci_level = resolve_ci_level(ci_level, level, default=None)
+    ci_level = fit.ci_level if ci_level is None else ci_level
     rep = Replicator.from_fit(fit, covariates if type == "parametric" else None)
     ss = _seed_sequence(seed)
     # Separate streams for the replicates and the jackknife grouping, so that
@@ -515,10 +532,10 @@ def bootstrap(fit, n_boot: int = 1000, *, type: str = "cluster", ci: str = "bca"
                         if covariates == "fixed" else "covariates drawn too"))
     extra = None
     if ci == "percentile":
-        bounds = {c: percentile_interval(draws[c].to_numpy(), level) for c in names}
+        bounds = {c: percentile_interval(draws[c].to_numpy(), ci_level) for c in names}
     else:
         jack = {g: v for kind, g, v, _ in results if kind == "jackknife" and v is not None}
-        bounds, extra = _bca_bounds(fit, draws, jack, level)
+        bounds, extra = _bca_bounds(fit, draws, jack, ci_level)
         grouped = "" if n_groups == rep.n_units else \
             f" (grouped: {n_groups} random groups of about {rep.n_units / n_groups:.1f} {unit})"
         jfail = n_groups - len(jack)
@@ -526,11 +543,11 @@ def bootstrap(fit, n_boot: int = 1000, *, type: str = "cluster", ci: str = "bca"
                      + (f"; {jfail} jackknife refits failed" if jfail else ""))
     ci_text = "BCa" if ci == "bca" else "percentile"
     return _build(fit, draws, n_boot, f"bootstrap-{where}-{ci}", f"{kind_text}, {ci_text}",
-                  level, _seed_label(ss), bounds=bounds, extra=extra, failures=failures,
+                  ci_level, _seed_label(ss), bounds=bounds, extra=extra, failures=failures,
                   notes=notes, elapsed=time.perf_counter() - t0, n_jobs=workers)
 
 
-def _bca_bounds(fit, draws: pd.DataFrame, jack: dict, level: float):
+def _bca_bounds(fit, draws: pd.DataFrame, jack: dict, ci_level: float):
     """BCa bounds per draws column, and the z0 / acceleration columns.
 
     `jack` maps jackknife group -> estimates vector (successful refits)."""
@@ -540,7 +557,7 @@ def _bca_bounds(fit, draws: pd.DataFrame, jack: dict, level: float):
     theta_hat = _point_values(fit)
     bounds, z0 = {}, {}
     for k, c in enumerate(names):
-        lo, hi, z = bca_interval(draws[c].to_numpy(), theta_hat[k], acc[c], level)
+        lo, hi, z = bca_interval(draws[c].to_numpy(), theta_hat[k], acc[c], ci_level)
         bounds[c], z0[c] = (lo, hi), z
     if any(not np.isfinite(b[0]) for b in bounds.values()):
         warnings.warn("some BCa intervals are undefined (every replicate on one side of the "

@@ -105,12 +105,14 @@ class Replicator:
         "random") also sets up the parametric bootstrap."""
         data = fit.data
         pt = fit.partable
-        # Point estimates only: MLR's are ML's, and its sandwich would cost time.
+        # Point estimates only: MLR's are ML's, and its sandwich would cost time
+        # (MUML refits by MUML, on its table with the covariates' moments free).
         # The stored rows are already centred; centring again is part of the
         # estimator (cluster centring of whole clusters is a no-op, grand
         # centring of a resample gives what raw data would), so the options
         # keep it.
-        opts = dataclasses.replace(fit.options, estimator="ML", control={})
+        estimator = "ML" if fit.options.estimator == "MLR" else fit.options.estimator
+        opts = dataclasses.replace(fit.options, estimator=estimator, control={})
         if getattr(data, "rows", None) is None:
             raise NotImplementedError(
                 "this fit keeps no data rows to resample; refit it with the current version")

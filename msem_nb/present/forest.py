@@ -62,7 +62,7 @@ def forest_figure(cmp, truth: dict | None = None):
         est = sub["estimate"].to_numpy(float)
         lo, hi = sub["ci_lower"].to_numpy(float), sub["ci_upper"].to_numpy(float)
         hover = [f"<b>{esc(app)}</b><br>{esc(e)}: {num(v)}<br>"
-                 f"{int(cmp.level * 100)}% CI [{num(a)}, {num(b)}]<br>"
+                 f"{int(cmp.ci_level * 100)}% CI [{num(a)}, {num(b)}]<br>"
                  f"n = {n:,} {esc(u)}"
                  for e, v, a, b, n, u in zip(sub["effect"], est, lo, hi, sub["n_used"],
                                              sub["n_unit"])]

@@ -348,7 +348,7 @@ class Report:
                                                 numeric=(2, 3, 4, 5, 6, 7, 8)))
                 md_parts.append(f"**{title}**\n\n" + _md_table(self._EST_HEADER, prow,
                                                                code=(0, 1)))
-        level_pct = f"{100 * getattr(fit, 'level', 0.95):g}"
+        level_pct = f"{100 * getattr(fit, 'ci_level', 0.95):g}"
         note = (f"Wald confidence intervals ({level_pct}%); Std.all: completely standardized "
                 "estimates; fixed parameters have no standard error.")
         if slopes:

@@ -13,19 +13,21 @@ ignore levels report a single slope with no clear meaning.
 from __future__ import annotations
 
 import html
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from msem_nb.api import fit
-from msem_nb.inference.decompose import decompose
 from msem_nb.errors import DataError, DataWarning, MsemError
-from msem_nb.teaching.muml import fit_muml
-from msem_nb.model.partable import build_partable
-from msem_nb.syntax import parse
+from msem_nb.inference.decompose import decompose
+from msem_nb.inference.wald import LEVEL_DEPRECATION, resolve_ci_level
 from msem_nb.messages import collecting, notify
+from msem_nb.model.partable import build_partable
 from msem_nb.present.forest import forest_figure
+from msem_nb.syntax import parse
+from msem_nb.teaching.muml import fit_muml
 
 __all__ = ["APPROACHES", "Comparison", "compare_approaches"]
 
@@ -72,6 +74,8 @@ class Comparison:
         :class:`msem_nb.teaching.muml.MumlResult`), None where the fit failed.
     icc : pandas.Series
         ML ICCs of the variables involved.
+    ci_level : float
+        Confidence level of the intervals (``level`` is its deprecated name).
     """
 
     table: pd.DataFrame
@@ -86,8 +90,14 @@ class Comparison:
     nclusters: int
     icc: pd.Series
     units: tuple = ("rows", "clusters")
-    level: float = 0.95
+    ci_level: float = 0.95
     errors: dict = field(default_factory=dict)
+
+    @property
+    def level(self) -> float:
+        """Deprecated name of :attr:`ci_level` (the confidence level)."""
+        warnings.warn(LEVEL_DEPRECATION, FutureWarning, stacklevel=2)
+        return self.ci_level
 
     @property
     def question(self) -> str:
@@ -138,7 +148,7 @@ class Comparison:
     def _repr_html_(self) -> str:
         esc = html.escape
         head = "".join(f"<th>{h}</th>" for h in ("approach", "effect", "estimate", "SE",
-                                                    f"{int(self.level * 100)}% CI", "n"))
+                                                    f"{int(self.ci_level * 100)}% CI", "n"))
         rows = []
         for r in self.table.itertuples():
             cells = [esc(r.approach), esc(r.effect), _num(r.estimate), _num(r.se),
@@ -233,7 +243,7 @@ def _models(y: str, x: str, meds: tuple, names: dict) -> dict:
     return out
 
 
-def _latent_ml(model: str, df: pd.DataFrame, cluster: str, level: float):
+def _latent_ml(model: str, df: pd.DataFrame, cluster: str, ci_level: float):
     """ML fit with the covariates' moments estimated (``fixed_x=False``).
 
     Started from the ``fixed_x=True`` fit, whose covariate moments are the
@@ -241,7 +251,7 @@ def _latent_ml(model: str, df: pd.DataFrame, cluster: str, level: float):
     variance can be pushed through zero, where its between slope diverges.
     Falls back to the ``fixed_x=True`` fit (with a note) if that fails.
     """
-    first = fit(model, df, cluster, level=level)
+    first = fit(model, df, cluster, ci_level=ci_level)
     est = first.estimates
     value = {(r.lhs, r.op, r.rhs, r.level): r.est for r in est.itertuples()}
     pt = build_partable(parse(model), fixed_x=False)
@@ -254,7 +264,7 @@ def _latent_ml(model: str, df: pd.DataFrame, cluster: str, level: float):
             start[k] = v
     try:
         with collecting(quiet=True):
-            second = fit(model, df, cluster, level=level, fixed_x=False,
+            second = fit(model, df, cluster, ci_level=ci_level, fixed_x=False,
                          control={"start": start})
     except (MsemError, np.linalg.LinAlgError, FloatingPointError):
         second = None
@@ -294,7 +304,8 @@ def _notes(N: int, J: int, icc: pd.Series, x: str, y: str, units, c: float) -> d
 
 
 def compare_approaches(data: pd.DataFrame, cluster: str, y: str, x: str, mediators=None, *,
-                       level: float = 0.95, units=("rows", "clusters")) -> Comparison:
+                       ci_level: float = 0.95, units=("rows", "clusters"),
+                       level: float | None = None) -> Comparison:
     """Estimate one effect six ways on the same data, to show what multilevel SEM adds.
 
     Parameters
@@ -308,10 +319,12 @@ def compare_approaches(data: pd.DataFrame, cluster: str, y: str, x: str, mediato
     mediators : sequence of str, optional
         Level-1 mediators of x -> y (parallel, residuals free to covary);
         then the indirect effects a*b are compared, with delta-method errors.
-    level : float
+    ci_level : float
         Confidence level of the intervals.
     units : (str, str)
         Words for rows and clusters in the notes, e.g. ("students", "classes").
+    level : float, optional
+        Deprecated name of `ci_level` (a FutureWarning).
 
     Returns
     -------
@@ -344,6 +357,7 @@ def compare_approaches(data: pd.DataFrame, cluster: str, y: str, x: str, mediato
     >>> len(cmp.table)
     9
     """
+    ci_level = resolve_ci_level(ci_level, level)
     if not isinstance(data, pd.DataFrame):
         raise DataError(f"data must be a pandas DataFrame, not {type(data).__name__}")
     meds = tuple(mediators or ())
@@ -381,12 +395,12 @@ def compare_approaches(data: pd.DataFrame, cluster: str, y: str, x: str, mediato
     c = (N * N - float(nsize @ nsize)) / (N * (J - 1)) if J > 1 else float("nan")
 
     runners = {
-        APPROACHES[0]: lambda m: fit(m, df[cols], level=level),
-        APPROACHES[1]: lambda m: fit(m, agg, level=level),
-        APPROACHES[2]: lambda m: fit(m, df, cluster, level=level),
-        APPROACHES[3]: lambda m: fit(m, df, cluster, level=level),
-        APPROACHES[4]: lambda m: fit_muml(m, df, cluster, level=level),
-        APPROACHES[5]: lambda m: _latent_ml(m, df, cluster, level),
+        APPROACHES[0]: lambda m: fit(m, df[cols], ci_level=ci_level),
+        APPROACHES[1]: lambda m: fit(m, agg, ci_level=ci_level),
+        APPROACHES[2]: lambda m: fit(m, df, cluster, ci_level=ci_level),
+        APPROACHES[3]: lambda m: fit(m, df, cluster, ci_level=ci_level),
+        APPROACHES[4]: lambda m: fit_muml(m, df, cluster, ci_level=ci_level),
+        APPROACHES[5]: lambda m: _latent_ml(m, df, cluster, ci_level),
     }
     rows, fits, errors = [], {}, {}
     for app in APPROACHES:
@@ -418,4 +432,4 @@ def compare_approaches(data: pd.DataFrame, cluster: str, y: str, x: str, mediato
     table["n_used"] = table["n_used"].astype(int)
     return Comparison(table, _notes(N, J, icc, x, y, units, c),
                       {a: specs[a][0] for a in APPROACHES}, fits, y, x, meds, cluster, N, J,
-                      icc, tuple(units), level, errors)
+                      icc, tuple(units), ci_level, errors)

@@ -92,7 +92,7 @@ def message_html(state: str, text: str) -> str:
 def comparison_table_html(cmp) -> str:
     """The effects of a Comparison, grouped by approach (every name escaped)."""
     rows = []
-    ci = f"{round(cmp.level * 100)}% CI"
+    ci = f"{round(cmp.ci_level * 100)}% CI"
     for app in dict.fromkeys(cmp.table["approach"]):
         rows.append(str(app))
         for r in cmp.table[cmp.table["approach"] == app].to_dict("records"):

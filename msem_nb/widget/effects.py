@@ -15,7 +15,8 @@ import math
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+
+from msem_nb.inference.wald import wald_table
 
 __all__ = ["indirect_effects"]
 
@@ -66,7 +67,6 @@ def indirect_effects(fit, max_links: int = 4, max_rows: int = 200) -> pd.DataFra
     est = fit.estimates["est"].to_numpy()[: len(tab)]
     free = tab["free"].to_numpy().astype(int) - 1
     vcov = fit.estimation.vcov
-    zq = stats.norm.ppf(0.5 + fit.level / 2)
     rows = []
     for level in dict.fromkeys(tab["level"].tolist()):
         sel = np.flatnonzero((tab["op"].to_numpy() == "~") & (tab["level"].to_numpy() == level))
@@ -83,10 +83,10 @@ def indirect_effects(fit, max_links: int = 4, max_rows: int = 200) -> pd.DataFra
                     if free[i] >= 0:
                         grad[free[i]] += float(np.prod(np.delete(vals, k)))
                 se = float(np.sqrt(max(grad @ vcov @ grad, 0.0)))
-            z = value / se if se and np.isfinite(se) and se > 0 else math.nan
-            p = float(2 * stats.norm.sf(abs(z))) if np.isfinite(z) else math.nan
             rows.append({"level": level, "path": " -> ".join(nodes), "from": nodes[0],
-                         "to": nodes[-1], "est": value, "se": se, "z": z, "pvalue": p,
-                         "ci_lower": value - zq * se, "ci_upper": value + zq * se})
-    df = pd.DataFrame(rows, columns=_COLUMNS)
-    return df.head(max_rows)
+                         "to": nodes[-1], "est": value, "se": se})
+    df = pd.DataFrame(rows, columns=_COLUMNS[:6])
+    wald = wald_table(df["est"], df["se"], ci_level=fit.ci_level)
+    for col in wald.columns:
+        df[col] = wald[col].to_numpy()
+    return df[_COLUMNS].head(max_rows)
