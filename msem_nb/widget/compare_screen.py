@@ -96,24 +96,24 @@ def comparison_table_html(cmp) -> str:
     for app in dict.fromkeys(cmp.table["approach"]):
         rows.append(str(app))
         for r in cmp.table[cmp.table["approach"] == app].to_dict("records"):
-            est = tables._num(r["estimate"])
-            lo, hi = tables._num(r["ci_lower"]), tables._num(r["ci_upper"])
-            rows.append((tables.esc(r["effect"]), est or "NA", tables._num(r["se"]),
+            est = tables.cell(r["estimate"])
+            lo, hi = tables.cell(r["ci_lower"]), tables.cell(r["ci_upper"])
+            rows.append((tables.esc(r["effect"]), est or "NA", tables.cell(r["se"]),
                          f"[{lo}, {hi}]" if lo and hi else "",
                          f"{int(r['n_used']):,} {tables.esc(r['n_unit'])}",
                          f"<span class='bad'>{tables.esc(r['note'])}</span>"
                          if r["note"] else ""))
     head = (f"<p><b>Effects</b>: {tables.esc(cmp.question)}, {cmp.nobs:,} "
             f"{tables.esc(cmp.units[0])} in {cmp.nclusters:,} {tables.esc(cmp.units[1])}</p>")
-    return tables._wrap(head + tables._table(["effect", "estimate", "SE", ci, "n", "note"],
-                                             rows, numeric=(1, 2, 3)))
+    return tables.wrap(head + tables.table_html(["effect", "estimate", "SE", ci, "n", "note"],
+                                                rows, numeric=(1, 2, 3)))
 
 
 def comparison_notes_html(cmp) -> str:
     """What each approach assumes, in plain language (escaped)."""
     items = "".join(f"<li><b>{tables.esc(a)}</b>: {tables.esc(n)}</li>"
                     for a, n in cmp.notes.items())
-    return tables._wrap(f"<p><b>What each approach assumes</b></p><ul>{items}</ul>")
+    return tables.wrap(f"<p><b>What each approach assumes</b></p><ul>{items}</ul>")
 
 
 def _check(data: pd.DataFrame, req: _Request) -> None:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from msem_nb.syntax.parser import ParsedModel, Statement, Term, parse
 
-__all__ = ["ModelState", "Block", "TWO_LEVELS", "SINGLE_LEVEL", "term_text"]
+__all__ = ["ModelState", "Block", "TWO_LEVELS", "SINGLE_LEVEL", "term_text", "syntax_number"]
 
 #: Level names of a two-level model, in the order the syntax lists them.
 TWO_LEVELS = ("within", "between")
@@ -31,8 +31,13 @@ TWO_LEVELS = ("within", "between")
 SINGLE_LEVEL = ("",)
 
 
-def _num(v: float) -> str:
-    # repr round-trips a float exactly; "1.0" reads better as "1".
+def syntax_number(v: float) -> str:
+    """A number as model syntax text that parses back to exactly the same float.
+
+    Not :func:`msem_nb.format.num`, which rounds for display: a fixed value
+    written into the syntax must survive the round trip, so this is ``repr``
+    (shortest exact text), with whole numbers written without ``.0``.
+    """
     v = float(v)
     if v == int(v) and abs(v) < 1e15:
         return str(int(v))
@@ -55,11 +60,11 @@ def term_text(t: Term) -> str:
     if t.label:
         mods.append(t.label)
     if t.fixed is not None and math.isfinite(t.fixed):
-        mods.append(_num(t.fixed))
+        mods.append(syntax_number(t.fixed))
     if t.free:
         mods.append("NA")
     if t.start is not None:
-        mods.append(f"start({_num(t.start)})")
+        mods.append(f"start({syntax_number(t.start)})")
     return "*".join(mods + [t.name])
 
 
