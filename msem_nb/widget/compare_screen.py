@@ -24,7 +24,7 @@ import pandas as pd
 from msem_nb.errors import DataError
 from msem_nb.messages import collecting
 from msem_nb.widget import tables
-from msem_nb.widget.controller import describe_error
+from msem_nb.widget.describe import describe_error
 from msem_nb.widget.model import TWO_LEVELS
 from msem_nb.widget.scheduler import Scheduler
 from msem_nb.widget.screens import empty_figure, replace_figure

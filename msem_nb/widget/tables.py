@@ -1,5 +1,7 @@
 """HTML fragments of the panel: data summary, roles, fit measures, estimates.
 
+Numbers go through the package's one formatter (:mod:`msem_nb.format`).
+
 Every string that comes from the user or the data (column names, cluster
 ids, labels, error messages) is escaped here; the fragments go into
 ``ipywidgets.HTML``, which renders HTML as is.
@@ -15,9 +17,11 @@ import pandas as pd
 
 from msem_nb.format import num, pvalue
 from msem_nb.present.summary import section_rows
+from msem_nb.widget.effects import indirect_effects
+from msem_nb.widget.describe import describe_error
 
 __all__ = ["esc", "cell", "pvalue_cell", "table_html", "wrap", "data_summary_html", "roles_html",
-           "fit_measures_html", "estimates_html", "indirect_html", "note_html", "CSS"]
+           "fit_measures_html", "estimates_html", "indirect_html", "note_html", "results_parts", "CSS"]
 
 CSS = """<style>
 .msem-tab table{border-collapse:collapse;margin:4px 0 10px;font-size:12px}
@@ -221,3 +225,24 @@ def indirect_html(effects: pd.DataFrame, defined: pd.DataFrame | None = None) ->
         parts.append("<p class='note'>No indirect effects: the model has no chain of two or "
                      "more regression paths.</p>")
     return wrap("".join(parts))
+
+
+def results_parts(fit) -> dict:
+    """HTML of the Results screen: fit measures, estimates, indirect effects."""
+    try:
+        fm, fm_error = fit.fit_measures, None
+    except Exception as exc:  # noqa: BLE001 - estimates stay useful without fit measures
+        fm, fm_error = None, describe_error(exc)[0]
+    out = {"fit": fit_measures_html(fit, fm, fm_error)}
+    try:
+        out["estimates"] = estimates_html(fit)
+    except Exception as exc:  # noqa: BLE001
+        out["estimates"] = note_html("Estimates not available: " + describe_error(exc)[0],
+                                     bad=True)
+    try:
+        est = fit.estimates
+        out["indirect"] = indirect_html(indirect_effects(fit), est[est["op"] == ":="])
+    except Exception as exc:  # noqa: BLE001
+        out["indirect"] = note_html(
+            "Indirect effects not available: " + describe_error(exc)[0], bad=True)
+    return out
