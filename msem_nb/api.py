@@ -14,9 +14,9 @@ from dataclasses import replace
 
 import pandas as pd
 
+from msem_nb.data.protocol import ModelData
 from msem_nb.estimation.options import FitOptions
 from msem_nb.estimation.pipeline import fit_prepared, prepare
-from msem_nb.data.protocol import ModelData
 from msem_nb.messages import collecting
 from msem_nb.model.partable import ParTable, build_partable
 from msem_nb.results import FitResult

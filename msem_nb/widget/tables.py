@@ -17,11 +17,12 @@ import pandas as pd
 
 from msem_nb.format import num, pvalue
 from msem_nb.present.summary import section_rows
-from msem_nb.widget.effects import indirect_effects
 from msem_nb.widget.describe import describe_error
+from msem_nb.widget.effects import indirect_effects
 
 __all__ = ["esc", "cell", "pvalue_cell", "table_html", "wrap", "data_summary_html", "roles_html",
-           "fit_measures_html", "estimates_html", "indirect_html", "note_html", "results_parts", "CSS"]
+           "fit_measures_html", "estimates_html", "indirect_html", "note_html", "results_parts",
+           "CSS"]
 
 CSS = """<style>
 .msem-tab table{border-collapse:collapse;margin:4px 0 10px;font-size:12px}
