@@ -1,4 +1,11 @@
-"""The public entry point: ``fit(model, data, cluster=None, estimator="ML")``."""
+"""The public entry point: ``fit(model, data, cluster=None, estimator="ML")``.
+
+:func:`fit` is parse -> :func:`~msem_nb.model.partable.build_partable` ->
+:func:`fit_partable`; callers that already hold a parameter table (the
+panel refitting after a switch, without writing the model as text and
+parsing it again) call :func:`fit_partable` directly, so every fit is made
+by the same code.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +14,17 @@ from dataclasses import replace
 
 import pandas as pd
 
+from msem_nb.data.protocol import ModelData
 from msem_nb.estimation.options import FitOptions
 from msem_nb.estimation.pipeline import fit_prepared, prepare
 from msem_nb.inference.wald import resolve_ci_level
 from msem_nb.messages import collecting
-from msem_nb.model.partable import build_partable
+from msem_nb.model.partable import ParTable, build_partable
 from msem_nb.results import FitResult
 from msem_nb.syntax import parse
 
-__all__ = ["fit"]
+__all__ = ["fit", "fit_partable"]
+
 
 def fit(model: str, data: pd.DataFrame, cluster: str | None = None, estimator: str = "ML",
         missing: str = "listwise", *, meanstructure: bool | None = None,
@@ -88,22 +97,62 @@ def fit(model: str, data: pd.DataFrame, cluster: str | None = None, estimator: s
     True
     """
     ci_level = resolve_ci_level(ci_level, level)
-    with collecting(quiet) as messages:
-        res = _fit(model, data, cluster, estimator, missing, meanstructure, fixed_x, ci_level,
-                   information, center, control)
-    return replace(res, messages=tuple(messages) + tuple(res.estimation.notes))
-
-
-def _fit(model, data, cluster, estimator, missing, meanstructure, fixed_x, ci_level,
-         information, center, control) -> FitResult:
     t0 = time.perf_counter()
-    options = FitOptions(estimator=estimator, missing=missing, information=information,
-                         fixed_x=fixed_x, meanstructure=meanstructure,
-                         center=tuple((center or {}).items()), control=control or {})
-    parsed = parse(model)
-    pt = build_partable(parsed, meanstructure=options.resolved_meanstructure(),
-                        fixed_x=options.fixed_x)
-    prepared, centering = prepare(pt, data, cluster, options)
-    est = fit_prepared(pt, prepared, options)
-    return FitResult(model, pt, prepared, est, cluster, options.estimator, ci_level,
-                     time.perf_counter() - t0, centering, options=options)
+    with collecting(quiet) as messages:
+        options = FitOptions(estimator=estimator, missing=missing, information=information,
+                             fixed_x=fixed_x, meanstructure=meanstructure,
+                             center=tuple((center or {}).items()), control=control or {})
+        pt = build_partable(parse(model), meanstructure=options.resolved_meanstructure(),
+                            fixed_x=options.fixed_x)
+        res = fit_partable(pt, data, cluster, options, model=model, ci_level=ci_level,
+                           quiet=quiet)
+    # the messages of parsing and building the table come first
+    return replace(res, messages=tuple(messages) + tuple(res.estimation.notes),
+                   elapsed=time.perf_counter() - t0)
+
+
+def fit_partable(pt: ParTable, data: pd.DataFrame | ModelData, cluster: str | None = None,
+                 options: FitOptions | None = None, *, model: str = "",
+                 ci_level: float = 0.95, centering: dict[str, str] | None = None,
+                 quiet: bool = False) -> FitResult:
+    """Fit a parameter table: the :class:`FitResult` of one fit, without the syntax.
+
+    Parameters
+    ----------
+    pt : ParTable
+        From :func:`~msem_nb.model.partable.build_partable`, built with
+        ``options.resolved_meanstructure()`` and ``options.fixed_x``.
+    data : pandas.DataFrame or ModelData
+        The data, or data already prepared for `pt` by
+        :func:`msem_nb.estimation.pipeline.prepare` under the same `cluster`
+        and `options` (a refit that keeps the variables' roles reuses them).
+    cluster : str, optional
+        Cluster column (None: single-level).
+    options : FitOptions, optional
+        Default ``FitOptions()`` (ML, listwise).
+    model : str
+        The model text the result reports (``FitResult.model``).
+    ci_level : float
+        Confidence level of the Wald intervals.
+    centering : dict, optional
+        With prepared `data`: the centring :func:`prepare` applied (column ->
+        "cluster" or "grand"), recorded in ``result.centering``.
+    quiet : bool
+        Record warnings only in ``result.messages`` (see :func:`fit`).
+
+    Returns
+    -------
+    FitResult
+    """
+    t0 = time.perf_counter()
+    options = FitOptions() if options is None else options
+    with collecting(quiet) as messages:
+        if not isinstance(data, pd.DataFrame) and isinstance(data, ModelData):
+            prepared, centering = data, dict(centering or {})
+        else:
+            # prepare() also says why anything that is not a DataFrame is refused
+            prepared, centering = prepare(pt, data, cluster, options)
+        est = fit_prepared(pt, prepared, options)
+    res = FitResult(model, pt, prepared, est, cluster, options.estimator, ci_level,
+                    time.perf_counter() - t0, centering, options=options)
+    return replace(res, messages=tuple(messages) + tuple(est.notes))

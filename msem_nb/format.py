@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["num"]
+__all__ = ["num", "pvalue"]
 
 
 def num(x: object, spec: str = ".3f", missing: str = "NA") -> str:
@@ -32,3 +32,17 @@ def num(x: object, spec: str = ".3f", missing: str = "NA") -> str:
     if float(f).is_integer() and isinstance(x, int):
         return str(int(f))
     return format(f, spec)
+
+
+def pvalue(x: object, missing: str = "NA", digits: int = 3) -> str:
+    """A p-value as text: ``"<.001"`` below 0.001 (for ``digits=3``), else `x` to
+    `digits` decimals; `missing` when `x` is not a finite number.
+    """
+    try:
+        f = float(x)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return missing
+    floor = 10.0 ** -digits
+    if math.isfinite(f) and f < floor:
+        return "<" + format(floor, f".{digits}f").lstrip("0")
+    return num(f, f".{digits}f", missing)

@@ -9,11 +9,10 @@ pytest.importorskip("anywidget")
 pytest.importorskip("plotly")
 
 import msem_nb as ms
-from msem_nb.teaching.approaches import APPROACHES
 from msem_nb.errors import DataError
-from msem_nb.widget.compare_screen import _Request, default_pair, run_comparison
+from msem_nb.teaching.approaches import APPROACHES
+from msem_nb.widget.comparison import CompareRequest, default_pair, run_comparison
 from msem_nb.widget.model import ModelState
-from msem_nb.widget.panel import _TABS
 
 BAD = "<img src=x onerror=alert(1)>"
 BASE = "level: within\n  y1 ~ x1\nlevel: between\n  y1 ~ w1\n"
@@ -58,13 +57,14 @@ def test_default_pair_follows_the_model():
 
 
 def test_selection_defaults_and_tab_opening_compares(panel):
-    w = panel._cmp.w
+    w = panel._cmp
     assert (w.y.value, w.x.value) == ("y1", "x1")
     assert [o[1] for o in w.y.options] == ["y1", "y2", "x1", "x2", "w1", "k", BAD]
     assert "y1" not in [o[1] for o in w.mediators.options]
     assert panel.comparison is None           # nothing runs until the tab is opened
-    panel.tabs.selected_index = _TABS.index("Compare")
-    assert panel.tabs.get_title(_TABS.index("Compare")) == "Compare"
+    compare = panel.screens.index(panel._cmp)
+    panel.tabs.selected_index = compare
+    assert panel.tabs.get_title(compare) == "Compare"
     assert panel._cmp.wait(60)
     cmp = panel.comparison
     assert (cmp.y, cmp.x) == ("y1", "x1")
@@ -79,7 +79,7 @@ def test_selection_defaults_and_tab_opening_compares(panel):
     w.x.value = "x2"
     assert "x2" not in [o[1] for o in w.mediators.options]
     assert panel._cmp.wait(60) and panel.comparison.x == "x2"
-    panel.tabs.selected_index = _TABS.index("Model")
+    panel.tabs.selected_index = panel.screens.index(panel._model)
 
 
 def test_scripted_compare_with_a_mediator(panel):
@@ -87,7 +87,7 @@ def test_scripted_compare_with_a_mediator(panel):
     assert cmp is panel.comparison and cmp.mediators == ("y2",)
     assert set(cmp.table["effect"]) == {"indirect conflated", "indirect within",
                                         "indirect between"}
-    w = panel._cmp.w
+    w = panel._cmp
     assert (w.y.value, w.x.value, w.mediators.value) == ("y1", "x1", ("y2",))
     with pytest.raises(ValueError, match="unknown column"):
         panel.compare("y1", "nope")
@@ -112,35 +112,35 @@ def test_newer_request_supersedes_older(panel, monkeypatch):
     panel.compare("y1", "x1")
     assert started.wait(30)
     panel.compare("y2", "x2")               # queued behind the running job
-    assert "y2 on x2" in scr.w.msg.value and "running" in scr.w.msg.value
+    assert "y2 on x2" in scr.msg.value and "running" in scr.msg.value
     release.set()
     assert scr.wait(60)
     assert shown == ["y2"]                  # the older result was never drawn
     assert panel.comparison.y == "y2"
-    assert "y2 on x2" in scr.w.figure.layout.title.text
+    assert "y2 on x2" in scr.figure.layout.title.text
 
 
 def test_errors_show_in_the_panel_which_stays_usable(panel, monkeypatch):
     scr = panel._cmp
     with pytest.raises(DataError, match="zero variance"):
         panel.compare("y1", "k", wait=True)
-    msg = scr.w.msg.value
+    msg = scr.msg.value
     assert "data-state='error'" in msg and "&#x27;k&#x27; has the same value (1)" in msg
-    assert panel.comparison is None and scr.w.table.value == "" and not scr.w.figure.data
+    assert panel.comparison is None and scr.table.value == "" and not scr.figure.data
     # a crash inside the job is shown too, and the next request works
     monkeypatch.setattr(scr, "_compare_fn", lambda *a, **k: 1 / 0)
     with pytest.raises(ZeroDivisionError):
         panel.compare("y1", "x1", wait=True)
-    assert "ZeroDivisionError" in scr.w.msg.value
+    assert "ZeroDivisionError" in scr.msg.value
     monkeypatch.undo()
     assert panel.compare("y1", "x1", wait=True).x == "x1"
-    assert "data-state='ok'" in scr.w.msg.value
+    assert "data-state='ok'" in scr.msg.value
 
 
 def test_checks_before_fitting(data):
-    for req, text in [(_Request("y1", "x1", (), None), "needs a cluster column"),
-                      (_Request("y1", "y1", (), "cluster"), "different variables"),
-                      (_Request("y1", "x1", ("k",), "cluster"), "zero variance")]:
+    for req, text in [(CompareRequest("y1", "x1", (), None), "needs a cluster column"),
+                      (CompareRequest("y1", "y1", (), "cluster"), "different variables"),
+                      (CompareRequest("y1", "x1", ("k",), "cluster"), "zero variance")]:
         with pytest.raises(DataError, match=text):
             run_comparison(data, req)
 
@@ -154,7 +154,7 @@ def test_names_are_escaped_everywhere(panel):
     esc = "&lt;img src=x onerror=alert(1)&gt;"
     html = _html_values(panel.widget)
     assert not any("<img" in h for h in html)
-    scr = panel._cmp.w
+    scr = panel._cmp
     assert esc in scr.msg.value and esc in scr.table.value and esc in scr.notes.value
     fig = scr.figure
     assert "<img" not in str(fig.layout.to_plotly_json())

@@ -4,6 +4,7 @@ A recording view stands in for the widgets; fits are real (Demo.twolevel,
 tens of milliseconds each) unless a test needs to control their timing.
 """
 
+import inspect
 import threading
 
 import numpy as np
@@ -11,13 +12,17 @@ import pandas as pd
 import pytest
 
 import msem_nb as ms
+import msem_nb.api as api_module
+import msem_nb.syntax.parser as parser_module
+import msem_nb.widget.controller as controller_module
+import msem_nb.widget.model as model_module
 from msem_nb.errors import DataError, NotIdentifiedError
+from msem_nb.syntax import parse
 from msem_nb.widget import tables
-from msem_nb.widget.controller import (
-    PanelController,
-    default_variables,
-    describe_error,
-    detect_cluster)
+from msem_nb.widget.controller import PanelController
+from msem_nb.widget.describe import describe_error
+from msem_nb.widget.guess import default_variables, detect_cluster
+from msem_nb.widget.view import PanelView
 
 BASE = "level: within\n  y1 ~ x1\nlevel: between\n  y1 ~ w1\n"
 
@@ -103,10 +108,14 @@ def test_toggles_rewrite_syntax_and_typed_syntax_moves_toggles(make):
     assert "y2 ~ x2" in view.syntax and "y2 ~~ y2" in view.syntax
     ctl.toggle_covariance("y1", "y2", "within")
     assert "y1 ~~ y2" in view.syntax
-    ctl.set_syntax("level: within\n  y1 ~ x1 + x2\nlevel: between\n  y1 ~ w1 + w2\n")
+    shown = view.syntax
+    typed = "level: within\n  y1 ~ x1\n  y1 ~ x2\nlevel: between\n  y1 ~ w1 + w2\n"
+    ctl.set_syntax(typed)
     assert view.grid["levels"][0]["paths"] == [["y1", "x1"], ["y1", "x2"]]
     assert view.grid["levels"][1]["paths"] == [["y1", "w1"], ["y1", "w2"]]
-    assert view.syntax == ctl.model.to_syntax() or True   # typing does not rewrite the box
+    # typing does not rewrite the box: the text stays as typed, not in canonical layout
+    assert ctl.syntax == typed != ctl.model.to_syntax()
+    assert view.syntax == shown
     assert ctl.wait(30)
     assert view.status[0] == "ok"
     assert ctl.result.model.count("w2") == 1
@@ -227,8 +236,76 @@ def test_variable_choice_changes_the_grid_not_the_model(make):
     between = [v["name"] for v in view.grid["levels"][1]["vars"]]
     # chosen variables by their roles, plus what the model already uses
     assert within == ["y2", "x2", "y1", "x1"] and between == ["y2", "w2", "y1", "w1"]
-    assert view.syntax == BASE or ctl.syntax == BASE
+    assert view.syntax == ctl.syntax == BASE
     assert list(view.dec[0].names) == ["y2", "x2", "w2"]
+
+
+def test_views_satisfy_the_panel_view_protocol():
+    assert isinstance(RecordingView(), PanelView)
+    assert not isinstance(object(), PanelView)
+    # the recorder takes the protocol's arguments by the same names
+    for name in ("show_syntax", "show_grid", "show_status", "show_fit", "show_results",
+                 "show_data", "show_decomposition"):
+        want = list(inspect.signature(getattr(PanelView, name)).parameters)
+        assert list(inspect.signature(getattr(RecordingView, name)).parameters) == want, name
+
+
+def test_refits_go_from_the_parsed_model_without_parsing(make, demo, monkeypatch):
+    ctl, view = make()
+    assert ctl.wait(30)
+    calls = []
+
+    def counting(text):
+        calls.append(text)
+        return parse(text)
+    for module in (parser_module, model_module, controller_module, api_module):
+        monkeypatch.setattr(module, "parse", counting)
+    refitter = ctl._refitter
+    prepared = refitter.prepared
+    assert ctl.toggle_path("y1", "x2", "within") is True
+    assert ctl.wait(30) and view.status[0] == "ok"
+    assert refitter.prepared == prepared + 1            # a new variable: prepared again
+    ctl.set_options(estimator="MLR")
+    assert ctl.wait(30) and ctl.result.estimator == "MLR"
+    ctl.toggle_path("y1", "x2", "within")
+    assert ctl.wait(30)
+    assert refitter.prepared == prepared + 1            # same roles: the prepared data reused
+    assert refitter.reused >= 2
+    assert calls == []                                  # no text was parsed to refit
+    monkeypatch.undo()
+    # the refit is exactly the fit of the text in the box
+    ref = ms.fit(ctl.syntax, demo, cluster="cluster", estimator="MLR")
+    assert ctl.result.model == ctl.syntax
+    assert ctl.result.loglik == ref.loglik
+    pd.testing.assert_frame_equal(ctl.result.estimates, ref.estimates)
+    pd.testing.assert_series_equal(pd.Series(ctl.result.fit_measures, dtype=object),
+                                   pd.Series(ref.fit_measures, dtype=object))
+
+
+def test_reused_data_keep_their_messages(demo):
+    df = demo.copy()
+    df.loc[:9, "x1"] = np.nan
+    view = RecordingView()
+    ctl = PanelController(df, "cluster", BASE, view=view, diagram_fn=_no_diagram)
+    try:
+        ctl.start()
+        assert ctl.wait(30) and "10 of 2500 rows" in view.status[2]
+        first = ctl.result.messages
+        ctl.set_options(estimator="MLR")
+        assert ctl.wait(30) and ctl._refitter.reused == 1
+        assert "10 of 2500 rows" in view.status[2]
+        assert ctl.result.messages == first
+        assert ctl.result.messages == ms.fit(BASE, df, cluster="cluster", estimator="MLR",
+                                             quiet=True).messages
+    finally:
+        ctl.close()
+
+
+def test_level_headers_alone_are_reported_not_fitted(make):
+    ctl, view = make()
+    ctl.set_syntax("level: within\nlevel: between\n")
+    assert ctl.wait(30)
+    assert view.status[0] == "error" and "no statements" in view.status[1]
 
 
 def test_describe_error_kinds():

@@ -120,3 +120,46 @@ def test_grid_spec_follows_roles_and_model():
     assert "x1" in [v["name"] for v in level_variables(
         ModelState.from_syntax("level: within\n y1 ~ 1\nlevel: between\n y1 ~ x1\n"),
         "between", ["y1"], {"x1": "within-only"})]
+
+
+def _parsed_states():
+    """States reached by reading syntax, by switches and by changing the levels."""
+    yield ModelState.from_syntax(FULL)
+    yield ModelState.from_syntax("f =~ y1 + y2 + y3\nf ~ x1 + b*x2\ny1 ~~ y2\ny1 ~ 1\n"
+                                 "y2 ~ 0.25*1\nab := b^2\n")
+    m = ModelState.from_syntax(FULL)
+    m.toggle_path("math", "ses", "within")
+    m.toggle_covariance("math", "ses", "between")
+    m.toggle_random_slope("mot1", "hours")
+    m.set_latent("fz", ["y1", "y2"], "between")
+    yield m
+    yield m.with_levels(("",))
+    yield m.with_levels(("",)).with_levels(("within", "between"))
+
+
+def test_state_is_the_parsed_form_of_its_syntax():
+    # what a refit uses instead of parsing to_syntax() again
+    for m in _parsed_states():
+        text = m.to_syntax()
+        parsed = m.to_parsed()
+        assert parsed == parse(text)
+        assert parsed.statements == parse(text).statements and parsed.source == text
+        assert [s.level for s in parsed.statements] == [s.level for s in parse(text).statements]
+        assert m.to_parsed(source="typed").source == "typed"
+
+
+def test_levels_are_the_models_level_names():
+    two = ModelState.from_syntax("level: 2\n  y1 ~ w1\nlevel: 1\n  y1 ~ x1\n")
+    assert two.levels == ("within", "between") and two.multilevel
+    assert (two.slope_level, two.cluster_level) == ("within", "between")
+    assert two.has_path("y1", "x1", 1) and two.has_path("y1", "w1", "2")
+    single = ModelState.from_syntax("y1 ~ x1\n")
+    assert single.levels == ("",) and not single.multilevel
+    assert (single.slope_level, single.cluster_level) == (None, None)
+    assert single.has_path("y1", "x1", "within")          # the one level, by any name
+    with pytest.raises(ValueError, match="single-level"):
+        single.block("between")
+    with pytest.raises(ValueError, match="'within' or 'between'"):
+        two.block("middle")
+    with pytest.raises(ValueError, match="level names"):
+        ModelState(("within", "classroom"))

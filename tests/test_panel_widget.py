@@ -1,5 +1,6 @@
 """The panel's widgets without a browser: wiring, export, what reaches the front end."""
 
+import inspect
 import json
 
 import numpy as np
@@ -9,6 +10,8 @@ pytest.importorskip("anywidget")
 pytest.importorskip("plotly")
 
 import msem_nb as ms  # noqa: E402
+from msem_nb.widget.screens import Screen  # noqa: E402
+from msem_nb.widget.view import PanelView  # noqa: E402
 
 BASE = "level: within\n  y1 ~ x1\nlevel: between\n  y1 ~ w1\n"
 
@@ -167,11 +170,36 @@ def test_core_does_not_import_widgets():
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 
-def test_cluster_dropdown_switches_levels(panel):
+def test_cluster_dropdown_switches_levels(panel, demo):
+    chosen = panel._data.variables.value
     panel._data.cluster.value = None
     assert panel.syntax == "y1 ~ x1\n"
     assert panel.wait(60).nclusters is None
-    assert "cluster" not in panel._data.variables.options or True
+    # without a cluster column that column is an ordinary numeric variable again
+    numeric = list(demo.select_dtypes("number").columns)
+    assert list(panel._data.variables.options) == numeric
+    assert panel._data.variables.value == chosen          # the choice survives
     panel._data.cluster.value = "cluster"
+    # the cluster column is never offered as a variable
+    assert "cluster" not in panel._data.variables.options
+    assert list(panel._data.variables.options) == [c for c in numeric if c != "cluster"]
     assert panel.syntax.startswith("level: within")
     assert panel.wait(60).nclusters == 200
+
+
+def test_the_panel_is_a_view_built_from_screens(panel):
+    assert isinstance(panel, PanelView)
+    for name in ("show_syntax", "show_grid", "show_status", "show_fit", "show_results",
+                 "show_data", "show_decomposition"):
+        want = list(inspect.signature(getattr(PanelView, name)).parameters)
+        assert list(inspect.signature(getattr(type(panel), name)).parameters) == want, name
+    assert all(isinstance(s, Screen) for s in panel.screens)
+    titles = [panel.tabs.get_title(i) for i in range(len(panel.tabs.children))]
+    assert titles == [s.title for s in panel.screens] == [
+        "Data", "Decomposition", "Model", "Results", "Compare", "Export"]
+    assert list(panel.tabs.children) == [s.box for s in panel.screens]
+    # opening a tab calls its screen's on_show: the Export tab writes the current code
+    panel._export.code.value = ""
+    panel.tabs.selected_index = panel.screens.index(panel._export)
+    assert panel._export.code.value == panel.export_code()
+    panel.tabs.selected_index = panel.screens.index(panel._model)

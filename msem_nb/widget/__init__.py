@@ -1,10 +1,13 @@
 """The notebook panel of msem_nb (needs the ``widget`` extra).
 
-``msem_nb.Panel`` is :class:`msem_nb.widget.panel.Panel`. Modules:
-``model`` (model builder: switches <-> syntax), ``scheduler`` (worker thread,
-debounce, generations), ``controller`` (state and rules), ``gridspec``,
-``tables``, ``effects``, ``export`` (plain Python), and ``frontend``,
-``screens``, ``panel`` (widgets). The browser side is ``js/*.js``.
+``msem_nb.Panel`` is :class:`msem_nb.widget.panel.Panel`. Plain Python (no
+widgets): ``model`` (model builder: switches <-> syntax <-> parsed model),
+``gridspec``, ``controller`` (state and rules) with its ``view`` protocol,
+``refit`` (parsed model -> FitResult through the one pipeline),
+``scheduler`` (worker thread, debounce, generations), ``comparison``,
+``guess``, ``describe``, ``tables``, ``effects``, ``export``. Widgets:
+``frontend`` (anywidget), ``screens`` (one module per tab) and ``panel``.
+The browser side is ``js/*.js``.
 """
 
 from msem_nb.widget.panel import Panel

@@ -10,111 +10,41 @@ syntax text, and keeps them consistent:
   and reports the line and column;
 * every change of the model or of the options asks for a refit, which runs
   on a worker thread (:class:`~msem_nb.widget.scheduler.Scheduler`) so that
-  a newer change supersedes an older fit.
+  a newer change supersedes an older fit. A refit starts from the parsed
+  model (the parse of the typed text, or the state's own statements after a
+  switch) and goes through :class:`~msem_nb.widget.refit.Refitter`: the
+  syntax is never written out and parsed again to fit it.
 
-What the user sees is pushed to a *view* object (the widget panel, or a
-recorder in tests) through a handful of ``show_*`` methods, always under
-one lock, so a view never sees half an update.
+What the user sees is pushed to a view (:class:`~msem_nb.widget.view.PanelView`:
+the widget panel, or a recorder in tests) through a handful of ``show_*``
+methods, always under one lock, so a view never sees half an update.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-import traceback
 from dataclasses import dataclass
 
 import pandas as pd
 
-from msem_nb.errors import DataError, ModelSpecificationError, MsemError, NotIdentifiedError
-from msem_nb.messages import collecting
-from msem_nb.syntax import ModelSyntaxError
-from msem_nb.widget import tables
-from msem_nb.widget.effects import indirect_effects
-from msem_nb.widget.gridspec import grid_spec
-from msem_nb.widget.model import SINGLE_LEVEL, TWO_LEVELS, ModelState
-from msem_nb.widget.scheduler import Scheduler
-from msem_nb.present.diagram import path_diagram
-from msem_nb.api import fit as fit_model
+from msem_nb.errors import DataError
+from msem_nb.estimation.options import FitOptions
 from msem_nb.inference.decompose import decompose
+from msem_nb.messages import collecting
+from msem_nb.present.diagram import path_diagram
 from msem_nb.present.plots import correlation_figure, icc_figure
+from msem_nb.syntax import ModelSyntaxError, ParsedModel, parse
+from msem_nb.widget import tables
+from msem_nb.widget.describe import describe_error
+from msem_nb.widget.gridspec import grid_spec
+from msem_nb.widget.guess import default_variables, detect_cluster
+from msem_nb.widget.model import SINGLE_LEVEL, TWO_LEVELS, ModelState, read_syntax
+from msem_nb.widget.refit import Refitter
+from msem_nb.widget.scheduler import Scheduler
+from msem_nb.widget.view import PanelView
 
-__all__ = ["PanelController", "describe_error", "detect_cluster", "default_variables"]
-
-_ID_HINTS = ("cluster", "class", "school", "group", "team", "firm", "person", "subject",
-             "country", "site", "clinic", "unit", "id")
-
-
-def detect_cluster(data: pd.DataFrame):
-    """Guess the cluster column from its name and values.
-
-    A candidate's name says cluster, class, school, group, team, id, ...;
-    its values are whole numbers or strings that repeat (between 10 and N/2
-    distinct values: fewer clusters cannot carry a between-level model, and
-    a column of unique values is a row id). Without such a column the guess
-    is None (a single-level model) and the user picks one on the Data
-    screen: columns like age in months repeat too, so values alone are no
-    evidence.
-
-    Returns
-    -------
-    str or None
-        The candidate with the most clusters.
-    """
-    n = len(data)
-    best = None
-    for col in data.columns:
-        s = data[col].dropna()
-        if not len(s):
-            continue
-        if pd.api.types.is_float_dtype(s) and not (s == s.round()).all():
-            continue
-        if pd.api.types.is_bool_dtype(s):
-            continue
-        j = s.nunique()
-        if j < 10 or j > n / 2:
-            continue
-        if not any(h in str(col).lower() for h in _ID_HINTS):
-            continue
-        if best is None or j > best[0]:
-            best = (j, col)
-    return None if best is None else best[1]
-
-
-def default_variables(data: pd.DataFrame, cluster) -> list[str]:
-    """Numeric columns other than the cluster column and row ids."""
-    out = []
-    n = len(data)
-    for col in data.select_dtypes("number").columns:
-        if col == cluster or pd.api.types.is_bool_dtype(data[col]):
-            continue
-        s = data[col].dropna()
-        if n > 20 and s.nunique() == n and (s == s.round()).all():
-            continue    # a running id, not a variable
-        out.append(col)
-    return out
-
-
-def describe_error(exc: BaseException) -> tuple[str, str]:
-    """A one-line message and a multi-line detail for an exception.
-
-    Returns
-    -------
-    (message, detail) : tuple of str
-        Plain text (the status line shows it as text).
-    """
-    if isinstance(exc, ModelSyntaxError):
-        return (f"Syntax error at line {exc.line}, column {exc.col}: {exc.msg}", str(exc))
-    if isinstance(exc, NotIdentifiedError):
-        return f"Model not identified: {exc}", ""
-    if isinstance(exc, ModelSpecificationError):
-        return f"Model cannot be estimated as written: {exc}", ""
-    if isinstance(exc, DataError):
-        return f"Problem with the data: {exc}", ""
-    if isinstance(exc, MsemError):
-        return str(exc), ""
-    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)[-3:])
-    return f"Unexpected error ({type(exc).__name__}): {exc}", tb
+__all__ = ["PanelController"]
 
 
 def _default_diagram(fit):
@@ -124,6 +54,8 @@ def _default_diagram(fit):
 @dataclass(frozen=True)
 class _FitRequest:
     syntax: str
+    # the model to fit; None when the text has no statements
+    parsed: ParsedModel | None
     parse_error: BaseException | None
     cluster: object
     estimator: str
@@ -149,20 +81,20 @@ class PanelController:
     variables : list of str, optional
         Variables offered on the Model screen; default every numeric
         column except the cluster column.
-    view : object
-        Receives ``show_syntax``, ``show_grid``, ``show_status``,
-        ``show_fit``, ``show_results``, ``show_data`` and
-        ``show_decomposition`` calls (see :class:`msem_nb.widget.Panel`).
+    view : PanelView
+        Shows what the controller decides (:class:`msem_nb.widget.view.PanelView`).
     estimator, missing : str
         As in :func:`msem_nb.fit`.
     debounce : float
         Seconds (see :class:`~msem_nb.widget.scheduler.Scheduler`).
     fit_fn, diagram_fn : callable, optional
-        Replace :func:`msem_nb.fit` and the diagram function (tests).
+        Replace the refit (then ``fit_fn(syntax, data, cluster=, estimator=,
+        missing=)`` as :func:`msem_nb.fit`) and the diagram function (tests).
     """
 
     def __init__(self, data: pd.DataFrame, cluster=None, model: str | None = None, *,
-                 variables=None, view, estimator: str = "ML", missing: str = "listwise",
+                 variables=None, view: PanelView, estimator: str = "ML",
+                 missing: str = "listwise",
                  debounce: float = 0.15, fit_fn=None, diagram_fn=None):
         if not isinstance(data, pd.DataFrame):
             raise DataError(f"data must be a pandas DataFrame, not {type(data).__name__}")
@@ -189,17 +121,20 @@ class PanelController:
         self.error: BaseException | None = None
         self.elapsed: float | None = None
         self._fit_fn = fit_fn
+        self._refitter = Refitter(data)
         self._diagram_fn = diagram_fn or _default_diagram
         self.lock = threading.RLock()
         self._fits = Scheduler(self._fit_job, debounce, on_request=self._on_fit_request,
                                on_crash=self._on_crash, name="msem-fit", lock=self.lock)
         self._data_jobs = Scheduler(self._data_job, debounce, on_crash=self._on_crash,
                                     name="msem-data", lock=self.lock)
-        levels = TWO_LEVELS if cluster is not None else SINGLE_LEVEL
+        levels = self._levels()
         self.syntax = model or ""
         self.syntax_error = None
+        #: the parsed model the next fit uses (None: nothing to fit)
+        self.parsed: ParsedModel | None = None
         try:
-            self.model = ModelState.from_syntax(self.syntax)
+            self.model, self.parsed = read_syntax(self.syntax)
             if self.model.is_empty():
                 self.model = ModelState(levels)
         except ModelSyntaxError as err:
@@ -248,14 +183,14 @@ class PanelController:
         with self.lock:
             self.syntax = text
             try:
-                state = ModelState.from_syntax(text)
+                state, parsed = read_syntax(text)
             except ModelSyntaxError as err:
                 self.syntax_error = err
             else:
                 self.syntax_error = None
                 if state.is_empty() and state.levels != self._levels():
                     state = ModelState(self._levels())
-                self.model = state
+                self.model, self.parsed = state, parsed
                 self.view.show_grid(self.grid())
             self._request_fit(immediate=immediate)
 
@@ -265,7 +200,7 @@ class PanelController:
             self._check_names(lhs, rhs)
             now = self.model.toggle_path(lhs, rhs, self._level(level), on)
             if now:
-                self._ensure_between_parts([lhs], level)
+                self._ensure_cluster_parts([lhs], level)
             self._model_changed()
             return now
 
@@ -280,7 +215,8 @@ class PanelController:
     def toggle_random_slope(self, y, x, on=None) -> str | None:
         """Make the within path ``y ~ x`` random (or fixed); returns the slope's name or None."""
         with self.lock:
-            if self.model.levels != TWO_LEVELS:
+            above = self.model.cluster_level
+            if above is None:
                 raise ValueError("random slopes need a two-level model: choose a cluster column")
             self._check_names(y, x)
             latent = set(self.model.latent_names())
@@ -289,13 +225,13 @@ class PanelController:
                     raise ValueError(f"the {what} of a random slope must be an observed "
                                      f"variable; '{v}' is not")
             if self.model.slope_of(y, x) is None and on is not False \
-                    and x in self.model.blocks["between"].names():
+                    and x in self.model.blocks[above].names():
                 raise ValueError(
-                    f"'{x}' is used in the between block; a random slope needs a covariate "
-                    f"without a between part there (remove '{x}' from the between level first)")
+                    f"'{x}' is used in the {above} block; a random slope needs a covariate "
+                    f"without a {above} part there (remove '{x}' from the {above} level first)")
             name = self.model.toggle_random_slope(y, x, on, taken=self.columns)
             if name is not None:
-                self._ensure_between_parts([y], "within")
+                self._ensure_cluster_parts([y], self.model.slope_level)
             self._model_changed()
             return name
 
@@ -310,7 +246,7 @@ class PanelController:
                                  "another name")
             self._check_names(*indicators)
             self.model.set_latent(name, indicators, self._level(level))
-            self._ensure_between_parts(indicators, level)
+            self._ensure_cluster_parts(indicators, level)
             self._model_changed()
 
     def remove_latent(self, name: str, level=None) -> None:
@@ -330,11 +266,9 @@ class PanelController:
             self.roles = {}
             if self._levels() != old_levels:
                 self.model = self.model.with_levels(self._levels())
-                # once the roles are known, outcomes get their between parts
-                self._new_levels = self._levels() == TWO_LEVELS
-                self.syntax = self.model.to_syntax()
-                self.syntax_error = None
-                self.view.show_syntax(self.syntax)
+                # once the roles are known, outcomes get their cluster parts
+                self._new_levels = self.model.multilevel
+                self._syntax_from_model()
             self.view.show_grid(self.grid())
             self._data_jobs.request(_DataRequest(cluster, tuple(self.variables)), immediate=True)
             self._request_fit()
@@ -362,16 +296,18 @@ class PanelController:
 
     # -- helpers ------------------------------------------------------------------
     def _levels(self):
+        # one cluster column: the two levels of the syntax
         return TWO_LEVELS if self.cluster is not None else SINGLE_LEVEL
 
     def _level(self, level):
-        if self.model.levels == SINGLE_LEVEL:
+        if not self.model.multilevel:
             if level not in (None, "", "within"):
                 raise ValueError(f"the model has one level; level={level!r} does not exist "
                                  "(choose a cluster column for a two-level model)")
             return None
         if level in (None, ""):
-            raise ValueError("say which level: level='within' or level='between'")
+            raise ValueError("say which level: "
+                             + " or ".join(f"level={lv!r}" for lv in self.model.levels))
         return level
 
     def _check_names(self, *names) -> None:
@@ -381,30 +317,37 @@ class PanelController:
             raise ValueError(f"unknown variable(s): {', '.join(bad)}; use data columns, latent "
                              "variables or random slopes of the model")
 
-    def _ensure_between_parts(self, names, level) -> None:
+    def _ensure_cluster_parts(self, names, level) -> None:
         # A variable with variance between clusters that the model names only
-        # in the within block would be treated as within-only, leaving its
-        # cluster-level variance unmodelled. Give it a between variance (its
-        # random intercept), as Mplus does by default; the switch shows it.
-        if self.model.levels != TWO_LEVELS or level not in ("within", None):
+        # in the lowest block would be treated as within-only, leaving its
+        # cluster-level variance unmodelled. Give it a variance at the cluster
+        # level (its random intercept), as Mplus does by default; the switch
+        # shows it.
+        above = self.model.cluster_level
+        if above is None or level not in (self.model.levels[0], None):
             return
-        between = self.model.blocks["between"]
-        used = set(between.names())
+        used = set(self.model.blocks[above].names())
         for v in names:
             if self.roles.get(v) == "both" and v not in used:
-                self.model.toggle_covariance(v, v, "between", on=True)
+                self.model.toggle_covariance(v, v, above, on=True)
 
-    def _model_changed(self) -> None:
+    def _syntax_from_model(self) -> None:
+        # the model changed: its text and its parsed form follow, unparsed
         self.syntax = self.model.to_syntax()
         self.syntax_error = None
+        self.parsed = None if self.model.is_empty() else self.model.to_parsed(self.syntax)
         self.view.show_syntax(self.syntax)
+
+    def _model_changed(self) -> None:
+        self._syntax_from_model()
         self.view.show_grid(self.grid())
         self._request_fit()
 
     def _request_fit(self, immediate: bool | None = None) -> None:
         with self.lock:
-            self._fits.request(_FitRequest(self.syntax, self.syntax_error, self.cluster,
-                                           self.estimator, self.missing), immediate=immediate)
+            self._fits.request(_FitRequest(self.syntax, self.parsed, self.syntax_error,
+                                           self.cluster, self.estimator, self.missing),
+                               immediate=immediate)
 
     def _on_fit_request(self, gen, req: _FitRequest) -> None:
         if req.parse_error is None and req.syntax.strip():
@@ -424,21 +367,17 @@ class PanelController:
                 "idle", "No model yet: switch paths on in the Model screen, or type the "
                         "model in the syntax box."))
             return
-        fit_fn = self._fit_fn
-        if fit_fn is None:
-            fit_fn = fit_model
         t0 = time.perf_counter()
         try:
             # the core records its warnings per thread; catch_warnings is global
             with collecting(quiet=True) as caught:
-                fit = fit_fn(req.syntax, self.data, cluster=req.cluster,
-                             estimator=req.estimator, missing=req.missing)
+                fit = self._fit(req)
         except Exception as exc:  # noqa: BLE001 - every failure is shown, none kills the panel
             elapsed = time.perf_counter() - t0
             publish(lambda e=exc: self._show_failure(e, elapsed))
             return
         elapsed = time.perf_counter() - t0
-        notes = list(dict.fromkeys(list(caught) + list(getattr(fit, "messages", ()))))
+        notes = list(dict.fromkeys(list(getattr(fit, "messages", ())) + list(caught)))
         try:
             figure, diagram_error = self._diagram_fn(fit), None
         except Exception as exc:  # noqa: BLE001 - the results stay usable without a diagram
@@ -446,8 +385,17 @@ class PanelController:
             diagram_error = f"The diagram could not be drawn: {describe_error(exc)[0]}"
         if not publish(lambda: self._show_fit(fit, figure, diagram_error, elapsed, notes)):
             return
-        parts = results_parts(fit)
+        parts = tables.results_parts(fit)
         publish(lambda: self.view.show_results(parts))
+
+    def _fit(self, req: _FitRequest):
+        if self._fit_fn is not None:
+            return self._fit_fn(req.syntax, self.data, cluster=req.cluster,
+                                estimator=req.estimator, missing=req.missing)
+        # level headers without statements: the parser says why there is nothing to fit
+        parsed = req.parsed if req.parsed is not None else parse(req.syntax)
+        options = FitOptions(estimator=req.estimator, missing=req.missing)
+        return self._refitter.fit(parsed, req.cluster, options, model=req.syntax)
 
     def _show_failure(self, exc, elapsed) -> None:
         self.error = exc
@@ -513,35 +461,14 @@ class PanelController:
         if self._new_levels and dec is not None and req.cluster == self.cluster:
             self._new_levels = False
             before = self.model.to_syntax()
-            self._ensure_between_parts(self._within_outcomes(), "within")
+            self._ensure_cluster_parts(self._lowest_outcomes(), self.model.levels[0])
             if self.model.to_syntax() != before:
                 self._model_changed()
                 return
         self.view.show_grid(self.grid())
 
-    def _within_outcomes(self) -> list[str]:
-        blk = self.model.blocks["within"]
+    def _lowest_outcomes(self) -> list[str]:
+        blk = self.model.blocks[self.model.levels[0]]
         out = [y for (y, _x) in blk.paths] + [y for y, _t in blk.slopes.values()]
         out += [t.name for terms in blk.latents.values() for t in terms]
         return list(dict.fromkeys(out))
-
-
-def results_parts(fit) -> dict:
-    """HTML of the Results screen: fit measures, estimates, indirect effects."""
-    try:
-        fm, fm_error = fit.fit_measures, None
-    except Exception as exc:  # noqa: BLE001 - estimates stay useful without fit measures
-        fm, fm_error = None, describe_error(exc)[0]
-    out = {"fit": tables.fit_measures_html(fit, fm, fm_error)}
-    try:
-        out["estimates"] = tables.estimates_html(fit)
-    except Exception as exc:  # noqa: BLE001
-        out["estimates"] = tables.note_html("Estimates not available: " + describe_error(exc)[0],
-                                            bad=True)
-    try:
-        est = fit.estimates
-        out["indirect"] = tables.indirect_html(indirect_effects(fit), est[est["op"] == ":="])
-    except Exception as exc:  # noqa: BLE001
-        out["indirect"] = tables.note_html(
-            "Indirect effects not available: " + describe_error(exc)[0], bad=True)
-    return out

@@ -9,6 +9,7 @@ placeholder the user fills in.
 """
 
 from __future__ import annotations
+
 from msem_nb.present.notebook_output import PLOTLYJS_MARK, plotlyjs_script
 
 __all__ = ["reproduction_code", "python_string", "find_variable_name", "report_cell_outputs",

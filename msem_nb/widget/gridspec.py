@@ -2,9 +2,9 @@
 
 The front end (``js/model_grid.js``) draws whatever :func:`grid_spec`
 describes and sends back which switch was clicked; it decides nothing about
-models. Per level the spec lists the variables (observed, latent, random
-slope) and which regressions, variances, covariances and random slopes are
-on.
+models. Per level of the model (:attr:`ModelState.levels`, however many) the
+spec lists the variables (observed, latent, random slope) and which
+regressions, variances, covariances and random slopes are on.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from msem_nb.widget.model import ModelState
 
 __all__ = ["grid_spec", "level_variables", "slope_allowed", "LEVEL_TITLES"]
 
+#: Grid titles by level name; another level is titled by its name.
 LEVEL_TITLES = {"within": "Within (individual level)", "between": "Between (cluster level)",
                 "": "Model (single level)"}
 
@@ -39,16 +40,17 @@ def level_variables(model: ModelState, level: str, variables, roles: dict | None
     list of dict
         ``{"name", "kind"}`` with kind "observed", "latent" or "slope",
         observed first (in the given order), then latent variables, then
-        random slopes (between level only). Variables the model already
+        random slopes (at the cluster level only). Variables the model already
         uses at this level are always included.
     """
     blk = model.block(level or None)
     latents = model.latent_names(level or None)
-    slopes = model.slope_names() if level == "between" else []
+    # a random slope is a variable of the level above the one it is declared at
+    slopes = model.slope_names() if level and level == model.cluster_level else []
     special = set(latents) | set(model.slope_names())
     observed = []
     for v in variables:
-        levels = _ROLE_LEVELS.get((roles or {}).get(v, "both"), ("within", "between"))
+        levels = _ROLE_LEVELS.get((roles or {}).get(v, "both"), model.levels)
         if not level or level in levels:
             observed.append(v)
     for v in blk.names():
@@ -69,12 +71,12 @@ def slope_allowed(model: ModelState, columns) -> tuple[list[str], list[str]]:
         not be named in the between block (msem_nb fits random slopes on
         within covariates only).
     """
-    if model.levels != ("within", "between"):
+    if model.slope_level is None or model.cluster_level is None:
         return [], []
     lv = set(model.latent_names())
     obs = [c for c in columns if c not in lv]
-    between = set(model.blocks["between"].names())
-    return obs, [c for c in obs if c not in between]
+    above = set(model.blocks[model.cluster_level].names())
+    return obs, [c for c in obs if c not in above]
 
 
 def grid_spec(model: ModelState, variables, roles: dict | None = None,
@@ -100,7 +102,7 @@ def grid_spec(model: ModelState, variables, roles: dict | None = None,
         [outcome, predictor]), ``covs`` (list of [a, b], a != b),
         ``variances`` (names), ``slopes`` (list of [outcome, covariate,
         name]), ``slope_y`` and ``slope_x`` (names allowed as outcome and
-        covariate of a random slope; within level only).
+        covariate of a random slope; only at the level slopes are declared).
     """
     columns = list(variables if columns is None else columns)
     slope_y, slope_x = slope_allowed(model, columns)
@@ -108,16 +110,16 @@ def grid_spec(model: ModelState, variables, roles: dict | None = None,
     for lv in model.levels:
         blk = model.blocks[lv]
         vars_ = level_variables(model, lv, variables, roles)
-        within = lv == "within"
+        declares_slopes = lv == model.slope_level
         out.append({
             "level": lv,
-            "title": LEVEL_TITLES[lv],
+            "title": LEVEL_TITLES.get(lv, f"Level: {lv}"),
             "vars": vars_,
             "paths": [[y, x] for (y, x) in blk.paths],
             "covs": [[a, b] for (a, b) in blk.covs if a != b],
             "variances": [a for (a, b) in blk.covs if a == b],
             "slopes": [[y, t.name, s] for s, (y, t) in blk.slopes.items()],
-            "slope_y": slope_y if within else [],
-            "slope_x": slope_x if within else [],
+            "slope_y": slope_y if declares_slopes else [],
+            "slope_x": slope_x if declares_slopes else [],
         })
     return {"levels": out}

@@ -12,6 +12,18 @@ back an equivalent model in a canonical layout (one line per left-hand side
 and operator). Parsing goes through :func:`msem_nb.syntax.parse`, so the
 panel accepts exactly the language that :func:`msem_nb.fit` accepts.
 
+The state is also a parsed model: :meth:`ModelState.to_parsed` gives the
+:class:`~msem_nb.syntax.parser.ParsedModel` of its canonical text without
+writing the text and parsing it, so a refit after a switch goes straight to
+the parameter table. Invariant (tested): ``state.to_parsed() ==
+parse(state.to_syntax())``; the text is rendered from the same statements
+(:func:`statement_text`), so the two cannot drift apart.
+
+Levels are data: a model has the level names of its blocks (``("",)`` when
+single-level); random slopes are declared at the lowest level
+(:attr:`ModelState.slope_level`) and are variables of the level above
+(:attr:`ModelState.cluster_level`).
+
 No ipywidgets here: this module is plain Python and unit-tested as such.
 """
 
@@ -19,20 +31,28 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from msem_nb.syntax import ParsedModel, Statement, Term, parse
+from msem_nb.syntax import LEVEL_NAMES, ParsedModel, Statement, Term, parse
 
-__all__ = ["ModelState", "Block", "TWO_LEVELS", "SINGLE_LEVEL", "term_text"]
+__all__ = ["ModelState", "Block", "TWO_LEVELS", "SINGLE_LEVEL", "term_text", "syntax_number",
+           "statement_text", "read_syntax"]
 
-#: Level names of a two-level model, in the order the syntax lists them.
+#: Level names of a model with a cluster column, lowest first, as the syntax lists them.
 TWO_LEVELS = ("within", "between")
 #: The one "level" of a single-level model.
 SINGLE_LEVEL = ("",)
+#: Level names the syntax knows.
+_KNOWN_LEVELS = frozenset(LEVEL_NAMES.values())
 
 
-def _num(v: float) -> str:
-    # repr round-trips a float exactly; "1.0" reads better as "1".
+def syntax_number(v: float) -> str:
+    """A number as model syntax text that parses back to exactly the same float.
+
+    Not :func:`msem_nb.format.num`, which rounds for display: a fixed value
+    written into the syntax must survive the round trip, so this is ``repr``
+    (shortest exact text), with whole numbers written without ``.0``.
+    """
     v = float(v)
     if v == int(v) and abs(v) < 1e15:
         return str(int(v))
@@ -55,11 +75,11 @@ def term_text(t: Term) -> str:
     if t.label:
         mods.append(t.label)
     if t.fixed is not None and math.isfinite(t.fixed):
-        mods.append(_num(t.fixed))
+        mods.append(syntax_number(t.fixed))
     if t.free:
         mods.append("NA")
     if t.start is not None:
-        mods.append(f"start({_num(t.start)})")
+        mods.append(f"start({syntax_number(t.start)})")
     return "*".join(mods + [t.name])
 
 
@@ -80,9 +100,9 @@ class Block:
     covs : dict
         (a, b) -> b's term (``a ~~ b``); a == b is a (residual) variance.
     slopes : dict
-        Random slope name -> (outcome, covariate term); within level only.
-    other : list of str
-        Statements kept as written: intercepts, ``:=``, constraints.
+        Random slope name -> (outcome, covariate term); lowest level only.
+    other : list of Statement
+        Statements kept as parsed: intercepts, ``:=``, constraints.
     """
 
     latents: dict = field(default_factory=dict)
@@ -126,8 +146,8 @@ class ModelState:
     Parameters
     ----------
     levels : tuple of str
-        ``("within", "between")`` for a two-level model, ``("",)`` for a
-        single-level one.
+        Level names, lowest first: ``("within", "between")`` for a two-level
+        model, ``("",)`` for a single-level one.
 
     Examples
     --------
@@ -145,10 +165,29 @@ class ModelState:
 
     def __init__(self, levels=TWO_LEVELS):
         levels = tuple(levels)
-        if levels not in (TWO_LEVELS, SINGLE_LEVEL):
-            raise ValueError(f"levels must be {TWO_LEVELS} or {SINGLE_LEVEL}, not {levels}")
+        if levels != SINGLE_LEVEL and (not levels or len(set(levels)) != len(levels)
+                                       or not set(levels) <= _KNOWN_LEVELS):
+            raise ValueError(f"levels must be distinct level names of the syntax "
+                             f"({', '.join(sorted(_KNOWN_LEVELS))}) or {SINGLE_LEVEL}, "
+                             f"not {levels}")
         self.levels = levels
         self.blocks = {lv: Block() for lv in levels}
+
+    @property
+    def multilevel(self) -> bool:
+        """True when the model has level blocks (a cluster column)."""
+        return self.levels != SINGLE_LEVEL
+
+    @property
+    def slope_level(self) -> str | None:
+        """The level whose paths can be random slopes (the lowest); None single-level."""
+        return self.levels[0] if self.multilevel else None
+
+    @property
+    def cluster_level(self) -> str | None:
+        """The level above :attr:`slope_level`: where random slopes are variables
+        and a variable's cluster part lives; None without one."""
+        return self.levels[1] if len(self.levels) > 1 else None
 
     # -- construction ------------------------------------------------------
     @classmethod
@@ -170,9 +209,7 @@ class ModelState:
         msem_nb.ModelSyntaxError
             When the text does not parse (with line and column).
         """
-        if not text or not text.strip() or _only_headers(text):
-            return cls(TWO_LEVELS if "level" in (text or "") else SINGLE_LEVEL)
-        return cls.from_parsed(parse(text))
+        return read_syntax(text)[0]
 
     @classmethod
     def from_parsed(cls, parsed: ParsedModel) -> "ModelState":
@@ -183,7 +220,7 @@ class ModelState:
         return state
 
     def _add_statement(self, s: Statement) -> None:
-        blk = self.blocks[s.level or ""] if self.levels == TWO_LEVELS else self.blocks[""]
+        blk = self.blocks[s.level or ""]
         if s.op == "=~":
             terms = blk.latents.setdefault(s.lhs, [])
             known = {t.name: i for i, t in enumerate(terms)}
@@ -202,7 +239,7 @@ class ModelState:
         elif s.op == "|~":
             blk.slopes[s.slope] = (s.lhs, s.rhs[0])
         else:
-            blk.other.append(_statement_text(s))
+            blk.other.append(s)
 
     def copy(self) -> "ModelState":
         return copy.deepcopy(self)
@@ -225,8 +262,35 @@ class ModelState:
             indent = "  " if lv else ""
             if lv:
                 out.append(f"level: {lv}")
-            out += [indent + line for line in _block_lines(self.blocks[lv])]
+            out += [indent + statement_text(st)
+                    for st in _block_statements(self.blocks[lv], lv or None)]
         return "\n".join(out) + "\n"
+
+    def to_statements(self) -> list[Statement]:
+        """The model's statements, in the order :meth:`to_syntax` writes them.
+
+        Returns
+        -------
+        list of Statement
+            Equal to ``parse(self.to_syntax()).statements`` (positions aside).
+        """
+        return [st for lv in self.levels
+                for st in _block_statements(self.blocks[lv], lv or None)]
+
+    def to_parsed(self, source: str | None = None) -> ParsedModel:
+        """What :func:`msem_nb.parse` gives for :meth:`to_syntax`, without parsing.
+
+        Parameters
+        ----------
+        source : str, optional
+            The text recorded as the model's source (default :meth:`to_syntax`).
+
+        Returns
+        -------
+        ParsedModel
+        """
+        return ParsedModel(tuple(self.to_statements()), tuple(lv for lv in self.levels if lv),
+                           self.to_syntax() if source is None else source)
 
     def is_empty(self) -> bool:
         return all(b.is_empty() for b in self.blocks.values())
@@ -238,13 +302,14 @@ class ModelState:
         return self.blocks[key]
 
     def _level_key(self, level) -> str:
-        if self.levels == SINGLE_LEVEL:
+        if not self.multilevel:
             if level not in (None, "", "within"):
                 raise ValueError(f"the model is single-level; there is no level {level!r}")
             return ""
-        lv = {"1": "within", "2": "between", 1: "within", 2: "between"}.get(level, level)
-        if lv not in TWO_LEVELS:
-            raise ValueError(f"level must be 'within' or 'between', not {level!r}")
+        lv = LEVEL_NAMES.get(str(level), level)     # "1", 1 -> "within", ...
+        if lv not in self.levels:
+            raise ValueError(f"level must be {' or '.join(map(repr, self.levels))}, "
+                             f"not {level!r}")
         return lv
 
     def latent_names(self, level=None) -> list[str]:
@@ -263,9 +328,9 @@ class ModelState:
 
     def slope_of(self, y, x) -> str | None:
         """Name of the random slope of y on x, or None."""
-        if self.levels == SINGLE_LEVEL:
+        if self.slope_level is None:
             return None
-        for name, (yy, t) in self.blocks["within"].slopes.items():
+        for name, (yy, t) in self.blocks[self.slope_level].slopes.items():
             if yy == y and t.name == x:
                 return name
         return None
@@ -285,7 +350,7 @@ class ModelState:
         blk = self.block(level)
         if lhs == rhs:
             raise ValueError(f"a variable cannot be regressed on itself ('{lhs} ~ {rhs}')")
-        slope = self.slope_of(lhs, rhs) if blk is self.blocks.get("within") else None
+        slope = self.slope_of(lhs, rhs) if blk is self.blocks.get(self.slope_level) else None
         now = (lhs, rhs) in blk.paths or slope is not None
         want = (not now) if on is None else bool(on)
         if want and not now:
@@ -333,9 +398,9 @@ class ModelState:
         str or None
             The slope's name, or None when the path is now fixed.
         """
-        if self.levels == SINGLE_LEVEL:
+        if self.slope_level is None:
             raise ValueError("random slopes need a two-level model (choose a cluster column)")
-        blk = self.blocks["within"]
+        blk = self.blocks[self.slope_level]
         current = self.slope_of(y, x)
         want = (current is None) if on is None else bool(on)
         if want and current is None:
@@ -352,10 +417,10 @@ class ModelState:
         return current
 
     def _drop_slope(self, name: str) -> None:
-        self.blocks["within"].slopes.pop(name, None)
-        # the slope is a between-level variable; statements about it would
-        # otherwise name a variable that no longer exists
-        blk = self.blocks["between"]
+        self.blocks[self.slope_level].slopes.pop(name, None)
+        # the slope is a variable of the level above; statements about it
+        # would otherwise name a variable that no longer exists
+        blk = self.blocks[self.cluster_level]
         blk.paths = {k: t for k, t in blk.paths.items() if name not in k}
         blk.covs = {k: t for k, t in blk.covs.items() if name not in k}
 
@@ -404,25 +469,26 @@ class ModelState:
                     self._drop_slope(s)
 
     def with_levels(self, levels) -> "ModelState":
-        """This model as a two-level or single-level model.
+        """This model with other levels (a cluster column chosen or dropped).
 
-        Going to one level keeps the within block; going to two levels puts
-        the single-level statements in the within block.
+        The lowest level's statements go to the new lowest level; the other
+        levels start empty. Random slopes stay random in a multilevel model
+        and become fixed paths in a single-level one.
         """
         levels = tuple(levels)
         if levels == self.levels:
             return self.copy()
         out = ModelState(levels)
-        src = self.blocks["within"] if self.levels == TWO_LEVELS else self.blocks[""]
+        src = self.blocks[self.levels[0]]
         dst = out.blocks[levels[0]]
         dst.latents = copy.deepcopy(src.latents)
         dst.paths = dict(src.paths)
         dst.covs = dict(src.covs)
         dst.other = list(src.other)
-        if levels == TWO_LEVELS:
-            dst.slopes = {}
+        if out.multilevel:
+            # a single-level model has no random slopes to carry over
+            dst.slopes = dict(src.slopes) if self.multilevel else {}
         else:
-            # slopes become fixed paths in a single-level model
             for y, t in src.slopes.values():
                 dst.paths[(y, t.name)] = _plain(t.name)
         return out
@@ -434,29 +500,70 @@ def _only_headers(text: str) -> bool:
 
 
 def _group(pairs):
-    """[(lhs, text)] -> {lhs: [text, ...]} in order of first appearance."""
-    out: dict[str, list[str]] = {}
-    for lhs, txt in pairs:
-        out.setdefault(lhs, []).append(txt)
+    """[(lhs, term)] -> {lhs: [term, ...]} in order of first appearance."""
+    out: dict[str, list[Term]] = {}
+    for lhs, term in pairs:
+        out.setdefault(lhs, []).append(term)
     return out
 
 
-def _block_lines(blk: Block) -> list[str]:
-    lines = [f"{f} =~ {' + '.join(term_text(t) for t in terms)}"
-             for f, terms in blk.latents.items() if terms]
-    lines += [f"{name} | {y} ~ {term_text(t)}" for name, (y, t) in blk.slopes.items()]
-    for y, rhs in _group(((y, term_text(t)) for (y, _), t in blk.paths.items())).items():
-        lines.append(f"{y} ~ {' + '.join(rhs)}")
-    for a, rhs in _group(((a, term_text(t)) for (a, _), t in blk.covs.items())).items():
-        lines.append(f"{a} ~~ {' + '.join(rhs)}")
-    return lines + list(blk.other)
+def _block_statements(blk: Block, level: str | None) -> list[Statement]:
+    """One block's statements in canonical order: one per left-hand side and operator."""
+    out = [Statement(f, "=~", tuple(terms), level, 0, 0)
+           for f, terms in blk.latents.items() if terms]
+    out += [Statement(y, "|~", (t,), level, 0, 0, slope=name)
+            for name, (y, t) in blk.slopes.items()]
+    out += [Statement(y, "~", tuple(terms), level, 0, 0)
+            for y, terms in _group((y, t) for (y, _), t in blk.paths.items()).items()]
+    out += [Statement(a, "~~", tuple(terms), level, 0, 0)
+            for a, terms in _group((a, t) for (a, _), t in blk.covs.items()).items()]
+    # kept statements belong to the block they are in now (with_levels moves them)
+    return out + [st if st.level == level else replace(st, level=level) for st in blk.other]
 
 
-def _statement_text(s: Statement) -> str:
+def statement_text(s: Statement) -> str:
+    """One statement as a line of lavaan syntax (no indentation).
+
+    Parameters
+    ----------
+    s : msem_nb.syntax.parser.Statement
+
+    Returns
+    -------
+    str
+        e.g. ``"y ~ a*x + z"``, ``"s1 | y ~ x"``, ``"ab := a*b"``.
+    """
+    if s.op in ("=~", "~", "~~"):
+        return f"{s.lhs} {s.op} {' + '.join(term_text(t) for t in s.rhs)}"
+    if s.op == "|~":
+        return f"{s.slope} | {s.lhs} ~ {term_text(s.rhs[0])}"
     if s.op == "~1":
         return f"{s.lhs} ~ {term_text(s.rhs[0])}"
-    if s.op == ":=":
-        return f"{s.lhs} := {s.expr.text}"
-    if s.op in ("==", "<", ">"):
+    if s.op in (":=", "==", "<", ">") and s.expr is not None:
         return f"{s.lhs} {s.op} {s.expr.text}"
     raise ValueError(f"unexpected operator {s.op!r}")  # pragma: no cover
+
+
+def read_syntax(text: str) -> tuple[ModelState, ParsedModel | None]:
+    """Model syntax as a :class:`ModelState`, with the parsed model it came from.
+
+    Parameters
+    ----------
+    text : str
+
+    Returns
+    -------
+    (ModelState, ParsedModel or None)
+        The parsed model is None when the text has no statements (blank, or
+        level headers only); the state is then an empty model, two-level
+        when the text names levels.
+
+    Raises
+    ------
+    msem_nb.ModelSyntaxError
+        When the text does not parse (with line and column).
+    """
+    if not text or not text.strip() or _only_headers(text):
+        return ModelState(TWO_LEVELS if "level" in (text or "") else SINGLE_LEVEL), None
+    parsed = parse(text)
+    return ModelState.from_parsed(parsed), parsed

@@ -1,11 +1,13 @@
 """``ms.Panel``: the notebook panel that builds, fits and reports a two-level SEM.
 
-The panel is a thin layer: screens (:mod:`.screens`) hold the widgets, the
-controller (:mod:`.controller`) holds the state and decides, and this module
-connects the two - widget events call the controller, and the controller's
-``show_*`` calls set widget values. Fits run on a worker thread through
-:func:`msem_nb.fit`; nothing statistical happens in the browser, and the
-data never go there (only summaries: ICCs, correlations, estimates).
+The panel is a thin layer: screens (:mod:`msem_nb.widget.screens`, one
+per tab) hold the widgets, the controller (:mod:`msem_nb.widget.controller`)
+holds the state and decides, and this module connects the two - widget
+events call the controller, and the controller's ``show_*`` calls (the
+:class:`~msem_nb.widget.view.PanelView` protocol, which :class:`Panel`
+satisfies) reach the screens. The tabs are built by iterating the screens.
+Fits run on a worker thread; nothing statistical happens in the browser,
+and the data never go there (only summaries: ICCs, correlations, estimates).
 """
 
 from __future__ import annotations
@@ -15,19 +17,23 @@ from pathlib import Path
 import ipywidgets as W
 import pandas as pd
 
-from msem_nb.widget import screens, tables
-from msem_nb.widget.compare_screen import CompareScreen
 from msem_nb.widget.controller import PanelController
 from msem_nb.widget.export import (
     find_variable_name,
     report_cell_outputs,
     report_html_document,
-    reproduction_code)
+    reproduction_code,
+)
 from msem_nb.widget.frontend import StatusLine
+from msem_nb.widget.screens.base import STYLE, Screen
+from msem_nb.widget.screens.compare import CompareScreen
+from msem_nb.widget.screens.data import DataScreen
+from msem_nb.widget.screens.decomposition import DecompositionScreen
+from msem_nb.widget.screens.export import ExportScreen
+from msem_nb.widget.screens.model_builder import ModelScreen
+from msem_nb.widget.screens.results import ResultsScreen
 
 __all__ = ["Panel"]
-
-_TABS = ("Data", "Decomposition", "Model", "Results", "Compare", "Export")
 
 
 class Panel:
@@ -64,7 +70,10 @@ class Panel:
         ``status.state`` ("idle", "fitting", "ok", "warn", "error"),
         ``status.message`` and ``status.detail`` (plain text).
     tabs : ipywidgets.Tab
-        Data, Decomposition, Model, Results, Compare, Export.
+        One tab per screen: Data, Decomposition, Model, Results, Compare,
+        Export.
+    screens : list of Screen
+        The screens in tab order (:class:`msem_nb.widget.screens.Screen`).
 
     Examples
     --------
@@ -84,56 +93,48 @@ class Panel:
             self._data_code = f"pd.read_csv({str(path)!r})"
             data = pd.read_csv(path)
         self._data_name = data_name
-        self._echo = False       # True while Python writes the syntax box
-        self._figure = None      # the latest diagram, for the Results screen
-        self._results_drawn = None
         self._stale = False
-        self._build_widgets(estimator, missing)
+        self.status = StatusLine()
         self._ctl = PanelController(
             data, "auto" if cluster is None and not single_level else cluster, model,
             variables=variables, view=self, estimator=estimator, missing=missing,
             debounce=debounce)
-        self._cmp = CompareScreen(self._ctl, debounce)
-        self._fill_data_screen()
+        self._build_screens(estimator, missing, debounce)
         self._wire()
         self._ctl.start()
 
     # -- construction ---------------------------------------------------------
-    def _build_widgets(self, estimator, missing) -> None:
-        self.status = StatusLine()
-        self._model = screens.model_screen(estimator, missing)
-        self._results = screens.results_screen()
-        self._export = screens.export_screen()
-        self._dec = screens.decomposition_screen()
-        self._data = None   # needs the data: see _fill_data_screen
-
-    def _fill_data_screen(self) -> None:
+    def _build_screens(self, estimator, missing, debounce) -> None:
         ctl = self._ctl
         numeric = [str(c) for c in ctl.data.select_dtypes("number").columns]
-        self._data = screens.data_screen(ctl.columns, numeric, ctl.cluster, ctl.variables)
-        self.tabs = W.Tab(children=[self._data.box, self._dec.box, self._model.box,
-                                    self._results.box, self._cmp.box, self._export.box])
-        for i, t in enumerate(_TABS):
-            self.tabs.set_title(i, t)
-        self.tabs.selected_index = 2
-        self.widget = W.VBox([W.HTML(screens.STYLE + "<b>msem_nb</b> two-level SEM panel"),
+        self._data = DataScreen(ctl.columns, numeric, ctl.cluster, ctl.variables)
+        self._dec = DecompositionScreen()
+        self._model = ModelScreen(estimator, missing)
+        self._results = ResultsScreen()
+        self._cmp = CompareScreen(ctl, debounce)
+        self._export = ExportScreen(self.export_code)
+        self.screens: list[Screen] = [self._data, self._dec, self._model, self._results,
+                                      self._cmp, self._export]
+        self.tabs = W.Tab(children=[s.box for s in self.screens])
+        for i, screen in enumerate(self.screens):
+            self.tabs.set_title(i, screen.title)
+        self.tabs.selected_index = self.screens.index(self._model)
+        self.widget = W.VBox([W.HTML(STYLE + "<b>msem_nb</b> two-level SEM panel"),
                               self.status, self.tabs])
         self.widget.add_class("msem-panel")
         self._export.bridge.host_model_id = self.widget.model_id
-        self._refresh_latent_editor()
 
     def _wire(self) -> None:
         m = self._model
         m.grid.on_toggle(self._on_grid_toggle)
-        m.syntax.observe(self._on_syntax_typed, "value")
+        m.on_syntax_typed(self._on_syntax_typed)
         m.estimator.observe(lambda ch: self._ctl.set_options(estimator=ch["new"]), "value")
         m.missing.observe(lambda ch: self._ctl.set_options(missing=ch["new"]), "value")
         m.refit.on_click(lambda _b: self._ctl.refit())
         m.lat_add.on_click(self._on_latent_add)
         m.lat_remove.on_click(self._on_latent_remove)
-        m.lat_level.observe(lambda _ch: self._refresh_latent_editor(), "value")
-        self._data.cluster.observe(self._on_cluster, "value")
-        self._data.variables.observe(self._on_variables, "value")
+        self._data.on_cluster(self._on_cluster)
+        self._data.on_variables(self._on_variables)
         e = self._export
         e.code_btn.on_click(lambda _b: self.insert_code_cell())
         e.report_btn.on_click(lambda _b: self.insert_report_cell())
@@ -148,19 +149,13 @@ class Panel:
         from IPython.display import display
         display(self.widget)
 
-    # -- the view interface (called by the controller, under its lock) ----------------
+    # -- the view interface (PanelView: called by the controller, under its lock) -------
     def show_syntax(self, text: str) -> None:
-        if self._model.syntax.value != text:
-            self._echo = True
-            try:
-                self._model.syntax.value = text
-            finally:
-                self._echo = False
-        self._export.code.value = self.export_code()
+        self._model.show_syntax(text)
+        self._export.update()
 
     def show_grid(self, spec: dict) -> None:
-        self._model.grid.spec = spec
-        self._refresh_latent_editor()
+        self._model.update(spec, self._ctl.model)
 
     def show_status(self, state: str, message: str, detail: str = "") -> None:
         with self.status.hold_sync():
@@ -178,34 +173,22 @@ class Panel:
             (w.add_class if stale else w.remove_class)("msem-stale")
 
     def show_fit(self, fit, figure, diagram_error) -> None:
-        m = self._model
-        m.diagram_note.value = tables.note_html(diagram_error, bad=True) if diagram_error else ""
+        self._model.show_diagram(figure, diagram_error)
         if figure is not None:
-            screens.replace_figure(m.diagram, figure)
-            self._figure = figure
-            if self.tabs.selected_index == _TABS.index("Results"):
-                self._draw_results_diagram()
-
-    def _draw_results_diagram(self) -> None:
-        if self._figure is not None and self._results_drawn is not self._figure:
-            screens.replace_figure(self._results.diagram, self._figure)
-            self._results_drawn = self._figure
+            self._results.set_diagram(figure, shown=self._shown() is self._results)
 
     def show_results(self, parts: dict) -> None:
-        r = self._results
-        r.fit.value = parts.get("fit", "")
-        r.estimates.value = parts.get("estimates", "")
-        r.indirect.value = parts.get("indirect", "")
+        self._results.update(parts)
 
     def show_data(self, html: str) -> None:
-        self._data.summary.value = html
+        self._data.update(html)
 
     def show_decomposition(self, dec, figures: dict, roles_html: str, note) -> None:
-        d = self._dec
-        d.note.value = tables.note_html(note, bad=dec is not None) if note else ""
-        d.roles.value = roles_html
-        screens.replace_figure(d.icc, figures.get("icc"))
-        screens.replace_figure(d.corr, figures.get("corr"))
+        self._dec.update(dec, figures, roles_html, note)
+
+    def _shown(self) -> Screen | None:
+        i = self.tabs.selected_index
+        return None if i is None else self.screens[i]
 
     # -- widget events ----------------------------------------------------------------
     def _on_grid_toggle(self, kind, level, a, b) -> None:
@@ -221,69 +204,38 @@ class Panel:
             self.show_status("warn", str(err))
             self.show_grid(self._ctl.grid())
 
-    def _on_syntax_typed(self, change) -> None:
-        if not self._echo:
-            self._ctl.set_syntax(change["new"], immediate=False)
-            self._export.code.value = self.export_code()
+    def _on_syntax_typed(self, text: str) -> None:
+        self._ctl.set_syntax(text, immediate=False)
+        self._export.update()
 
-    def _on_cluster(self, change) -> None:
+    def _on_cluster(self, cluster) -> None:
         try:
-            self._ctl.set_cluster(change["new"])
+            self._ctl.set_cluster(cluster)
         except Exception as err:  # noqa: BLE001 - shown, the panel stays usable
             self.show_status("error", f"Cannot use that cluster column: {err}")
             return
-        opts = [c for c in self._ctl.data.select_dtypes("number").columns
-                if c != self._ctl.cluster]
-        sel = self._data.variables
-        keep = tuple(v for v in sel.value if v in opts)
-        sel.unobserve(self._on_variables, "value")
-        try:
-            sel.options = opts
-            sel.value = keep
-        finally:
-            sel.observe(self._on_variables, "value")
-        self._refresh_latent_editor()
-        self._cmp.data_changed(rerun=True)
+        self._data.offer_variables([c for c in self._ctl.data.select_dtypes("number").columns
+                                    if c != self._ctl.cluster])
+        self._cmp.update(rerun=True)
 
-    def _on_variables(self, change) -> None:
-        self._ctl.set_variables(list(change["new"]))
-        self._refresh_latent_editor()
-        self._cmp.data_changed()
+    def _on_variables(self, variables: list) -> None:
+        self._ctl.set_variables(variables)
+        self._cmp.update()
 
     def _on_tab(self, change) -> None:
-        if change["new"] == _TABS.index("Export"):
-            self._export.code.value = self.export_code()
-        elif change["new"] == _TABS.index("Results"):
+        screen = self._shown()
+        if screen is not None:
             with self._ctl.lock:
-                self._draw_results_diagram()
-        elif change["new"] == _TABS.index("Compare"):
-            self._cmp.shown()
-
-    def _refresh_latent_editor(self) -> None:
-        m = self._model
-        ctl = getattr(self, "_ctl", None)
-        if ctl is None:
-            return
-        two = ctl.model.levels == ("within", "between")
-        m.lat_level.layout.display = None if two else "none"
-        level = m.lat_level.value if two else None
-        names = [v["name"] for lv in ctl.grid()["levels"] if lv["level"] == (level or "")
-                 for v in lv["vars"] if v["kind"] == "observed"]
-        if list(m.lat_ind.options) != names:
-            m.lat_ind.options = names
-        latents = [(f"{f} ({lv})" if lv else f, (f, lv or None)) for lv in ctl.model.levels
-                   for f in ctl.model.blocks[lv].latents]
-        m.lat_remove_dd.options = latents
+                screen.on_show()
 
     def _on_latent_add(self, _btn) -> None:
         m = self._model
-        level = m.lat_level.value if self._ctl.model.levels == ("within", "between") else None
         try:
-            self.add_latent(m.lat_name.value, list(m.lat_ind.value), level)
+            self.add_latent(m.lat_name.value, list(m.lat_ind.value), m.latent_level())
         except ValueError as err:
-            m.lat_msg.value = tables.note_html(str(err), bad=True)
+            m.latent_note(str(err))
             return
-        m.lat_msg.value = ""
+        m.latent_note("")
         m.lat_name.value = ""
 
     def _on_latent_remove(self, _btn) -> None:
@@ -299,13 +251,9 @@ class Panel:
 
     @syntax.setter
     def syntax(self, text: str) -> None:
-        self._echo = True
-        try:
-            self._model.syntax.value = text
-        finally:
-            self._echo = False
+        self._model.show_syntax(text)
         self._ctl.set_syntax(text, immediate=None)
-        self._export.code.value = self.export_code()
+        self._export.update()
 
     @property
     def result(self):
@@ -332,7 +280,8 @@ class Panel:
 
     @property
     def decomposition(self):
-        """The :class:`~msem_nb.inference.decompose.Decomposition` of the chosen variables, or None."""
+        """The :class:`~msem_nb.inference.decompose.Decomposition` of the chosen variables,
+        or None."""
         return self._ctl.decomposition
 
     def toggle_path(self, lhs: str, rhs: str, level: str | None = "within",
@@ -343,8 +292,9 @@ class Panel:
         ----------
         lhs, rhs : str
             Outcome and predictor.
-        level : {"within", "between"} or None
-            Level of the path (ignored for a single-level model).
+        level : str or None
+            Level of the path, one of the model's levels ("within",
+            "between"); ignored for a single-level model.
         on : bool, optional
 
         Returns
@@ -352,13 +302,13 @@ class Panel:
         bool
             Whether the path is on now. A refit follows.
         """
-        level = None if self._ctl.model.levels == ("",) else level
+        level = level if self._ctl.model.multilevel else None
         return self._ctl.toggle_path(lhs, rhs, level, on)
 
     def toggle_covariance(self, a: str, b: str, level: str | None = "within",
                           on: bool | None = None) -> bool:
         """Switch the (residual) covariance ``a ~~ b``; a == b is the variance."""
-        level = None if self._ctl.model.levels == ("",) else level
+        level = level if self._ctl.model.multilevel else None
         return self._ctl.toggle_covariance(a, b, level, on)
 
     def toggle_random_slope(self, y: str, x: str, on: bool | None = None) -> str | None:
@@ -373,11 +323,12 @@ class Panel:
 
     def add_latent(self, name: str, indicators, level: str | None = "within") -> None:
         """Define (or redefine) latent variable `name` measured by `indicators`."""
-        level = None if self._ctl.model.levels == ("",) else level
+        level = level if self._ctl.model.multilevel else None
         self._ctl.set_latent(name, list(indicators), level)
 
     def remove_latent(self, name: str, level: str | None = "within") -> None:
-        level = None if self._ctl.model.levels == ("",) else level
+        """Remove latent variable `name` and every statement that names it."""
+        level = level if self._ctl.model.multilevel else None
         self._ctl.remove_latent(name, level)
 
     def set_cluster(self, cluster) -> None:
@@ -451,19 +402,10 @@ class Panel:
                                  data_code=self._data_code, estimator=ctl.estimator,
                                  missing=ctl.missing, report=report)
 
-    def _export_reply(self, what):
-        def cb(reply):
-            if reply.get("ok"):
-                self._export.status.value = tables.note_html(f"{what}: {reply.get('how', 'done')}.")
-            else:
-                self._export.status.value = tables.note_html(
-                    f"{what} failed: {reply.get('reason', 'unknown reason')}", bad=True)
-        return cb
-
     def insert_code_cell(self) -> None:
         """Insert the reproducing code as a new cell below the panel (in the browser)."""
         self._export.bridge.insert_cell(self.export_code(),
-                                        callback=self._export_reply("Code cell inserted"))
+                                        callback=self._export.reply("Code cell inserted"))
 
     def report(self, **kwargs):
         """The report of the latest fit (:class:`msem_nb.present.report.Report`)."""
@@ -479,22 +421,22 @@ class Panel:
             rep = self.report()
             outputs = report_cell_outputs(rep)
         except Exception as err:  # noqa: BLE001 - say so in the panel
-            self._export.status.value = tables.note_html(f"No report: {err}", bad=True)
+            self._export.note(f"No report: {err}", bad=True)
             return
         source = ("# Static report written by the msem_nb panel; the code cell it exports\n"
                   "# reproduces it. Re-running this cell clears the report.\n")
         self._export.bridge.insert_cell(source, outputs, trusted=True,
-                                        callback=self._export_reply("Report cell inserted"))
+                                        callback=self._export.reply("Report cell inserted"))
 
     def download_report(self, filename: str = "msem_report.html") -> None:
         """Offer the report as a self-contained HTML file in the browser."""
         try:
             doc = report_html_document(self.report())
         except Exception as err:  # noqa: BLE001
-            self._export.status.value = tables.note_html(f"No report: {err}", bad=True)
+            self._export.note(f"No report: {err}", bad=True)
             return
         self._export.bridge.download(filename, doc, "text/html",
-                                     callback=self._export_reply(f"{filename}"))
+                                     callback=self._export.reply(f"{filename}"))
 
 
 def _close_tree(widget) -> None:

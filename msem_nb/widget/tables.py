@@ -1,5 +1,7 @@
 """HTML fragments of the panel: data summary, roles, fit measures, estimates.
 
+Numbers go through the package's one formatter (:mod:`msem_nb.format`).
+
 Every string that comes from the user or the data (column names, cluster
 ids, labels, error messages) is escaped here; the fragments go into
 ``ipywidgets.HTML``, which renders HTML as is.
@@ -13,10 +15,14 @@ import math
 import numpy as np
 import pandas as pd
 
+from msem_nb.format import num, pvalue
 from msem_nb.present.summary import section_rows
+from msem_nb.widget.describe import describe_error
+from msem_nb.widget.effects import indirect_effects
 
-__all__ = ["esc", "data_summary_html", "roles_html", "fit_measures_html", "estimates_html",
-           "indirect_html", "note_html", "CSS"]
+__all__ = ["esc", "cell", "pvalue_cell", "table_html", "wrap", "data_summary_html", "roles_html",
+           "fit_measures_html", "estimates_html", "indirect_html", "note_html", "results_parts",
+           "CSS"]
 
 CSS = """<style>
 .msem-tab table{border-collapse:collapse;margin:4px 0 10px;font-size:12px}
@@ -34,29 +40,28 @@ def esc(s) -> str:
     return html.escape(str(s), quote=True)
 
 
-def _num(v, digits: int = 3) -> str:
+def cell(v, digits: int = 3) -> str:
+    """A number for a table cell, through :func:`msem_nb.format.num`.
+
+    `digits` decimals; a whole number of 1,000 or more with thousands
+    separators and no decimals; "" when missing (None, NaN, inf); anything
+    that is not a number as escaped text.
+    """
     try:
         f = float(v)
     except (TypeError, ValueError):
         return esc(v)
-    if not math.isfinite(f):
-        return ""
-    if float(f).is_integer() and abs(f) >= 1000:
-        return f"{int(f):,}"
-    return f"{f:.{digits}f}"
+    whole = math.isfinite(f) and f.is_integer() and abs(f) >= 1000
+    return num(f, ",.0f" if whole else f".{digits}f", missing="")
 
 
-def _p(v) -> str:
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return ""
-    if not math.isfinite(f):
-        return ""
-    return "&lt;.001" if f < 0.001 else f"{f:.3f}"
+def pvalue_cell(v) -> str:
+    """A p-value for a table cell (``&lt;.001`` below 0.001; "" when missing)."""
+    return esc(pvalue(v, missing=""))
 
 
-def _table(header, rows, numeric=()) -> str:
+def table_html(header, rows, numeric=()) -> str:
+    """An HTML table; a row that is a string is a group heading; `numeric` columns align right."""
     head = "".join(f"<th>{esc(h)}</th>" for h in header)
     body = []
     for r in rows:
@@ -69,14 +74,15 @@ def _table(header, rows, numeric=()) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
-def _wrap(inner: str) -> str:
+def wrap(inner: str) -> str:
+    """`inner` in the panel's table styles (:data:`CSS`)."""
     return f"{CSS}<div class='msem-tab'>{inner}</div>"
 
 
 def note_html(text: str, bad: bool = False) -> str:
     """A paragraph of escaped text."""
     cls = "note bad" if bad else "note"
-    return _wrap(f"<p class='{cls}'>{esc(text)}</p>")
+    return wrap(f"<p class='{cls}'>{esc(text)}</p>")
 
 
 def data_summary_html(nrows: int, cluster, variables, sizes: dict | None,
@@ -104,25 +110,25 @@ def data_summary_html(nrows: int, cluster, variables, sizes: dict | None,
                       ("Cluster size", f"{sizes['min']} to {sizes['max']} "
                                        f"(median {sizes['median']:g}, mean {sizes['mean']:.1f})")]
     facts.append(("Variables", f"{len(variables)}"))
-    out = _table(["", ""], [(esc(k), v) for k, v in facts])
+    out = table_html(["", ""], [(esc(k), v) for k, v in facts])
     if missing is not None and len(missing):
         rows = [(esc(v), f"{int(r['n_missing']):,}", f"{100 * float(r['share_missing']):.1f}%")
                 for v, r in missing.iterrows()]
-        out += "<p><b>Missing values</b></p>" + _table(["variable", "missing", "share"], rows,
-                                                       numeric=(1, 2))
-    return _wrap(out)
+        out += "<p><b>Missing values</b></p>" + table_html(
+            ["variable", "missing", "share"], rows, numeric=(1, 2))
+    return wrap(out)
 
 
 def roles_html(dec) -> str:
     """ICCs, design effects and suggested roles of a decomposition, with its notes."""
     t = dec.table()
-    rows = [(esc(v), _num(r["icc"]), _num(r["icc_anova"]), _num(r["design_effect"], 2),
+    rows = [(esc(v), cell(r["icc"]), cell(r["icc_anova"]), cell(r["design_effect"], 2),
              esc(r["role"]), esc(r["reason"])) for v, r in t.iterrows()]
-    out = _table(["variable", "ICC", "ICC(1)", "design effect", "suggested role", "why"], rows,
-                 numeric=(1, 2, 3))
+    out = table_html(["variable", "ICC", "ICC(1)", "design effect", "suggested role", "why"],
+                     rows, numeric=(1, 2, 3))
     if dec.notes:
         out += "<ul>" + "".join(f"<li>{esc(n)}</li>" for n in dec.notes) + "</ul>"
-    return _wrap(out)
+    return wrap(out)
 
 
 _FIT_ROWS = [("chisq", "Chi-square"), ("df", "Degrees of freedom"), ("pvalue", "p-value"),
@@ -145,14 +151,14 @@ def fit_measures_html(fit, fm: dict | None, error: str | None = None) -> str:
     for key, label in _FIT_ROWS:
         if fm and key in fm:
             v = fm[key]
-            rows.append((esc(label), _p(v) if key == "pvalue" else
-                         str(int(v)) if key in ("df", "npar") and np.isfinite(v) else _num(v)))
-    out = _table(["", ""], rows, numeric=(1,))
+            rows.append((esc(label), pvalue_cell(v) if key == "pvalue" else
+                         str(int(v)) if key in ("df", "npar") and np.isfinite(v) else cell(v)))
+    out = table_html(["", ""], rows, numeric=(1,))
     if fm and fm.get("note"):
         out += f"<p class='note'>{esc(fm['note'])}</p>"
     if error:
         out += f"<p class='note bad'>Fit measures not available: {esc(error)}</p>"
-    return _wrap(out)
+    return wrap(out)
 
 
 _OP_GROUPS = [("=~", "Loadings"), ("|~", "Random slopes"), ("~", "Regressions"),
@@ -184,37 +190,60 @@ def estimates_html(fit) -> str:
             for r in part.to_dict("records"):
                 free = bool(r["free"])
                 rows.append((esc(_param_name(r, slopes)), esc(r["label"] or ""),
-                             _num(r["est"]), _num(r["se"]) if free else "",
-                             _num(r["z"], 2) if free else "", _p(r["pvalue"]) if free else "",
-                             _num(r["ci_lower"]) if free else "",
-                             _num(r["ci_upper"]) if free else "", _num(r["std_all"])))
+                             cell(r["est"]), cell(r["se"]) if free else "",
+                             cell(r["z"], 2) if free else "",
+                             pvalue_cell(r["pvalue"]) if free else "",
+                             cell(r["ci_lower"]) if free else "",
+                             cell(r["ci_upper"]) if free else "", cell(r["std_all"])))
         if level:
             parts.append(f"<h4>Level: {esc(level)}</h4>")
-        parts.append(_table(_EST_HEADER, rows, numeric=(2, 3, 4, 5, 6, 7, 8)))
+        parts.append(table_html(_EST_HEADER, rows, numeric=(2, 3, 4, 5, 6, 7, 8)))
     if slopes:
         parts.append("<p class='note'>A random slope's average and variance are the mean and "
                      "variance of its variable at the between level.</p>")
-    return _wrap("".join(parts))
+    return wrap("".join(parts))
 
 
 def indirect_html(effects: pd.DataFrame, defined: pd.DataFrame | None = None) -> str:
     """Indirect effects (products along regression chains) and defined parameters."""
     parts = []
     if defined is not None and len(defined):
-        rows = [(esc(r["lhs"]), esc(r["rhs"]), _num(r["est"]), _num(r["se"]), _p(r["pvalue"]),
-                 _num(r["ci_lower"]), _num(r["ci_upper"])) for r in defined.to_dict("records")]
-        parts.append("<p><b>Defined parameters</b></p>" + _table(
+        rows = [(esc(r["lhs"]), esc(r["rhs"]), cell(r["est"]), cell(r["se"]),
+                 pvalue_cell(r["pvalue"]), cell(r["ci_lower"]), cell(r["ci_upper"]))
+                for r in defined.to_dict("records")]
+        parts.append("<p><b>Defined parameters</b></p>" + table_html(
             ["name", "definition", "estimate", "SE", "p", "CI lower", "CI upper"], rows,
             numeric=(2, 3, 4, 5, 6)))
     if len(effects):
         rows = [(esc(r["level"] or "-"), esc(r["path"].replace(" -> ", " \u2192 ")),
-                 _num(r["est"]), _num(r["se"]), _p(r["pvalue"]), _num(r["ci_lower"]),
-                 _num(r["ci_upper"])) for r in effects.to_dict("records")]
+                 cell(r["est"]), cell(r["se"]), pvalue_cell(r["pvalue"]), cell(r["ci_lower"]),
+                 cell(r["ci_upper"])) for r in effects.to_dict("records")]
         parts.append("<p><b>Indirect effects</b> (products of the paths along each chain; "
-                     "delta-method SE and Wald CI)</p>" + _table(
+                     "delta-method SE and Wald CI)</p>" + table_html(
                          ["level", "chain", "estimate", "SE", "p", "CI lower", "CI upper"],
                          rows, numeric=(2, 3, 4, 5, 6)))
     if not parts:
         parts.append("<p class='note'>No indirect effects: the model has no chain of two or "
                      "more regression paths.</p>")
-    return _wrap("".join(parts))
+    return wrap("".join(parts))
+
+
+def results_parts(fit) -> dict:
+    """HTML of the Results screen: fit measures, estimates, indirect effects."""
+    try:
+        fm, fm_error = fit.fit_measures, None
+    except Exception as exc:  # noqa: BLE001 - estimates stay useful without fit measures
+        fm, fm_error = None, describe_error(exc)[0]
+    out = {"fit": fit_measures_html(fit, fm, fm_error)}
+    try:
+        out["estimates"] = estimates_html(fit)
+    except Exception as exc:  # noqa: BLE001
+        out["estimates"] = note_html("Estimates not available: " + describe_error(exc)[0],
+                                     bad=True)
+    try:
+        est = fit.estimates
+        out["indirect"] = indirect_html(indirect_effects(fit), est[est["op"] == ":="])
+    except Exception as exc:  # noqa: BLE001
+        out["indirect"] = note_html(
+            "Indirect effects not available: " + describe_error(exc)[0], bad=True)
+    return out

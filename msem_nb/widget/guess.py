@@ -1,0 +1,60 @@
+"""What the panel guesses about a DataFrame: its cluster column and its variables."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+__all__ = ["detect_cluster", "default_variables"]
+
+_ID_HINTS = ("cluster", "class", "school", "group", "team", "firm", "person", "subject",
+             "country", "site", "clinic", "unit", "id")
+
+
+def detect_cluster(data: pd.DataFrame):
+    """Guess the cluster column from its name and values.
+
+    A candidate's name says cluster, class, school, group, team, id, ...;
+    its values are whole numbers or strings that repeat (between 10 and N/2
+    distinct values: fewer clusters cannot carry a between-level model, and
+    a column of unique values is a row id). Without such a column the guess
+    is None (a single-level model) and the user picks one on the Data
+    screen: columns like age in months repeat too, so values alone are no
+    evidence.
+
+    Returns
+    -------
+    str or None
+        The candidate with the most clusters.
+    """
+    n = len(data)
+    best = None
+    for col in data.columns:
+        s = data[col].dropna()
+        if not len(s):
+            continue
+        if pd.api.types.is_float_dtype(s) and not (s == s.round()).all():
+            continue
+        if pd.api.types.is_bool_dtype(s):
+            continue
+        j = s.nunique()
+        if j < 10 or j > n / 2:
+            continue
+        if not any(h in str(col).lower() for h in _ID_HINTS):
+            continue
+        if best is None or j > best[0]:
+            best = (j, col)
+    return None if best is None else best[1]
+
+
+def default_variables(data: pd.DataFrame, cluster) -> list[str]:
+    """Numeric columns other than the cluster column and row ids."""
+    out = []
+    n = len(data)
+    for col in data.select_dtypes("number").columns:
+        if col == cluster or pd.api.types.is_bool_dtype(data[col]):
+            continue
+        s = data[col].dropna()
+        if n > 20 and s.nunique() == n and (s == s.round()).all():
+            continue    # a running id, not a variable
+        out.append(col)
+    return out

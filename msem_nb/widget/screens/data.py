@@ -1,0 +1,72 @@
+"""The Data tab: cluster column, the variables offered on the Model tab, and their summary."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import ipywidgets as W
+
+__all__ = ["DataScreen", "NO_CLUSTER"]
+
+#: How the cluster dropdown names "no cluster column".
+NO_CLUSTER = "(none: single-level model)"
+
+
+class DataScreen:
+    """Cluster column, variables, and the summary of both.
+
+    Parameters
+    ----------
+    columns : sequence
+        Columns of the data (cluster candidates).
+    numeric : sequence
+        Numeric columns (variable candidates).
+    cluster : str or None
+        The cluster column chosen now.
+    variables : sequence of str
+        The variables chosen now.
+    """
+
+    title = "Data"
+
+    def __init__(self, columns, numeric, cluster, variables) -> None:
+        self.cluster = W.Dropdown(options=[(NO_CLUSTER, None)] + [(str(c), c) for c in columns],
+                                  value=cluster, description="Cluster",
+                                  layout=W.Layout(width="360px"))
+        options = [c for c in numeric if c != cluster]
+        self.variables = W.SelectMultiple(
+            options=options, value=tuple(v for v in variables if v in options),
+            rows=min(12, max(4, len(options))), description="Variables",
+            layout=W.Layout(width="360px"))
+        help_ = W.HTML("<p style='color:#555;margin:2px 0'>Ctrl/Cmd-click to choose several "
+                       "variables. They become rows and columns of the switch grids on the "
+                       "Model screen.</p>")
+        self.summary = W.HTML()
+        self.summary.layout.margin = "0 0 0 24px"
+        self.box = W.HBox([W.VBox([self.cluster, self.variables, help_]), self.summary])
+        self._quiet = False      # True while Python sets the variables
+
+    def on_cluster(self, fn: Callable[[object], None]) -> None:
+        """Call ``fn(column)`` when the user chooses a cluster column (None: none)."""
+        self.cluster.observe(lambda ch: fn(ch["new"]), "value")
+
+    def on_variables(self, fn: Callable[[list], None]) -> None:
+        """Call ``fn(variables)`` when the user changes the chosen variables."""
+        self.variables.observe(lambda ch: None if self._quiet else fn(list(ch["new"])), "value")
+
+    def offer_variables(self, options) -> None:
+        """Offer `options`, keeping the chosen ones still offered (no callback)."""
+        keep = tuple(v for v in self.variables.value if v in options)
+        self._quiet = True
+        try:
+            self.variables.options = list(options)
+            self.variables.value = keep
+        finally:
+            self._quiet = False
+
+    def on_show(self) -> None:
+        """Nothing to draw late."""
+
+    def update(self, html: str) -> None:
+        """Show the data summary (HTML, escaped by :mod:`msem_nb.widget.tables`)."""
+        self.summary.value = html

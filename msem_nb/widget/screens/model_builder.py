@@ -1,0 +1,133 @@
+"""The Model tab: options, switch grids, syntax box, latent-variable editor and the live diagram.
+
+The switches are a :class:`~msem_nb.widget.frontend.ModelGrid` drawn from a
+grid spec (:func:`msem_nb.widget.gridspec.grid_spec`), one grid per level
+of the model; the latent-variable editor offers the model's levels and the
+observed variables of the chosen level's grid. Nothing here changes the
+model: the panel passes the user's actions to the controller.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import ipywidgets as W
+
+from msem_nb.widget import tables
+from msem_nb.widget.frontend import ModelGrid
+from msem_nb.widget.model import ModelState
+from msem_nb.widget.screens.figures import empty_figure, replace_figure
+
+__all__ = ["ModelScreen"]
+
+_SYNTAX_HINT = "level: within\n  y ~ x\nlevel: between\n  y ~ w"
+
+
+class ModelScreen:
+    """Switches, syntax and the diagram of the model being built.
+
+    Parameters
+    ----------
+    estimator, missing : str
+        The options chosen at the start.
+    """
+
+    title = "Model"
+
+    def __init__(self, estimator: str, missing: str) -> None:
+        self.estimator = W.Dropdown(options=["ML", "MLR"], value=estimator,
+                                    description="Estimator", layout=W.Layout(width="200px"))
+        self.missing = W.Dropdown(options=[("listwise", "listwise"), ("FIML", "fiml")],
+                                  value=missing if missing in ("listwise", "fiml") else "listwise",
+                                  description="Missing", layout=W.Layout(width="220px"))
+        self.refit = W.Button(description="Refit", icon="refresh", layout=W.Layout(width="90px"))
+        self.grid = ModelGrid()
+        self.syntax = W.Textarea(value="", placeholder=_SYNTAX_HINT, continuous_update=True,
+                                 layout=W.Layout(width="100%", height="260px"))
+        self.syntax.add_class("msem-syntax")
+        self.syntax.add_class("msem-syntax-box")
+        narrow = W.Layout(width="220px")
+        self.lat_name = W.Text(placeholder="name, e.g. fw", description="Latent", layout=narrow)
+        self.lat_level = W.Dropdown(options=["within", "between"], description="Level",
+                                    layout=W.Layout(width="220px"))
+        self.lat_ind = W.SelectMultiple(options=[], rows=5, description="Indicators",
+                                        layout=W.Layout(width="220px"))
+        self.lat_add = W.Button(description="Add / update", icon="plus",
+                                layout=W.Layout(width="130px"))
+        self.lat_remove_dd = W.Dropdown(options=[], description="Remove",
+                                        layout=W.Layout(width="220px"))
+        self.lat_remove = W.Button(description="Remove", icon="trash",
+                                   layout=W.Layout(width="130px"))
+        self.lat_msg = W.HTML()
+        latent = W.VBox([W.HTML("<b>Latent variables</b>"), self.lat_name, self.lat_level,
+                         self.lat_ind, self.lat_add, W.HBox([self.lat_remove_dd,
+                                                             self.lat_remove]), self.lat_msg])
+        self.diagram_note = W.HTML()
+        self.diagram = empty_figure()
+        self.diagram.add_class("msem-diagram")
+        right = W.VBox([W.HTML("<b>Syntax</b> (edit freely; the switches follow when it parses)"),
+                        self.syntax, latent],
+                       layout=W.Layout(width="420px", min_width="360px", margin="0 0 0 16px"))
+        # the FigureWidget's own view ignores later class changes: dim its box instead
+        self.diagram_box = W.Box([self.diagram])
+        self.box = W.VBox([W.HBox([self.estimator, self.missing, self.refit]),
+                           W.HBox([self.grid, right]),
+                           self.diagram_note, self.diagram_box])
+        self._echo = False                  # True while Python writes the syntax box
+        self._model: ModelState | None = None
+        self._spec: dict[str, Any] = {"levels": []}
+        self.lat_level.observe(lambda _ch: self._refresh_latents(), "value")
+
+    # -- what the user does -------------------------------------------------------------
+    def on_syntax_typed(self, fn: Callable[[str], None]) -> None:
+        """Call ``fn(text)`` when the user edits the syntax (not when Python writes it)."""
+        self.syntax.observe(lambda ch: None if self._echo else fn(ch["new"]), "value")
+
+    def latent_level(self) -> str | None:
+        """The level chosen in the latent-variable editor (None for a single-level model)."""
+        return self.lat_level.value if self._model is not None and self._model.multilevel \
+            else None
+
+    def latent_note(self, text: str) -> None:
+        """Why the latent variable could not be added ("" clears it)."""
+        self.lat_msg.value = tables.note_html(text, bad=True) if text else ""
+
+    # -- what the panel shows -----------------------------------------------------------
+    def on_show(self) -> None:
+        """Nothing to draw late: the diagram follows every fit."""
+
+    def update(self, spec: dict[str, Any], model: ModelState) -> None:
+        """Draw the switch grids of `spec` for `model`; the latent editor follows."""
+        self.grid.spec = spec
+        self._spec, self._model = spec, model
+        self._refresh_latents()
+
+    def show_syntax(self, text: str) -> None:
+        """Write `text` into the syntax box without it counting as typing."""
+        if self.syntax.value != text:
+            self._echo = True
+            try:
+                self.syntax.value = text
+            finally:
+                self._echo = False
+
+    def show_diagram(self, figure: Any, error: str | None) -> None:
+        """The path diagram of a new fit (None keeps the last one), or why it is missing."""
+        self.diagram_note.value = tables.note_html(error, bad=True) if error else ""
+        if figure is not None:
+            replace_figure(self.diagram, figure)
+
+    def _refresh_latents(self) -> None:
+        model = self._model
+        if model is None:
+            return
+        if model.multilevel and tuple(self.lat_level.options) != model.levels:
+            self.lat_level.options = list(model.levels)
+        self.lat_level.layout.display = None if model.multilevel else "none"
+        level = self.latent_level() or ""
+        names = [v["name"] for lv in self._spec["levels"] if lv["level"] == level
+                 for v in lv["vars"] if v["kind"] == "observed"]
+        if list(self.lat_ind.options) != names:
+            self.lat_ind.options = names
+        self.lat_remove_dd.options = [(f"{f} ({lv})" if lv else f, (f, lv or None))
+                                      for lv in model.levels for f in model.blocks[lv].latents]
