@@ -163,3 +163,12 @@ def test_levels_are_the_models_level_names():
         two.block("middle")
     with pytest.raises(ValueError, match="level names"):
         ModelState(("within", "classroom"))
+
+
+def test_a_level_the_panel_cannot_show_is_a_located_error():
+    # the parser accepts any level label; the panel's grid has two levels
+    from msem_nb.syntax import ModelSyntaxError
+    from msem_nb.widget.model import read_syntax
+    with pytest.raises(ModelSyntaxError) as err:
+        read_syntax("level: 1\n y ~ x\nlevel: 2\n y ~ w\nlevel: 3\n y ~ z")
+    assert err.value.line == 5 and "level '3'" in str(err.value)

@@ -33,7 +33,7 @@ import copy
 import math
 from dataclasses import dataclass, field, replace
 
-from msem_nb.syntax import LEVEL_NAMES, ParsedModel, Statement, Term, parse
+from msem_nb.syntax import LEVEL_NAMES, ModelSyntaxError, ParsedModel, Statement, Term, parse
 
 __all__ = ["ModelState", "Block", "TWO_LEVELS", "SINGLE_LEVEL", "term_text", "syntax_number",
            "statement_text", "read_syntax"]
@@ -566,4 +566,15 @@ def read_syntax(text: str) -> tuple[ModelState, ParsedModel | None]:
     if not text or not text.strip() or _only_headers(text):
         return ModelState(TWO_LEVELS if "level" in (text or "") else SINGLE_LEVEL), None
     parsed = parse(text)
+    extra = [lvl for lvl in parsed.levels if lvl not in TWO_LEVELS]
+    if extra:
+        # the panel's switch grid has a within and a between level; a level the
+        # parser accepts but the panel cannot show is reported at its header line
+        lines = text.splitlines()
+        at = next((i for i, ln in enumerate(lines)
+                   if ln.strip().lower().startswith("level") and extra[0] in ln), 0)
+        raise ModelSyntaxError(
+            f"the panel builds one- and two-level models (level: within / level: between); "
+            f"level '{extra[0]}' is not supported here yet", at + 1, 1,
+            lines[at] if lines else "")
     return ModelState.from_parsed(parsed), parsed
