@@ -21,7 +21,8 @@ from msem_nb.data.complete import SingleData
 from msem_nb.estimation.saturated import Saturated
 from msem_nb.model.blocks import BlockKey
 
-__all__ = ["fit_measures", "srmr_single", "srmr_block", "srmr_twolevel", "level_covariance"]
+__all__ = ["fit_measures", "srmr_single", "srmr_block", "srmr_twolevel", "level_covariance",
+           "srmr_key"]
 
 
 def _cov2cor(S: np.ndarray) -> np.ndarray:
@@ -74,7 +75,8 @@ def level_covariance(h1: Saturated, key: BlockKey) -> np.ndarray:
     raise NotImplementedError(f"no saturated covariance for level {key.level}")
 
 
-def _srmr_key(key: BlockKey) -> str:
+def srmr_key(key: BlockKey) -> str:
+    """The fit-measure key of a block's SRMR: ``srmr_within``, ``srmr_between``."""
     return f"srmr_{key.name}" + (f"_group{key.group}" if key.group != 1 else "")
 
 
@@ -133,7 +135,7 @@ def fit_measures(*, loglik, npar, nobs, df, h1: Saturated, loglik_x, baseline_lo
         mu, sigma = implied
         out["srmr"] = srmr_single(h1.sigma_w, h1.mu, sigma, mu)
     else:
-        parts = {_srmr_key(key): srmr_block(level_covariance(h1, key)[np.ix_(pos, pos)], cov)
+        parts = {srmr_key(key): srmr_block(level_covariance(h1, key)[np.ix_(pos, pos)], cov)
                  for key, pos, cov in blocks}
         out["srmr"] = sum(parts.values())
         out.update(parts)

@@ -85,9 +85,15 @@ class ParTable(BlockQueries):
     table: pd.DataFrame
     blocks: tuple[BlockVars, ...]
     meanstructure: bool
-    nlevels: int
+    nlevels: int                 # number of levels: that of the blocks' keys
     defined: tuple[Statement, ...] = field(default=())
     constraints: tuple[Statement, ...] = field(default=())
+
+    def __post_init__(self):
+        levels = len({bv.key.level for bv in self.blocks})
+        if levels != self.nlevels:
+            raise ValueError(f"nlevels={self.nlevels} but the blocks have {levels} level(s): "
+                             f"{', '.join(str(bv.key) for bv in self.blocks)}")
 
     @cached_property
     def records(self) -> list[dict]:
