@@ -31,6 +31,7 @@ import pandas as pd
 
 from msem_nb.errors import ModelSpecificationError
 from msem_nb.model.blocks import BlockKey, BlockQueries, default_key, level_keys, ov_positions
+from msem_nb.model.slope_rules import check_slopes, slope_block
 from msem_nb.syntax.parser import ParsedModel, Statement
 from msem_nb.messages import notify
 
@@ -364,67 +365,6 @@ def _pure_outcomes(rows: _Rows, b: int, bv: BlockVars):
     return lv_y + ov_y
 
 
-def _slope_block(keys) -> int | None:
-    """The block that holds the random slopes (as its latent variables): the
-    level just above the one they are declared in (the between block)."""
-    for b, k in enumerate(keys):
-        if k.level == 2:
-            return b
-    return None
-
-
-def _check_slopes(blocks_stmts, keys) -> tuple[str, ...]:
-    """Names of the random slopes, after checking where they are declared."""
-    slopes = []
-    single = len(keys) == 1
-    for stmts, key in zip(blocks_stmts, keys):
-        for s in stmts:
-            if s.op != "|~":
-                continue
-            if single or not key.is_lowest:
-                where = "a single-level model" if single else f"the {key.name} block"
-                raise ModelSpecificationError(
-                    f"line {s.line}: random slope '{s.slope} | {s.lhs} ~ ...' is declared in "
-                    f"{where}; declare random slopes in the 'level: within' block of a two-level "
-                    "model")
-            slopes.append(s.slope)
-    if not slopes:
-        return ()
-    low = next(b for b, k in enumerate(keys) if k.is_lowest)
-    up = _slope_block(keys)
-    within_names = {s.lhs for s in blocks_stmts[low]} | {
-        t.name for s in blocks_stmts[low] for t in s.rhs}
-    between_names = {s.lhs for s in blocks_stmts[up]} | {
-        t.name for s in blocks_stmts[up] for t in s.rhs}
-    lv_names = {s.lhs for st in blocks_stmts for s in st if s.op == "=~"}
-    for s in blocks_stmts[low]:
-        if s.op != "|~":
-            continue
-        x = s.rhs[0].name
-        if s.slope in within_names or s.slope in lv_names:
-            raise ModelSpecificationError(
-                f"line {s.line}: the slope name '{s.slope}' is also used as a variable of the "
-                "within block. A random slope is a variable of the between level (use it "
-                f"there, e.g. '{s.slope} ~ w', '{s.slope} ~~ y'); if '{s.slope}' is a column "
-                "of the data, give the slope another name")
-        if x in lv_names:
-            raise ModelSpecificationError(
-                f"line {s.line}: random slopes on a latent covariate ('{x}') need numerical "
-                "integration and are not supported yet; use an observed covariate")
-        if x in between_names:
-            raise ModelSpecificationError(
-                f"line {s.line}: the covariate '{x}' of random slope '{s.slope}' also appears in "
-                "the between block; a random slope on a covariate with a latent between part "
-                "needs numerical integration and is not supported yet. Centre it within "
-                f"clusters (center={{'{x}': 'cluster'}}) and use its cluster mean as a separate "
-                "between-level variable instead")
-        if s.lhs in lv_names:
-            raise ModelSpecificationError(
-                f"line {s.line}: random slopes of latent outcomes ('{s.lhs}') are not supported "
-                "yet; use an observed outcome")
-    return tuple(slopes)
-
-
 def _markers(rows: _Rows, bv: BlockVars, b: int):
     for f in bv.lv:
         loads = [r for r in rows.rows if r["block"] == b and r["op"] == "=~" and r["lhs"] == f]
@@ -468,8 +408,8 @@ def build_partable(parsed: ParsedModel, *, meanstructure: bool | None = None,
     elif meanstructure is None:
         meanstructure = any(s.op == "~1" for s in blocks_stmts[0])
 
-    slopes = _check_slopes(blocks_stmts, keys)
-    slope_block = _slope_block(keys)
+    slopes = check_slopes(blocks_stmts, keys)
+    slopes_at = slope_block(keys)
     eqs_y_all = {s.lhs for stmts in blocks_stmts for s in stmts if s.op in ("~", "|~")}
     eqs_y_all |= {s.lhs for stmts in blocks_stmts for s in stmts if s.op == "~"
                   and s.lhs in slopes}
@@ -477,7 +417,7 @@ def build_partable(parsed: ParsedModel, *, meanstructure: bool | None = None,
     ind_all = {t.name for stmts in blocks_stmts for s in stmts if s.op == "=~" for t in s.rhs}
     levels = [k.name for k in keys]
     bvars = [_block_vars(st, k.name, eqs_y_all, lv_all, ind_all,
-                         slopes if b == slope_block else (), key=k)
+                         slopes if b == slopes_at else (), key=k)
              for b, (st, k) in enumerate(zip(blocks_stmts, keys))]
     for bv, lvl in zip(bvars, levels):
         for v in bv.lv:
@@ -504,7 +444,7 @@ def build_partable(parsed: ParsedModel, *, meanstructure: bool | None = None,
         _user_rows(rows, stmts, b, lvl)
     for b, (bv, lvl, key) in enumerate(zip(bvars, levels, keys)):
         _defaults(rows, bv, b, lvl, meanstructure, fixed_x, both,
-                  key.is_lowest and nlevels > 1, slopes if b == slope_block else ())
+                  key.is_lowest and nlevels > 1, slopes if b == slopes_at else ())
         _markers(rows, bv, b)
 
     defined = tuple(s for s in parsed.statements if s.op == ":=")

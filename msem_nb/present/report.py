@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from msem_nb.version import __version__
-from msem_nb.present.summary import level_fit_labels, section_rows
+from msem_nb.present.summary import section_rows, with_level_fit_labels
 from msem_nb.present.notebook_output import figure_html
 from msem_nb.inference.decompose import decompose
 from msem_nb.present.notebook_output import plotlyjs_script
@@ -292,12 +292,7 @@ class Report:
         except Exception as exc:  # fit measures are extra; never lose the estimates
             fm = {}
             note = f"Fit measures not available: {exc}"
-        labels = []
-        for key, label in _FIT_LABELS:
-            labels.append((key, label))
-            if key == "srmr":  # then one per level (srmr_within, srmr_between)
-                labels += level_fit_labels(fit)
-        for key, label in labels:
+        for key, label in with_level_fit_labels(_FIT_LABELS, fit):
             if key in fm:
                 facts.append((label, _p(fm[key]) if key == "pvalue" else fm[key]))
         rows = [(k, v if isinstance(v, str) else _num(v)) for k, v in facts]

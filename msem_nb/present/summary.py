@@ -16,7 +16,8 @@ import numpy as np
 from msem_nb.inference.fitmeasures import srmr_key
 from msem_nb.version import __version__
 
-__all__ = ["summary_text", "summary_html", "section_rows", "level_fit_labels"]
+__all__ = ["summary_text", "summary_html", "section_rows", "level_fit_labels",
+           "with_level_fit_labels"]
 
 _SECTIONS = [("=~", "Latent Variables"), ("~", "Regressions"), ("~~", "Covariances"),
              ("~1", "Intercepts"), ("var", "Variances")]
@@ -56,6 +57,16 @@ def level_fit_labels(fit, label: str = "SRMR ({})") -> list[tuple[str, str]]:
     if not pt.multilevel:
         return []
     return [(srmr_key(k), label.format(k.name)) for k in pt.block_keys]
+
+
+def with_level_fit_labels(labels, fit) -> list[tuple[str, str]]:
+    """`labels` ((key, label) pairs) with the per-level SRMRs inserted after "srmr"."""
+    out = []
+    for key, label in labels:
+        out.append((key, label))
+        if key == "srmr":
+            out += level_fit_labels(fit)
+    return out
 
 
 def _header_lines(fit) -> list[str]:
