@@ -150,8 +150,8 @@ class ParTable(BlockQueries):
         if not self.multilevel:
             return w, (), ()
         higher: list[str] = []
-        for b, bv in enumerate(self.blocks):
-            if self.block_keys[b].group == 1 and not self.is_lowest(b):
+        for bv in self.blocks:
+            if bv.key.group == 1 and not bv.key.is_lowest:
                 higher += [v for v in bv.ov if v not in higher]
         both = tuple(v for v in w if v in higher)
         between_only = tuple(v for v in higher if v not in w)
