@@ -220,14 +220,13 @@ class FitResult:
 
     @cached_property
     def implied(self) -> dict:
-        """Model-implied moments: {"within": (cov, mean), "between": (cov, mean)} or {"": ...}."""
+        """Model-implied moments per block, keyed by level name:
+        {"within": (cov, mean), "between": (cov, mean)} or {"": ...}."""
         bm, _ = self._block_moments
-        names = [bs.names[: bs.n_ov] for bs in self.estimation.spec.blocks]
         out = {}
-        for b, m in enumerate(bm):
-            lvl = self.partable.blocks[b].level
-            out[lvl] = (pd.DataFrame(m.cov, index=names[b], columns=names[b]),
-                        pd.Series(m.mean, index=names[b]))
+        for bs, m in zip(self.estimation.spec.blocks, bm):
+            out[bs.key.name] = (pd.DataFrame(m.cov, index=bs.ov, columns=bs.ov),
+                                pd.Series(m.mean, index=bs.ov))
         return out
 
     @cached_property
@@ -250,12 +249,16 @@ class FitResult:
         base = estimate(base_pt, data, information="observed" if mlr else None)
         nmom = count_moments(pt, data)
         npar_eff = self.npar
-        _, mom = self._block_moments
-        pos = est.objective.between_pos if self.nlevels == 2 else None
+        bm, mom = self._block_moments
+        blocks = ()
+        if pt.multilevel:
+            obj = est.objective
+            blocks = [(bs.key, pos, m.cov)
+                      for bs, pos, m in zip(est.spec.blocks, obj.positions, bm)]
         fm = fit_measures(
             loglik=est.loglik, npar=npar_eff, nobs=data.nobs, df=nmom - npar_eff, h1=h1,
             loglik_x=est.loglik_x, baseline_loglik=base.loglik,
-            baseline_df=nmom - base_pt.npar, data=data, implied=mom, between_pos=pos)
+            baseline_df=nmom - base_pt.npar, data=data, implied=mom, blocks=blocks)
         if mlr:  # scaled test and robust indices (msem_nb.inference.robust)
             fm.update(mlr_fit_measures(self, fm, base, h1))
         return fm

@@ -68,14 +68,19 @@ class Estimation:
 
 
 def count_moments(pt: ParTable, data) -> int:
-    """Number of sample moments the model is fitted to (free of fixed covariates)."""
-    if isinstance(data, SingleData):
-        p = len(data.names)
-        m = p * (p + 1) // 2 + (p if pt.meanstructure else 0)
+    """Number of sample moments the model is fitted to (free of fixed covariates).
+
+    The covariances of each block's observed variables, plus one mean per
+    data variable when there is a mean structure (two levels always: a
+    both-level variable's mean is counted once), less the fixed covariate
+    moments.
+    """
+    p = len(data.names)
+    if data.nlevels == 1:
+        m = p * (p + 1) // 2
     else:
-        pw = data.p_within
-        pb = len(pt.blocks[1].ov)
-        m = pw * (pw + 1) // 2 + pb * (pb + 1) // 2 + len(data.names)
+        m = sum(len(bv.ov) * (len(bv.ov) + 1) // 2 for bv in pt.blocks)
+    m += p if pt.meanstructure else 0
     return m - int(pt.table["exo"].sum())
 
 

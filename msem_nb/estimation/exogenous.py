@@ -99,6 +99,9 @@ def exogenous_values(pt: ParTable, data):
         loglik_x = sat.loglik
     names = sat.names
     rec = pt.records
+    # the saturated covariance of each block's level: sigma_w for the lowest
+    # level (and a single-level model), sigma_b for the between level
+    level_cov = [sat.sigma_w if pt.is_lowest(b) else sat.sigma_b for b in range(len(pt.blocks))]
     values = {}
     for i, r in enumerate(rec):
         if not r["exo"]:
@@ -109,8 +112,5 @@ def exogenous_values(pt: ParTable, data):
             values[i] = float(sat.mu[a])
             continue
         c = names.index(rhs)
-        if pt.nlevels == 2 and b == 1:
-            values[i] = float(sat.sigma_b[a, c])
-        else:
-            values[i] = float(sat.sigma_w[a, c])
+        values[i] = float(level_cov[b][a, c])
     return values, sat, loglik_x, h1

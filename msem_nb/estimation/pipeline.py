@@ -35,11 +35,11 @@ __all__ = ["prepare", "fit_prepared", "check_cluster"]
 
 
 def check_cluster(pt: ParTable, cluster: Any) -> None:
-    """A two-level table needs a cluster column, a single-level one none."""
-    if pt.nlevels == 2 and cluster is None:
+    """A multilevel table needs a cluster column, a single-level one none."""
+    if pt.multilevel and cluster is None:
         raise ModelSpecificationError(
             "the model has 'level:' blocks but no cluster column was given; pass cluster='...'")
-    if pt.nlevels == 1 and cluster is not None:
+    if not pt.multilevel and cluster is not None:
         raise ModelSpecificationError(
             "a cluster column was given but the model has no 'level: within' / 'level: between' "
             "blocks; write the model in two level blocks, or leave cluster=None")

@@ -61,69 +61,48 @@ def vech_units(n):
 
 def _moment_jacobian(obj, theta) -> np.ndarray:
     """Rows: derivatives of the data-level moments, in the coordinates of
-    ``_unit_coefficients``, with respect to the free parameters."""
+    ``_unit_moment_scores``, with respect to the free parameters.
+
+    The moments are the means of the data variables (when modelled; the
+    total mean of a variable is the sum of its blocks' means), then the
+    lower triangle of each block's covariance, block by block.
+    """
     bm, _ = obj.moments(theta)
     spec = obj.spec
     npar = spec.npar
+    positions = obj.positions
     rows = []
-    if len(bm) == 1:
-        bs = spec.blocks[0]
-        n = bs.n_ov
-        if obj.meanstructure:
-            for a in range(n):
-                g = np.zeros(n)
-                g[a] = 1.0
-                out = np.zeros(npar)
-                block_gradient(bs, bm[0], np.zeros((n, n)), g, out)
-                rows.append(out)
-        for a, b in zip(*vech_units(n)):
-            G = np.zeros((n, n))
-            G[a, b] = G[b, a] = 1.0
+    if obj.meanstructure:
+        for a in range(len(obj.data.names)):
             out = np.zeros(npar)
-            block_gradient(bs, bm[0], G, None, out)
+            for b, pos in enumerate(positions):
+                hit = np.flatnonzero(pos == a)
+                if len(hit):
+                    n = len(pos)
+                    g = np.zeros(n)
+                    g[hit[0]] = 1.0
+                    block_gradient(spec.blocks[b], bm[b], np.zeros((n, n)), g, out)
             rows.append(out)
-        return np.array(rows).reshape(-1, npar)
-
-    data = obj.data
-    pw = data.p_within
-    p = len(data.names)
-    pos = obj.between_pos
-    wspec, bspec = spec.blocks
-    nb = len(pos)
-    # the total mean of a variable is the within mean plus the between mean
-    for a in range(p):
-        out = np.zeros(npar)
-        if a < pw:
-            g = np.zeros(pw)
-            g[a] = 1.0
-            block_gradient(wspec, bm[0], np.zeros((pw, pw)), g, out)
-        hit = np.where(pos == a)[0]
-        if len(hit):
-            g = np.zeros(nb)
-            g[hit[0]] = 1.0
-            block_gradient(bspec, bm[1], np.zeros((nb, nb)), g, out)
-        rows.append(out)
-    for a, b in zip(*vech_units(pw)):
-        G = np.zeros((pw, pw))
-        G[a, b] = G[b, a] = 1.0
-        out = np.zeros(npar)
-        block_gradient(wspec, bm[0], G, None, out)
-        rows.append(out)
-    for a, b in zip(*vech_units(nb)):
-        G = np.zeros((nb, nb))
-        G[a, b] = G[b, a] = 1.0
-        out = np.zeros(npar)
-        block_gradient(bspec, bm[1], G, None, out)
-        rows.append(out)
-    return np.array(rows)
+    for b, bs in enumerate(spec.blocks):
+        n = bs.n_ov
+        for i, j in zip(*vech_units(n)):
+            G = np.zeros((n, n))
+            G[i, j] = G[j, i] = 1.0
+            out = np.zeros(npar)
+            block_gradient(bs, bm[b], G, None, out)
+            rows.append(out)
+    return np.array(rows).reshape(-1, npar)
 
 
-def _unit_moment_scores(data, moments, meanstructure, between_pos=None):
+def _unit_moment_scores(obj, moments) -> np.ndarray:
     """Per-unit derivatives in the coordinates of ``_moment_jacobian``.
 
     A symmetric matrix derivative G contributes G[a, b] for each a >= b,
     paired with the unit direction E_ab + E_ba (E_aa on the diagonal).
+    Two levels: the lowest level's block takes the within covariance's
+    derivative, the between block its part of the between one.
     """
+    data, meanstructure = obj.data, obj.meanstructure
     if isinstance(data, SingleData):
         mu, sigma = moments
         _, g_mu, G = casewise_single(data, mu if meanstructure else None, sigma)
@@ -132,10 +111,14 @@ def _unit_moment_scores(data, moments, meanstructure, between_pos=None):
         return np.hstack(parts)
     mu, sw, sb = moments
     _, (g_mu, G_w, G_b) = clusterwise_twolevel(data, mu, sw, sb)
-    rw, cw = vech_units(data.p_within)
-    G_bb = G_b[:, between_pos][:, :, between_pos]
-    rb, cb = vech_units(len(between_pos))
-    return np.hstack([g_mu, G_w[:, rw, cw], G_bb[:, rb, cb]])
+    parts = [g_mu]
+    for b, pos in enumerate(obj.positions):
+        r, c = vech_units(len(pos))
+        if obj.spec.is_lowest(b):
+            parts.append(G_w[:, r, c])
+        else:
+            parts.append(G_b[:, pos][:, :, pos][:, r, c])
+    return np.hstack(parts)
 
 
 def unit_scores(obj, theta) -> np.ndarray:
@@ -148,8 +131,7 @@ def unit_scores(obj, theta) -> np.ndarray:
     """
     theta = np.asarray(theta, dtype=float)
     _, mom = obj.moments(theta)
-    pos = obj.between_pos if len(obj.spec.blocks) == 2 else None
-    M = _unit_moment_scores(obj.data, mom, obj.meanstructure, pos)
+    M = _unit_moment_scores(obj, mom)
     return M @ _moment_jacobian(obj, theta)
 
 

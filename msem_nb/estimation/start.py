@@ -13,9 +13,12 @@ from msem_nb.model.spec import ModelSpec
 
 
 def _level_moments(data):
-    """Sample moments per block used for start values: [(names, mean, cov), ...]."""
+    """Sample moments per level used for start values: {level: (names, mean, cov)}.
+
+    Levels are numbered as in the block keys (1 = lowest).
+    """
     if isinstance(data, SingleData):
-        return [(data.names, data.mean, data.cov)]
+        return {1: (data.names, data.mean, data.cov)}
     mu, s_pw, s_b = moment_starts(data)
     pw = data.p_within
     d = np.diag(s_b).copy()
@@ -23,7 +26,7 @@ def _level_moments(data):
     d[:pw] = np.maximum(d[:pw], 0.05 * tot)
     s_b = s_b.copy()
     s_b[np.diag_indices_from(s_b)] = d
-    return [(data.within, mu[:pw], s_pw), (data.names, mu, s_b)]
+    return {1: (data.within, mu[:pw], s_pw), 2: (data.names, mu, s_b)}
 
 
 def start_values(pt: ParTable, spec: ModelSpec, data) -> np.ndarray:
@@ -32,7 +35,8 @@ def start_values(pt: ParTable, spec: ModelSpec, data) -> np.ndarray:
     sample means for intercepts, and user starts where given."""
     tab = pt.table
     rec = pt.records
-    moments = _level_moments(data)
+    by_level = _level_moments(data)
+    moments = [by_level[k.level] for k in pt.block_keys]
     theta = np.zeros(spec.npar)
     seen = set()
     lvvar, loadings = {}, {}

@@ -2,9 +2,14 @@
 RMSEA, SRMR (per level in two-level models), information criteria.
 
 Conventions follow lavaan 0.6: log-likelihoods are conditional on fixed
-exogenous covariates; RMSEA divides by N (not N - 1); the two-level SRMR is
-the sum of a within and a between part, each computed from correlation
-residuals between the saturated and the model-implied matrices.
+exogenous covariates; RMSEA divides by N (not N - 1); the multilevel SRMR is
+the sum over blocks of each block's SRMR (``srmr_within``, ``srmr_between``),
+computed from correlation residuals between the saturated matrix of the
+block's level and the block's implied matrix:
+
+    SRMR_b = sqrt( mean over i >= j of (r_h1[i, j] - r_model[i, j])^2 )
+
+A block with a non-positive variance (saturated or implied) has SRMR NaN.
 """
 
 from __future__ import annotations
@@ -14,8 +19,10 @@ from scipy import stats
 
 from msem_nb.data.complete import SingleData
 from msem_nb.estimation.saturated import Saturated
+from msem_nb.model.blocks import BlockKey
 
-__all__ = ["fit_measures", "srmr_single", "srmr_twolevel"]
+__all__ = ["fit_measures", "srmr_single", "srmr_block", "srmr_twolevel", "level_covariance",
+           "srmr_key"]
 
 
 def _cov2cor(S: np.ndarray) -> np.ndarray:
@@ -42,16 +49,35 @@ def srmr_single(S, m, sigma, mu) -> float:
     return float(np.sqrt(total / count))
 
 
+def srmr_block(h1_cov, cov) -> float:
+    """SRMR of one block: correlation residuals of its observed variables
+    (NaN when a variance is not positive)."""
+    if not (np.all(np.diag(cov) > 0) and np.all(np.diag(h1_cov) > 0)):
+        return float("nan")
+    r = _vech(_cov2cor(h1_cov) - _cov2cor(cov))
+    return float(np.sqrt(np.sum(r ** 2) / len(r)))
+
+
 def srmr_twolevel(h1_w, h1_b, sigma_w, sigma_b):
     """(srmr, srmr_within, srmr_between) from saturated and implied matrices."""
-    rw = _vech(_cov2cor(h1_w) - _cov2cor(sigma_w))
-    srmr_w = float(np.sqrt(np.sum(rw ** 2) / len(rw)))
-    if np.all(np.diag(sigma_b) > 0) and np.all(np.diag(h1_b) > 0):
-        rb = _vech(_cov2cor(h1_b) - _cov2cor(sigma_b))
-        srmr_b = float(np.sqrt(np.sum(rb ** 2) / len(rb)))
-    else:
-        srmr_b = float("nan")
+    srmr_w, srmr_b = srmr_block(h1_w, sigma_w), srmr_block(h1_b, sigma_b)
     return srmr_w + srmr_b, srmr_w, srmr_b
+
+
+def level_covariance(h1: Saturated, key: BlockKey) -> np.ndarray:
+    """The saturated covariance of a block's level (over all data variables
+    of that level's matrix): ``sigma_w`` for the lowest level, ``sigma_b``
+    for the between level."""
+    if key.is_lowest:
+        return h1.sigma_w
+    if key.level == 2:
+        return h1.sigma_b
+    raise NotImplementedError(f"no saturated covariance for level {key.level}")
+
+
+def srmr_key(key: BlockKey) -> str:
+    """The fit-measure key of a block's SRMR: ``srmr_within``, ``srmr_between``."""
+    return f"srmr_{key.name}" + (f"_group{key.group}" if key.group != 1 else "")
 
 
 def _chisq_df(ll_h1, ll, df):
@@ -64,7 +90,7 @@ def _chisq_df(ll_h1, ll, df):
 
 
 def fit_measures(*, loglik, npar, nobs, df, h1: Saturated, loglik_x, baseline_loglik,
-                 baseline_df, data, implied, between_pos=None) -> dict:
+                 baseline_df, data, implied, blocks=()) -> dict:
     """All fit measures of a fitted model.
 
     Parameters
@@ -79,8 +105,10 @@ def fit_measures(*, loglik, npar, nobs, df, h1: Saturated, loglik_x, baseline_lo
     implied : tuple
         ``(mu, sigma)`` (single level; mu None without mean structure) or
         ``(mu, sigma_w, sigma_b)``.
-    between_pos : array, optional
-        Positions of the between block's observed variables in the data.
+    blocks : sequence of (BlockKey, array, array)
+        Multilevel models: per block, its key, the positions of its observed
+        variables in the data vector and their implied covariance. Each
+        block gives ``srmr_<level name>``; ``srmr`` is their sum.
     """
     ll_h1 = h1.loglik - loglik_x
     chisq, df = _chisq_df(ll_h1, loglik, df)
@@ -107,11 +135,10 @@ def fit_measures(*, loglik, npar, nobs, df, h1: Saturated, loglik_x, baseline_lo
         mu, sigma = implied
         out["srmr"] = srmr_single(h1.sigma_w, h1.mu, sigma, mu)
     else:
-        mu, sw, sb = implied
-        pos = between_pos
-        srmr, srmr_w, srmr_b = srmr_twolevel(h1.sigma_w, h1.sigma_b[np.ix_(pos, pos)],
-                                              sw, sb[np.ix_(pos, pos)])
-        out["srmr"], out["srmr_within"], out["srmr_between"] = srmr, srmr_w, srmr_b
+        parts = {srmr_key(key): srmr_block(level_covariance(h1, key)[np.ix_(pos, pos)], cov)
+                 for key, pos, cov in blocks}
+        out["srmr"] = sum(parts.values())
+        out.update(parts)
     out["aic"] = float(-2.0 * loglik + 2.0 * npar)
     out["bic"] = float(-2.0 * loglik + np.log(nobs) * npar)
     out["bic2"] = float(-2.0 * loglik + np.log((nobs + 2.0) / 24.0) * npar)

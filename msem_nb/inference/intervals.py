@@ -156,6 +156,9 @@ class IntervalResult:
         Further lines for the summary (jackknife details, covariates).
     elapsed : float
         Seconds.
+    level_names : tuple of str
+        The model's level names, lowest first (``("",)`` for one level): the
+        order of the summary's sections.
     n_jobs : int
         Processes used.
     """
@@ -173,6 +176,7 @@ class IntervalResult:
     notes: tuple = ()
     elapsed: float = 0.0
     n_jobs: int = 1
+    level_names: tuple = ()
 
     @property
     def level(self) -> float:
@@ -205,8 +209,8 @@ class IntervalResult:
                 f"{r} ({c})" for r, c in reasons.head(3).items()))
         tab = self.intervals
         # the table follows the parameter table (user rows first); group by
-        # level, within before between as in the fit's summary
-        levels = dict.fromkeys(["", "within", "between"]
+        # level, lowest level first as in the fit's summary
+        levels = dict.fromkeys(["", *self.level_names]
                                + list(tab.loc[tab["op"] != ":=", "level"]))
         rank = {lvl: i for i, lvl in enumerate(levels)}
         key = [rank.get(lvl, 0) if op != ":=" else len(rank)
@@ -315,7 +319,8 @@ def _build(fit, draws: pd.DataFrame, n_requested: int, method: str, description:
     est.loc[covered, "interval_method"] = method
     n_failed = n_requested - len(draws) + int((~np.isfinite(draws.to_numpy())).any(axis=1).sum())
     return IntervalResult(method, description, ci_level, draws, tab, est, n_requested, n_failed,
-                          seed, dict(failures or {}), tuple(notes), elapsed, n_jobs)
+                          seed, dict(failures or {}), tuple(notes), elapsed, n_jobs,
+                          fit.partable.level_names)
 
 
 # ---------------------------------------------------------------------------

@@ -1,11 +1,21 @@
 """The log-likelihood as a function of the free parameter vector.
 
-Joins the implied moments of the blocks (``implied``) to the data's layout
-and the moment likelihoods (``likelihood``). In a two-level model the within
-block's observed variables are the data's within variables in order; the
-between block's observed variables sit at positions ``between_pos`` of the
-data vector (within variables first, then between-only ones), and the total
-mean is the within mean plus the between mean.
+Joins the implied moments of the blocks (:mod:`msem_nb.model.implied`) to
+the data's layout and the moment likelihoods (:mod:`msem_nb.likelihood.complete`,
+:mod:`msem_nb.likelihood.missing`). Every block's observed variables sit at
+``positions[b]`` of the data vector ``data.names`` (in a two-level model the
+within variables first, then the between-only ones, so the lowest block's
+positions are ``0 .. p_within - 1``). The data-level moments are assembled
+by iterating over the blocks:
+
+* the total mean of a variable is the sum of the means of every block it is
+  in (within mean plus between mean);
+* the lowest level's block gives ``sigma_w``; the between block's covariance,
+  placed at its positions, gives ``sigma_b`` (zero rows for within-only
+  variables).
+
+The likelihoods themselves are for one or two levels; which block is "the
+within block" and which "the between block" is looked up by block key.
 """
 
 from __future__ import annotations
@@ -16,6 +26,7 @@ from functools import cached_property
 import numpy as np
 
 from msem_nb.data.complete import ClusterData, SingleData
+from msem_nb.model.blocks import BETWEEN, WITHIN
 from msem_nb.model.implied import block_gradient, model_moments
 from msem_nb.likelihood.missing import loglik_single_missing, loglik_twolevel_missing
 from msem_nb.likelihood.complete import loglik_single, loglik_twolevel
@@ -33,22 +44,35 @@ class Objective:
     meanstructure: bool
 
     @cached_property
-    def between_pos(self) -> np.ndarray:
+    def positions(self) -> tuple[np.ndarray, ...]:
+        """Per block: positions of its observed variables in the data vector ``data.names``."""
         names = self.data.names
-        bs = self.spec.blocks[1]
-        return np.array([names.index(v) for v in bs.names[: bs.n_ov]], dtype=int)
+        return tuple(self.spec.ov_positions(b, names) for b in range(len(self.spec.blocks)))
 
     @cached_property
-    def _between_ix(self):
-        pos = self.between_pos
-        return np.ix_(pos, pos)
+    def _levels(self):
+        """(within block, between block, index grid of the between block into sigma_b)
+        of a two-level model."""
+        w, b = self.spec.block_of(WITHIN), self.spec.block_of(BETWEEN)
+        pos = self.positions[b]
+        return w, b, np.ix_(pos, pos)
+
+    @property
+    def between_pos(self) -> np.ndarray:
+        """Positions of the between block's observed variables in the data vector.
+
+        Kept for code written for exactly two levels (MUML's objective); new
+        code iterates over ``positions``.
+        """
+        return self.positions[self._levels[1]]
 
     def moments(self, theta):
         """Block moments and the data-level moments (mu, sigma_w[, sigma_b])."""
         bm = model_moments(self.spec, theta)
         if len(bm) == 1:
             return bm, assemble(bm, self.data, None, self.meanstructure)
-        return bm, assemble(bm, self.data, self.between_pos, self.meanstructure, self._between_ix)
+        w, b, ix = self._levels
+        return bm, assemble(bm, self.data, self.positions, self.meanstructure, (w, b, ix))
 
     def loglik(self, theta, gradient: bool = False):
         """Log-likelihood at theta, and its gradient when asked."""
@@ -74,27 +98,47 @@ class Objective:
         if g is None:
             return ll, None
         g_mu, G_w, G_b = g
-        pos = self.between_pos
-        pw = self.data.p_within
+        w, _, ix = self._levels
         out = np.zeros(self.spec.npar)
-        block_gradient(self.spec.blocks[0], bm[0], G_w, g_mu[:pw], out)
-        block_gradient(self.spec.blocks[1], bm[1], G_b[self._between_ix], g_mu[pos], out)
+        # each block's share of the derivative: the mean at its positions;
+        # the lowest level's covariance is sigma_w, a higher one a part of sigma_b
+        for b, bs in enumerate(self.spec.blocks):
+            G = G_w if b == w else G_b[ix]
+            block_gradient(bs, bm[b], G, g_mu[self.positions[b]], out)
         return ll, out
 
 
-def assemble(bm, data, between_pos, meanstructure: bool, between_ix=None):
+def assemble(bm, data, positions, meanstructure: bool, levels=None):
     """Data-level moments from block moments.
 
-    Returns ``(mu, sigma)`` for one block (mu None without mean structure) or
-    ``(mu, sigma_w, sigma_b)`` for two.
+    Parameters
+    ----------
+    bm : list of BlockMoments
+    data : SingleData or ClusterData
+    positions : sequence of arrays or None
+        Per block, the positions of its observed variables in ``data.names``
+        (unused for a single block).
+    meanstructure : bool
+    levels : (int, int, tuple), optional
+        Two levels: the index of the within block, of the between block and
+        the index grid ``np.ix_(pos, pos)`` of the between block's positions;
+        default blocks 0 and 1.
+
+    Returns
+    -------
+    ``(mu, sigma)`` for one block (mu None without mean structure) or
+    ``(mu, sigma_w, sigma_b)`` for two levels.
     """
     if len(bm) == 1:
         return (bm[0].mean if meanstructure else None), bm[0].cov
+    if levels is None:
+        pos = positions[1]
+        levels = (0, 1, np.ix_(pos, pos))
+    w, b, ix = levels
     p = len(data.names)
-    pw = data.p_within
     mu = np.zeros(p)
-    mu[:pw] = bm[0].mean
-    mu[between_pos] += bm[1].mean
+    for k, m in enumerate(bm):
+        mu[positions[k]] += m.mean
     sb = np.zeros((p, p))
-    sb[between_ix if between_ix is not None else np.ix_(between_pos, between_pos)] = bm[1].cov
-    return mu, bm[0].cov, sb
+    sb[ix] = bm[b].cov
+    return mu, bm[w].cov, sb

@@ -16,6 +16,9 @@ after one pass over the rows; nothing is integrated numerically.
 
 The gradient is analytic: first with respect to the cluster quantities,
 then back through the model matrices (``SlopeObjective.pullback``).
+
+The likelihood is for exactly two levels; the within and the between block
+are found by their block keys (:mod:`msem_nb.model.blocks`).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import numpy as np
 from msem_nb.data.complete import ClusterData
 from msem_nb.model.implied import model_moments
 from msem_nb.likelihood.complete import LOG2PI
+from msem_nb.model.blocks import BETWEEN, WITHIN
 from msem_nb.model.partable import ParTable
 from msem_nb.model.spec import BlockSpec, ModelSpec
 
@@ -47,7 +51,7 @@ class SlopeLayout:
 
 
 def make_layout(pt: ParTable, data: ClusterData) -> SlopeLayout:
-    bw, bb = pt.blocks
+    bw, bb = pt.blocks[pt.block_of(WITHIN)], pt.blocks[pt.block_of(BETWEEN)]
     slope_x = {x for _, x in pt.slopes.values()}
     cond = tuple(v for v in bw.ov if v in slope_x or (v in bw.ov_x and v not in data.both))
     ys = tuple(v for v in bw.ov if v not in cond)
@@ -118,7 +122,8 @@ class SlopeObjective:
         self.layout = make_layout(pt, data)
         self.sdata = slope_data(data, self.layout)
         lay = self.layout
-        bw, bb = spec.blocks
+        self._iw, self._ib = spec.block_of(WITHIN), spec.block_of(BETWEEN)
+        bw, bb = spec.blocks[self._iw], spec.blocks[self._ib]
         self._w_cond = [bw.names.index(v) for v in lay.cond]
         self._w_endo = [i for i in range(bw.k) if bw.names[i] not in lay.cond]
         endo_names = [bw.names[i] for i in self._w_endo]
@@ -140,8 +145,8 @@ class SlopeObjective:
         """Per block: (I - A)^-1 over the modelled variables and the pieces of A, S,
         alpha around it; shared by :meth:`quantities` and :meth:`pullback`."""
         out = []
-        for bs, endo, cond in ((self.spec.blocks[0], self._w_endo, self._w_cond),
-                               (self.spec.blocks[1], self._b_endo, self._b_cond)):
+        for bs, endo, cond in ((self.spec.blocks[self._iw], self._w_endo, self._w_cond),
+                               (self.spec.blocks[self._ib], self._b_endo, self._b_cond)):
             A, S, alpha = _matrices(bs, theta)
             B = np.linalg.inv(np.eye(len(endo)) - A[np.ix_(endo, endo)])
             out.append((B, alpha[endo], A[np.ix_(endo, cond)], S[np.ix_(endo, endo)]))
@@ -285,7 +290,7 @@ class SlopeObjective:
         """
         theta = np.asarray(theta, dtype=float)
         lay = self.layout
-        bw, bb = self.spec.blocks
+        bw, bb = self.spec.blocks[self._iw], self.spec.blocks[self._ib]
         out = np.zeros(len(theta))
         q = len(lay.cond)
         (BE, aE, AEC, SEE), (BB, aEb, AEW, SEEb) = blocks or self._blocks(theta)
@@ -346,10 +351,15 @@ class SlopeObjective:
         return model_moments(self.spec, np.asarray(theta, dtype=float)), None
 
     @cached_property
-    def between_pos(self):
+    def positions(self) -> tuple[np.ndarray, ...]:
+        """Per block: positions of its observed variables in the data vector ``data.names``."""
         names = self.data.names
-        bs = self.spec.blocks[1]
-        return np.array([names.index(v) for v in bs.names[: bs.n_ov]], dtype=int)
+        return tuple(self.spec.ov_positions(b, names) for b in range(len(self.spec.blocks)))
+
+    @property
+    def between_pos(self) -> np.ndarray:
+        """Positions of the between block's observed variables in the data vector."""
+        return self.positions[self._ib]
 
 
 class CholeskyMap:
@@ -367,7 +377,7 @@ class CholeskyMap:
 
     @staticmethod
     def for_model(pt: ParTable, spec: ModelSpec, layout: SlopeLayout) -> "CholeskyMap":
-        bb = spec.blocks[1]
+        bb = spec.blocks[spec.block_of(BETWEEN)]
         R = [bb.names.index(v) for v in layout.r]
         rows, cols, params = bb.S_free
         cell = {(int(a), int(c)): int(p) for a, c, p in zip(rows, cols, params)}

@@ -1,8 +1,9 @@
 """The parameter table: one row per parameter, the single source of truth.
 
 Rows come from the user's statements, then from lavaan's default rules, each
-a small named function applied per block (a block is a level; a
-single-level model has one block with level ""):
+a small named function applied per block (a block is one level of one group,
+keyed by :class:`~msem_nb.model.blocks.BlockKey`; a single-level model has
+one block with level ""):
 
 * ``_default_variances``: (residual) variances of non-exogenous observed
   variables and of latent variables;
@@ -12,7 +13,7 @@ single-level model has one block with level ""):
   exogenous covariates, fixed at their sample values (fixed.x);
 * ``_default_intercepts``: intercepts of observed variables (free) and means
   of latent variables (zero); in a two-level model the within intercept of a
-  variable that also lives at the between level is fixed at zero.
+  variable that also lives at a higher level is fixed at zero.
 
 Then markers (first loading fixed at 1), single-indicator residual
 variances, shared labels and ``==`` between labels are resolved into the
@@ -29,17 +30,22 @@ import numpy as np
 import pandas as pd
 
 from msem_nb.errors import ModelSpecificationError
+from msem_nb.model.blocks import BlockKey, BlockQueries, default_key, level_keys, ov_positions
+from msem_nb.model.slope_rules import check_slopes, slope_block
 from msem_nb.syntax.parser import ParsedModel, Statement
 from msem_nb.messages import notify
 
 __all__ = ["ParTable", "build_partable", "BlockVars"]
 
-LEVEL_NAMES = {0: "within", 1: "between"}
-
 
 @dataclass(frozen=True)
 class BlockVars:
-    """Variable roles within one block, in lavaan's order."""
+    """Variable roles within one block, in lavaan's order.
+
+    ``key`` says which group and level the block is; when not given it is
+    derived from ``level`` (the level's name, ``""`` for a single level) in
+    group 1.
+    """
 
     level: str
     lv: tuple[str, ...]
@@ -47,6 +53,13 @@ class BlockVars:
     ov_x: tuple[str, ...]        # fixed exogenous observed covariates
     lv_x: tuple[str, ...]        # exogenous latent variables
     ov_ind: tuple[str, ...]
+    key: BlockKey = None  # type: ignore[assignment]  # filled in by __post_init__
+
+    def __post_init__(self):
+        if self.key is None:
+            object.__setattr__(self, "key", default_key(self.level))
+        elif self.key.name != self.level:
+            raise ValueError(f"block key {self.key} does not match level {self.level!r}")
 
     @property
     def ov_nox(self) -> tuple[str, ...]:
@@ -58,19 +71,30 @@ class BlockVars:
 
 
 @dataclass(frozen=True, eq=False)
-class ParTable:
+class ParTable(BlockQueries):
     """The parameter table with the variable roles it implies.
 
-    ``table`` columns: id, lhs, op, rhs, block, level, user, free, label,
-    ustart (user fixed value or start), start, exo, plabel.
+    ``table`` columns: id, lhs, op, rhs, block (0-based index into
+    ``blocks``), group (1-based), level (the level's name), user, free,
+    label, ustart (user fixed value or start), start, exo, plabel.
+    ``blocks`` are ordered by their keys (group, then level, lowest first);
+    the block queries (``block_keys``, ``level_names``, ``block_of``,
+    ``blocks_of_level``, ``is_lowest``) come from
+    :class:`~msem_nb.model.blocks.BlockQueries`.
     """
 
     table: pd.DataFrame
     blocks: tuple[BlockVars, ...]
     meanstructure: bool
-    nlevels: int
+    nlevels: int                 # number of levels: that of the blocks' keys
     defined: tuple[Statement, ...] = field(default=())
     constraints: tuple[Statement, ...] = field(default=())
+
+    def __post_init__(self):
+        levels = len({bv.key.level for bv in self.blocks})
+        if levels != self.nlevels:
+            raise ValueError(f"nlevels={self.nlevels} but the blocks have {levels} level(s): "
+                             f"{', '.join(str(bv.key) for bv in self.blocks)}")
 
     @cached_property
     def records(self) -> list[dict]:
@@ -101,13 +125,36 @@ class ParTable:
             seen += [v for v in b.lv if v not in seen]
         return tuple(seen)
 
+    @property
+    def block_keys(self) -> tuple[BlockKey, ...]:
+        """(group, level) key of every block, in block order."""
+        return tuple(bv.key for bv in self.blocks)
+
+    def block_ov(self, b: int) -> tuple[str, ...]:
+        """The observed variables of block `b`."""
+        return self.blocks[b].ov
+
+    def ov_positions(self, b: int, names) -> np.ndarray:
+        """Positions of block `b`'s observed variables in the data vector `names`."""
+        return ov_positions(self.blocks[b].ov, names)
+
     def roles(self):
-        """(within, between_only, both) observed variables of a two-level model."""
-        if self.nlevels == 1:
-            return self.blocks[0].ov, (), ()
-        w, b = self.blocks[0].ov, self.blocks[1].ov
-        both = tuple(v for v in w if v in b)
-        between_only = tuple(v for v in b if v not in w)
+        """(within, between_only, both) observed variables of a two-level model.
+
+        ``within``: those of the lowest level (the data's within variables,
+        in block order); ``between_only``: those only at higher levels;
+        ``both``: those of the lowest level that also have a higher-level part.
+        """
+        low = self.block_of(1)
+        w = self.blocks[low].ov
+        if not self.multilevel:
+            return w, (), ()
+        higher: list[str] = []
+        for bv in self.blocks:
+            if bv.key.group == 1 and not bv.key.is_lowest:
+                higher += [v for v in bv.ov if v not in higher]
+        both = tuple(v for v in w if v in higher)
+        between_only = tuple(v for v in higher if v not in w)
         return w, between_only, both
 
     @property
@@ -129,25 +176,27 @@ def _uniq(seq):
 
 
 def _block_statements(parsed: ParsedModel):
-    """Statements per block, and the number of levels."""
+    """The block keys (lowest level first) and the statements of each block."""
     model_stmts = [s for s in parsed.statements if s.op in ("=~", "~", "~~", "~1", "|~")]
-    if parsed.levels:
-        if set(parsed.levels) != {"within", "between"}:
-            missing = {"within", "between"} - set(parsed.levels)
-            raise ModelSpecificationError(
-                f"a two-level model needs both a 'level: within' and a 'level: between' block; "
-                f"'{missing.pop()}' is missing")
-        blocks = [[s for s in model_stmts if s.level == "within"],
-                  [s for s in model_stmts if s.level == "between"]]
-        for s, name in zip(blocks, ("within", "between")):
-            if not s:
-                raise ModelSpecificationError(f"the '{name}' block has no statements")
-        return blocks, 2
-    return [model_stmts], 1
+    keys = level_keys(parsed.levels)
+    if not parsed.levels:
+        return keys, [model_stmts]
+    blocks = [[s for s in model_stmts if s.level == k.name] for k in keys]
+    for s, k in zip(blocks, keys):
+        if not s:
+            raise ModelSpecificationError(f"the '{k.name}' block has no statements")
+    return keys, blocks
+
+
+def _both_levels(bvars) -> set:
+    """Observed variables of the lowest level that also have a higher-level part."""
+    low = [bv for bv in bvars if bv.key.is_lowest]
+    higher = {v for bv in bvars if not bv.key.is_lowest for v in bv.ov}
+    return {v for bv in low for v in bv.ov if v in higher}
 
 
 def _block_vars(stmts, level: str, eqs_y_all: set, lv_all: set, ind_all: set,
-                slopes=()) -> BlockVars:
+                slopes=(), key: BlockKey | None = None) -> BlockVars:
     # random slopes are latent variables of the between block, with or
     # without statements there
     lv = _uniq([s.lhs for s in stmts if s.op == "=~"] + list(slopes))
@@ -177,7 +226,7 @@ def _block_vars(stmts, level: str, eqs_y_all: set, lv_all: set, ind_all: set,
     ov = _uniq(ov_ind + ov_y + ov_x + [v for v in eqs_x if v not in lv] + extra)
     ov = [v for v in ov if v not in lv_all]
     lv_x = [v for v in lv if v not in v_ind and v not in eqs_y]
-    return BlockVars(level, tuple(lv), tuple(ov), tuple(ov_x), tuple(lv_x), tuple(ov_ind))
+    return BlockVars(level, tuple(lv), tuple(ov), tuple(ov_x), tuple(lv_x), tuple(ov_ind), key)
 
 
 class _Rows:
@@ -248,7 +297,7 @@ def _user_rows(rows: _Rows, stmts, b: int, level: str):
 
 
 def _defaults(rows: _Rows, bv: BlockVars, b: int, level: str, meanstructure: bool,
-              fixed_x: bool, both: set, nlevels: int, slopes=()):
+              fixed_x: bool, both: set, lowest_of_several: bool, slopes=()):
     ov_x = bv.ov_x if fixed_x else ()
     ov_nox = [v for v in bv.ov if v not in ov_x]
     # (residual) variances
@@ -291,8 +340,8 @@ def _defaults(rows: _Rows, bv: BlockVars, b: int, level: str, meanstructure: boo
                 rows.add(v, "~1", "", b, level, user=False)  # the average slope
             else:
                 rows.add(v, "~1", "", b, level, user=False, free=False, value=0.0)
-    if nlevels == 2 and b == 0 and meanstructure:
-        # The mean of a both-level variable lives at the between level.
+    if lowest_of_several and meanstructure:
+        # The mean of a both-level variable lives at the higher level.
         for v in bv.ov:
             if v in both:
                 r = rows.get(v, "~1", "", b)
@@ -314,55 +363,6 @@ def _pure_outcomes(rows: _Rows, b: int, bv: BlockVars):
     lv_y = [v for v in eqs_y if v in bv.lv and v not in ind and v not in eqs_x]
     ov_y = [v for v in eqs_y if v not in bv.lv and v not in ind and v not in eqs_x]
     return lv_y + ov_y
-
-
-def _check_slopes(blocks_stmts, nlevels) -> tuple[str, ...]:
-    """Names of the random slopes, after checking where they are declared."""
-    slopes = []
-    for b, stmts in enumerate(blocks_stmts):
-        for s in stmts:
-            if s.op != "|~":
-                continue
-            if nlevels == 1 or b != 0:
-                where = "a single-level model" if nlevels == 1 else "the between block"
-                raise ModelSpecificationError(
-                    f"line {s.line}: random slope '{s.slope} | {s.lhs} ~ ...' is declared in "
-                    f"{where}; declare random slopes in the 'level: within' block of a two-level "
-                    "model")
-            slopes.append(s.slope)
-    if not slopes:
-        return ()
-    within_names = {s.lhs for s in blocks_stmts[0]} | {
-        t.name for s in blocks_stmts[0] for t in s.rhs}
-    between_names = {s.lhs for s in blocks_stmts[1]} | {
-        t.name for s in blocks_stmts[1] for t in s.rhs}
-    lv_names = {s.lhs for st in blocks_stmts for s in st if s.op == "=~"}
-    for s in blocks_stmts[0]:
-        if s.op != "|~":
-            continue
-        x = s.rhs[0].name
-        if s.slope in within_names or s.slope in lv_names:
-            raise ModelSpecificationError(
-                f"line {s.line}: the slope name '{s.slope}' is also used as a variable of the "
-                "within block. A random slope is a variable of the between level (use it "
-                f"there, e.g. '{s.slope} ~ w', '{s.slope} ~~ y'); if '{s.slope}' is a column "
-                "of the data, give the slope another name")
-        if x in lv_names:
-            raise ModelSpecificationError(
-                f"line {s.line}: random slopes on a latent covariate ('{x}') need numerical "
-                "integration and are not supported yet; use an observed covariate")
-        if x in between_names:
-            raise ModelSpecificationError(
-                f"line {s.line}: the covariate '{x}' of random slope '{s.slope}' also appears in "
-                "the between block; a random slope on a covariate with a latent between part "
-                "needs numerical integration and is not supported yet. Centre it within "
-                f"clusters (center={{'{x}': 'cluster'}}) and use its cluster mean as a separate "
-                "between-level variable instead")
-        if s.lhs in lv_names:
-            raise ModelSpecificationError(
-                f"line {s.line}: random slopes of latent outcomes ('{s.lhs}') are not supported "
-                "yet; use an observed outcome")
-    return tuple(slopes)
 
 
 def _markers(rows: _Rows, bv: BlockVars, b: int):
@@ -401,31 +401,34 @@ def build_partable(parsed: ParsedModel, *, meanstructure: bool | None = None,
     -------
     ParTable
     """
-    blocks_stmts, nlevels = _block_statements(parsed)
-    if nlevels == 2:
+    keys, blocks_stmts = _block_statements(parsed)
+    nlevels = len({k.level for k in keys})
+    if nlevels > 1:
         meanstructure = True
     elif meanstructure is None:
         meanstructure = any(s.op == "~1" for s in blocks_stmts[0])
 
-    slopes = _check_slopes(blocks_stmts, nlevels)
+    slopes = check_slopes(blocks_stmts, keys)
+    slopes_at = slope_block(keys)
     eqs_y_all = {s.lhs for stmts in blocks_stmts for s in stmts if s.op in ("~", "|~")}
     eqs_y_all |= {s.lhs for stmts in blocks_stmts for s in stmts if s.op == "~"
                   and s.lhs in slopes}
     lv_all = {s.lhs for stmts in blocks_stmts for s in stmts if s.op == "=~"} | set(slopes)
     ind_all = {t.name for stmts in blocks_stmts for s in stmts if s.op == "=~" for t in s.rhs}
-    levels = [LEVEL_NAMES[b] if nlevels == 2 else "" for b in range(nlevels)]
-    bvars = [_block_vars(st, lvl, eqs_y_all, lv_all, ind_all, slopes if b == 1 else ())
-             for b, (st, lvl) in enumerate(zip(blocks_stmts, levels))]
+    levels = [k.name for k in keys]
+    bvars = [_block_vars(st, k.name, eqs_y_all, lv_all, ind_all,
+                         slopes if b == slopes_at else (), key=k)
+             for b, (st, k) in enumerate(zip(blocks_stmts, keys))]
     for bv, lvl in zip(bvars, levels):
         for v in bv.lv:
             if v in bv.ov:
                 raise ModelSpecificationError(f"'{v}' is used both as a latent and an observed variable")
     # A latent variable must be defined in the block it is used in.
-    for stmts, bv, lvl in zip(blocks_stmts, bvars, levels):
+    for stmts, bv, lvl, key in zip(blocks_stmts, bvars, levels, keys):
         for s in stmts:
             names = [s.lhs] + [t.name for t in s.rhs if t.name != "1"]
             for v in names:
-                if v in slopes and lvl == "within":
+                if v in slopes and key.is_lowest:
                     raise ModelSpecificationError(
                         f"line {s.line}: random slope '{v}' is a variable of the between level; "
                         "use it in the between block (e.g. "
@@ -435,21 +438,19 @@ def build_partable(parsed: ParsedModel, *, meanstructure: bool | None = None,
                         f"line {s.line}: latent variable '{v}' is defined in another level; "
                         f"define it with '=~' in the {lvl} block too or use a different name")
 
-    both = set()
-    if nlevels == 2:
-        both = set(bvars[0].ov) & set(bvars[1].ov)
+    both = _both_levels(bvars)
     rows = _Rows()
     for b, (stmts, bv, lvl) in enumerate(zip(blocks_stmts, bvars, levels)):
         _user_rows(rows, stmts, b, lvl)
-    for b, (bv, lvl) in enumerate(zip(bvars, levels)):
-        _defaults(rows, bv, b, lvl, meanstructure, fixed_x, both, nlevels,
-                  slopes if b == 1 else ())
+    for b, (bv, lvl, key) in enumerate(zip(bvars, levels, keys)):
+        _defaults(rows, bv, b, lvl, meanstructure, fixed_x, both,
+                  key.is_lowest and nlevels > 1, slopes if b == slopes_at else ())
         _markers(rows, bv, b)
 
     defined = tuple(s for s in parsed.statements if s.op == ":=")
     constraints = tuple(s for s in parsed.statements if s.op in ("==", "<", ">"))
 
-    df, recs = _make_table(rows.rows, constraints)
+    df, recs = _make_table(rows.rows, constraints, keys)
     _check_labels(df, defined, constraints)
     pt = ParTable(df, tuple(bvars), bool(meanstructure), nlevels, defined, constraints)
     pt.__dict__["records"] = recs  # pre-fill the cache: same rows, no conversion
@@ -470,20 +471,20 @@ def _is_label(expr) -> bool:
     return len(expr.names) == 1 and expr.text.strip() == expr.names[0]
 
 
-_COLUMNS = ("id", "lhs", "op", "rhs", "block", "level", "user", "free", "label", "ustart",
-            "start", "exo", "plabel", "line", "slope")
+_COLUMNS = ("id", "lhs", "op", "rhs", "block", "group", "level", "user", "free", "label",
+            "ustart", "start", "exo", "plabel", "line", "slope")
 
 
 def _num(x) -> float:
     return float("nan") if x is None else float(x)
 
 
-def _make_table(rows: list[dict], constraints) -> tuple[pd.DataFrame, list[dict]]:
+def _make_table(rows: list[dict], constraints, keys) -> tuple[pd.DataFrame, list[dict]]:
     """Final records (free indices resolved) and the DataFrame built from them."""
     labels = [r["label"] or "" for r in rows]
     free = _free_indices([bool(r["free"]) for r in rows], labels, constraints)
     recs = [{"id": i, "lhs": r["lhs"], "op": r["op"], "rhs": r["rhs"], "block": r["block"],
-             "level": r["level"], "user": bool(r["user"]), "free": int(f), "label": lab,
+             "group": keys[r["block"]].group, "level": r["level"], "user": bool(r["user"]), "free": int(f), "label": lab,
              "ustart": _num(r["ustart"]), "start": _num(r["start"]), "exo": bool(r["exo"]),
              "plabel": f".p{i}.", "line": r.get("line", 0), "slope": r.get("slope", "")}
             for i, (r, f, lab) in enumerate(zip(rows, free, labels), start=1)]
@@ -565,7 +566,8 @@ def baseline_partable(pt: ParTable) -> ParTable:
     the modelled variables at each level.
     """
     rows = _Rows()
-    both = set(pt.roles()[2]) if pt.nlevels == 2 else set()
+    both = set(pt.roles()[2])
+    fix_both = [pt.is_lowest(b) and pt.multilevel for b in range(len(pt.blocks))]
     blocks = []
     for b, bv in enumerate(pt.blocks):
         lvl = bv.level
@@ -578,12 +580,12 @@ def baseline_partable(pt: ParTable) -> ParTable:
             for v in bv.ov:
                 if v in bv.ov_x:
                     rows.add(v, "~1", "", b, lvl, user=False, free=False, exo=True)
-                elif pt.nlevels == 2 and b == 0 and v in both:
+                elif fix_both[b] and v in both:
                     rows.add(v, "~1", "", b, lvl, user=False, free=False, value=0.0)
                 else:
                     rows.add(v, "~1", "", b, lvl, user=False)
-        blocks.append(BlockVars(lvl, (), bv.ov, bv.ov_x, (), ()))
-    df, recs = _make_table(rows.rows, ())
+        blocks.append(BlockVars(lvl, (), bv.ov, bv.ov_x, (), (), bv.key))
+    df, recs = _make_table(rows.rows, (), pt.block_keys)
     base = ParTable(df, tuple(blocks), pt.meanstructure, pt.nlevels)
     base.__dict__["records"] = recs
     return base

@@ -6,6 +6,9 @@ form a vector v with v = alpha + A v + e, cov(e) = S. A regression
 (co)variance is a symmetric pair of cells of S, an intercept a cell of alpha.
 The implied moments of the observed variables are
 ``F (I - A)^-1 S (I - A)^-T F'`` and ``F (I - A)^-1 alpha``.
+
+Blocks are in the parameter table's order and carry its block keys
+(:mod:`msem_nb.model.blocks`), so the same block queries work on both.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from msem_nb.model.blocks import BlockKey, BlockQueries, ov_positions
 from msem_nb.model.partable import ParTable
 
 __all__ = ["BlockSpec", "ModelSpec", "build_spec"]
@@ -23,6 +27,7 @@ __all__ = ["BlockSpec", "ModelSpec", "build_spec"]
 class BlockSpec:
     """Matrix templates and free-cell index arrays of one block."""
 
+    key: BlockKey               # group and level of the block
     names: tuple[str, ...]      # observed then latent
     n_ov: int
     A0: np.ndarray
@@ -40,6 +45,11 @@ class BlockSpec:
     def k(self) -> int:
         return len(self.names)
 
+    @property
+    def ov(self) -> tuple[str, ...]:
+        """The block's observed variables."""
+        return self.names[: self.n_ov]
+
     def matrices(self, theta: np.ndarray):
         """A, S, alpha at parameter vector theta."""
         A = self.A0.copy()
@@ -55,7 +65,7 @@ class BlockSpec:
 
 
 @dataclass(frozen=True, eq=False)
-class ModelSpec:
+class ModelSpec(BlockQueries):
     """All blocks plus the row -> cell map used to write estimates back."""
 
     blocks: tuple[BlockSpec, ...]
@@ -63,6 +73,15 @@ class ModelSpec:
     # for every partable row: (block, matrix code, i, j); matrix code in
     # {"A", "S", "alpha"}
     cells: tuple[tuple[int, str, int, int], ...]
+
+    @property
+    def block_keys(self) -> tuple[BlockKey, ...]:
+        """(group, level) key of every block, in block order."""
+        return tuple(bs.key for bs in self.blocks)
+
+    def ov_positions(self, b: int, names) -> np.ndarray:
+        """Positions of block `b`'s observed variables in the data vector `names`."""
+        return ov_positions(self.blocks[b].ov, names)
 
 
 def build_spec(pt: ParTable, fixed_values: dict | None = None) -> ModelSpec:
@@ -128,7 +147,7 @@ def build_spec(pt: ParTable, fixed_values: dict | None = None) -> ModelSpec:
         as_arr = lambda lst: tuple(np.asarray(x, dtype=int) for x in lst)  # noqa: E731
         Apattern = A0 != 0
         Apattern[np.asarray(Af[0], dtype=int), np.asarray(Af[1], dtype=int)] = True
-        blocks.append(BlockSpec(tuple(names), len(bv.ov), A0, S0, alpha0, as_arr(Af),
+        blocks.append(BlockSpec(bv.key, tuple(names), len(bv.ov), A0, S0, alpha0, as_arr(Af),
                                 as_arr(Sf), as_arr(af), _nilpotency(Apattern)))
     return ModelSpec(tuple(blocks), npar, tuple(cells))
 

@@ -1,7 +1,9 @@
 """Path diagrams of single- and two-level models as Plotly figures.
 
-Drawing conventions (as in the Mplus User's Guide): the Between panel is
-above the Within panel; observed variables are rectangles and latent ones
+Drawing conventions (as in the Mplus User's Guide): one panel per level,
+from the top level down (the Between panel above the Within panel), titled
+from :data:`PANEL_TITLES` (a generic "Level n" title for other levels);
+observed variables are rectangles and latent ones
 ellipses. In Within, a filled dot at the end of a box marks the random
 intercept of a variable that also has a between part; in Between that part
 is an ellipse with the variable's name. A random slope is a filled dot on
@@ -35,8 +37,10 @@ _FILL = {"observed": "#ffffff", "latent": "#e3edf9", "random_intercept": "#f6ead
          "random_slope": "#fbd9c4"}
 _LINE = "#3a3a3a"
 _WEAK = "#a0a0a0"
+#: Panel titles and fills per level name; levels not listed get a generic title.
+PANEL_TITLES = {"between": "Between (cluster level)", "within": "Within (individual level)"}
 _PANEL_FILL = {"between": "rgba(76,120,168,0.06)", "within": "rgba(245,133,24,0.05)"}
-_PANEL_TITLE = {"between": "Between (cluster level)", "within": "Within (individual level)"}
+_PANEL_FILL_OTHER = "rgba(120,120,120,0.05)"
 _DOT_R = 0.075
 _PAD = 0.03            # arrows stop a little short of the boxes
 _HEAD = 0.2            # length of the segment that carries an arrowhead
@@ -44,6 +48,10 @@ _UNIT_PX = 70          # screen pixels per diagram unit at full size
 _KIND_TEXT = {"observed": "observed variable", "latent": "latent variable",
               "random_intercept": "random intercept (between part)",
               "random_slope": "random slope"}
+
+
+def _panel_title(level: str, number: int) -> str:
+    return PANEL_TITLES.get(level, f"Level {number} ({level})" if level else f"Level {number}")
 
 
 def _esc(s) -> str:
@@ -305,7 +313,11 @@ def path_diagram(source, standardized: bool = False, *, estimates: pd.DataFrame 
     vals = _Values(pt.table, est)
     graph = model_graph(pt, exo_covariances=exo_covariances)
     places = compute_layout(pt, graph)
-    two = pt.nlevels == 2
+    multi = graph.multilevel
+    # a random slope is a variable of the level above its arrow: its mean and
+    # variance rows are there
+    slope_level = {v: lvl for lvl in graph.levels for v, kind in graph.nodes[lvl].items()
+                   if kind == "random_slope"}
     shapes, annotations = [], []
     order = list(places)
 
@@ -316,7 +328,7 @@ def path_diagram(source, standardized: bool = False, *, estimates: pd.DataFrame 
         t = vals.row(e.row)
         er = vals.est_row(e.row)
         if e.slope:
-            mean = vals.lookup(e.slope, "~1", "", "between")
+            mean = vals.lookup(e.slope, "~1", "", slope_level.get(e.slope))
             if (er is None or not _finite(er.get("est"))) and mean is not None:
                 er = mean
         weak = _weak(er, alpha)
@@ -347,7 +359,7 @@ def path_diagram(source, standardized: bool = False, *, estimates: pd.DataFrame 
                               fillcolor=_LINE, line=dict(color=_LINE, width=1),
                               name=f"slope-dot:{e.slope}")
             edge_shapes.append(shapes_dot)
-            var = vals.lookup(e.slope, "~~", e.slope, "between")
+            var = vals.lookup(e.slope, "~~", e.slope, slope_level.get(e.slope))
             shover = (f"<b>random slope {_esc(e.slope)}</b>: {_esc(e.dst)} on {_esc(e.src)}, "
                       "varies across clusters")
             if mean is not None and _finite(mean.get("est")):
@@ -407,7 +419,7 @@ def path_diagram(source, standardized: bool = False, *, estimates: pd.DataFrame 
            for sx in (-1, 1) for sy in (-1, 1)] + [(x, y) for _, x, y in curve_pts]
     x0, x1 = min(x for x, _ in pts) - 0.7, max(x for x, _ in pts) + 0.7
     y0, y1 = min(y for _, y in pts) - 0.7, max(y for _, y in pts) + 0.7
-    if two:
+    if multi:
         y1 += 0.4   # room for the panel title
     unit = min(_UNIT_PX, max_width / max(x1 - x0, 1e-9))
     font = max(7, round(12 * unit / _UNIT_PX, 1))
@@ -415,9 +427,9 @@ def path_diagram(source, standardized: bool = False, *, estimates: pd.DataFrame 
     for a in labels:
         a["font"]["size"] = font if a["name"].startswith("slope-label") else small
 
-    # panels
-    if two:
-        for lvl in ("between", "within"):
+    # panels, from the top level down
+    if multi:
+        for number, lvl in reversed(list(enumerate(graph.levels, start=1))):
             keys = [k for k in order if k[0] == lvl]
             if not keys:
                 continue
@@ -426,9 +438,11 @@ def path_diagram(source, standardized: bool = False, *, estimates: pd.DataFrame 
             lo, hi = min(ys) - 0.45, max(ys) + 0.65
             shapes.append(dict(type="rect", xref="x", yref="y", x0=_r(x0 + 0.15), x1=_r(x1 - 0.15),
                                y0=_r(lo), y1=_r(hi), layer="below", line=dict(width=0),
-                               fillcolor=_PANEL_FILL[lvl], name=f"panel:{lvl}"))
+                               fillcolor=_PANEL_FILL.get(lvl, _PANEL_FILL_OTHER),
+                               name=f"panel:{lvl}"))
+            title_text = _esc(_panel_title(lvl, number))
             annotations.append(dict(x=_r(x0 + 0.3), y=_r(hi - 0.08), xref="x", yref="y",
-                                    text=f"<b>{_PANEL_TITLE[lvl]}</b>", showarrow=False,
+                                    text=f"<b>{title_text}</b>", showarrow=False,
                                     xanchor="left", yanchor="top", font=dict(size=font),
                                     name=f"panel-title:{lvl}"))
 
@@ -470,7 +484,7 @@ def path_diagram(source, standardized: bool = False, *, estimates: pd.DataFrame 
     legend = []
     if vals.fitted:
         legend.append(f"* p < .05, ** p < .01, *** p < .001; dashed grey: p \u2265 {alpha:g}")
-    if two:
+    if multi:
         legend.append("\u25cf on a box: random intercept (its between part is an ellipse above)")
     if graph.slopes:
         legend.append("\u25cf on an arrow: random slope")
@@ -508,7 +522,7 @@ def _node_hover(vals: _Values, graph, key, kind, endogenous: bool) -> str:
         text += f" of {_esc(y)} on {_esc(x)}"
     if kind == "random_intercept":
         text += f" of {_esc(v)}"
-    if lvl == "within" and v in graph.both:
+    if lvl == graph.lowest and graph.multilevel and v in graph.both:
         text += "<br>\u25cf: has a between part (random intercept)"
     var = vals.lookup(v, "~~", v, lvl) if vals.fitted else None
     if var is not None and _finite(var.get("est")):

@@ -16,7 +16,9 @@ Rules, per level (a *panel*):
 * within a column, variables are ordered by the mean row of their
   predecessors (one forward, one backward and one more forward sweep),
   ties broken by their order in the parameter table;
-* in a two-level model the Between panel is drawn above the Within panel.
+* in a multilevel model each level's panel is drawn above the panel of the
+  level below it (Between above Within); levels are read from the
+  parameter table's block keys, lowest first.
 
 Sizes are in diagram units (roughly 70 screen pixels each); boxes in the
 same panel never overlap by construction: every column is as wide as its
@@ -70,11 +72,20 @@ class Edge:
 class ModelGraph:
     """Nodes and edges of each level, read from a parameter table."""
 
-    levels: list = field(default_factory=list)      # block order: ["within", "between"] or [""]
+    levels: list = field(default_factory=list)      # lowest first: ["within", "between"] or [""]
     nodes: dict = field(default_factory=dict)       # level -> {name: kind}, in table order
     edges: list = field(default_factory=list)       # Edge, directed ones first per level
     both: frozenset = frozenset()                    # variables with a within and a between part
     slopes: dict = field(default_factory=dict)      # slope name -> (outcome, predictor)
+
+    @property
+    def lowest(self) -> str:
+        """Name of the lowest level (the rows): "within", or "" for one level."""
+        return self.levels[0] if self.levels else ""
+
+    @property
+    def multilevel(self) -> bool:
+        return len(self.levels) > 1
 
     def arrows(self, level=None):
         """Directed edges (of one level, or all)."""
@@ -119,19 +130,19 @@ def model_graph(partable, *, exo_covariances: bool = False) -> ModelGraph:
     """
     tab = partable.table
     rows = tab.to_dict("records")
-    levels = _uniq(b.level for b in partable.blocks)
+    levels = list(partable.level_names)
     slopes = {}
     for r in rows:
         if r["op"] == "|~":
             name = _slope_name(r)
             if name:
                 slopes[name] = (r["lhs"], r["rhs"])
-    both = frozenset()
-    if partable.nlevels == 2:
-        both = frozenset(set(partable.blocks[0].ov) & set(partable.blocks[1].ov))
+    both = frozenset(partable.roles()[2])
     g = ModelGraph(levels=levels, both=both, slopes=slopes)
-    for bv in partable.blocks:
+    for b, bv in enumerate(partable.blocks):
         lvl = bv.level
+        # random intercepts and slopes are the higher-level parts of lowest-level things
+        higher = not partable.is_lowest(b)
         lv = set(bv.lv)
         names = list(bv.ov) + list(bv.lv)
         # names mentioned only in rows (slopes at the between level, say)
@@ -142,11 +153,11 @@ def model_graph(partable, *, exo_covariances: bool = False) -> ModelGraph:
         for v in _uniq(names):
             if not isinstance(v, str) or not v:
                 continue
-            if lvl == "between" and v in slopes:
+            if higher and v in slopes:
                 kinds[v] = "random_slope"
             elif v in lv:
                 kinds[v] = "latent"
-            elif lvl == "between" and v in both:
+            elif higher and v in both:
                 kinds[v] = "random_intercept"
             else:
                 kinds[v] = "observed"
@@ -358,28 +369,36 @@ def compute_layout(partable, graph: ModelGraph | None = None) -> dict:
     dict
         ``(level, name) -> NodePlace(x, y, kind, width, height, dot)``, where
         level is "within", "between" or "" (single-level model) and kind is
-        one of :data:`KINDS`. Coordinates are diagram units, y upwards; the
-        Between panel lies above the Within panel. The same table always
-        gives the same dictionary.
+        one of :data:`KINDS`. Coordinates are diagram units, y upwards; each
+        level's panel lies above the one of the level below it (Between
+        above Within). The same table always gives the same dictionary.
     """
     g = graph if graph is not None else model_graph(partable)
-    panels = {lvl: _panel_layout(g.nodes[lvl], g.arrows(lvl), below=lvl != "between")
+    # indicators sit below their factor in the lowest panel, above it higher up
+    panels = {lvl: _panel_layout(g.nodes[lvl], g.arrows(lvl), below=lvl == g.lowest)
               for lvl in g.levels}
     out = {}
     offset = {lvl: 0.0 for lvl in g.levels}
-    if "between" in panels and "within" in panels:
-        def extent(lvl):
-            half = {v: node_size(v, g.nodes[lvl][v])[1] / 2 for v in panels[lvl]}
-            return (min(y - half[v] for v, (_, y) in panels[lvl].items()),
-                    max(y + half[v] for v, (_, y) in panels[lvl].items()))
-        # the lowest box of the Between panel clears the highest of the Within panel
-        offset["between"] = extent("within")[1] - extent("between")[0] + _PANEL_GAP
+
+    def extent(lvl):
+        half = {v: node_size(v, g.nodes[lvl][v])[1] / 2 for v in panels[lvl]}
+        return (min(y - half[v] for v, (_, y) in panels[lvl].items()),
+                max(y + half[v] for v, (_, y) in panels[lvl].items()))
+
+    below = None
+    for lvl in g.levels:
+        if not panels[lvl]:
+            continue
+        if below is not None:
+            # the lowest box of this panel clears the highest of the panel below
+            offset[lvl] = offset[below] + extent(below)[1] - extent(lvl)[0] + _PANEL_GAP
+        below = lvl
     for lvl in g.levels:
         for v, (x, y) in panels[lvl].items():
             kind = g.nodes[lvl][v]
             w, h = node_size(v, kind)
             dot = ""
-            if lvl == "within" and v in g.both:
+            if lvl == g.lowest and g.multilevel and v in g.both:
                 # the dot goes on an end of the box that arrows do not use
                 ins = any(e.dst == v for e in g.arrows(lvl))
                 outs = _has_outgoing(g, lvl, v)

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from msem_nb.version import __version__
-from msem_nb.present.summary import section_rows
+from msem_nb.present.summary import section_rows, with_level_fit_labels
 from msem_nb.present.notebook_output import figure_html
 from msem_nb.inference.decompose import decompose
 from msem_nb.present.notebook_output import plotlyjs_script
@@ -39,7 +39,6 @@ _OPS = [("=~", "Factor loadings"), ("~", "Regressions"), ("|~", "Random slopes")
         ("~~", "Covariances"), ("var", "Variances"), ("~1", "Intercepts and means")]
 _FIT_LABELS = [("chisq", "Chi-square"), ("df", "Degrees of freedom"), ("pvalue", "p-value"),
                ("cfi", "CFI"), ("tli", "TLI"), ("rmsea", "RMSEA"), ("srmr", "SRMR"),
-               ("srmr_within", "SRMR (within)"), ("srmr_between", "SRMR (between)"),
                ("chisq_scaled", "Chi-square (scaled)"), ("cfi_scaled", "CFI (scaled)"),
                ("rmsea_scaled", "RMSEA (scaled)"), ("loglik", "Log-likelihood"),
                ("aic", "AIC"), ("bic", "BIC")]
@@ -293,7 +292,7 @@ class Report:
         except Exception as exc:  # fit measures are extra; never lose the estimates
             fm = {}
             note = f"Fit measures not available: {exc}"
-        for key, label in _FIT_LABELS:
+        for key, label in with_level_fit_labels(_FIT_LABELS, fit):
             if key in fm:
                 facts.append((label, _p(fm[key]) if key == "pvalue" else fm[key]))
         rows = [(k, v if isinstance(v, str) else _num(v)) for k, v in facts]
@@ -330,7 +329,7 @@ class Report:
     def _estimates_section(self) -> Section:
         fit = self.fit
         est = fit.estimates
-        levels = [b.level for b in fit.partable.blocks]
+        levels = fit.partable.level_names
         tab = fit.partable.table
         slopes = {}
         if "slope" in tab:

@@ -1,6 +1,8 @@
 """Text and HTML summaries of a fit result, laid out like lavaan's ``summary()``.
 
 Pure functions of a FitResult; user-supplied names are escaped in HTML.
+Estimates are shown per block, lowest level first, with per-level fit
+measures (SRMR) found from the model's block keys.
 """
 
 from __future__ import annotations
@@ -11,9 +13,11 @@ import textwrap
 
 import numpy as np
 
+from msem_nb.inference.fitmeasures import srmr_key
 from msem_nb.version import __version__
 
-__all__ = ["summary_text", "summary_html", "section_rows"]
+__all__ = ["summary_text", "summary_html", "section_rows", "level_fit_labels",
+           "with_level_fit_labels"]
 
 _SECTIONS = [("=~", "Latent Variables"), ("~", "Regressions"), ("~~", "Covariances"),
              ("~1", "Intercepts"), ("var", "Variances")]
@@ -46,6 +50,25 @@ def section_rows(est, level, sections=None):
     return out
 
 
+def level_fit_labels(fit, label: str = "SRMR ({})") -> list[tuple[str, str]]:
+    """(fit-measure key, label) of the per-level SRMRs of a multilevel fit, in
+    block order (``("srmr_within", "SRMR (within)")``, ...); empty for one level."""
+    pt = fit.partable
+    if not pt.multilevel:
+        return []
+    return [(srmr_key(k), label.format(k.name)) for k in pt.block_keys]
+
+
+def with_level_fit_labels(labels, fit) -> list[tuple[str, str]]:
+    """`labels` ((key, label) pairs) with the per-level SRMRs inserted after "srmr"."""
+    out = []
+    for key, label in labels:
+        out.append((key, label))
+        if key == "srmr":
+            out += level_fit_labels(fit)
+    return out
+
+
 def _header_lines(fit) -> list[str]:
     fm_status = "ended normally" if fit.converged else "did NOT end normally"
     lines = [f"msem_nb {__version__} {fm_status} after {fit.iterations} iterations", ""]
@@ -67,7 +90,7 @@ def _header_lines(fit) -> list[str]:
     return lines
 
 
-def _test_lines(fm) -> list[str]:
+def _test_lines(fm, level_labels=()) -> list[str]:
     if "chisq" not in fm:
         lines = ["", "Model Fit:", ""]
         for key, label in [("loglik", "Loglikelihood"), ("aic", "Akaike (AIC)"),
@@ -97,9 +120,9 @@ def _test_lines(fm) -> list[str]:
     if scaled:
         lines.append(f"  {'':<42}{'Standard':>12}{'Robust':>12}")
     for key, label in [("cfi", "Comparative Fit Index (CFI)"), ("tli", "Tucker-Lewis Index (TLI)"),
-                       ("rmsea", "RMSEA"), ("srmr", "SRMR"), ("srmr_within", "SRMR (within)"),
-                       ("srmr_between", "SRMR (between)"), ("loglik", "Loglikelihood"),
-                       ("aic", "Akaike (AIC)"), ("bic", "Bayesian (BIC)")]:
+                       ("rmsea", "RMSEA"), ("srmr", "SRMR"), *level_labels,
+                       ("loglik", "Loglikelihood"), ("aic", "Akaike (AIC)"),
+                       ("bic", "Bayesian (BIC)")]:
         if key in fm:
             lines.append(f"  {label:<42}{fm[key]:>12.3f}{second(key + '_robust')}")
     return lines
@@ -109,7 +132,7 @@ def summary_text(fit, standardized: bool = True) -> str:
     """lavaan-style summary text of a fit result."""
     lines = _header_lines(fit)
     try:
-        lines += _test_lines(fit.fit_measures)
+        lines += _test_lines(fit.fit_measures, level_fit_labels(fit))
     except Exception as exc:  # fit measures are extra; never lose the estimates
         lines += ["", f"Model test not available: {exc}"]
     est = fit.estimates
@@ -117,10 +140,11 @@ def summary_text(fit, standardized: bool = True) -> str:
     head = f"{'':<20}{'Estimate':>9}{'Std.Err':>9}{'z-value':>9}{'P(>|z|)':>9}"
     if standardized:
         head += f"{'Std.all':>9}"
-    levels = [b.level for b in fit.partable.blocks]
-    for i, level in enumerate(levels):
-        if level:
-            lines += ["", f"Level {i + 1} [{level}]:"]
+    pt = fit.partable
+    for key in pt.block_keys:
+        level = key.name
+        if pt.multilevel:
+            lines += ["", f"Level {key.level} [{level}]:"]
         rows = est[est["level"] == level]
         endogenous = set(rows.loc[rows["op"].isin(["~", "|~"]), "lhs"]) | set(rows.loc[rows["op"] == "=~", "rhs"])
         slopes = rows[rows["op"] == "|~"]
@@ -176,8 +200,8 @@ def summary_html(fit) -> str:
         fm = fit.fit_measures
         keys = [k for k in ("chisq", "df", "pvalue", "chisq_scaled", "chisq_scaling_factor",
                             "pvalue_scaled", "cfi", "tli", "rmsea", "cfi_robust", "tli_robust",
-                            "rmsea_robust", "srmr", "srmr_within", "srmr_between", "loglik",
-                            "aic", "bic") if k in fm]
+                            "rmsea_robust", "srmr", *(k for k, _ in level_fit_labels(fit)),
+                            "loglik", "aic", "bic") if k in fm]
         parts.append('<table style="border-collapse:collapse;margin:6px 0"><tr>' +
                      "".join(f"<th style='padding:2px 8px'>{k}</th>" for k in keys) + "</tr><tr>" +
                      "".join(f"<td style='padding:2px 8px;text-align:right'>{_num(fm[k])}</td>"
@@ -187,14 +211,16 @@ def summary_html(fit) -> str:
     est = fit.estimates
     cols = ["lhs", "op", "rhs", "label", "est", "se", "z", "pvalue", "ci_lower", "ci_upper",
             "std_all"]
-    levels = [b.level for b in fit.partable.blocks] + ([""] if fit.nlevels == 2 else [])
+    multi = fit.partable.multilevel
+    # one table per level, then (multilevel) the defined parameters, whose level is ""
+    levels = [k.name for k in fit.partable.block_keys] + ([""] if multi else [])
     for level in levels:
         rows = est[est["level"] == level]
-        if level == "" and fit.nlevels == 2:
+        if level == "" and multi:
             rows = rows[rows["op"] == ":="]
         if not len(rows):
             continue
-        title = f"Level: {level}" if level else ("Defined parameters" if fit.nlevels == 2 else "Estimates")
+        title = f"Level: {level}" if level else ("Defined parameters" if multi else "Estimates")
         parts.append(f"<h4 style='margin:8px 0 2px'>{e(title)}</h4>")
         parts.append('<table style="border-collapse:collapse"><tr>' +
                      "".join(f"<th style='padding:1px 6px;text-align:left'>{c}</th>" for c in cols) +

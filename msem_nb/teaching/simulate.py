@@ -4,8 +4,9 @@ The model is read with the same parser and parameter-table rules as
 :func:`msem_nb.fit`, so ``y ~ 0.3*x`` in ``level: within`` means exactly
 what it means when fitting. The values are put into the RAM matrices of each
 block (:mod:`msem_nb.model.spec`) and the implied moments (:mod:`msem_nb.model.implied`)
-give the population Sigma_W, Sigma_B and means; rows are then drawn as a
-within part plus the between part of their cluster.
+give the population Sigma_W, Sigma_B and means, block by block; rows are
+then drawn as a within part (the lowest level's block) plus the between
+part of their cluster (the between block).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from msem_nb.errors import ModelSpecificationError
+from msem_nb.model.blocks import BETWEEN, WITHIN
 from msem_nb.model.implied import block_moments
 from msem_nb.model.partable import ParTable, build_partable
 from msem_nb.model.spec import build_spec
@@ -82,8 +84,11 @@ def population_moments(model: str) -> dict:
     spec = build_spec(pt)
     theta = _theta(pt)
     out = {}
+    # variances of the lowest level and of the levels above it, for the ICC
     vw, vb = {}, {}
-    for b, (bs, key) in enumerate(zip(spec.blocks, ("within", "between"))):
+    for b, bs in enumerate(spec.blocks):
+        # a single-level model's one block is reported as "within"
+        key = bs.key.name or WITHIN
         bm = block_moments(bs, theta)
         names = tuple(bs.names[: bs.n_ov])
         cov, mean = bm.cov.copy(), bm.mean.copy()
@@ -94,7 +99,7 @@ def population_moments(model: str) -> dict:
                 "(semi)definite (a residual variance is negative or a covariance exceeds its "
                 "variances); check the values in the syntax")
         out[key] = (names, mean, cov)
-        (vw if b == 0 else vb).update({v: cov[i, i] for i, v in enumerate(names)})
+        (vw if spec.is_lowest(b) else vb).update({v: cov[i, i] for i, v in enumerate(names)})
     names = pt.ov_names
     icc = {v: vb.get(v, 0.0) / (vw.get(v, 0.0) + vb.get(v, 0.0))
            if vw.get(v, 0.0) + vb.get(v, 0.0) > 0 else np.nan for v in names}
@@ -184,14 +189,18 @@ def simulate(model: str, n_clusters: int, cluster_size, seed=None, *,
     ids = np.repeat(np.arange(1, n_clusters + 1), sizes)
     n = len(ids)
     values: dict[str, np.ndarray] = {}
-    names_w, mean_w, cov_w = mom["within"]
-    if names_w:
-        draw = _draw(rng, mean_w, cov_w, n)
-        values.update({v: draw[:, i] for i, v in enumerate(names_w)})
-    if "between" in mom:
-        names_b, mean_b, cov_b = mom["between"]
-        draw = _draw(rng, mean_b, cov_b, n_clusters)[ids - 1]
-        for i, v in enumerate(names_b):
+    # one draw per row for the lowest level, one per cluster for the between
+    # level; a variable's value is the sum of its parts
+    for level, units in ((WITHIN, None), (BETWEEN, ids - 1)):
+        if level not in mom:
+            continue
+        names, mean, cov = mom[level]
+        if not names:
+            continue
+        draw = _draw(rng, mean, cov, n if units is None else n_clusters)
+        if units is not None:
+            draw = draw[units]
+        for i, v in enumerate(names):
             values[v] = values[v] + draw[:, i] if v in values else draw[:, i]
     order = [v for v in mom["icc"].index if v in values]
     if cluster in order:

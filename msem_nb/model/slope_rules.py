@@ -1,0 +1,84 @@
+"""Where random slopes may be declared, and what they may involve.
+
+A random slope ``s | y ~ x`` is declared in the lowest level's block (within)
+and is a latent variable of the block one level up (between), where its mean
+is the average slope and its variance how much the slope varies across
+clusters. The checks here refuse what the random-slope likelihood
+(:mod:`msem_nb.likelihood.slopes`) cannot handle, with a message that says
+what to write instead.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from msem_nb.errors import ModelSpecificationError
+from msem_nb.model.blocks import BlockKey
+from msem_nb.syntax.parser import Statement
+
+__all__ = ["slope_block", "check_slopes"]
+
+
+def slope_block(keys: Sequence[BlockKey]) -> int | None:
+    """The block that holds the random slopes (as its latent variables): the
+    level just above the one they are declared in (the between block)."""
+    for b, k in enumerate(keys):
+        if k.level == 2:
+            return b
+    return None
+
+
+def check_slopes(blocks_stmts: Sequence[Sequence[Statement]],
+                 keys: Sequence[BlockKey]) -> tuple[str, ...]:
+    """Names of the random slopes, after checking where they are declared."""
+    slopes: list[str] = []
+    single = len(keys) == 1
+    for stmts, key in zip(blocks_stmts, keys):
+        for s in stmts:
+            if s.op != "|~":
+                continue
+            if single or not key.is_lowest:
+                where = "a single-level model" if single else f"the {key.name} block"
+                raise ModelSpecificationError(
+                    f"line {s.line}: random slope '{s.slope} | {s.lhs} ~ ...' is declared in "
+                    f"{where}; declare random slopes in the 'level: within' block of a two-level "
+                    "model")
+            if s.slope is not None:  # always set for '|~' statements
+                slopes.append(s.slope)
+    if not slopes:
+        return ()
+    low = next(b for b, k in enumerate(keys) if k.is_lowest)
+    up = slope_block(keys)
+    if up is None:  # pragma: no cover - a lowest block of several implies a level 2
+        raise ModelSpecificationError("random slopes need a 'level: between' block")
+    within_names = {s.lhs for s in blocks_stmts[low]} | {
+        t.name for s in blocks_stmts[low] for t in s.rhs}
+    between_names = {s.lhs for s in blocks_stmts[up]} | {
+        t.name for s in blocks_stmts[up] for t in s.rhs}
+    lv_names = {s.lhs for st in blocks_stmts for s in st if s.op == "=~"}
+    for s in blocks_stmts[low]:
+        if s.op != "|~":
+            continue
+        x = s.rhs[0].name
+        if s.slope in within_names or s.slope in lv_names:
+            raise ModelSpecificationError(
+                f"line {s.line}: the slope name '{s.slope}' is also used as a variable of the "
+                "within block. A random slope is a variable of the between level (use it "
+                f"there, e.g. '{s.slope} ~ w', '{s.slope} ~~ y'); if '{s.slope}' is a column "
+                "of the data, give the slope another name")
+        if x in lv_names:
+            raise ModelSpecificationError(
+                f"line {s.line}: random slopes on a latent covariate ('{x}') need numerical "
+                "integration and are not supported yet; use an observed covariate")
+        if x in between_names:
+            raise ModelSpecificationError(
+                f"line {s.line}: the covariate '{x}' of random slope '{s.slope}' also appears in "
+                "the between block; a random slope on a covariate with a latent between part "
+                "needs numerical integration and is not supported yet. Centre it within "
+                f"clusters (center={{'{x}': 'cluster'}}) and use its cluster mean as a separate "
+                "between-level variable instead")
+        if s.lhs in lv_names:
+            raise ModelSpecificationError(
+                f"line {s.line}: random slopes of latent outcomes ('{s.lhs}') are not supported "
+                "yet; use an observed outcome")
+    return tuple(slopes)
