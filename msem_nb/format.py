@@ -1,12 +1,16 @@
 """Numbers as text: the one formatter behind summaries, reports, tables and the panel.
 
-Missing values (None, NaN, +-inf) print as ``missing`` ("" by default, so a
-table cell stays empty; text that reads as a sentence passes ``"NA"``).
+Every module that prints a number goes through :func:`num` (and :func:`pvalue`),
+so they agree on what a missing value looks like: None, NaN and +-inf print as
+the caller's ``missing`` text ("NA" by default; table cells pass "" to stay
+empty). Integers print as integers, booleans as yes/no, text passes through.
 """
 
 from __future__ import annotations
 
 import math
+
+import numpy as np
 
 __all__ = ["num", "pvalue"]
 
@@ -14,24 +18,22 @@ __all__ = ["num", "pvalue"]
 def num(x: object, spec: str = ".3f", missing: str = "NA") -> str:
     """`x` formatted with `spec`, or `missing` when it is not a finite number.
 
-    Integers (and bools) print as integers whatever `spec`, strings pass
-    through unchanged.
+    Integers (numpy's too) print as integers whatever `spec`, booleans as
+    "yes"/"no", strings pass through unchanged.
     """
     if x is None:
         return missing
     if isinstance(x, str):
         return x
-    if isinstance(x, bool):
+    if isinstance(x, (bool, np.bool_)):
+        return "yes" if x else "no"
+    if isinstance(x, (int, np.integer)):
         return str(int(x))
     try:
         f = float(x)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return str(x)
-    if not math.isfinite(f):
-        return missing
-    if float(f).is_integer() and isinstance(x, int):
-        return str(int(f))
-    return format(f, spec)
+    return format(f, spec) if math.isfinite(f) else missing
 
 
 def pvalue(x: object, missing: str = "NA", digits: int = 3) -> str:

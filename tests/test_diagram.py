@@ -77,6 +77,13 @@ def test_one_arrow_per_path_with_estimates(classroom_fit):
     assert lab.text.startswith(f"{row['std_all']:.2f}")
 
 
+def test_hover_names_the_fits_interval_level(demo):
+    model = "level: within\n y1 ~ x1\nlevel: between\n y1 ~ w1"
+    fig = ms.fit(model, demo, cluster="cluster", ci_level=0.9).diagram()
+    lab = {a.name: a for a in fig.layout.annotations}["est:path:within:x1->y1"]
+    assert "90% CI" in lab.hovertext and "95% CI" not in lab.hovertext
+
+
 def test_nonsignificant_path_is_dashed_and_grey(classroom_fit):
     fig = classroom_fit.diagram()
     shapes = {s.name: s for s in fig.layout.shapes}

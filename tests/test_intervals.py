@@ -369,3 +369,13 @@ def test_refits_use_the_fit_options(demo):
                     cluster="cluster")
     with pytest.raises(NotImplementedError, match="random slopes"):
         slopes.bootstrap(5, type="parametric")
+
+
+def test_defined_parameters_are_evaluated_on_arrays_by_node_type():
+    # every node type of the expression tree has a vectorised rule (no per-draw loop)
+    from msem_nb.inference.defined import _tree, _walk
+    from msem_nb.syntax import parse
+    expr = parse("y ~ a*x + b*z\nd := -a*b + exp(b)/2 - 3^a").statements[-1].expr
+    a, b = np.array([0.5, 1.0, 2.0]), np.array([1.0, -1.0, 0.25])
+    got = _walk(_tree(expr), {"a": a, "b": b})
+    np.testing.assert_allclose(got, -a * b + np.exp(b) / 2 - 3.0 ** a)

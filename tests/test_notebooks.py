@@ -34,7 +34,7 @@ def executed(tmp_path_factory):
     """Every example notebook executed once (in a scratch folder) and exported to HTML."""
     from nbconvert import HTMLExporter
 
-    from msem_nb.present.report import execute_notebook
+    from msem_nb.present.notebook_run import execute_notebook
     out = {}
     for path in NOTEBOOKS:
         work = tmp_path_factory.mktemp(path.stem)

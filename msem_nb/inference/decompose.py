@@ -16,6 +16,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from msem_nb.format import num
 from msem_nb.data.prepare import prepare_data
 from msem_nb.errors import DataError, DataWarning
 from msem_nb.estimation.saturated import fit_saturated
@@ -35,12 +36,9 @@ _COLLINEAR = 1e-10
 _ICC_LOW, _ICC_HIGH = 0.01, 0.99
 
 
-def _fmt(x: float, spec: str) -> str:
-    return format(x, spec) if np.isfinite(x) else "NA"
-
 
 def _fmt_icc(x: float) -> str:
-    return _fmt(x, ".2f").replace("0.", ".", 1)
+    return num(x, ".2f").replace("0.", ".", 1)
 
 
 def _corr(cov: pd.DataFrame) -> pd.DataFrame:
@@ -154,8 +152,8 @@ class Decomposition:
                  self._size_line(), "",
                  f"{'variable':<{width}}  {'ICC':>6}  {'ICC(1)':>6}  {'deff':>6}  role"]
         for v, row in t.iterrows():
-            lines.append(f"{str(v):<{width}}  {_fmt(row.icc, '6.3f'):>6}  "
-                         f"{_fmt(row.icc_anova, '6.3f'):>6}  {_fmt(row.design_effect, '6.2f'):>6}"
+            lines.append(f"{str(v):<{width}}  {num(row.icc, '6.3f'):>6}  "
+                         f"{num(row.icc_anova, '6.3f'):>6}  {num(row.design_effect, '6.2f'):>6}"
                          f"  {row.role} ({row.reason})")
         if self.notes:
             lines += ["", "Notes:"] + [f"  - {n}" for n in self.notes]
@@ -170,8 +168,8 @@ class Decomposition:
                        ("variable", "ICC", "ICC(1)", "design effect", "suggested role"))
         rows = []
         for v, row in self.table().iterrows():
-            cells = [esc(str(v)), _fmt(row.icc, ".3f"), _fmt(row.icc_anova, ".3f"),
-                     _fmt(row.design_effect, ".2f"), esc(f"{row.role} ({row.reason})")]
+            cells = [esc(str(v)), num(row.icc, ".3f"), num(row.icc_anova, ".3f"),
+                     num(row.design_effect, ".2f"), esc(f"{row.role} ({row.reason})")]
             rows.append("<tr>" + "".join(
                 f"<td style='text-align:{'left' if k in (0, 4) else 'right'}'>{c}</td>"
                 for k, c in enumerate(cells)) + "</tr>")

@@ -15,6 +15,7 @@ correct, only slower.
 from __future__ import annotations
 
 import numpy as np
+from msem_nb.syntax.expressions import BinaryNode, CallNode, NameNode, NegNode, NumNode
 from msem_nb.estimation.constraints import label_values
 
 __all__ = ["defined_draws", "defined_delta", "evaluate_array", "label_arrays"]
@@ -37,18 +38,17 @@ def _finite(x):
 
 
 def _walk(node, env):
-    kind = type(node).__name__
-    if kind == "_Num":
+    if isinstance(node, NumNode):
         return float(node.value)
-    if kind == "_Name":
+    if isinstance(node, NameNode):
         return env[node.name]
-    if kind == "_Neg":
+    if isinstance(node, NegNode):
         return -_walk(node.operand, env)
-    if kind == "_Binary" and node.op in _BINARY:
+    if isinstance(node, BinaryNode) and node.op in _BINARY:
         return _finite(_BINARY[node.op](_walk(node.left, env), _walk(node.right, env)))
-    if kind == "_Call" and node.func in _FUNCTIONS:
+    if isinstance(node, CallNode) and node.func in _FUNCTIONS:
         return _finite(_FUNCTIONS[node.func](_walk(node.arg, env)))
-    raise _Unsupported(kind)
+    raise _Unsupported(type(node).__name__)
 
 
 def _tree(expr):

@@ -44,7 +44,6 @@ or BIC.
 
 from __future__ import annotations
 
-from functools import cached_property
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -117,15 +116,6 @@ class MumlObjective:
     def meanstructure(self) -> bool:
         return self.objective.meanstructure
 
-    @property
-    def between_pos(self) -> np.ndarray:
-        return self.objective.between_pos
-
-    @cached_property
-    def _between_ix(self) -> tuple[np.ndarray, ...]:
-        pos = self.between_pos
-        return np.ix_(pos, pos)
-
     def moments(self, theta: np.ndarray) -> tuple[Any, Any]:
         """Block moments and the data-level moments (mu, sigma_w, sigma_b)."""
         return self.objective.moments(theta)
@@ -164,7 +154,9 @@ class MumlObjective:
         G_b = c * G_t
         g_mu = -2.0 * N * itd
         spec = self.objective.spec
+        w, b, ix = self.objective.level_blocks
+        pos = self.objective.positions
         g = np.zeros(spec.npar)
-        block_gradient(spec.blocks[0], bm[0], G_w, g_mu[:pw], g)
-        block_gradient(spec.blocks[1], bm[1], G_b[self._between_ix], g_mu[self.between_pos], g)
+        block_gradient(spec.blocks[w], bm[w], G_w, g_mu[pos[w]], g)
+        block_gradient(spec.blocks[b], bm[b], G_b[ix], g_mu[pos[b]], g)
         return -0.5 * F, -0.5 * g

@@ -50,9 +50,10 @@ class Objective:
         return tuple(self.spec.ov_positions(b, names) for b in range(len(self.spec.blocks)))
 
     @cached_property
-    def _levels(self):
+    def level_blocks(self) -> tuple[int, int, tuple[np.ndarray, ...]]:
         """(within block, between block, index grid of the between block into sigma_b)
-        of a two-level model."""
+        of a two-level model: where the two-level likelihood's Sigma_W and Sigma_B
+        come from and go back to."""
         w, b = self.spec.block_of(WITHIN), self.spec.block_of(BETWEEN)
         pos = self.positions[b]
         return w, b, np.ix_(pos, pos)
@@ -61,17 +62,17 @@ class Objective:
     def between_pos(self) -> np.ndarray:
         """Positions of the between block's observed variables in the data vector.
 
-        Kept for code written for exactly two levels (MUML's objective); new
-        code iterates over ``positions``.
+        Kept for code written for exactly two levels; new code iterates over
+        ``positions`` or uses :attr:`level_blocks`.
         """
-        return self.positions[self._levels[1]]
+        return self.positions[self.level_blocks[1]]
 
     def moments(self, theta):
         """Block moments and the data-level moments (mu, sigma_w[, sigma_b])."""
         bm = model_moments(self.spec, theta)
         if len(bm) == 1:
             return bm, assemble(bm, self.data, None, self.meanstructure)
-        w, b, ix = self._levels
+        w, b, ix = self.level_blocks
         return bm, assemble(bm, self.data, self.positions, self.meanstructure, (w, b, ix))
 
     def loglik(self, theta, gradient: bool = False):
@@ -98,7 +99,7 @@ class Objective:
         if g is None:
             return ll, None
         g_mu, G_w, G_b = g
-        w, _, ix = self._levels
+        w, _, ix = self.level_blocks
         out = np.zeros(self.spec.npar)
         # each block's share of the derivative: the mean at its positions;
         # the lowest level's covariance is sigma_w, a higher one a part of sigma_b

@@ -310,6 +310,8 @@ def path_diagram(source, standardized: bool = False, *, estimates: pd.DataFrame 
     ['y1', 'y2', 'y3', 'x', 'f']
     """
     pt, est = _resolve(source, estimates)
+    # hover text names the fit's own interval level (95% when drawing bare estimates)
+    ci_pct = 100 * float(getattr(source, "ci_level", 0.95))
     vals = _Values(pt.table, est)
     graph = model_graph(pt, exo_covariances=exo_covariances)
     places = compute_layout(pt, graph)
@@ -346,7 +348,7 @@ def path_diagram(source, standardized: bool = False, *, estimates: pd.DataFrame 
         heads.append(_head(p1, c, f"head:{name}", color, width))
         where = 0.62 if e.op == "=~" else (0.3 if e.slope else 0.5)
         lx, ly = _bezier(p0, c, p1, where)
-        hover = _arrow_text(e.op, e.src, e.dst, e.level) + "<br>" + _value_hover(er, t)
+        hover = _arrow_text(e.op, e.src, e.dst, e.level) + "<br>" + _value_hover(er, t, ci_pct)
         # a random slope's mean has no meaningful std.all (it is scaled by the
         # slope's own SD): its arrow keeps the unstandardized average slope
         text = _value_label(er, t, standardized and not e.slope, digits, stars)
@@ -412,7 +414,7 @@ def path_diagram(source, standardized: bool = False, *, estimates: pd.DataFrame 
                                showarrow=False, font=dict(size=0, color=color),
                                bgcolor="rgba(255,255,255,0.9)", borderpad=1,
                                hovertext=_arrow_text("~~", e.src, e.dst, e.level) + "<br>"
-                               + _value_hover(er, t), name=f"est:{name}"))
+                               + _value_hover(er, t, ci_pct), name=f"est:{name}"))
 
     # extent of everything drawn: nodes, curves and their labels
     pts = [(p.x + sx * p.width / 2, p.y + sy * p.height / 2) for p in places.values()

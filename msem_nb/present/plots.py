@@ -11,6 +11,8 @@ from __future__ import annotations
 import html
 
 import numpy as np
+from msem_nb.format import num
+
 
 __all__ = ["icc_figure", "correlation_figure"]
 
@@ -31,9 +33,6 @@ def _labels(dec) -> list[str]:
     return [html.escape(str(v)) for v in dec.names]
 
 
-def _num(x: float, fmt: str) -> str:
-    return format(x, fmt) if np.isfinite(x) else "NA"
-
 
 def icc_figure(dec):
     """Horizontal bar chart of the ML ICC of every variable.
@@ -52,12 +51,12 @@ def icc_figure(dec):
     labels = _labels(dec)
     icc = dec.icc.to_numpy(dtype=float)
     roles = dec.roles["role"].tolist()
-    hover = [f"<b>{lab}</b><br>ICC: {_num(i, '.3f')}<br>ICC(1): {_num(a, '.3f')}"
-             f"<br>design effect: {_num(d, '.2f')}<br>suggested role: {html.escape(r)}"
+    hover = [f"<b>{lab}</b><br>ICC: {num(i, '.3f')}<br>ICC(1): {num(a, '.3f')}"
+             f"<br>design effect: {num(d, '.2f')}<br>suggested role: {html.escape(r)}"
              for lab, i, a, d, r in zip(labels, icc, dec.icc_anova.to_numpy(dtype=float),
                                         dec.design_effect.to_numpy(dtype=float), roles)]
     bar = go.Bar(x=icc, y=labels, orientation="h", name="ICC",
-                 text=[_num(i, ".2f") for i in icc], textposition="outside",
+                 text=[num(i, ".2f") for i in icc], textposition="outside",
                  hovertext=hover, hoverinfo="text", marker_color="#4C78A8")
     fig = go.Figure(bar)
     fig.update_layout(
@@ -96,7 +95,7 @@ def correlation_figure(dec):
     font = max(6, min(12, int(90 / max(p, 1))))
     for col, (title, mat) in enumerate(panels, start=1):
         z = mat.to_numpy(dtype=float)
-        text = [[_num(v, ".2f") if np.isfinite(v) else "" for v in row] for row in z]
+        text = [[num(v, ".2f") if np.isfinite(v) else "" for v in row] for row in z]
         fig.add_trace(go.Heatmap(
             z=z, x=labels, y=labels, zmin=-1, zmax=1, coloraxis="coloraxis", name=title,
             text=text, texttemplate="%{text}", textfont=dict(size=font),

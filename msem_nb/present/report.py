@@ -18,7 +18,6 @@ says how to get it.
 from __future__ import annotations
 
 import html
-import math
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -26,14 +25,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from msem_nb.version import __version__
-from msem_nb.present.summary import section_rows, with_level_fit_labels
-from msem_nb.present.notebook_output import figure_html
-from msem_nb.inference.decompose import decompose
-from msem_nb.present.notebook_output import plotlyjs_script
 from msem_nb.errors import MsemError
+from msem_nb.format import num, pvalue
+from msem_nb.inference.decompose import decompose
+from msem_nb.present.notebook_output import figure_html, plotlyjs_script
+from msem_nb.present.notebook_run import execute_notebook
+from msem_nb.present.summary import section_rows, with_level_fit_labels
+from msem_nb.version import __version__
 
-__all__ = ["Report", "Section", "make_report", "execute_notebook"]
+__all__ = ["Report", "Section", "make_report"]
 
 _OPS = [("=~", "Factor loadings"), ("~", "Regressions"), ("|~", "Random slopes"),
         ("~~", "Covariances"), ("var", "Variances"), ("~1", "Intercepts and means")]
@@ -62,28 +62,10 @@ def _e(s) -> str:
 
 
 def _num(v, digits=3) -> str:
-    if v is None or isinstance(v, str):
-        return "" if v is None else v
-    if isinstance(v, (bool, np.bool_)):
-        return "yes" if v else "no"
-    if isinstance(v, (int, np.integer)):
-        return str(int(v))
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return str(v)
-    return f"{f:.{digits}f}" if math.isfinite(f) else ""
-
+    return num(v, f".{digits}f", missing="")
 
 def _p(v) -> str:
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return ""
-    if not math.isfinite(f):
-        return ""
-    return "<.001" if f < 0.001 else f"{f:.3f}"
-
+    return pvalue(v, missing="")
 
 def _md_code(s) -> str:
     """A name as a Markdown code span: shown as typed, never as HTML or markup."""
@@ -557,42 +539,6 @@ class Report:
             raise MsemError(f"cannot write a report as '{path.suffix or path.name}'; "
                             "use a file name ending in .html, .md or .ipynb")
         return path
-
-
-def execute_notebook(nb, cwd=".", timeout: int = 300):
-    """Run a notebook in place, in a kernel of this very Python.
-
-    The ``python3`` kernel spec usually starts whatever ``python`` is first
-    on PATH, which need not be the interpreter that has msem_nb (think of a
-    virtual environment that is not activated); so the kernel command is
-    pinned to ``sys.executable``.
-
-    Parameters
-    ----------
-    nb : nbformat.NotebookNode
-        Executed in place.
-    cwd : str or Path
-        Working folder of the kernel.
-    timeout : int
-        Seconds per cell.
-
-    Returns
-    -------
-    nbformat.NotebookNode
-    """
-    import subprocess
-    import sys
-
-    from jupyter_client import KernelManager
-    from nbclient import NotebookClient
-    km = KernelManager(kernel_name="python3")
-    km.kernel_spec.argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
-    client = NotebookClient(nb, km=km, timeout=timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(Path(cwd).resolve())}})
-    # the kernel's start-up chatter would land on our stderr; cell errors
-    # still reach us through nbclient
-    client.execute(stderr=subprocess.DEVNULL)
-    return nb
 
 
 def make_report(fit, data: pd.DataFrame | None = None, *, title: str = "Multilevel SEM report",

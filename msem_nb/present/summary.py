@@ -13,6 +13,7 @@ import textwrap
 
 import numpy as np
 
+from msem_nb.format import num
 from msem_nb.inference.fitmeasures import srmr_key
 from msem_nb.version import __version__
 
@@ -24,10 +25,8 @@ _SECTIONS = [("=~", "Latent Variables"), ("~", "Regressions"), ("~~", "Covarianc
 
 
 def _fmt(x, width=9, digits=3) -> str:
-    if x is None or (isinstance(x, float) and not math.isfinite(x)):
-        return " " * width
-    return f"{x:{width}.{digits}f}"
-
+    # right-aligned columns; a missing value leaves its column blank
+    return num(x, f"{width}.{digits}f", missing=" " * width)
 
 def section_rows(est, level, sections=None):
     """Rows of one level grouped into sections: [(title, op, rows), ...].
@@ -241,8 +240,4 @@ def summary_html(fit) -> str:
 
 
 def _num(v) -> str:
-    if isinstance(v, (int, np.integer)):
-        return str(int(v))
-    if v is None or not np.isfinite(v):
-        return ""
-    return f"{v:.3f}"
+    return num(v, missing="")

@@ -3,7 +3,7 @@
 Defined parameters (``ab := a*b``) and constraints (``a == 2*b``, ``a > 0``)
 have arithmetic on their sides. This module holds:
 
-- the tree nodes (``_Num``, ``_Name``, ``_Neg``, ``_Binary``, ``_Call``), each
+- the tree nodes (``NumNode``, ``NameNode``, ``NegNode``, ``BinaryNode``, ``CallNode``), each
   with ``evaluate(env, text) -> float``. Their class names are read by
   :mod:`msem_nb.inference.defined`, which walks the same tree with numpy
   arrays, so renaming a node class silently sends it to its slower path;
@@ -31,6 +31,11 @@ from msem_nb.syntax.tokens import (EOF, NAME, NEWLINE, NUMBER, ErrorReporter, Mo
 __all__ = [
     "FUNCTIONS",
     "ExpressionNode",
+    "NumNode",
+    "NameNode",
+    "NegNode",
+    "BinaryNode",
+    "CallNode",
     "Expression",
     "ExpressionParser",
     "parse_expression_text",
@@ -58,7 +63,7 @@ FUNCTIONS: Mapping[str, Callable[[float], float]] = {
 
 
 @dataclass(frozen=True)
-class _Num:
+class NumNode:
     value: float
 
     def evaluate(self, env: Mapping[str, float], text: str) -> float:
@@ -66,7 +71,7 @@ class _Num:
 
 
 @dataclass(frozen=True)
-class _Name:
+class NameNode:
     name: str
 
     def evaluate(self, env: Mapping[str, float], text: str) -> float:
@@ -79,7 +84,7 @@ class _Name:
 
 
 @dataclass(frozen=True)
-class _Neg:
+class NegNode:
     operand: ExpressionNode
 
     def evaluate(self, env: Mapping[str, float], text: str) -> float:
@@ -102,7 +107,7 @@ _BINARY: dict[str, Callable[[float, float], float]] = {
 
 
 @dataclass(frozen=True)
-class _Binary:
+class BinaryNode:
     op: str
     left: ExpressionNode
     right: ExpressionNode
@@ -114,7 +119,7 @@ class _Binary:
 
 
 @dataclass(frozen=True)
-class _Call:
+class CallNode:
     func: str
     arg: ExpressionNode
 
@@ -238,7 +243,7 @@ class ExpressionParser:
         node = self.product()
         while is_op(self.cur.peek(), "+", "-"):
             op = self.cur.take().value
-            node = _Binary(op, node, self.product())
+            node = BinaryNode(op, node, self.product())
         return node
 
     def product(self) -> ExpressionNode:
@@ -246,7 +251,7 @@ class ExpressionParser:
         node = self.unary()
         while is_op(self.cur.peek(), "*", "/"):
             op = self.cur.take().value
-            node = _Binary(op, node, self.unary())
+            node = BinaryNode(op, node, self.unary())
         return node
 
     def unary(self) -> ExpressionNode:
@@ -254,7 +259,7 @@ class ExpressionParser:
         if is_op(self.cur.peek(), "-", "+"):
             sign = self.cur.take().value
             operand = self.unary()
-            return _Neg(operand) if sign == "-" else operand
+            return NegNode(operand) if sign == "-" else operand
         return self.power()
 
     def power(self) -> ExpressionNode:
@@ -262,7 +267,7 @@ class ExpressionParser:
         node = self.atom()
         if is_op(self.cur.peek(), "^", "**"):
             self.cur.take()
-            node = _Binary("^", node, self.unary())
+            node = BinaryNode("^", node, self.unary())
         return node
 
     def atom(self) -> ExpressionNode:
@@ -274,7 +279,7 @@ class ExpressionParser:
                 f"expected a number, a name or '(' after '{prev.value}'", prev
             )
         if tok.kind == NUMBER:
-            return _Num(float(tok.value))
+            return NumNode(float(tok.value))
         if tok.kind == NAME:
             if is_op(self.cur.peek(), "("):
                 if tok.value not in FUNCTIONS:
@@ -282,10 +287,10 @@ class ExpressionParser:
                     raise self.p.error(
                         f"unknown function {tok.value!r} (allowed: {allowed})", tok
                     )
-                return _Call(tok.value, self.group(self.cur.take()))
+                return CallNode(tok.value, self.group(self.cur.take()))
             if tok.value not in self.names:
                 self.names.append(tok.value)
-            return _Name(tok.value)
+            return NameNode(tok.value)
         if is_op(tok, "("):
             return self.group(tok)
         if is_op(tok, ")"):

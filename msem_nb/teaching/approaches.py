@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from msem_nb.format import num
 from msem_nb.api import fit
 from msem_nb.errors import DataError, DataWarning, MsemError
 from msem_nb.inference.decompose import decompose
@@ -44,9 +45,6 @@ APPROACHES = (
 _COLUMNS = ["approach", "effect", "estimate", "se", "ci_lower", "ci_upper", "n_used",
             "n_unit", "note"]
 
-
-def _num(x: float, spec: str = ".3f") -> str:
-    return format(x, spec) if np.isfinite(x) else "NA"
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -131,8 +129,8 @@ class Comparison:
             lines.append(app)
             lines.append(f"  {self.notes.get(app, '')}")
             for r in sub.itertuples():
-                lines.append(f"  {r.effect:<28} {_num(r.estimate):>8} (SE {_num(r.se)})  "
-                             f"[{_num(r.ci_lower)}, {_num(r.ci_upper)}]  n = {r.n_used:,} "
+                lines.append(f"  {r.effect:<28} {num(r.estimate):>8} (SE {num(r.se)})  "
+                             f"[{num(r.ci_lower)}, {num(r.ci_upper)}]  n = {r.n_used:,} "
                              f"{r.n_unit}" + (f"  ! {r.note}" if r.note else ""))
             lines.append("")
         return "\n".join(lines)
@@ -151,8 +149,8 @@ class Comparison:
                                                     f"{int(self.ci_level * 100)}% CI", "n"))
         rows = []
         for r in self.table.itertuples():
-            cells = [esc(r.approach), esc(r.effect), _num(r.estimate), _num(r.se),
-                     f"[{_num(r.ci_lower)}, {_num(r.ci_upper)}]",
+            cells = [esc(r.approach), esc(r.effect), num(r.estimate), num(r.se),
+                     f"[{num(r.ci_lower)}, {num(r.ci_upper)}]",
                      f"{r.n_used:,} {esc(r.n_unit)}"]
             if r.note:
                 cells[1] += f"<br><small>{esc(r.note)}</small>"
@@ -281,11 +279,11 @@ def _notes(N: int, J: int, icc: pd.Series, x: str, y: str, units, c: float) -> d
     return {
         APPROACHES[0]: (f"Ignores clustering: treats {N:,} {rows} as independent, so standard "
                         f"errors are too small when the ICC is above zero (ICC of {y} "
-                        f"{_num(iy, '.2f')}), and the one slope mixes the within- and "
+                        f"{num(iy, '.2f')}), and the one slope mixes the within- and "
                         "between-cluster relations."),
         APPROACHES[1]: (f"Uses only the means of the {J:,} {clus}: a between-cluster relation, but "
                         f"observed means of about {nbar:.0f} {rows} measure a cluster's {x} "
-                        f"with error (ICC of {x} {_num(ix, '.2f')}), which pulls the slope "
+                        f"with error (ICC of {x} {num(ix, '.2f')}), which pulls the slope "
                         "towards the within slope."),
         APPROACHES[2]: ("Accounts for clustering in the standard errors, but assumes one slope "
                         "holds within and between clusters; when they differ the estimate is "
