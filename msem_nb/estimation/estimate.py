@@ -26,6 +26,8 @@ from msem_nb.estimation.saturated import Saturated
 from msem_nb.model.spec import ModelSpec, build_spec
 from msem_nb.messages import notify
 from msem_nb.estimation.optimize import numeric_hessian
+from msem_nb.estimation.information import analytic_available, observed_information
+from msem_nb.estimation.information import expected_information as analytic_expected
 from msem_nb.likelihood.slopes import SlopeObjective
 from msem_nb.likelihood.slopes import CholeskyMap
 from msem_nb.likelihood.slopes import boundary_notes
@@ -77,12 +79,19 @@ def count_moments(pt: ParTable, data) -> int:
 
 
 def expected_information(obj: Objective, theta: np.ndarray, K: np.ndarray) -> np.ndarray:
-    """Expected (Fisher) information of a single-level model at theta.
+    """Expected (Fisher) information at theta in the coordinates ``theta = theta_p + K xi``.
 
-    The normal log-likelihood is linear in the sample moments, so its Hessian
+    Analytic (:mod:`msem_nb.estimation.information`) for complete data with
+    one or two levels. Otherwise (kept as the reference the tests check the
+    closed form against) a single-level model's information by differences:
+    the normal log-likelihood is linear in the sample moments, so its Hessian
     at data whose moments equal the implied ones is minus the expected
     information.
     """
+    if analytic_available(obj):
+        info = analytic_expected(obj, theta)
+        if info is not None:
+            return K.T @ info @ K
     _, (mu, sigma) = obj.moments(theta)
     d = obj.data
     pseudo = SingleData(d.names, d.nobs, d.mean if mu is None else mu, sigma)
@@ -115,10 +124,11 @@ def estimate(pt: ParTable, data, *, control: dict | None = None,
         information = "expected" if isinstance(data, SingleData) else "observed"
     if information not in ("observed", "expected"):
         raise ModelSpecificationError("information must be 'observed' or 'expected'")
-    if information == "expected" and not isinstance(data, SingleData):
+    if information == "expected" and (pt.slopes or (data.incomplete and
+                                                    not isinstance(data, SingleData))):
         raise ModelSpecificationError(
-            "information='expected' is available for single-level models only; "
-            "use information='observed'")
+            "information='expected' is not available for random-slope models or two-level "
+            "models with missing='fiml'; use information='observed'")
     control = dict(control or {})
     fixed_values, sat_x, loglik_x, h1 = exogenous_values(pt, data)
     spec = build_spec(pt, fixed_values)
@@ -161,9 +171,18 @@ def estimate(pt: ParTable, data, *, control: dict | None = None,
         ll, g = obj.loglik(theta, gradient=True)
         return ll, (None if g is None else K.T @ g)
 
+    # The Newton finish and the observed information use the analytic Hessian
+    # for complete-data random-intercept models; FIML and random slopes keep
+    # the differenced one (optimize.numeric_hessian).
+    hess = None
+    if cmap is None and analytic_available(obj):
+        def hess(xi):
+            info = observed_information(obj, theta_p + K @ xi)
+            return None if info is None else -(K.T @ info @ K)
+
     want_se = control.get("se", True)
     res = maximize(fun_grad, xi0, scale=data.nobs, maxiter=control.get("maxiter", 2000),
-                   gtol=control.get("gtol", 1e-5), hessian=bool(want_se))
+                   gtol=control.get("gtol", 1e-5), hessian=bool(want_se), hess=hess)
     if cmap is not None:
         theta = cmap.forward(res.x)
         # standard errors by the delta method from the Cholesky coordinates,

@@ -2,9 +2,13 @@
 
 BFGS with backtracking handles the non-finite values that occur when a trial
 step leaves the positive definite region (scipy's line searches do not).
-Near the optimum a few Newton steps with a differenced Hessian of the
-analytic gradient make the solution exact to the last digits that matter and
-give the Hessian the standard errors need.
+Near the optimum a few Newton steps make the solution exact to the last
+digits that matter and give the Hessian the standard errors need: the
+analytic Hessian when the caller has one (``hess``), else differences of the
+analytic gradient. An analytic Hessian is cheap enough to hand over to Newton
+early (scaled gradient below ``newton_from``), where BFGS would still take
+many small steps; a Newton step that does not go uphill on -f falls back to
+BFGS.
 """
 
 from __future__ import annotations
@@ -53,7 +57,7 @@ def numeric_hessian(grad_fun, x: np.ndarray, g0: np.ndarray | None = None,
 
 def maximize(fun_grad, x0, *, scale: float = 1.0, maxiter: int = 2000,
              gtol: float = 1e-5, final_gtol: float = 1e-9, newton_steps: int = 3,
-             hessian: bool = True) -> OptimResult:
+             hessian: bool = True, hess=None, newton_from: float = 1e-2) -> OptimResult:
     """Maximise ``f`` given ``fun_grad(x) -> (f, g)`` (g None when f is not finite).
 
     Parameters
@@ -67,9 +71,16 @@ def maximize(fun_grad, x0, *, scale: float = 1.0, maxiter: int = 2000,
     final_gtol : float
         Gradient tolerance the Newton steps aim for.
     newton_steps : int
-        Newton iterations with a differenced Hessian after BFGS.
+        Newton iterations after BFGS.
     hessian : bool
         Return the Hessian of f at the solution.
+    hess : callable, optional
+        ``hess(x)``: the analytic Hessian of f (None when it cannot be
+        evaluated there). Without it the Hessian is differenced from the
+        gradient.
+    newton_from : float
+        With ``hess``: the scaled gradient below which Newton steps (with a
+        backtracking line search) replace BFGS steps.
     """
     nev = 0
 
@@ -87,6 +98,13 @@ def maximize(fun_grad, x0, *, scale: float = 1.0, maxiter: int = 2000,
             raise FloatingPointError("gradient not finite near the solution")
         return g
 
+    def hessian_at(x, g):
+        if hess is not None:
+            Hx = hess(x)
+            if Hx is not None and np.all(np.isfinite(Hx)):
+                return -np.asarray(Hx) / scale
+        return numeric_hessian(grad_only, x, g)
+
     x = np.array(x0, dtype=float)
     n = len(x)
     f, g = fg(x)
@@ -98,10 +116,24 @@ def maximize(fun_grad, x0, *, scale: float = 1.0, maxiter: int = 2000,
     converged = False
     message = "maximum number of iterations reached"
     stall = 0
+    # with an analytic Hessian, Newton is tried below newton_from, and again
+    # after each tenfold fall of the gradient should BFGS have to take over
+    newton_below = newton_from if hess is not None else -1.0
     while it < maxiter:
         if np.abs(g).max() < gtol:
             converged, message = True, "gradient below tolerance"
             break
+        if np.abs(g).max() < newton_below:
+            x, f, g, steps, Hn = _newton_phase(fg, hessian_at, x, f, g, final_gtol)
+            newton_below = 0.1 * np.abs(g).max()
+            it += steps
+            if Hn is not None:
+                # the exact curvature is the best start for any BFGS steps still needed
+                try:
+                    Hinv = np.linalg.inv(Hn)
+                except np.linalg.LinAlgError:
+                    pass
+            continue
         it += 1
         p = -Hinv @ g
         slope = g @ p
@@ -140,7 +172,9 @@ def maximize(fun_grad, x0, *, scale: float = 1.0, maxiter: int = 2000,
     if converged or np.abs(g).max() < 1e3 * gtol:
         try:
             for _ in range(newton_steps):
-                H = numeric_hessian(grad_only, x, g)
+                if hess is not None and np.abs(g).max() < final_gtol:
+                    break
+                H = hessian_at(x, g)
                 try:
                     dx = -np.linalg.solve(H, g)
                 except np.linalg.LinAlgError:
@@ -153,13 +187,16 @@ def maximize(fun_grad, x0, *, scale: float = 1.0, maxiter: int = 2000,
                     break
                 x, f, g = xn, fn, gn
                 # The Hessian moves linearly with the step: after a step this
-                # small it is still exact to the digits standard errors need.
+                # small it is still exact to the digits standard errors need
+                # (an analytic one costs little, so it is taken at the end point).
                 if np.abs(dx).max() < 1e-2 * max(1.0, np.abs(x).max()) and \
                         np.abs(g).max() < final_gtol:
+                    if hess is not None:
+                        H = None
                     break
                 H = None
             if hessian and H is None:
-                H = numeric_hessian(grad_only, x, g)
+                H = hessian_at(x, g)
             # Newton only polishes: the BFGS criterion decides convergence.
             converged = np.abs(g).max() < gtol
             if converged:
@@ -168,8 +205,39 @@ def maximize(fun_grad, x0, *, scale: float = 1.0, maxiter: int = 2000,
             message = str(e)
     elif hessian:
         try:
-            H = numeric_hessian(grad_only, x, g)
+            H = hessian_at(x, g)
         except FloatingPointError:
             H = None
     Hout = None if H is None else -H * scale
     return OptimResult(x, -f * scale, -g * scale, Hout, it, nev, bool(converged), message)
+
+
+def _newton_phase(fg, hessian_at, x, f, g, final_gtol, max_steps=10):
+    """Newton steps on the minimised -f/scale with backtracking, while each is a
+    descent direction. Returns (x, f, g, steps taken, last positive definite Hessian)."""
+    steps = 0
+    Hgood = None
+    for _ in range(max_steps):
+        if np.abs(g).max() < final_gtol:
+            break
+        H = hessian_at(x, g)
+        try:
+            np.linalg.cholesky(H)
+        except np.linalg.LinAlgError:
+            break          # not locally convex yet: leave it to BFGS
+        dx = -np.linalg.solve(H, g)
+        slope = g @ dx
+        if not (np.all(np.isfinite(dx)) and slope < 0):
+            break
+        Hgood = H
+        step = 1.0
+        for _ in range(30):
+            fn, gn = fg(x + step * dx)
+            if gn is not None and fn <= f + 1e-4 * step * slope:
+                break
+            step *= 0.5
+        else:
+            break
+        x, f, g = x + step * dx, fn, gn
+        steps += 1
+    return x, f, g, steps, Hgood

@@ -5,9 +5,8 @@ of the independent units: clusters in a two-level model, rows in a
 single-level one. A unit's score in the parameters is its derivative with
 respect to the implied moments (per cluster / per row, vectorised, from
 :mod:`msem_nb.likelihood.missing`) times the Jacobian of the moments with
-respect to the parameters. That Jacobian is built once by pushing unit moment
-directions through the same chain rule the optimiser uses
-(:func:`msem_nb.model.implied.block_gradient`).
+respect to the parameters
+(:func:`msem_nb.estimation.information.moment_jacobian`).
 
 With ``V`` the model-based covariance of the estimates (inverse observed
 information) and ``B`` the meat, the robust covariance is ``V B V``; with
@@ -25,7 +24,7 @@ from msem_nb.data.complete import SingleData
 from msem_nb.likelihood.missing import (
     casewise_single,
     clusterwise_twolevel)
-from msem_nb.model.implied import block_gradient
+from msem_nb.estimation.information import moment_jacobian
 from msem_nb.errors import ModelSpecificationError
 from msem_nb.likelihood.objective import Objective
 __all__ = ["RobustInfo", "unit_scores", "mlr_estimation", "vech_units"]
@@ -59,67 +58,8 @@ def vech_units(n):
     return r, c
 
 
-def _moment_jacobian(obj, theta) -> np.ndarray:
-    """Rows: derivatives of the data-level moments, in the coordinates of
-    ``_unit_coefficients``, with respect to the free parameters."""
-    bm, _ = obj.moments(theta)
-    spec = obj.spec
-    npar = spec.npar
-    rows = []
-    if len(bm) == 1:
-        bs = spec.blocks[0]
-        n = bs.n_ov
-        if obj.meanstructure:
-            for a in range(n):
-                g = np.zeros(n)
-                g[a] = 1.0
-                out = np.zeros(npar)
-                block_gradient(bs, bm[0], np.zeros((n, n)), g, out)
-                rows.append(out)
-        for a, b in zip(*vech_units(n)):
-            G = np.zeros((n, n))
-            G[a, b] = G[b, a] = 1.0
-            out = np.zeros(npar)
-            block_gradient(bs, bm[0], G, None, out)
-            rows.append(out)
-        return np.array(rows).reshape(-1, npar)
-
-    data = obj.data
-    pw = data.p_within
-    p = len(data.names)
-    pos = obj.between_pos
-    wspec, bspec = spec.blocks
-    nb = len(pos)
-    # the total mean of a variable is the within mean plus the between mean
-    for a in range(p):
-        out = np.zeros(npar)
-        if a < pw:
-            g = np.zeros(pw)
-            g[a] = 1.0
-            block_gradient(wspec, bm[0], np.zeros((pw, pw)), g, out)
-        hit = np.where(pos == a)[0]
-        if len(hit):
-            g = np.zeros(nb)
-            g[hit[0]] = 1.0
-            block_gradient(bspec, bm[1], np.zeros((nb, nb)), g, out)
-        rows.append(out)
-    for a, b in zip(*vech_units(pw)):
-        G = np.zeros((pw, pw))
-        G[a, b] = G[b, a] = 1.0
-        out = np.zeros(npar)
-        block_gradient(wspec, bm[0], G, None, out)
-        rows.append(out)
-    for a, b in zip(*vech_units(nb)):
-        G = np.zeros((nb, nb))
-        G[a, b] = G[b, a] = 1.0
-        out = np.zeros(npar)
-        block_gradient(bspec, bm[1], G, None, out)
-        rows.append(out)
-    return np.array(rows)
-
-
 def _unit_moment_scores(data, moments, meanstructure, between_pos=None):
-    """Per-unit derivatives in the coordinates of ``_moment_jacobian``.
+    """Per-unit derivatives in the coordinates of ``moment_jacobian``.
 
     A symmetric matrix derivative G contributes G[a, b] for each a >= b,
     paired with the unit direction E_ab + E_ba (E_aa on the diagonal).
@@ -150,7 +90,7 @@ def unit_scores(obj, theta) -> np.ndarray:
     _, mom = obj.moments(theta)
     pos = obj.between_pos if len(obj.spec.blocks) == 2 else None
     M = _unit_moment_scores(obj.data, mom, obj.meanstructure, pos)
-    return M @ _moment_jacobian(obj, theta)
+    return M @ moment_jacobian(obj, theta)
 
 
 def mlr_estimation(est):
