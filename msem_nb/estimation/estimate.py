@@ -174,15 +174,19 @@ def estimate(pt: ParTable, data, *, control: dict | None = None,
     # The Newton finish and the observed information use the analytic Hessian
     # for complete-data random-intercept models; FIML and random slopes keep
     # the differenced one (optimize.numeric_hessian).
-    hess = None
+    # The information at the start makes the optimiser's gradient tolerance
+    # independent of the units of the variables.
+    hess = metric = None
     if cmap is None and analytic_available(obj):
         def hess(xi):
             info = observed_information(obj, theta_p + K @ xi)
             return None if info is None else -(K.T @ info @ K)
+        info0 = analytic_expected(obj, theta_p + K @ xi0)
+        metric = None if info0 is None else K.T @ info0 @ K
 
     want_se = control.get("se", True)
     res = maximize(fun_grad, xi0, scale=data.nobs, maxiter=control.get("maxiter", 2000),
-                   gtol=control.get("gtol", 1e-5), hessian=bool(want_se), hess=hess)
+                   gtol=control.get("gtol", 1e-5), hessian=bool(want_se), hess=hess, metric=metric)
     if cmap is not None:
         theta = cmap.forward(res.x)
         # standard errors by the delta method from the Cholesky coordinates,
@@ -215,9 +219,11 @@ def estimate(pt: ParTable, data, *, control: dict | None = None,
                 "happens when a latent variable has no scale, or when a predictor has (almost) "
                 "no variance at a level or is collinear with another there; fix a loading or "
                 "variance, or remove one of these paths")
-        w, V = np.linalg.eigh(info)
-        if w.min() > 0:
-            vcov = K @ ((V / w) @ V.T) @ K.T
+        # inverted on the same scaled form: an eigen-decomposition of the raw
+        # matrix would lose digits (and make z-values depend on units) when
+        # parameters differ in scale by orders of magnitude
+        if ws.min() > 0:
+            vcov = K @ (((Vs / ws) @ Vs.T) / np.outer(dscale, dscale)) @ K.T
         elif res.converged and not pt.slopes:
             notify(
                 "the information matrix is not positive definite at the solution, so standard "

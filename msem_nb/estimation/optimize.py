@@ -6,9 +6,11 @@ Near the optimum a few Newton steps make the solution exact to the last
 digits that matter and give the Hessian the standard errors need: the
 analytic Hessian when the caller has one (``hess``), else differences of the
 analytic gradient. An analytic Hessian is cheap enough to hand over to Newton
-early (scaled gradient below ``newton_from``), where BFGS would still take
-many small steps; a Newton step that does not go uphill on -f falls back to
-BFGS.
+early, where BFGS would still take many small steps, and to stop on the Newton
+decrement ``g' H^-1 g``, which does not depend on the units of the parameters;
+where the Hessian is not negative definite, or Newton does not converge as it
+should, BFGS carries on. Given the information at the start (``metric``) the
+gradient tolerances are units-free as well.
 """
 
 from __future__ import annotations
@@ -57,7 +59,8 @@ def numeric_hessian(grad_fun, x: np.ndarray, g0: np.ndarray | None = None,
 
 def maximize(fun_grad, x0, *, scale: float = 1.0, maxiter: int = 2000,
              gtol: float = 1e-5, final_gtol: float = 1e-9, newton_steps: int = 3,
-             hessian: bool = True, hess=None, newton_from: float = 1e-2) -> OptimResult:
+             hessian: bool = True, hess=None, metric: np.ndarray | None = None,
+             newton_from: float = 1e-2) -> OptimResult:
     """Maximise ``f`` given ``fun_grad(x) -> (f, g)`` (g None when f is not finite).
 
     Parameters
@@ -69,18 +72,23 @@ def maximize(fun_grad, x0, *, scale: float = 1.0, maxiter: int = 2000,
         BFGS hands over to Newton when the largest scaled gradient element is
         below it.
     final_gtol : float
-        Gradient tolerance the Newton steps aim for.
+        Gradient tolerance the Newton steps aim for (differenced Hessian).
     newton_steps : int
-        Newton iterations after BFGS.
+        Newton iterations after BFGS (differenced Hessian).
     hessian : bool
         Return the Hessian of f at the solution.
     hess : callable, optional
         ``hess(x)``: the analytic Hessian of f (None when it cannot be
-        evaluated there). Without it the Hessian is differenced from the
-        gradient.
-    newton_from : float
-        With ``hess``: the scaled gradient below which Newton steps (with a
-        backtracking line search) replace BFGS steps.
+        evaluated there). Newton steps then take over once BFGS's estimate of
+        the Newton decrement ``g' H^-1 g`` (per observation) is below
+        ``newton_from**2``, and run until the decrement is negligible: an
+        affine-invariant stopping rule, so the units of the parameters do not
+        matter. Without it the Hessian is differenced from the gradient.
+    metric : (n, n) array, optional
+        An approximation of minus the Hessian of f at x0 (e.g. the expected
+        information). The gradient tolerances then apply to the gradient per
+        unit of each parameter's information (``g_i / sqrt(metric_ii)``), which
+        does not depend on the units of the parameters.
     """
     nev = 0
 
@@ -112,35 +120,60 @@ def maximize(fun_grad, x0, *, scale: float = 1.0, maxiter: int = 2000,
         return OptimResult(x, -np.inf, np.full(n, np.nan), None, 0, nev, False,
                            "the starting values give a non-positive definite implied matrix")
     Hinv = np.eye(n) / max(1.0, np.abs(g).max())
+    # Gradient tolerances apply per observation and, given a metric, per unit
+    # of each parameter's information at the start, so that they do not depend
+    # on the units of the parameters either.
+    gunit = np.ones(n)
+    if metric is not None:
+        d = np.diag(np.asarray(metric)) / scale
+        if np.all(np.isfinite(d)) and np.all(d > 0):
+            gunit = np.sqrt(d)
+
+    def gmax(g):
+        return float(np.abs(g / gunit).max())
+
     it = 0
     converged = False
     message = "maximum number of iterations reached"
     stall = 0
-    # with an analytic Hessian, Newton is tried below newton_from, and again
-    # after each tenfold fall of the gradient should BFGS have to take over
-    newton_below = newton_from if hess is not None else -1.0
+    # with an analytic Hessian, Newton is tried once the estimated decrement is
+    # below newton_from**2, and again after each hundredfold fall of it should
+    # BFGS have to take over; at the gradient tolerance it polishes once more
+    newton_below = newton_from ** 2 if hess is not None else -1.0
+    newton_done = False
+    polished = hess is None
     while it < maxiter:
-        if np.abs(g).max() < gtol:
+        if gmax(g) < gtol:
             converged, message = True, "gradient below tolerance"
-            break
-        if np.abs(g).max() < newton_below:
-            x, f, g, steps, Hn = _newton_phase(fg, hessian_at, x, f, g, final_gtol)
-            newton_below = 0.1 * np.abs(g).max()
+            if polished:
+                break
+            polished = True
+            x, f, g, steps, _, newton_done = _newton_phase(fg, hessian_at, x, f, g)
             it += steps
-            if Hn is not None:
-                # the exact curvature is the best start for any BFGS steps still needed
-                try:
-                    Hinv = np.linalg.inv(Hn)
-                except np.linalg.LinAlgError:
-                    pass
+            if newton_done:
+                message = "converged"
+                break
             continue
-        it += 1
         p = -Hinv @ g
         slope = g @ p
         if not slope < 0:
             Hinv = np.eye(n) / max(1.0, np.abs(g).max())
             p = -Hinv @ g
             slope = g @ p
+        if -slope < newton_below:
+            x, f, g, steps, Hn, newton_done = _newton_phase(fg, hessian_at, x, f, g)
+            it += steps
+            if newton_done:
+                converged, message = True, "converged"
+                break
+            Hn_inv = None if Hn is None else _spd_inverse(Hn)
+            if Hn_inv is not None:
+                # the exact curvature is the best start for the BFGS steps still needed
+                Hinv = Hn_inv
+            newton_below = 0.01 * float(g @ Hinv @ g)
+            continue
+        converged = False
+        it += 1
         step = 1.0
         for _ in range(60):
             xn = x + step * p
@@ -164,16 +197,27 @@ def maximize(fun_grad, x0, *, scale: float = 1.0, maxiter: int = 2000,
         stall = stall + 1 if abs(f - fn) < 1e-15 * max(1.0, abs(f)) else 0
         x, f, g = xn, fn, gn
         if stall >= 3:
-            converged = np.abs(g).max() < 1e3 * gtol
+            converged = gmax(g) < 1e3 * gtol
             message = "no further progress" if not converged else "function value converged"
             break
 
     H = None
-    if converged or np.abs(g).max() < 1e3 * gtol:
+    if hess is not None:
+        # the Newton phase above is the finish; the Hessian is taken at the end point
+        if not converged and not polished and gmax(g) < 1e3 * gtol:
+            x, f, g, steps, _, newton_done = _newton_phase(fg, hessian_at, x, f, g)
+            it += steps
+            converged = newton_done or gmax(g) < gtol
+            if converged:
+                message = "converged"
+        if hessian and (converged or gmax(g) < 1e3 * gtol):
+            try:
+                H = hessian_at(x, g)
+            except FloatingPointError:
+                H = None
+    elif converged or gmax(g) < 1e3 * gtol:
         try:
             for _ in range(newton_steps):
-                if hess is not None and np.abs(g).max() < final_gtol:
-                    break
                 H = hessian_at(x, g)
                 try:
                     dx = -np.linalg.solve(H, g)
@@ -187,12 +231,9 @@ def maximize(fun_grad, x0, *, scale: float = 1.0, maxiter: int = 2000,
                     break
                 x, f, g = xn, fn, gn
                 # The Hessian moves linearly with the step: after a step this
-                # small it is still exact to the digits standard errors need
-                # (an analytic one costs little, so it is taken at the end point).
+                # small it is still exact to the digits standard errors need.
                 if np.abs(dx).max() < 1e-2 * max(1.0, np.abs(x).max()) and \
                         np.abs(g).max() < final_gtol:
-                    if hess is not None:
-                        H = None
                     break
                 H = None
             if hessian and H is None:
@@ -212,32 +253,75 @@ def maximize(fun_grad, x0, *, scale: float = 1.0, maxiter: int = 2000,
     return OptimResult(x, -f * scale, -g * scale, Hout, it, nev, bool(converged), message)
 
 
-def _newton_phase(fg, hessian_at, x, f, g, final_gtol, max_steps=10):
-    """Newton steps on the minimised -f/scale with backtracking, while each is a
-    descent direction. Returns (x, f, g, steps taken, last positive definite Hessian)."""
+def _spd_inverse(H: np.ndarray) -> np.ndarray | None:
+    """Inverse of a symmetric positive definite matrix, equilibrated first so that
+    parameters on very different scales lose no accuracy; None if not SPD."""
+    d = np.diag(H)
+    if not np.all(d > 0):
+        return None
+    s = 1.0 / np.sqrt(d)
+    try:
+        L = np.linalg.cholesky(H * np.outer(s, s))
+    except np.linalg.LinAlgError:
+        return None
+    Li = np.linalg.inv(L)
+    return (Li.T @ Li) * np.outer(s, s)
+
+
+# Newton decrement g' H^-1 g (per observation) below which the maximum is taken
+# as found: the distance to it is then below 1e-10 standard errors for any
+# sample size up to 1e8, whatever the units of the parameters.
+_DECREMENT_DONE = 1e-28
+# Once the decrement is this small the quadratic model is trusted and full
+# steps are taken: the function value changes less than its rounding error.
+_DECREMENT_QUADRATIC = 1e-10
+
+
+def _newton_phase(fg, hessian_at, x, f, g, max_steps=20):
+    """Newton steps on the minimised -f/scale while they converge as Newton should.
+
+    Backtracking on f for the first step; after that each step must cut the
+    decrement at least fourfold (quadratic convergence), else the phase ends
+    and BFGS carries on: on a nearly flat ridge (a model identified only in
+    name) Newton would otherwise wander along it. In the quadratic regime full
+    steps are taken until the decrement stops falling (rounding level).
+    Returns (x, f, g, steps taken, last positive definite Hessian or None,
+    whether the maximum was reached).
+    """
     steps = 0
     Hgood = None
+    last = np.inf
     for _ in range(max_steps):
-        if np.abs(g).max() < final_gtol:
-            break
         H = hessian_at(x, g)
-        try:
-            np.linalg.cholesky(H)
-        except np.linalg.LinAlgError:
-            break          # not locally convex yet: leave it to BFGS
-        dx = -np.linalg.solve(H, g)
-        slope = g @ dx
-        if not (np.all(np.isfinite(dx)) and slope < 0):
-            break
+        Hinv = _spd_inverse(H)
+        if Hinv is None:
+            break          # not locally concave (in f): leave it to BFGS
         Hgood = H
+        dx = -Hinv @ g
+        dec = float(-(g @ dx))
+        if not (np.all(np.isfinite(dx)) and dec >= 0):
+            break
+        if dec < _DECREMENT_DONE:
+            return x, f, g, steps, Hgood, True
+        if dec < _DECREMENT_QUADRATIC:
+            if dec >= 0.5 * last:
+                # rounding level reached: the remaining distance is noise
+                return x, f, g, steps, Hgood, dec < 1e-6 * _DECREMENT_QUADRATIC
+        elif dec > 0.25 * last:
+            break
         step = 1.0
         for _ in range(30):
             fn, gn = fg(x + step * dx)
-            if gn is not None and fn <= f + 1e-4 * step * slope:
+            if gn is not None and (fn <= f - 1e-4 * step * dec or
+                                   (dec < _DECREMENT_QUADRATIC and step == 1.0)):
+                break
+            if steps:
+                step = 0.0     # only the first step may need a line search
                 break
             step *= 0.5
-        else:
+        if step == 0.0 or gn is None:
             break
         x, f, g = x + step * dx, fn, gn
+        last = dec
         steps += 1
-    return x, f, g, steps, Hgood
+    return x, f, g, steps, Hgood, False
