@@ -178,10 +178,12 @@ def estimate(pt: ParTable, data, *, control: dict | None = None,
     # independent of the units of the variables.
     hess = metric = None
     if cmap is None and analytic_available(obj):
-        def hess(xi):
-            info = observed_information(obj, theta_p + K @ xi)
+        aobj = obj
+
+        def hess(xi: np.ndarray) -> np.ndarray | None:
+            info = observed_information(aobj, theta_p + K @ xi)
             return None if info is None else -(K.T @ info @ K)
-        info0 = analytic_expected(obj, theta_p + K @ xi0)
+        info0 = analytic_expected(aobj, theta_p + K @ xi0)
         metric = None if info0 is None else K.T @ info0 @ K
 
     want_se = control.get("se", True)

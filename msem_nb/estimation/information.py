@@ -76,6 +76,7 @@ estimator differences the analytic gradient otherwise.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeGuard
 
 import numpy as np
 
@@ -89,7 +90,7 @@ __all__ = ["analytic_available", "expected_information", "observed_information",
            "moment_information", "moment_curvature", "moment_jacobian"]
 
 
-def analytic_available(obj: object) -> bool:
+def analytic_available(obj: object) -> TypeGuard[Objective]:
     """True when the closed forms here apply: complete data, random intercepts only."""
     return type(obj) is Objective and not obj.data.incomplete
 

@@ -16,6 +16,7 @@ gradient tolerances are units-free as well.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -129,7 +130,7 @@ def maximize(fun_grad, x0, *, scale: float = 1.0, maxiter: int = 2000,
         if np.all(np.isfinite(d)) and np.all(d > 0):
             gunit = np.sqrt(d)
 
-    def gmax(g):
+    def gmax(g: np.ndarray) -> float:
         return float(np.abs(g / gunit).max())
 
     it = 0
@@ -277,7 +278,10 @@ _DECREMENT_DONE = 1e-28
 _DECREMENT_QUADRATIC = 1e-10
 
 
-def _newton_phase(fg, hessian_at, x, f, g, max_steps=20):
+def _newton_phase(fg: Callable[[np.ndarray], tuple[float, np.ndarray | None]],
+                  hessian_at: Callable[[np.ndarray, np.ndarray], np.ndarray],
+                  x: np.ndarray, f: float, g: np.ndarray, max_steps: int = 20
+                  ) -> tuple[np.ndarray, float, np.ndarray, int, np.ndarray | None, bool]:
     """Newton steps on the minimised -f/scale while they converge as Newton should.
 
     Backtracking on f for the first step; after that each step must cut the
