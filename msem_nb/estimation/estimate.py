@@ -26,6 +26,8 @@ from msem_nb.estimation.saturated import Saturated
 from msem_nb.model.spec import ModelSpec, build_spec
 from msem_nb.messages import notify
 from msem_nb.estimation.optimize import numeric_hessian
+from msem_nb.estimation.information import analytic_available, observed_information
+from msem_nb.estimation.information import expected_information as analytic_expected
 from msem_nb.likelihood.slopes import SlopeObjective
 from msem_nb.likelihood.slopes import CholeskyMap
 from msem_nb.likelihood.slopes import boundary_notes
@@ -85,12 +87,19 @@ def count_moments(pt: ParTable, data) -> int:
 
 
 def expected_information(obj: Objective, theta: np.ndarray, K: np.ndarray) -> np.ndarray:
-    """Expected (Fisher) information of a single-level model at theta.
+    """Expected (Fisher) information at theta in the coordinates ``theta = theta_p + K xi``.
 
-    The normal log-likelihood is linear in the sample moments, so its Hessian
+    Analytic (:mod:`msem_nb.estimation.information`) for complete data with
+    one or two levels. Otherwise (kept as the reference the tests check the
+    closed form against) a single-level model's information by differences:
+    the normal log-likelihood is linear in the sample moments, so its Hessian
     at data whose moments equal the implied ones is minus the expected
     information.
     """
+    if analytic_available(obj):
+        info = analytic_expected(obj, theta)
+        if info is not None:
+            return K.T @ info @ K
     _, (mu, sigma) = obj.moments(theta)
     d = obj.data
     pseudo = SingleData(d.names, d.nobs, d.mean if mu is None else mu, sigma)
@@ -123,10 +132,11 @@ def estimate(pt: ParTable, data, *, control: dict | None = None,
         information = "expected" if isinstance(data, SingleData) else "observed"
     if information not in ("observed", "expected"):
         raise ModelSpecificationError("information must be 'observed' or 'expected'")
-    if information == "expected" and not isinstance(data, SingleData):
+    if information == "expected" and (pt.slopes or (data.incomplete and
+                                                    not isinstance(data, SingleData))):
         raise ModelSpecificationError(
-            "information='expected' is available for single-level models only; "
-            "use information='observed'")
+            "information='expected' is not available for random-slope models or two-level "
+            "models with missing='fiml'; use information='observed'")
     control = dict(control or {})
     fixed_values, sat_x, loglik_x, h1 = exogenous_values(pt, data)
     spec = build_spec(pt, fixed_values)
@@ -169,9 +179,24 @@ def estimate(pt: ParTable, data, *, control: dict | None = None,
         ll, g = obj.loglik(theta, gradient=True)
         return ll, (None if g is None else K.T @ g)
 
+    # The Newton finish and the observed information use the analytic Hessian
+    # for complete-data random-intercept models; FIML and random slopes keep
+    # the differenced one (optimize.numeric_hessian).
+    # The information at the start makes the optimiser's gradient tolerance
+    # independent of the units of the variables.
+    hess = metric = None
+    if cmap is None and analytic_available(obj):
+        aobj = obj
+
+        def hess(xi: np.ndarray) -> np.ndarray | None:
+            info = observed_information(aobj, theta_p + K @ xi)
+            return None if info is None else -(K.T @ info @ K)
+        info0 = analytic_expected(aobj, theta_p + K @ xi0)
+        metric = None if info0 is None else K.T @ info0 @ K
+
     want_se = control.get("se", True)
     res = maximize(fun_grad, xi0, scale=data.nobs, maxiter=control.get("maxiter", 2000),
-                   gtol=control.get("gtol", 1e-5), hessian=bool(want_se))
+                   gtol=control.get("gtol", 1e-5), hessian=bool(want_se), hess=hess, metric=metric)
     if cmap is not None:
         theta = cmap.forward(res.x)
         # standard errors by the delta method from the Cholesky coordinates,
@@ -204,9 +229,11 @@ def estimate(pt: ParTable, data, *, control: dict | None = None,
                 "happens when a latent variable has no scale, or when a predictor has (almost) "
                 "no variance at a level or is collinear with another there; fix a loading or "
                 "variance, or remove one of these paths")
-        w, V = np.linalg.eigh(info)
-        if w.min() > 0:
-            vcov = K @ ((V / w) @ V.T) @ K.T
+        # inverted on the same scaled form: an eigen-decomposition of the raw
+        # matrix would lose digits (and make z-values depend on units) when
+        # parameters differ in scale by orders of magnitude
+        if ws.min() > 0:
+            vcov = K @ (((Vs / ws) @ Vs.T) / np.outer(dscale, dscale)) @ K.T
         elif res.converged and not pt.slopes:
             notify(
                 "the information matrix is not positive definite at the solution, so standard "

@@ -2,14 +2,21 @@
 
 BFGS with backtracking handles the non-finite values that occur when a trial
 step leaves the positive definite region (scipy's line searches do not).
-Near the optimum a few Newton steps with a differenced Hessian of the
-analytic gradient make the solution exact to the last digits that matter and
-give the Hessian the standard errors need.
+Near the optimum a few Newton steps make the solution exact to the last
+digits that matter and give the Hessian the standard errors need: the
+analytic Hessian when the caller has one (``hess``), else differences of the
+analytic gradient. An analytic Hessian is cheap enough to hand over to Newton
+early, where BFGS would still take many small steps, and to stop on the Newton
+decrement ``g' H^-1 g``, which does not depend on the units of the parameters;
+where the Hessian is not negative definite, or Newton does not converge as it
+should, BFGS carries on. Given the information at the start (``metric``) the
+gradient tolerances are units-free as well.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -53,7 +60,8 @@ def numeric_hessian(grad_fun, x: np.ndarray, g0: np.ndarray | None = None,
 
 def maximize(fun_grad, x0, *, scale: float = 1.0, maxiter: int = 2000,
              gtol: float = 1e-5, final_gtol: float = 1e-9, newton_steps: int = 3,
-             hessian: bool = True) -> OptimResult:
+             hessian: bool = True, hess=None, metric: np.ndarray | None = None,
+             newton_from: float = 1e-2) -> OptimResult:
     """Maximise ``f`` given ``fun_grad(x) -> (f, g)`` (g None when f is not finite).
 
     Parameters
@@ -65,11 +73,23 @@ def maximize(fun_grad, x0, *, scale: float = 1.0, maxiter: int = 2000,
         BFGS hands over to Newton when the largest scaled gradient element is
         below it.
     final_gtol : float
-        Gradient tolerance the Newton steps aim for.
+        Gradient tolerance the Newton steps aim for (differenced Hessian).
     newton_steps : int
-        Newton iterations with a differenced Hessian after BFGS.
+        Newton iterations after BFGS (differenced Hessian).
     hessian : bool
         Return the Hessian of f at the solution.
+    hess : callable, optional
+        ``hess(x)``: the analytic Hessian of f (None when it cannot be
+        evaluated there). Newton steps then take over once BFGS's estimate of
+        the Newton decrement ``g' H^-1 g`` (per observation) is below
+        ``newton_from**2``, and run until the decrement is negligible: an
+        affine-invariant stopping rule, so the units of the parameters do not
+        matter. Without it the Hessian is differenced from the gradient.
+    metric : (n, n) array, optional
+        An approximation of minus the Hessian of f at x0 (e.g. the expected
+        information). The gradient tolerances then apply to the gradient per
+        unit of each parameter's information (``g_i / sqrt(metric_ii)``), which
+        does not depend on the units of the parameters.
     """
     nev = 0
 
@@ -87,6 +107,13 @@ def maximize(fun_grad, x0, *, scale: float = 1.0, maxiter: int = 2000,
             raise FloatingPointError("gradient not finite near the solution")
         return g
 
+    def hessian_at(x, g):
+        if hess is not None:
+            Hx = hess(x)
+            if Hx is not None and np.all(np.isfinite(Hx)):
+                return -np.asarray(Hx) / scale
+        return numeric_hessian(grad_only, x, g)
+
     x = np.array(x0, dtype=float)
     n = len(x)
     f, g = fg(x)
@@ -94,21 +121,60 @@ def maximize(fun_grad, x0, *, scale: float = 1.0, maxiter: int = 2000,
         return OptimResult(x, -np.inf, np.full(n, np.nan), None, 0, nev, False,
                            "the starting values give a non-positive definite implied matrix")
     Hinv = np.eye(n) / max(1.0, np.abs(g).max())
+    # Gradient tolerances apply per observation and, given a metric, per unit
+    # of each parameter's information at the start, so that they do not depend
+    # on the units of the parameters either.
+    gunit = np.ones(n)
+    if metric is not None:
+        d = np.diag(np.asarray(metric)) / scale
+        if np.all(np.isfinite(d)) and np.all(d > 0):
+            gunit = np.sqrt(d)
+
+    def gmax(g: np.ndarray) -> float:
+        return float(np.abs(g / gunit).max())
+
     it = 0
     converged = False
     message = "maximum number of iterations reached"
     stall = 0
+    # with an analytic Hessian, Newton is tried once the estimated decrement is
+    # below newton_from**2, and again after each hundredfold fall of it should
+    # BFGS have to take over; at the gradient tolerance it polishes once more
+    newton_below = newton_from ** 2 if hess is not None else -1.0
+    newton_done = False
+    polished = hess is None
     while it < maxiter:
-        if np.abs(g).max() < gtol:
+        if gmax(g) < gtol:
             converged, message = True, "gradient below tolerance"
-            break
-        it += 1
+            if polished:
+                break
+            polished = True
+            x, f, g, steps, _, newton_done = _newton_phase(fg, hessian_at, x, f, g)
+            it += steps
+            if newton_done:
+                message = "converged"
+                break
+            continue
         p = -Hinv @ g
         slope = g @ p
         if not slope < 0:
             Hinv = np.eye(n) / max(1.0, np.abs(g).max())
             p = -Hinv @ g
             slope = g @ p
+        if -slope < newton_below:
+            x, f, g, steps, Hn, newton_done = _newton_phase(fg, hessian_at, x, f, g)
+            it += steps
+            if newton_done:
+                converged, message = True, "converged"
+                break
+            Hn_inv = None if Hn is None else _spd_inverse(Hn)
+            if Hn_inv is not None:
+                # the exact curvature is the best start for the BFGS steps still needed
+                Hinv = Hn_inv
+            newton_below = 0.01 * float(g @ Hinv @ g)
+            continue
+        converged = False
+        it += 1
         step = 1.0
         for _ in range(60):
             xn = x + step * p
@@ -132,15 +198,28 @@ def maximize(fun_grad, x0, *, scale: float = 1.0, maxiter: int = 2000,
         stall = stall + 1 if abs(f - fn) < 1e-15 * max(1.0, abs(f)) else 0
         x, f, g = xn, fn, gn
         if stall >= 3:
-            converged = np.abs(g).max() < 1e3 * gtol
+            converged = gmax(g) < 1e3 * gtol
             message = "no further progress" if not converged else "function value converged"
             break
 
     H = None
-    if converged or np.abs(g).max() < 1e3 * gtol:
+    if hess is not None:
+        # the Newton phase above is the finish; the Hessian is taken at the end point
+        if not converged and not polished and gmax(g) < 1e3 * gtol:
+            x, f, g, steps, _, newton_done = _newton_phase(fg, hessian_at, x, f, g)
+            it += steps
+            converged = newton_done or gmax(g) < gtol
+            if converged:
+                message = "converged"
+        if hessian and (converged or gmax(g) < 1e3 * gtol):
+            try:
+                H = hessian_at(x, g)
+            except FloatingPointError:
+                H = None
+    elif converged or gmax(g) < 1e3 * gtol:
         try:
             for _ in range(newton_steps):
-                H = numeric_hessian(grad_only, x, g)
+                H = hessian_at(x, g)
                 try:
                     dx = -np.linalg.solve(H, g)
                 except np.linalg.LinAlgError:
@@ -159,7 +238,7 @@ def maximize(fun_grad, x0, *, scale: float = 1.0, maxiter: int = 2000,
                     break
                 H = None
             if hessian and H is None:
-                H = numeric_hessian(grad_only, x, g)
+                H = hessian_at(x, g)
             # Newton only polishes: the BFGS criterion decides convergence.
             converged = np.abs(g).max() < gtol
             if converged:
@@ -168,8 +247,85 @@ def maximize(fun_grad, x0, *, scale: float = 1.0, maxiter: int = 2000,
             message = str(e)
     elif hessian:
         try:
-            H = numeric_hessian(grad_only, x, g)
+            H = hessian_at(x, g)
         except FloatingPointError:
             H = None
     Hout = None if H is None else -H * scale
     return OptimResult(x, -f * scale, -g * scale, Hout, it, nev, bool(converged), message)
+
+
+def _spd_inverse(H: np.ndarray) -> np.ndarray | None:
+    """Inverse of a symmetric positive definite matrix, equilibrated first so that
+    parameters on very different scales lose no accuracy; None if not SPD."""
+    d = np.diag(H)
+    if not np.all(d > 0):
+        return None
+    s = 1.0 / np.sqrt(d)
+    try:
+        L = np.linalg.cholesky(H * np.outer(s, s))
+    except np.linalg.LinAlgError:
+        return None
+    Li = np.linalg.inv(L)
+    return (Li.T @ Li) * np.outer(s, s)
+
+
+# Newton decrement g' H^-1 g (per observation) below which the maximum is taken
+# as found: the distance to it is then below 1e-10 standard errors for any
+# sample size up to 1e8, whatever the units of the parameters.
+_DECREMENT_DONE = 1e-28
+# Once the decrement is this small the quadratic model is trusted and full
+# steps are taken: the function value changes less than its rounding error.
+_DECREMENT_QUADRATIC = 1e-10
+
+
+def _newton_phase(fg: Callable[[np.ndarray], tuple[float, np.ndarray | None]],
+                  hessian_at: Callable[[np.ndarray, np.ndarray], np.ndarray],
+                  x: np.ndarray, f: float, g: np.ndarray, max_steps: int = 20
+                  ) -> tuple[np.ndarray, float, np.ndarray, int, np.ndarray | None, bool]:
+    """Newton steps on the minimised -f/scale while they converge as Newton should.
+
+    Backtracking on f for the first step; after that each step must cut the
+    decrement at least fourfold (quadratic convergence), else the phase ends
+    and BFGS carries on: on a nearly flat ridge (a model identified only in
+    name) Newton would otherwise wander along it. In the quadratic regime full
+    steps are taken until the decrement stops falling (rounding level).
+    Returns (x, f, g, steps taken, last positive definite Hessian or None,
+    whether the maximum was reached).
+    """
+    steps = 0
+    Hgood = None
+    last = np.inf
+    for _ in range(max_steps):
+        H = hessian_at(x, g)
+        Hinv = _spd_inverse(H)
+        if Hinv is None:
+            break          # not locally concave (in f): leave it to BFGS
+        Hgood = H
+        dx = -Hinv @ g
+        dec = float(-(g @ dx))
+        if not (np.all(np.isfinite(dx)) and dec >= 0):
+            break
+        if dec < _DECREMENT_DONE:
+            return x, f, g, steps, Hgood, True
+        if dec < _DECREMENT_QUADRATIC:
+            if dec >= 0.5 * last:
+                # rounding level reached: the remaining distance is noise
+                return x, f, g, steps, Hgood, dec < 1e-6 * _DECREMENT_QUADRATIC
+        elif dec > 0.25 * last:
+            break
+        step = 1.0
+        for _ in range(30):
+            fn, gn = fg(x + step * dx)
+            if gn is not None and (fn <= f - 1e-4 * step * dec or
+                                   (dec < _DECREMENT_QUADRATIC and step == 1.0)):
+                break
+            if steps:
+                step = 0.0     # only the first step may need a line search
+                break
+            step *= 0.5
+        if step == 0.0 or gn is None:
+            break
+        x, f, g = x + step * dx, fn, gn
+        last = dec
+        steps += 1
+    return x, f, g, steps, Hgood, False

@@ -5,9 +5,8 @@ of the independent units: clusters in a two-level model, rows in a
 single-level one. A unit's score in the parameters is its derivative with
 respect to the implied moments (per cluster / per row, vectorised, from
 :mod:`msem_nb.likelihood.missing`) times the Jacobian of the moments with
-respect to the parameters. That Jacobian is built once by pushing unit moment
-directions through the same chain rule the optimiser uses
-(:func:`msem_nb.model.implied.block_gradient`).
+respect to the parameters
+(:func:`msem_nb.estimation.information.moment_jacobian`).
 
 With ``V`` the model-based covariance of the estimates (inverse observed
 information) and ``B`` the meat, the robust covariance is ``V B V``; with
@@ -25,7 +24,7 @@ from msem_nb.data.complete import SingleData
 from msem_nb.likelihood.missing import (
     casewise_single,
     clusterwise_twolevel)
-from msem_nb.model.implied import block_gradient
+from msem_nb.estimation.information import moment_jacobian
 from msem_nb.errors import ModelSpecificationError
 from msem_nb.likelihood.objective import Objective
 __all__ = ["RobustInfo", "unit_scores", "mlr_estimation", "vech_units"]
@@ -59,43 +58,8 @@ def vech_units(n):
     return r, c
 
 
-def _moment_jacobian(obj, theta) -> np.ndarray:
-    """Rows: derivatives of the data-level moments, in the coordinates of
-    ``_unit_moment_scores``, with respect to the free parameters.
-
-    The moments are the means of the data variables (when modelled; the
-    total mean of a variable is the sum of its blocks' means), then the
-    lower triangle of each block's covariance, block by block.
-    """
-    bm, _ = obj.moments(theta)
-    spec = obj.spec
-    npar = spec.npar
-    positions = obj.positions
-    rows = []
-    if obj.meanstructure:
-        for a in range(len(obj.data.names)):
-            out = np.zeros(npar)
-            for b, pos in enumerate(positions):
-                hit = np.flatnonzero(pos == a)
-                if len(hit):
-                    n = len(pos)
-                    g = np.zeros(n)
-                    g[hit[0]] = 1.0
-                    block_gradient(spec.blocks[b], bm[b], np.zeros((n, n)), g, out)
-            rows.append(out)
-    for b, bs in enumerate(spec.blocks):
-        n = bs.n_ov
-        for i, j in zip(*vech_units(n)):
-            G = np.zeros((n, n))
-            G[i, j] = G[j, i] = 1.0
-            out = np.zeros(npar)
-            block_gradient(bs, bm[b], G, None, out)
-            rows.append(out)
-    return np.array(rows).reshape(-1, npar)
-
-
 def _unit_moment_scores(obj, moments) -> np.ndarray:
-    """Per-unit derivatives in the coordinates of ``_moment_jacobian``.
+    """Per-unit derivatives in the coordinates of ``moment_jacobian``.
 
     A symmetric matrix derivative G contributes G[a, b] for each a >= b,
     paired with the unit direction E_ab + E_ba (E_aa on the diagonal).
@@ -132,7 +96,7 @@ def unit_scores(obj, theta) -> np.ndarray:
     theta = np.asarray(theta, dtype=float)
     _, mom = obj.moments(theta)
     M = _unit_moment_scores(obj, mom)
-    return M @ _moment_jacobian(obj, theta)
+    return M @ moment_jacobian(obj, theta)
 
 
 def mlr_estimation(est):
