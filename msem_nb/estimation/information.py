@@ -446,7 +446,7 @@ def moment_jacobian(obj: Objective, theta: np.ndarray) -> np.ndarray:
     Rows, in order: the mean (single level: only with a mean structure), the
     lower triangle of the (within) covariance, and for two levels the lower
     triangle of the between covariance of the between block's observed
-    variables (``Objective.between_pos`` order). A covariance row (a, b) with
+    variables (in the order of the between block's positions, ``Objective.positions``). A covariance row (a, b) with
     a > b holds ``dS_ab + dS_ba``, so that a score coordinate ``G[a, b]`` of a
     symmetric derivative ``G`` pairs with it: ``dl/dtheta = scores @ jacobian``.
     """
