@@ -28,16 +28,101 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from msem_nb.errors import ModelSpecificationError
 from msem_nb.inference.defined import defined_draws
 from msem_nb.inference.progress import Progress
 from msem_nb.inference.resample import Replicator, run_batch, set_replicator
 from msem_nb.inference.wald import LEVEL_DEPRECATION, resolve_ci_level
 
 __all__ = ["IntervalResult", "monte_carlo", "bootstrap", "percentile_interval",
-           "bca_interval", "acceleration"]
+           "bca_interval", "acceleration", "confidence_level", "check_seed", "check_count"]
 
 _TABLE_COLUMNS = ["lhs", "op", "rhs", "level", "label", "est", "se", "ci_lower", "ci_upper",
                   "method", "n_ok", "n_failed"]
+
+
+# ---------------------------------------------------------------------------
+# Argument checks (before any draw or refit)
+# ---------------------------------------------------------------------------
+
+def _is_whole(value) -> bool:
+    """An integer, or a float with an integer value (1000.0); never a bool."""
+    if isinstance(value, (bool, np.bool_)):
+        return False
+    if isinstance(value, (int, np.integer)):
+        return True
+    return isinstance(value, (float, np.floating)) and np.isfinite(value) \
+        and float(value).is_integer()
+
+
+def _check_level_value(value, name: str) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+        raise ModelSpecificationError(
+            f"{name} must be a number between 0 and 1 such as 0.95, not {value!r}")
+    v = float(value)
+    if 0.0 < v < 1.0:
+        return v
+    hint = f"did you mean {name}={v / 100:g}? " if 1.0 < v < 100.0 else ""
+    raise ModelSpecificationError(
+        f"{name}={value!r} is not a confidence level: {hint}it must be strictly between 0 "
+        "and 1 (0.95 gives 95% intervals)")
+
+
+def confidence_level(ci_level, level=None, default: float | None = 0.95) -> float | None:
+    """The confidence level from ``ci_level`` or the deprecated ``level``, checked.
+
+    Parameters
+    ----------
+    ci_level, level : float or None
+        What the caller was given (``level`` issues a FutureWarning).
+    default : float or None
+        Returned when neither is given (None: "the fit's").
+
+    Returns
+    -------
+    float or None
+
+    Raises
+    ------
+    ModelSpecificationError
+        A value that is not a number strictly between 0 and 1; for a
+        percentage such as 95 the message asks "did you mean 0.95?".
+    """
+    if ci_level is not None:
+        _check_level_value(ci_level, "ci_level")
+    if level is not None:
+        _check_level_value(level, "level")
+    return resolve_ci_level(ci_level, level, default=default, stacklevel=4)
+
+
+def check_seed(seed):
+    """`seed` if numpy can seed from it: None, a whole number >= 0, a sequence of
+    them, or a ``numpy.random.SeedSequence``; else ModelSpecificationError."""
+    if seed is None or isinstance(seed, np.random.SeedSequence):
+        return seed
+    if isinstance(seed, (list, tuple, np.ndarray)):
+        if len(seed) and all(_is_whole(v) and v >= 0 for v in seed):
+            return [int(v) for v in seed]
+    elif _is_whole(seed) and seed >= 0:
+        return int(seed)
+    raise ModelSpecificationError(
+        f"seed must be a whole number >= 0 such as 1 (or None for a fresh random seed), "
+        f"not {seed!r}")
+
+
+def check_count(value, name: str, minimum: int = 2, example: int = 1000) -> int:
+    """`value` as an int >= `minimum`, or ModelSpecificationError naming `name`."""
+    if not _is_whole(value) or value < minimum:
+        raise ModelSpecificationError(
+            f"{name} must be a whole number, at least {minimum} (e.g. {example}), "
+            f"not {value!r}")
+    return int(value)
+
+
+def _check_choice(value, name: str, choices: tuple) -> None:
+    if not isinstance(value, str) or value not in choices:
+        allowed = " or ".join(repr(c) for c in choices)
+        raise ModelSpecificationError(f"{name} must be {allowed}, not {value!r}")
 
 
 # ---------------------------------------------------------------------------
@@ -354,11 +439,10 @@ def monte_carlo(fit, n_draws: int = 20_000, *, ci_level: float | None = None, se
     >>> mc.intervals.query("op == ':='")                      # doctest: +SKIP
     """
     t0 = time.perf_counter()
-    ci_level = resolve_ci_level(ci_level, level, default=None)
+    ci_level = confidence_level(ci_level, level, default=None)
     ci_level = fit.ci_level if ci_level is None else ci_level
-    n_draws = int(n_draws)
-    if n_draws < 2:
-        raise ValueError("n_draws must be at least 2")
+    n_draws = check_count(n_draws, "n_draws", example=20_000)
+    seed = check_seed(seed)
     vcov = fit.estimation.vcov
     if vcov is None:
         raise ValueError("the fit has no covariance matrix of the estimates (it did not "
@@ -487,15 +571,20 @@ def bootstrap(fit, n_boot: int = 1000, *, type: str = "cluster", ci: str = "bca"
     >>> print(boot.summary())                                 # doctest: +SKIP
     """
     t0 = time.perf_counter()
-    if type not in ("cluster", "parametric"):
-        raise ValueError("type must be 'cluster' or 'parametric'")
-    if ci not in ("bca", "percentile"):
-        raise ValueError("ci must be 'bca' or 'percentile'")
-    n_boot = int(n_boot)
-    if n_boot < 2:
-        raise ValueError("n_boot must be at least 2")
-    ci_level = resolve_ci_level(ci_level, level, default=None)
+    # every argument is checked before the first refit
+    _check_choice(type, "type", ("cluster", "parametric"))
+    _check_choice(ci, "ci", ("bca", "percentile"))
+    _check_choice(covariates, "covariates", ("fixed", "random"))
+    n_boot = check_count(n_boot, "n_boot")
+    jackknife_groups = check_count(jackknife_groups, "jackknife_groups", minimum=3,
+                                   example=100)
+    if not _is_whole(n_jobs):
+        raise ModelSpecificationError(
+            f"n_jobs must be a whole number (1: no extra processes, -1: all cores), "
+            f"not {n_jobs!r}")
+    ci_level = confidence_level(ci_level, level, default=None)
     ci_level = fit.ci_level if ci_level is None else ci_level
+    seed = check_seed(seed)
     rep = Replicator.from_fit(fit, covariates if type == "parametric" else None)
     ss = _seed_sequence(seed)
     # Separate streams for the replicates and the jackknife grouping, so that
