@@ -9,7 +9,8 @@ import pandas as pd
 
 from msem_nb.estimation.options import FitOptions
 from msem_nb.estimation.pipeline import fit_prepared, prepare
-from msem_nb.inference.intervals import confidence_level
+from msem_nb.inference.intervals import check_level_arguments
+from msem_nb.inference.wald import resolve_ci_level
 from msem_nb.messages import collecting
 from msem_nb.model.partable import build_partable
 from msem_nb.results import FitResult
@@ -93,7 +94,8 @@ def fit(model: str, data: pd.DataFrame, cluster: str | None = None, estimator: s
     # plausible mistakes get a library error before any work: a model that is
     # not text (a byte order mark is dropped), a percentage as ci_level
     model = model_text(model)
-    ci_level = confidence_level(ci_level, level)
+    check_level_arguments(ci_level, level)
+    ci_level = resolve_ci_level(ci_level, level)
     with collecting(quiet) as messages:
         res = _fit(model, data, cluster, estimator, missing, meanstructure, fixed_x, ci_level,
                    information, center, control)

@@ -35,7 +35,8 @@ from msem_nb.inference.resample import Replicator, run_batch, set_replicator
 from msem_nb.inference.wald import LEVEL_DEPRECATION, resolve_ci_level
 
 __all__ = ["IntervalResult", "monte_carlo", "bootstrap", "percentile_interval",
-           "bca_interval", "acceleration", "confidence_level", "check_seed", "check_count"]
+           "bca_interval", "acceleration", "confidence_level", "check_level_arguments",
+           "check_seed", "check_count"]
 
 _TABLE_COLUMNS = ["lhs", "op", "rhs", "level", "label", "est", "se", "ci_lower", "ci_upper",
                   "method", "n_ok", "n_failed"]
@@ -88,11 +89,20 @@ def confidence_level(ci_level, level=None, default: float | None = 0.95) -> floa
         A value that is not a number strictly between 0 and 1; for a
         percentage such as 95 the message asks "did you mean 0.95?".
     """
+    check_level_arguments(ci_level, level)
+    return resolve_ci_level(ci_level, level, default=default, stacklevel=4)
+
+
+def check_level_arguments(ci_level, level=None) -> None:
+    """ModelSpecificationError unless each given level is a number in (0, 1).
+
+    For a percentage such as 95 the message asks "did you mean 0.95?";
+    None (not given) passes.
+    """
     if ci_level is not None:
         _check_level_value(ci_level, "ci_level")
     if level is not None:
         _check_level_value(level, "level")
-    return resolve_ci_level(ci_level, level, default=default, stacklevel=4)
 
 
 def check_seed(seed):
