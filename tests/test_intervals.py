@@ -317,61 +317,6 @@ def test_bad_arguments(fit_small):
 
 
 # ---------------------------------------------------------------------------
-# Progress
-# ---------------------------------------------------------------------------
-
-def test_progress_text_on_a_stream():
-    buf = io.StringIO()
-    with Progress(5, "boot", enabled=True, delay=0.0, file=buf) as bar:
-        for _ in range(5):
-            bar.update()
-            time.sleep(0.11)
-    out = buf.getvalue()
-    assert out.startswith("\rboot:") and out.endswith("\n")
-    assert "100%|" in out and "5/5" in out
-
-    quiet = io.StringIO()
-    with Progress(5, "boot", enabled=True, delay=10.0, file=quiet) as bar:
-        bar.update(5)
-    assert quiet.getvalue() == ""   # finished before the delay
-    off = io.StringIO()
-    with Progress(5, enabled=None, delay=0.0, file=off) as bar:  # not a terminal
-        bar.update(5)
-    assert off.getvalue() == ""
-    assert format_line("", 0, 0, 0.0).startswith("100%")
-
-
-def test_bootstrap_progress_goes_to_stderr(fit_small, capsys, monkeypatch):
-    monkeypatch.setattr(Progress, "interval", 0.0)
-    monkeypatch.setattr(Progress, "delay_default", 0.0)
-    fit_small.bootstrap(4, seed=1, ci="percentile", n_jobs=1, progress=True)
-    err = capsys.readouterr().err
-    assert "cluster bootstrap:" in err and "4/4" in err
-    fit_small.bootstrap(4, seed=1, ci="percentile", n_jobs=1, progress=False)
-    assert capsys.readouterr().err == ""
-
-
-def test_refits_use_the_fit_options(demo):
-    # missing-data mode, centring and estimator go to every refit (MLR's point
-    # estimates are ML's, so replicates skip the sandwich)
-    missing = pd.read_csv(Path(__file__).parent / "fixtures" / "Demo.twolevel.missing.csv")
-    model = "level: within\n y1 ~ a*x1\nlevel: between\n y1 ~ w1"
-    fiml = ms.fit(model, missing, cluster="cluster", missing="fiml")
-    opts = Replicator.from_fit(fiml).fit_options
-    assert opts.missing == fiml.missing != "listwise"
-    with pytest.raises(NotImplementedError, match="complete data"):
-        fiml.bootstrap(5, type="parametric")
-    df = simulate(30, 4, seed=3)
-    mlr = ms.fit(MODEL, df, cluster="cl", estimator="MLR", center={"x": "grand"})
-    opts = Replicator.from_fit(mlr).fit_options
-    assert opts.estimator == "ML" and opts.center_map == {"x": "grand"}
-    slopes = ms.fit("level: within\n s | y1 ~ x1\nlevel: between\n y1 ~ w1", demo,
-                    cluster="cluster")
-    with pytest.raises(NotImplementedError, match="random slopes"):
-        slopes.bootstrap(5, type="parametric")
-
-
-# ---------------------------------------------------------------------------
 # Arguments are checked before any draw or refit
 # ---------------------------------------------------------------------------
 
@@ -437,3 +382,59 @@ def test_accepted_seeds_and_counts(fit_small):
     assert a.seed == 3 and a.n_requested == 200
     c = fit_small.monte_carlo(200, seed=[3, 4])
     assert not np.allclose(c.draws.to_numpy(), a.draws.to_numpy())
+
+
+# ---------------------------------------------------------------------------
+# Progress
+# ---------------------------------------------------------------------------
+
+def test_progress_text_on_a_stream():
+    buf = io.StringIO()
+    with Progress(5, "boot", enabled=True, delay=0.0, file=buf) as bar:
+        for _ in range(5):
+            bar.update()
+            time.sleep(0.11)
+    out = buf.getvalue()
+    assert out.startswith("\rboot:") and out.endswith("\n")
+    assert "100%|" in out and "5/5" in out
+
+    quiet = io.StringIO()
+    with Progress(5, "boot", enabled=True, delay=10.0, file=quiet) as bar:
+        bar.update(5)
+    assert quiet.getvalue() == ""   # finished before the delay
+    off = io.StringIO()
+    with Progress(5, enabled=None, delay=0.0, file=off) as bar:  # not a terminal
+        bar.update(5)
+    assert off.getvalue() == ""
+    assert format_line("", 0, 0, 0.0).startswith("100%")
+
+
+def test_bootstrap_progress_goes_to_stderr(fit_small, capsys, monkeypatch):
+    monkeypatch.setattr(Progress, "interval", 0.0)
+    monkeypatch.setattr(Progress, "delay_default", 0.0)
+    fit_small.bootstrap(4, seed=1, ci="percentile", n_jobs=1, progress=True)
+    err = capsys.readouterr().err
+    assert "cluster bootstrap:" in err and "4/4" in err
+    fit_small.bootstrap(4, seed=1, ci="percentile", n_jobs=1, progress=False)
+    assert capsys.readouterr().err == ""
+
+
+def test_refits_use_the_fit_options(demo):
+    # missing-data mode, centring and estimator go to every refit (MLR's point
+    # estimates are ML's, so replicates skip the sandwich)
+    missing = pd.read_csv(Path(__file__).parent / "fixtures" / "Demo.twolevel.missing.csv")
+    model = "level: within\n y1 ~ a*x1\nlevel: between\n y1 ~ w1"
+    fiml = ms.fit(model, missing, cluster="cluster", missing="fiml")
+    opts = Replicator.from_fit(fiml).fit_options
+    assert opts.missing == fiml.missing != "listwise"
+    with pytest.raises(NotImplementedError, match="complete data"):
+        fiml.bootstrap(5, type="parametric")
+    df = simulate(30, 4, seed=3)
+    mlr = ms.fit(MODEL, df, cluster="cl", estimator="MLR", center={"x": "grand"})
+    opts = Replicator.from_fit(mlr).fit_options
+    assert opts.estimator == "ML" and opts.center_map == {"x": "grand"}
+    slopes = ms.fit("level: within\n s | y1 ~ x1\nlevel: between\n y1 ~ w1", demo,
+                    cluster="cluster")
+    with pytest.raises(NotImplementedError, match="random slopes"):
+        slopes.bootstrap(5, type="parametric")
+
