@@ -437,4 +437,3 @@ def test_refits_use_the_fit_options(demo):
                     cluster="cluster")
     with pytest.raises(NotImplementedError, match="random slopes"):
         slopes.bootstrap(5, type="parametric")
-
