@@ -15,6 +15,7 @@ any model variable carry no information and are dropped in every mode.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import ClassVar
@@ -191,7 +192,8 @@ def _check_observed(values: np.ndarray, names) -> None:
             f"{np.nanmax(values[:, k]):g}): it carries no information; leave it out of the model")
 
 
-def _check_coverage(obs: np.ndarray, names, unit: str, pairs=None) -> None:
+def _check_coverage(obs: np.ndarray, names: Sequence[str], unit: str,
+                    pairs: Sequence[tuple[int, int]] | None = None) -> None:
     """DataError for the first pair of columns of `obs` never observed together.
 
     ``coverage[i, j]`` is the share of units (rows, or clusters) with both

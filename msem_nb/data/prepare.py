@@ -22,6 +22,7 @@ to be trusted.
 from __future__ import annotations
 
 import re
+from collections.abc import Hashable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -35,7 +36,7 @@ from msem_nb.syntax.tokens import is_plain_name, quote_name
 __all__ = ["prepare_data", "check_duplicate_columns", "check_cluster_ids"]
 
 
-def check_duplicate_columns(df: pd.DataFrame, used) -> None:
+def check_duplicate_columns(df: pd.DataFrame, used: Iterable[Hashable]) -> None:
     """DataError when a column the caller needs (`used`) has a duplicated name.
 
     Duplicated names that are not used are left alone.
@@ -52,7 +53,7 @@ def check_duplicate_columns(df: pd.DataFrame, used) -> None:
             "data.loc[:, ~data.columns.duplicated()]")
 
 
-def _id_key(value):
+def _id_key(value: object) -> tuple[str, object]:
     """What a cluster id looks like as text: 1, 1.0, "1" and " 1 " share a key."""
     if isinstance(value, (bool, np.bool_)):
         return ("other", repr(value))
@@ -67,7 +68,7 @@ def _id_key(value):
     return ("other", repr(value))
 
 
-def check_cluster_ids(ids: pd.Series, cluster) -> None:
+def check_cluster_ids(ids: pd.Series, cluster: Hashable) -> None:
     """Warn when two different ids of an object column look like the same cluster.
 
     A column that mixes ``1`` and ``"1"`` (e.g. after concatenating two data
@@ -99,7 +100,7 @@ def check_cluster_ids(ids: pd.Series, cluster) -> None:
         f"column one type first: data['{cluster}'] = {fix}", DataWarning, stacklevel=5)
 
 
-def _backtick_hint(name, columns) -> str:
+def _backtick_hint(name: str, columns: Iterable[Hashable]) -> str:
     """A hint when a model name looks like a column name ("math" for "math score",
     "math.score" or "Math"), with the backtick form where one is needed."""
     found = []
@@ -160,7 +161,7 @@ def _drop_missing(values: np.ndarray, missing: str, exo_cols=()) -> tuple[np.nda
     return rows_to_keep(values, missing, exo_cols)
 
 
-def _check_size_single(n: int, names, n_dropped: int) -> None:
+def _check_size_single(n: int, names: Sequence[str], n_dropped: int) -> None:
     p = len(names)
     if n >= p + 1:
         return
@@ -172,7 +173,8 @@ def _check_size_single(n: int, names, n_dropped: int) -> None:
         "be trusted")
 
 
-def _check_size_clusters(n: int, nclusters: int, within, between_only, cluster,
+def _check_size_clusters(n: int, nclusters: int, within: Sequence[str],
+                         between_only: Sequence[str], cluster: Hashable,
                          n_dropped: int) -> None:
     dropped = f" ({n_dropped} rows were dropped for missing values)" if n_dropped else ""
     if nclusters < 2:

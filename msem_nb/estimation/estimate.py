@@ -98,7 +98,7 @@ def expected_information(obj: Objective, theta: np.ndarray, K: np.ndarray) -> np
     return -numeric_hessian(grad, xi0)
 
 
-def check_start(start, pt: ParTable, npar: int) -> np.ndarray:
+def check_start(start: object, pt: ParTable, npar: int) -> np.ndarray:
     """A user's start vector as floats, checked against the free parameters of `pt`.
 
     Raises
