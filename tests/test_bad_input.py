@@ -10,7 +10,8 @@ from msem_nb.errors import (
     DataError,
     DataWarning,
     ModelSpecificationError,
-    NotIdentifiedError)
+    NotIdentifiedError,
+)
 
 TWO = "level: within\n y1 ~ x1\nlevel: between\n y1 ~ w1"
 

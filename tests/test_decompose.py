@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from msem_nb.inference.decompose import Decomposition, decompose
 from msem_nb.errors import DataError, DataWarning
+from msem_nb.inference.decompose import Decomposition, decompose
 
 FIX = Path(__file__).parent / "fixtures"
 Y4 = ["y1", "y2", "y3", "y4"]

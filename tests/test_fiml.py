@@ -7,18 +7,19 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import FIXTURES, estimate_row, load_reference
 from scipy.stats import multivariate_normal
 
 import msem_nb as ms
-from conftest import FIXTURES, estimate_row, load_reference
-from msem_nb.data.prepare import prepare_data
 from msem_nb.data.missing import MissingClusterData, MissingSingleData, as_missing
+from msem_nb.data.prepare import prepare_data
+from msem_nb.likelihood.complete import loglik_single, loglik_twolevel
 from msem_nb.likelihood.missing import (
     casewise_single,
     clusterwise_twolevel,
     loglik_single_missing,
-    loglik_twolevel_missing)
-from msem_nb.likelihood.complete import loglik_single, loglik_twolevel
+    loglik_twolevel_missing,
+)
 
 FIT_KEYS = ["chisq", "df", "cfi", "tli", "rmsea", "srmr", "srmr_within", "srmr_between",
             "aic", "bic"]

@@ -18,7 +18,8 @@ from msem_nb.syntax import (
     Term,
     Token,
     parse,
-    tokenize)
+    tokenize,
+)
 
 
 def only(text):

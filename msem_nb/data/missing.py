@@ -24,10 +24,9 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from msem_nb.data.complete import ClusterData, SingleData
+from msem_nb.data.complete import ClusterData, SingleData, cluster_stats
 from msem_nb.errors import DataError, DataWarning
 from msem_nb.messages import notify
-from msem_nb.data.complete import cluster_stats
 
 __all__ = ["MissingSingleData", "MissingClusterData", "MISSING_MODES", "normalize_missing",
            "rows_to_keep", "missing_single_data", "missing_cluster_data", "as_missing"]

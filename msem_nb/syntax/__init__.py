@@ -16,8 +16,17 @@ The package is split by what each module holds:
 from msem_nb.syntax.expressions import FUNCTIONS, Expression
 from msem_nb.syntax.parser import LEVEL_NAMES, parse
 from msem_nb.syntax.statements import ParsedModel, Statement, Term
-from msem_nb.syntax.tokens import (EOF, MODEL_OPERATORS, NAME, NEWLINE, NUMBER, OP,
-                                   ModelSyntaxError, Token, tokenize)
+from msem_nb.syntax.tokens import (
+                                   EOF,
+                                   MODEL_OPERATORS,
+                                   NAME,
+                                   NEWLINE,
+                                   NUMBER,
+                                   OP,
+                                   ModelSyntaxError,
+                                   Token,
+                                   tokenize,
+)
 
 __all__ = [
     "EOF",

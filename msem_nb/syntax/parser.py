@@ -43,9 +43,23 @@ from collections.abc import Mapping, Sequence
 from msem_nb.syntax.expressions import Expression, ExpressionParser
 from msem_nb.syntax.statements import ParsedModel, Statement
 from msem_nb.syntax.terms import TermParser
-from msem_nb.syntax.tokens import (EOF, MODEL_OPERATORS, NAME, NEWLINE, NUMBER, OP,
-                                   ModelSyntaxError, SourceText, Token, TokenCursor, describe,
-                                   is_op, spaced_name_hint, spelled, tokenize)
+from msem_nb.syntax.tokens import (
+    EOF,
+    MODEL_OPERATORS,
+    NAME,
+    NEWLINE,
+    NUMBER,
+    OP,
+    ModelSyntaxError,
+    SourceText,
+    Token,
+    TokenCursor,
+    describe,
+    is_op,
+    spaced_name_hint,
+    spelled,
+    tokenize,
+)
 
 __all__ = ["parse", "LEVEL_NAMES"]
 

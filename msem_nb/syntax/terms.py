@@ -21,8 +21,17 @@ from dataclasses import dataclass
 from typing import Literal, TypeVar
 
 from msem_nb.syntax.statements import Term
-from msem_nb.syntax.tokens import (NAME, NUMBER, ErrorReporter, Token, TokenCursor, describe,
-                                   is_op, spaced_name_hint, spelled)
+from msem_nb.syntax.tokens import (
+    NAME,
+    NUMBER,
+    ErrorReporter,
+    Token,
+    TokenCursor,
+    describe,
+    is_op,
+    spaced_name_hint,
+    spelled,
+)
 
 __all__ = ["ParsedTerm", "TermParser"]
 
