@@ -313,3 +313,9 @@ def test_not_found_suggests_backticks(demo):
         ms.fit("y1 ~ x1", df)
     with pytest.raises(DataError, match=r"Did you mean Y1\? \(names are case-sensitive\)"):
         ms.fit("y1 ~ x1", demo.rename(columns={"y1": "Y1"}))
+
+
+def test_column_without_values(demo):
+    # an all-missing column read as text (e.g. an empty column of a CSV file)
+    with pytest.raises(DataError, match="column 'y1' has no values"):
+        ms.fit("y1 ~ x1", demo.assign(y1=None))
