@@ -9,13 +9,13 @@ import pandas as pd
 
 from msem_nb.estimation.options import FitOptions
 from msem_nb.estimation.pipeline import fit_prepared, prepare
-from msem_nb.inference.intervals import check_level_arguments
+from msem_nb.inference.arguments import check_level_arguments
 from msem_nb.inference.wald import resolve_ci_level
 from msem_nb.messages import collecting
 from msem_nb.model.partable import build_partable
 from msem_nb.results import FitResult
 from msem_nb.syntax import parse
-from msem_nb.syntax.tokens import model_text
+from msem_nb.syntax.text import model_text
 
 __all__ = ["fit"]
 

@@ -29,110 +29,23 @@ import pandas as pd
 from scipy import stats
 
 from msem_nb.errors import ModelSpecificationError
+from msem_nb.inference.arguments import (
+    check_choice,
+    check_count,
+    check_seed,
+    confidence_level,
+    is_whole,
+)
 from msem_nb.inference.defined import defined_draws
 from msem_nb.inference.progress import Progress
 from msem_nb.inference.resample import Replicator, run_batch, set_replicator
 from msem_nb.inference.wald import LEVEL_DEPRECATION, resolve_ci_level
 
 __all__ = ["IntervalResult", "monte_carlo", "bootstrap", "percentile_interval",
-           "bca_interval", "acceleration", "confidence_level", "check_level_arguments",
-           "check_seed", "check_count"]
+           "bca_interval", "acceleration"]
 
 _TABLE_COLUMNS = ["lhs", "op", "rhs", "level", "label", "est", "se", "ci_lower", "ci_upper",
                   "method", "n_ok", "n_failed"]
-
-
-# ---------------------------------------------------------------------------
-# Argument checks (before any draw or refit)
-# ---------------------------------------------------------------------------
-
-def _is_whole(value) -> bool:
-    """An integer, or a float with an integer value (1000.0); never a bool."""
-    if isinstance(value, (bool, np.bool_)):
-        return False
-    if isinstance(value, (int, np.integer)):
-        return True
-    return isinstance(value, (float, np.floating)) and np.isfinite(value) \
-        and float(value).is_integer()
-
-
-def _check_level_value(value, name: str) -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
-        raise ModelSpecificationError(
-            f"{name} must be a number between 0 and 1 such as 0.95, not {value!r}")
-    v = float(value)
-    if 0.0 < v < 1.0:
-        return v
-    hint = f"did you mean {name}={v / 100:g}? " if 1.0 < v < 100.0 else ""
-    raise ModelSpecificationError(
-        f"{name}={value!r} is not a confidence level: {hint}it must be strictly between 0 "
-        "and 1 (0.95 gives 95% intervals)")
-
-
-def confidence_level(ci_level, level=None, default: float | None = 0.95) -> float | None:
-    """The confidence level from ``ci_level`` or the deprecated ``level``, checked.
-
-    Parameters
-    ----------
-    ci_level, level : float or None
-        What the caller was given (``level`` issues a FutureWarning).
-    default : float or None
-        Returned when neither is given (None: "the fit's").
-
-    Returns
-    -------
-    float or None
-
-    Raises
-    ------
-    ModelSpecificationError
-        A value that is not a number strictly between 0 and 1; for a
-        percentage such as 95 the message asks "did you mean 0.95?".
-    """
-    check_level_arguments(ci_level, level)
-    return resolve_ci_level(ci_level, level, default=default, stacklevel=4)
-
-
-def check_level_arguments(ci_level, level=None) -> None:
-    """ModelSpecificationError unless each given level is a number in (0, 1).
-
-    For a percentage such as 95 the message asks "did you mean 0.95?";
-    None (not given) passes.
-    """
-    if ci_level is not None:
-        _check_level_value(ci_level, "ci_level")
-    if level is not None:
-        _check_level_value(level, "level")
-
-
-def check_seed(seed):
-    """`seed` if numpy can seed from it: None, a whole number >= 0, a sequence of
-    them, or a ``numpy.random.SeedSequence``; else ModelSpecificationError."""
-    if seed is None or isinstance(seed, np.random.SeedSequence):
-        return seed
-    if isinstance(seed, (list, tuple, np.ndarray)):
-        if len(seed) and all(_is_whole(v) and v >= 0 for v in seed):
-            return [int(v) for v in seed]
-    elif _is_whole(seed) and seed >= 0:
-        return int(seed)
-    raise ModelSpecificationError(
-        f"seed must be a whole number >= 0 such as 1 (or None for a fresh random seed), "
-        f"not {seed!r}")
-
-
-def check_count(value, name: str, minimum: int = 2, example: int = 1000) -> int:
-    """`value` as an int >= `minimum`, or ModelSpecificationError naming `name`."""
-    if not _is_whole(value) or value < minimum:
-        raise ModelSpecificationError(
-            f"{name} must be a whole number, at least {minimum} (e.g. {example}), "
-            f"not {value!r}")
-    return int(value)
-
-
-def _check_choice(value, name: str, choices: tuple) -> None:
-    if not isinstance(value, str) or value not in choices:
-        allowed = " or ".join(repr(c) for c in choices)
-        raise ModelSpecificationError(f"{name} must be {allowed}, not {value!r}")
 
 
 # ---------------------------------------------------------------------------
@@ -582,13 +495,13 @@ def bootstrap(fit, n_boot: int = 1000, *, type: str = "cluster", ci: str = "bca"
     """
     t0 = time.perf_counter()
     # every argument is checked before the first refit
-    _check_choice(type, "type", ("cluster", "parametric"))
-    _check_choice(ci, "ci", ("bca", "percentile"))
-    _check_choice(covariates, "covariates", ("fixed", "random"))
+    check_choice(type, "type", ("cluster", "parametric"))
+    check_choice(ci, "ci", ("bca", "percentile"))
+    check_choice(covariates, "covariates", ("fixed", "random"))
     n_boot = check_count(n_boot, "n_boot")
     jackknife_groups = check_count(jackknife_groups, "jackknife_groups", minimum=3,
                                    example=100)
-    if not _is_whole(n_jobs):
+    if not is_whole(n_jobs):
         raise ModelSpecificationError(
             f"n_jobs must be a whole number (1: no extra processes, -1: all cores), "
             f"not {n_jobs!r}")

@@ -21,10 +21,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
-from pathlib import PurePath
 from typing import Protocol
 
-from msem_nb.errors import ModelSpecificationError, MsemError
+from msem_nb.errors import MsemError
+from msem_nb.syntax.text import model_text
 
 __all__ = [
     "ModelSyntaxError",
@@ -44,8 +44,6 @@ __all__ = [
     "SourceText",
     "is_plain_name",
     "quote_name",
-    "strip_bom",
-    "model_text",
     "spelled",
     "spaced_name_hint",
 ]
@@ -217,46 +215,6 @@ _COMMENT_CHARS = "#!"
 _BACKTICK = "`"
 # Plain names that mean something else where a variable can stand ("NA*x").
 _KEYWORD_NAMES = frozenset({"NA"})
-# A byte order mark that an editor saved at the start of a file.
-_BOM = "\ufeff"
-
-
-def strip_bom(text: str) -> str:
-    """`text` without a byte order mark at its start (some editors save one)."""
-    return text[1:] if text.startswith(_BOM) else text
-
-
-def model_text(model: object) -> str:
-    """The model text, checked to be a string, without a leading byte order mark.
-
-    Parameters
-    ----------
-    model : object
-        What the caller passed as a model.
-
-    Returns
-    -------
-    str
-
-    Raises
-    ------
-    ModelSpecificationError
-        When `model` is not a str (None, bytes, a number, a path, ...); the
-        message says that a model is lavaan-style text and how to get it.
-    """
-    if isinstance(model, str):
-        return strip_bom(model)
-    kind = type(model).__name__
-    if isinstance(model, (bytes, bytearray)):
-        how = "decode it first: model.decode('utf-8')"
-    elif isinstance(model, PurePath):
-        how = "to read a model file, pass its text: pathlib.Path(...).read_text()"
-    elif model is None:
-        how = "the model is missing (None)"
-    else:
-        how = f"got {model!r:.60}"
-    raise ModelSpecificationError(
-        f"a model is lavaan-style text (a str such as 'y ~ x1 + x2'), not {kind}: {how}")
 
 
 def is_plain_name(text: str) -> bool:
@@ -334,7 +292,7 @@ def tokenize(text: str) -> list[Token]:
         number such as ``2a``, an unsupported operator such as ``<=`` or a
         backtick without its closing one on the same line.
     ModelSpecificationError
-        When `text` is not a str (see :func:`model_text`).
+        When `text` is not a str (see :func:`msem_nb.syntax.text.model_text`).
 
     Notes
     -----
