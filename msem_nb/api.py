@@ -17,11 +17,13 @@ import pandas as pd
 from msem_nb.data.protocol import ModelData
 from msem_nb.estimation.options import FitOptions
 from msem_nb.estimation.pipeline import fit_prepared, prepare
+from msem_nb.inference.arguments import check_level_arguments
 from msem_nb.inference.wald import resolve_ci_level
 from msem_nb.messages import collecting
 from msem_nb.model.partable import ParTable, build_partable
 from msem_nb.results import FitResult
 from msem_nb.syntax import parse
+from msem_nb.syntax.text import model_text
 
 __all__ = ["fit", "fit_partable"]
 
@@ -37,7 +39,9 @@ def fit(model: str, data: pd.DataFrame, cluster: str | None = None, estimator: s
     ----------
     model : str
         lavaan-style model syntax; ``level: within`` / ``level: between``
-        blocks make a two-level model (then `cluster` is required).
+        blocks make a two-level model (then `cluster` is required). Column
+        names that are not plain names (spaces, a leading digit, ``-``) are
+        written in backticks: ```math score` ~ ses``.
     data : pandas.DataFrame
         One row per level-1 unit.
     cluster : str, optional
@@ -96,6 +100,10 @@ def fit(model: str, data: pd.DataFrame, cluster: str | None = None, estimator: s
     >>> res.converged
     True
     """
+    # plausible mistakes get a library error before any work: a model that is
+    # not text (a byte order mark is dropped), a percentage as ci_level
+    model = model_text(model)
+    check_level_arguments(ci_level, level)
     ci_level = resolve_ci_level(ci_level, level)
     t0 = time.perf_counter()
     with collecting(quiet) as messages:

@@ -1,13 +1,15 @@
 """Command line: ``msem-nb demo``, ``msem-nb fit`` and ``msem-nb report``.
 
-Mistakes in the user's input (a missing file, an unknown column, a syntax
-error, a missing optional package) print one line on stderr and exit with
-status 2, without a traceback.
+Mistakes in the user's input (a missing file, a CSV file that is really
+separated by ';' or tabs, a header without data rows, an unknown column, a
+syntax error, a missing optional package) print one line on stderr and exit
+with status 2, without a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -31,12 +33,45 @@ examples:
       write a report: .html (offline, one file), .md or .ipynb (executed)
 
 model files use lavaan syntax with 'level: within' / 'level: between' blocks;
-leave out --cluster for a single-level model.
+leave out --cluster for a single-level model. Column names with spaces or other
+characters are written in backticks: `math score` ~ ses. For a CSV file
+separated by ';' (often with decimal commas) pass --sep ';' --decimal ','.
 """
 
 
 class _UserError(Exception):
     """A problem with what the user asked for; printed as one line."""
+
+
+# Field separators a CSV file may really use, and how to pass each to --sep.
+_SEPARATORS = {";": "';'", "\t": "tab", "|": "'|'", ",": "','"}
+# Names accepted by --sep for characters that are awkward to type in a shell.
+_SEP_NAMES = {"tab": "\t", "\\t": "\t", "semicolon": ";", "comma": ",", "pipe": "|"}
+
+
+def _first_lines(path: Path, n: int = 6) -> list[str]:
+    try:
+        with path.open(encoding="utf-8-sig", errors="replace") as f:
+            return [line.rstrip("\r\n") for _, line in zip(range(n), f)]
+    except OSError:
+        return []
+
+
+def _separator_hint(path: Path, sep: str, decimal: str) -> str:
+    """' --sep ...' advice when the header line is split by another separator."""
+    lines = _first_lines(path)
+    if not lines or sep in lines[0]:
+        return ""
+    found = [c for c in _SEPARATORS if c != sep and c in lines[0]]
+    if not found:
+        return ""
+    best = max(found, key=lines[0].count)
+    name = {";": "semicolon", "\t": "tab", "|": "pipe", ",": "comma"}[best]
+    advice = f"--sep {_SEPARATORS[best]}"
+    if best != "," and decimal == "." and any(
+            re.search(r"\d,\d", line) for line in lines[1:]):
+        advice += " --decimal ','"
+    return f"{path} looks {name}-separated (its header is one column); pass {advice}"
 
 
 def _read_inputs(args):
@@ -48,13 +83,27 @@ def _read_inputs(args):
             raise _UserError(f"{what} not found: {p}")
         if not p.is_file():
             raise _UserError(f"{what} is not a file: {p}")
+    sep = _SEP_NAMES.get(args.sep.lower(), args.sep) if args.sep else ","
+    decimal = args.decimal or "."
+    if len(sep) != 1 or len(decimal) != 1:
+        raise _UserError("--sep and --decimal take one character each (or --sep tab)")
     try:
-        df = pd.read_csv(data_path)
+        df = pd.read_csv(data_path, sep=sep, decimal=decimal)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        hint = _separator_hint(data_path, sep, decimal)
+        if hint and isinstance(exc, pd.errors.ParserError):
+            raise _UserError(hint) from exc
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise _UserError(f"cannot read {data_path} as CSV: {first}") from exc
+    if len(df.columns) == 1:
+        hint = _separator_hint(data_path, sep, decimal)
+        if hint:
+            raise _UserError(hint)
+    if len(df) == 0:
+        raise _UserError(f"{data_path} has a header line but no data rows")
     try:
-        model = model_path.read_text(encoding="utf-8")
+        # utf-8-sig: a byte order mark some editors save is not part of the model
+        model = model_path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise _UserError(f"cannot read {model_path} as UTF-8 text") from exc
     if args.cluster is not None and args.cluster not in df.columns:
@@ -65,8 +114,6 @@ def _read_inputs(args):
 
 
 def _fit(df, model, cluster, model_name="model"):
-    import re
-
     if cluster is None and re.search(r"^\s*level\s*:", model, flags=re.MULTILINE):
         raise _UserError(f"{model_name} has 'level:' blocks (a two-level model): give the "
                          "cluster id column with --cluster COLUMN")
@@ -161,6 +208,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="text file with the model in lavaan syntax")
         p.add_argument("--cluster", "-c", default=None, metavar="COLUMN",
                        help="column with the cluster ids (needed for two-level models)")
+        p.add_argument("--sep", default=None, metavar="CHAR",
+                       help="field separator of the CSV file (default ','; e.g. ';' or tab)")
+        p.add_argument("--decimal", default=None, metavar="CHAR",
+                       help="decimal mark of the numbers (default '.'; e.g. ',')")
 
     f = sub.add_parser("fit", help="fit a model to a CSV file and print the summary",
                        description="Fit a model to a CSV file and print a lavaan-style summary.")

@@ -10,7 +10,8 @@ from msem_nb.errors import (
     DataError,
     DataWarning,
     ModelSpecificationError,
-    NotIdentifiedError)
+    NotIdentifiedError,
+)
 
 TWO = "level: within\n y1 ~ x1\nlevel: between\n y1 ~ w1"
 
@@ -167,3 +168,154 @@ def test_messages_are_per_thread(demo):
         ra, rb = a.result(), b.result()
     assert any("3 of 2500 rows" in m for m in ra.messages)
     assert not any("rows" in m for m in rb.messages)
+
+
+# --- too little data ----------------------------------------------------------
+
+def test_too_few_rows_single_level(demo):
+    with pytest.raises(DataError, match="2 rows for 2 model variables.*at least 3 here"):
+        ms.fit("y1 ~ x1", demo.head(2))
+    with pytest.raises(DataError, match="1 row for 1 model variable.*at least 2"):
+        ms.fit("y1 ~~ y1", demo.head(1))
+    df = demo.head(5).copy()
+    df.loc[[0, 1, 2], "y1"] = np.nan
+    with pytest.raises(DataError, match=r"2 rows \(3 were dropped for missing values\)"):
+        ms.fit("y1 ~ x1", df, quiet=True)
+    # one more row than variables is the least that can be fitted
+    res = ms.fit("y1 ~ x1", demo.head(3), quiet=True)
+    assert res.nobs == 3 and np.isfinite(res.loglik)
+
+
+def test_too_few_rows_or_clusters_two_level(demo):
+    one_each = demo.groupby("cluster").head(1)
+    with pytest.raises(DataError, match="2 rows in 2 clusters leave 0 within-cluster degrees "
+                                        "of freedom .* for 2 variables with a within part.*"
+                                        "at least 4 rows"):
+        ms.fit(TWO, one_each.head(2), cluster="cluster")
+    with pytest.raises(DataError, match="has 1 cluster: a two-level model needs at least 2"):
+        ms.fit(TWO, demo.head(2), cluster="cluster")
+    two = demo[demo.cluster.isin([1, 2])]
+    with pytest.raises(DataError, match="2 clusters for 2 between-only variables.*at least 3"):
+        ms.fit("level: within\n y1 ~ x1\nlevel: between\n y1 ~ w1 + w2", two,
+               cluster="cluster")
+
+
+def test_no_rows(demo):
+    with pytest.raises(DataError, match="the data have no rows"):
+        ms.fit("y1 ~ x1", demo.head(0))
+
+
+# --- duplicated column names ---------------------------------------------------
+
+def test_duplicated_model_column(demo):
+    df = demo.rename(columns={"y2": "y1"})
+    with pytest.raises(DataError, match=r"more than one column named 'y1' \(2 times\).*"
+                                        r"rename.*duplicated\(\)"):
+        ms.fit("y1 ~ x1", df)
+    with pytest.raises(DataError, match="column named 'y1'"):
+        ms.fit(TWO, df, cluster="cluster")
+    # a duplicated name the model does not use is left alone
+    res = ms.fit("y3 ~ x1", df)
+    assert res.converged
+
+
+def test_duplicated_cluster_or_centred_column(demo):
+    df = demo.rename(columns={"w2": "cluster"})
+    with pytest.raises(DataError, match="more than one column named 'cluster'"):
+        ms.fit(TWO, df, cluster="cluster")
+    df = demo.rename(columns={"x2": "x1"})
+    with pytest.raises(DataError, match="more than one column named 'x1'"):
+        ms.fit(TWO, df, cluster="cluster", center={"x1": "cluster"})
+
+
+# --- the model argument ----------------------------------------------------------
+
+@pytest.mark.parametrize("model", [None, b"y1 ~ x1", 3, ["y1 ~ x1"]])
+def test_model_that_is_not_text(demo, model):
+    with pytest.raises(ModelSpecificationError, match="a model is lavaan-style text"):
+        ms.fit(model, demo)
+
+
+def test_byte_order_mark_is_accepted(demo):
+    plain = ms.fit("y1 ~ x1", demo)
+    bom = ms.fit("\ufeffy1 ~ x1", demo)
+    assert bom.model == "y1 ~ x1"
+    np.testing.assert_array_equal(bom.estimates["est"], plain.estimates["est"])
+
+
+# --- control={"start": ...} -------------------------------------------------------
+
+def test_start_vector_of_the_wrong_length(demo):
+    # y1 ~ x1 (single level): the slope and the residual variance
+    with pytest.raises(ModelSpecificationError, match=r"has 3 values but needs one per free "
+                                                      r"parameter: the model has 2 free "
+                                                      r"parameters.*1: y1 ~ x1; 2: y1 ~~ y1"):
+        ms.fit("y1 ~ x1", demo, control={"start": [0.1, 1.0, 2.0]})
+    with pytest.raises(ModelSpecificationError, match=r"shape \(1, 2\).*fit.estimation.theta"):
+        ms.fit("y1 ~ x1", demo, control={"start": [[0.1, 1.0]]})
+    with pytest.raises(ModelSpecificationError, match="must be numbers.*'abc'"):
+        ms.fit("y1 ~ x1", demo, control={"start": "abc"})
+    with pytest.raises(ModelSpecificationError, match=r"non-finite value \(nan\) at position 2 "
+                                                      r"\(y1 ~~ y1\)"):
+        ms.fit("y1 ~ x1", demo, control={"start": [0.1, np.nan]})
+    with pytest.raises(ModelSpecificationError, match=r"5 free parameters.*y1 ~ w1 \[between\]"):
+        ms.fit(TWO, demo, cluster="cluster", control={"start": [0.1, 1.0]})
+    # a start vector of the right length is used
+    res = ms.fit("y1 ~ x1", demo)
+    again = ms.fit("y1 ~ x1", demo, control={"start": list(res.estimation.theta)})
+    np.testing.assert_allclose(again.estimation.theta, res.estimation.theta, rtol=1e-6)
+
+
+def test_ci_level_as_a_percentage(demo):
+    with pytest.raises(ModelSpecificationError, match=r"did you mean ci_level=0\.95\?"):
+        ms.fit("y1 ~ x1", demo, ci_level=95)
+    with pytest.raises(ModelSpecificationError, match="strictly between 0 and 1"):
+        ms.fit("y1 ~ x1", demo, ci_level=1.0)
+    with pytest.raises(ModelSpecificationError, match=r"did you mean level=0\.9\?"):
+        ms.fit("y1 ~ x1", demo, level=90)
+
+
+# --- cluster ids of mixed types -----------------------------------------------------
+
+def test_mixed_cluster_id_types_warn_and_stay_apart(demo):
+    df = demo.copy()
+    df["cluster"] = df["cluster"].astype(object)
+    rows = np.flatnonzero(df["cluster"].to_numpy() == 1)[:2]
+    df.loc[rows, "cluster"] = "1"
+    with pytest.warns(DataWarning, match=r"cluster column 'cluster' has ids that look alike.*"
+                                         r"'1' \(str\) and 1 \(int\).*different clusters.*"
+                                         r"pandas.to_numeric"):
+        res = ms.fit(TWO, df, cluster="cluster")
+    assert res.nclusters == demo["cluster"].nunique() + 1
+    assert any("look alike" in m for m in res.messages)
+    # a column of one type does not warn
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ms.fit(TWO, demo.assign(cluster=demo["cluster"].astype(str)), cluster="cluster")
+
+
+# --- column names that need backticks --------------------------------------------------
+
+def test_backtick_names_fit_like_plain_ones(demo):
+    df = demo.rename(columns={"y1": "math score", "x1": "2nd x", "w1": "w-1"})
+    res = ms.fit("level: within\n `math score` ~ `2nd x`\nlevel: between\n `math score` ~ `w-1`",
+                 df, cluster="cluster")
+    ref = ms.fit(TWO, demo, cluster="cluster")
+    np.testing.assert_allclose(res.estimates["est"], ref.estimates["est"], rtol=1e-10)
+    assert "math score" in set(res.estimates["lhs"])
+
+
+def test_not_found_suggests_backticks(demo):
+    df = demo.rename(columns={"y1": "y1 score"})
+    with pytest.raises(DataError, match=r"'y1' not found.*Did you mean `y1 score`\? .*"
+                                        "backticks"):
+        ms.fit("y1 ~ x1", df)
+    with pytest.raises(DataError, match=r"Did you mean Y1\? \(names are case-sensitive\)"):
+        ms.fit("y1 ~ x1", demo.rename(columns={"y1": "Y1"}))
+
+
+def test_column_without_values(demo):
+    # an all-missing column read as text (e.g. an empty column of a CSV file)
+    with pytest.raises(DataError, match="column 'y1' has no values"):
+        ms.fit("y1 ~ x1", demo.assign(y1=None))

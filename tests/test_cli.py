@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 import msem_nb as ms
 
 PLOTLYJS_MARK = "* plotly.js v"
+# the child processes import this checkout's msem_nb, not another installed copy
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(
+    [str(Path(ms.__file__).resolve().parents[1])]
+    + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else []))}
 
 
 def run(*args, cwd=None, timeout=180):
     return subprocess.run([sys.executable, "-m", "msem_nb", *map(str, args)], cwd=cwd,
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout, env=ENV)
 
 
 @pytest.fixture(scope="module")
@@ -27,6 +33,13 @@ def files(tmp_path_factory):
     (d / "bad_var.txt").write_text("level: within\n  math ~ nosuch\nlevel: between\n"
                                    "  math ~ 1\n")
     (d / "not.csv").write_bytes(b"\xff\xfe\x00garbage\x00\xff")
+    df = ms.load_example("classrooms")
+    df.to_csv(d / "semicolon.csv", sep=";", index=False)
+    df.to_csv(d / "decimal_comma.csv", sep=";", decimal=",", index=False)
+    df.to_csv(d / "tabs.csv", sep="\t", index=False)
+    df.head(0).to_csv(d / "header_only.csv", index=False)
+    (d / "bom_model.txt").write_text("\ufeff" + ms.EXAMPLE_MODELS["classrooms"],
+                                     encoding="utf-8")
     return d
 
 
@@ -83,6 +96,18 @@ def test_bad_input_gives_one_line(files, args, words):
      ["output folder not found"]),
     (["fit", "not.csv", "-m", "model.txt", "-c", "class_id"], ["not.csv"]),
     (["fit", "classes.csv", "-m", "bad_syntax.txt", "-c", "class_id"], ["syntax error"]),
+    (["fit", "semicolon.csv", "-m", "model.txt", "-c", "class_id"],
+     ["semicolon.csv looks semicolon-separated", "pass --sep ';'"]),
+    (["fit", "decimal_comma.csv", "-m", "model.txt", "-c", "class_id"],
+     ["looks semicolon-separated", "pass --sep ';' --decimal ','"]),
+    (["fit", "tabs.csv", "-m", "model.txt", "-c", "class_id"],
+     ["tabs.csv looks tab-separated", "pass --sep tab"]),
+    (["fit", "header_only.csv", "-m", "model.txt", "-c", "class_id"],
+     ["header_only.csv has a header line but no data rows"]),
+    (["fit", "nosuch.csv", "-m", "model.txt", "-c", "class_id"],
+     ["data file not found: nosuch.csv"]),
+    (["fit", "classes.csv", "-m", "model.txt", "-c", "class_id", "--sep", ";;"],
+     ["one character"]),
 ])
 def test_bad_input_in_process(files, args, words, capsys, monkeypatch):
     from msem_nb.cli import main
@@ -94,6 +119,28 @@ def test_bad_input_in_process(files, args, words, capsys, monkeypatch):
         returncode, stderr = code, err
     assert_one_line_error(Proc, *words)
     assert not (files / "r.html").exists()
+
+
+@pytest.mark.parametrize("name, extra", [
+    ("semicolon.csv", ["--sep", ";"]),
+    ("decimal_comma.csv", ["--sep", ";", "--decimal", ","]),
+    ("tabs.csv", ["--sep", "tab"]),
+    ("tabs.csv", ["--sep", "\\t"]),
+])
+def test_sep_and_decimal_read_the_file(files, name, extra, capsys, monkeypatch):
+    from msem_nb.cli import main
+    monkeypatch.chdir(files)
+    assert main(["fit", name, "-m", "bom_model.txt", "-c", "class_id", *extra]) == 0
+    out = capsys.readouterr()
+    assert out.err == "" and "Level 2 [between]" in out.out
+    # the same numbers as the comma-separated file
+    main(["fit", "classes.csv", "-m", "model.txt", "-c", "class_id"])
+    assert capsys.readouterr().out.split("\n")[1:] == out.out.split("\n")[1:]
+
+
+def test_header_only_csv_as_a_process(files):
+    proc = run("fit", "header_only.csv", "-m", "model.txt", "-c", "class_id", cwd=files)
+    assert_one_line_error(proc, "no data rows")
 
 
 def test_report_html(files):
@@ -137,6 +184,6 @@ def test_demo_needs_only_the_package():
             "from msem_nb.cli import main\n"
             "sys.exit(main(['demo']))\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=180)
+                          timeout=180, env=ENV)
     assert proc.returncode == 0, proc.stderr
     assert "Level 2 [between]" in proc.stdout and "motb =~" in proc.stdout

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from msem_nb.inference.decompose import Decomposition, decompose
 from msem_nb.errors import DataError, DataWarning
+from msem_nb.inference.decompose import Decomposition, decompose
 
 FIX = Path(__file__).parent / "fixtures"
 Y4 = ["y1", "y2", "y3", "y4"]
@@ -348,3 +348,53 @@ def test_figures_escape_names():
     assert list(bar.y) == [safe, "y"] and safe in bar.hovertext[0]
     for trace in correlation_figure(dec).data:
         assert list(trace.x) == list(trace.y) == [safe, "y"]
+
+
+# --- no column is left out silently ------------------------------------------
+
+@pytest.mark.filterwarnings("ignore:1 of 2500 rows:msem_nb.errors.DataWarning")
+def test_numbers_stored_as_text_are_converted_with_a_note(demo):
+    df = demo.copy()
+    df["y1"] = df["y1"].map(repr)          # exact text of each number
+    df.loc[3, "y1"] = None                 # missing stays missing
+    with pytest.warns(DataWarning, match="column 'y1' holds numbers stored as text: "
+                                         "converted with pandas.to_numeric"):
+        dec = decompose(df, "cluster")
+    assert "y1" in dec.names
+    assert any("'y1' holds numbers stored as text" in n for n in dec.notes)
+    ref = decompose(demo.drop(index=3), "cluster")
+    assert dec.icc["y1"] == pytest.approx(ref.icc["y1"], rel=1e-10)
+    # listed explicitly: the same conversion
+    with pytest.warns(DataWarning, match="'y1' holds numbers stored as text"):
+        dec = decompose(df, "cluster", ["y1", "y2"])
+    assert dec.names == ("y1", "y2")
+
+
+def test_duplicated_and_text_columns_are_left_out_with_a_note(demo):
+    df = pd.concat([demo, demo[["x1"]]], axis=1)
+    df["y2"] = df["y2"].map(repr)
+    df.loc[5, "y2"] = "n/a"
+    df["school"] = "north"
+    with pytest.warns(DataWarning) as record:
+        dec = decompose(df, "cluster")
+    text = [str(w.message) for w in record]
+    assert any("column 'x1' was left out: more than one column has that name" in t
+               for t in text)
+    assert any("column 'y2' was left out: it holds numbers and text that is not a number "
+               "(e.g. 'n/a')" in t for t in text)
+    assert "x1" not in dec.names and "y2" not in dec.names and "school" not in dec.names
+    assert "left out as not numeric: 'school'" in dec.notes
+    for name in ("x1", "y2"):
+        assert any(f"'{name}' was left out" in n for n in dec.notes)
+    assert "left out as not numeric: 'school'" in dec.summary()
+
+
+def test_duplicated_names_that_are_asked_for_raise(demo):
+    df = pd.concat([demo, demo[["x1"]]], axis=1)
+    with pytest.raises(DataError, match=r"more than one column named 'x1' \(2 times\)"):
+        decompose(df, "cluster", ["y1", "x1"])
+    df = demo.rename(columns={"w2": "cluster"})
+    with pytest.raises(DataError, match="more than one column named 'cluster'"):
+        decompose(df, "cluster")
+    with pytest.raises(DataError, match=r"'y2' is not numeric.*'n/a'"):
+        decompose(demo.assign(y2=["n/a"] + list(demo.y2[1:])), "cluster", ["y1", "y2"])

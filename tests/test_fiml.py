@@ -7,18 +7,19 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import FIXTURES, estimate_row, load_reference
 from scipy.stats import multivariate_normal
 
 import msem_nb as ms
-from conftest import FIXTURES, estimate_row, load_reference
-from msem_nb.data.prepare import prepare_data
 from msem_nb.data.missing import MissingClusterData, MissingSingleData, as_missing
+from msem_nb.data.prepare import prepare_data
+from msem_nb.likelihood.complete import loglik_single, loglik_twolevel
 from msem_nb.likelihood.missing import (
     casewise_single,
     clusterwise_twolevel,
     loglik_single_missing,
-    loglik_twolevel_missing)
-from msem_nb.likelihood.complete import loglik_single, loglik_twolevel
+    loglik_twolevel_missing,
+)
 
 FIT_KEYS = ["chisq", "df", "cfi", "tli", "rmsea", "srmr", "srmr_within", "srmr_between",
             "aic", "bic"]
@@ -363,3 +364,39 @@ def test_empty_rows_are_dropped_and_counted(demo):
         res = ms.fit("y1 ~ x1", d, missing="fiml")
     assert res.nobs == 2497 and res.n_dropped == 3
     assert math.isfinite(res.loglik)
+
+
+def test_pair_never_observed_together_is_a_data_error(demo, monkeypatch):
+    """Zero coverage (lavaan's lavInspect(fit, "coverage")): named, before any optimisation."""
+    from msem_nb.estimation import pipeline
+
+    def no_estimation(*args, **kwargs):
+        raise AssertionError("estimation must not start")
+
+    monkeypatch.setattr(pipeline, "estimate", no_estimation)
+    d = demo.copy()
+    d.loc[:1249, "y1"] = np.nan
+    d.loc[1250:, "x1"] = np.nan
+    msg = r"variables 'y1' and 'x1' are never observed together: their coverage \(the share " \
+          r"of rows with both observed.*\) is 0"
+    with pytest.raises(ms.DataError, match=msg):
+        ms.fit("y1 ~ x1 + x2", d, missing="fiml")
+    with pytest.raises(ms.DataError, match=msg):
+        ms.fit("level: within\n y1 ~ x1\nlevel: between\n y1 ~ w1", d, cluster="cluster",
+               missing="fiml")
+    # two-level: a between-only variable never observed in a cluster where y1 is
+    d = demo.copy()
+    d.loc[d.cluster <= 100, "y1"] = np.nan
+    d.loc[d.cluster > 100, "w1"] = np.nan
+    with pytest.raises(ms.DataError, match=r"'y1' and 'w1' are never observed together: their "
+                                           r"coverage \(the share of clusters"):
+        ms.fit("level: within\n y1 ~ x1\nlevel: between\n y1 ~ w1", d, cluster="cluster",
+               missing="fiml")
+
+
+def test_some_coverage_is_enough(demo):
+    d = demo.copy()
+    d.loc[:1239, "y1"] = np.nan
+    d.loc[1250:, "x1"] = np.nan   # 10 rows with both
+    res = ms.fit("y1 ~ x1", d, missing="fiml")
+    assert res.converged

@@ -317,6 +317,74 @@ def test_bad_arguments(fit_small):
 
 
 # ---------------------------------------------------------------------------
+# Arguments are checked before any draw or refit
+# ---------------------------------------------------------------------------
+
+@pytest.fixture
+def no_work(monkeypatch):
+    """Make any refit or draw fail loudly, so that errors must come before them."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("no refit or draw may start before the arguments are checked")
+    monkeypatch.setattr(iv.Replicator, "from_fit", refuse)
+    monkeypatch.setattr(iv, "_run_tasks", refuse)
+    monkeypatch.setattr(iv, "defined_draws", refuse)
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    ({"ci_level": 95}, r"ci_level=95 is not a confidence level: did you mean ci_level=0\.95\?"),
+    ({"ci_level": 1.0}, "strictly between 0 and 1"),
+    ({"ci_level": 0}, "strictly between 0 and 1"),
+    ({"ci_level": -0.9}, "strictly between 0 and 1"),
+    ({"ci_level": "95%"}, "must be a number between 0 and 1 such as 0.95, not '95%'"),
+    ({"ci_level": float("nan")}, "strictly between 0 and 1"),
+    ({"seed": "abc"}, "seed must be a whole number >= 0 such as 1.*not 'abc'"),
+    ({"seed": -1}, "seed must be a whole number"),
+    ({"seed": 1.5}, "seed must be a whole number"),
+])
+def test_interval_arguments(fit_small, no_work, kwargs, words):
+    with pytest.raises(ms.ModelSpecificationError, match=words):
+        fit_small.monte_carlo(**kwargs)
+    with pytest.raises(ms.ModelSpecificationError, match=words):
+        fit_small.bootstrap(10, n_jobs=1, **kwargs)
+
+
+def test_deprecated_level_is_checked_too(fit_small, no_work):
+    with pytest.raises(ms.ModelSpecificationError, match=r"did you mean level=0\.95\?"):
+        fit_small.monte_carlo(level=95)
+    with pytest.raises(ms.ModelSpecificationError, match=r"did you mean level=0\.9\?"):
+        fit_small.bootstrap(10, level=90)
+
+
+@pytest.mark.parametrize("n", ["abc", 0, 1, 2.5, True, None, -5])
+def test_counts_must_be_whole_numbers(fit_small, no_work, n):
+    with pytest.raises(ms.ModelSpecificationError, match="n_draws must be a whole number, "
+                                                         "at least 2"):
+        fit_small.monte_carlo(n)
+    with pytest.raises(ms.ModelSpecificationError, match="n_boot must be a whole number, "
+                                                         "at least 2"):
+        fit_small.bootstrap(n)
+
+
+def test_other_bootstrap_arguments(fit_small, no_work):
+    with pytest.raises(ms.ModelSpecificationError, match="jackknife_groups must be"):
+        fit_small.bootstrap(10, jackknife_groups=0)
+    with pytest.raises(ms.ModelSpecificationError, match="n_jobs must be a whole number"):
+        fit_small.bootstrap(10, n_jobs="all")
+    with pytest.raises(ms.ModelSpecificationError, match="covariates must be 'fixed' or "
+                                                         "'random', not 'some'"):
+        fit_small.bootstrap(10, covariates="some")
+
+
+def test_accepted_seeds_and_counts(fit_small):
+    a = fit_small.monte_carlo(np.int64(200), seed=np.int64(3))
+    b = fit_small.monte_carlo(200.0, seed=3)
+    pd.testing.assert_frame_equal(a.draws, b.draws)
+    assert a.seed == 3 and a.n_requested == 200
+    c = fit_small.monte_carlo(200, seed=[3, 4])
+    assert not np.allclose(c.draws.to_numpy(), a.draws.to_numpy())
+
+
+# ---------------------------------------------------------------------------
 # Progress
 # ---------------------------------------------------------------------------
 

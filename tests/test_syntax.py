@@ -18,7 +18,8 @@ from msem_nb.syntax import (
     Term,
     Token,
     parse,
-    tokenize)
+    tokenize,
+)
 
 
 def only(text):
@@ -850,3 +851,111 @@ class TestErrors:
         # A ';' ends the statement even though the next line starts with '+'.
         assert_caret(syntax_error("y ~ x;\n + z"), 2, 2, "+")
         assert_caret(syntax_error("y ~ x +; z ~ w"), 1, 7, "+")
+
+
+# ---------------------------------------------------------------------------
+# Names in backticks, byte order marks, models that are not text
+# ---------------------------------------------------------------------------
+
+
+class TestBacktickNames:
+    def test_token_value_is_the_text_inside(self):
+        toks = tokenize("`math score` ~ a*`2nd wave`")
+        assert toks[0] == Token(NAME, "math score", 1, 1, quoted=True)
+        assert (toks[0].width, toks[0].end_col) == (12, 13)
+        assert toks[1] == Token(OP, "~", 1, 14)
+        assert toks[4] == Token(NAME, "2nd wave", 1, 18, quoted=True)
+        assert toks[4].end_col == 28
+
+    def test_statements_use_the_names(self):
+        m = parse("level: within\n `math score` ~ `s.e.s`\nlevel: between\n"
+                  " `math score` ~ 1 + `teacher-exp`")
+        assert summary(m) == [("math score", "~", ("s.e.s",)),
+                              ("math score", "~1", ("1",)),
+                              ("math score", "~", ("teacher-exp",))]
+        (reg,) = [s for s in m.statements if s.level == "within"]
+        assert (reg.line, reg.col) == (2, 2)
+        assert (reg.rhs[0].line, reg.rhs[0].col) == (2, 17)
+
+    def test_modifiers_and_expressions(self):
+        st = only("f =~ NA*`item 1` + b*`item 2`")
+        assert [(t.name, t.free, t.label) for t in st.rhs] == [
+            ("item 1", True, None), ("item 2", False, "b")]
+        st = only("ind := `a 1` * b")
+        assert st.expr.names == ("a 1", "b")
+
+    def test_quoted_name_is_never_a_keyword(self):
+        # a column called NA, or level
+        st = only("f =~ `NA` + y")
+        assert [(t.name, t.free) for t in st.rhs] == [("NA", False), ("y", False)]
+        assert summary(parse("`level` ~ x")) == [("level", "~", ("x",))]
+
+    def test_caret_after_a_quoted_name(self):
+        err = syntax_error("`math score` ~ x @")
+        assert_caret(err, 1, 18, "@")
+        err = syntax_error("y ~ `a b` `c d`")
+        assert_caret(err, 1, 11, "`c d`")
+
+    def test_unterminated_backtick(self):
+        err = syntax_error("y ~ x\n  z ~ `math score + w\nq ~ r")
+        assert_caret(err, 2, 7, "`")
+        assert "unterminated" in err.msg and "backtick" in err.msg
+
+    def test_backtick_does_not_run_over_the_line_end(self):
+        assert_caret(syntax_error("y ~ `a\nb` + x"), 1, 5, "`")
+
+    def test_empty_backticks(self):
+        err = syntax_error("y ~ `` + x")
+        assert_caret(err, 1, 5, "``")
+        assert "empty name" in err.msg
+
+    @pytest.mark.parametrize("text, col, token", [
+        ("math score ~ ses", 6, "score"),
+        ("y ~ math score", 10, "score"),
+        ("math score", 6, "score"),
+    ])
+    def test_two_names_in_a_row_suggest_backticks(self, text, col, token):
+        err = syntax_error(text)
+        assert_caret(err, 1, col, token)
+        assert "written in backticks: `math score`" in err.msg
+
+    def test_leading_digit_suggests_backticks(self):
+        err = syntax_error("y ~ 2nd")
+        assert_caret(err, 1, 5, "2nd")
+        assert "`2nd`" in err.msg
+
+    def test_plain_and_quoted_names(self):
+        from msem_nb.syntax.tokens import is_plain_name, quote_name
+        for name in ("y1", "x.1", "_a", "Größe", "math_score"):
+            assert is_plain_name(name) and quote_name(name) == name
+            assert only(f"y ~ {quote_name(name)}").rhs[0].name == name
+        for name in ("math score", "2nd", "a-b", "", " y", "NA"):
+            assert quote_name(name) == f"`{name}`"
+        assert not is_plain_name("math score") and is_plain_name("NA")
+
+
+class TestModelText:
+    def test_byte_order_mark_is_dropped(self):
+        m = parse("\ufeffy ~ x\nz ~ y")
+        assert summary(m) == [("y", "~", ("x",)), ("z", "~", ("y",))]
+        assert m.source == "y ~ x\nz ~ y"
+        assert (m.statements[0].line, m.statements[0].col) == (1, 1)
+        # positions count from after the mark, as an editor shows them
+        assert_caret(syntax_error("\ufeffy ~ @"), 1, 5, "@")
+
+    @pytest.mark.parametrize("model, words", [
+        (None, "missing (None)"),
+        (b"y ~ x", "model.decode('utf-8')"),
+        (3, "not int"),
+        (["y ~ x"], "not list"),
+    ])
+    def test_not_text(self, model, words):
+        from msem_nb.errors import ModelSpecificationError
+        with pytest.raises(ModelSpecificationError, match="lavaan-style text") as info:
+            parse(model)
+        assert words in str(info.value)
+
+    def test_path_suggests_reading_the_file(self, tmp_path):
+        from msem_nb.errors import ModelSpecificationError
+        with pytest.raises(ModelSpecificationError, match=r"read_text\(\)"):
+            parse(tmp_path / "model.txt")

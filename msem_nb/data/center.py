@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-
-
 import pandas as pd
+
+from msem_nb.data.prepare import check_duplicate_columns
 from msem_nb.errors import DataError, ModelSpecificationError
 
 
@@ -13,6 +13,7 @@ def center_columns(data: pd.DataFrame, center: dict, cluster: str | None):
     """A copy of `data` with the named columns centred; returns (data, record)."""
     if not isinstance(data, pd.DataFrame):
         raise DataError(f"data must be a pandas DataFrame, not {type(data).__name__}")
+    check_duplicate_columns(data, list(center) + ([cluster] if cluster is not None else []))
     out = data.copy()
     record = {}
     for col, how in center.items():

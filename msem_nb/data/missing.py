@@ -15,6 +15,7 @@ any model variable carry no information and are dropped in every mode.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import ClassVar
@@ -23,10 +24,9 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from msem_nb.data.complete import ClusterData, SingleData
+from msem_nb.data.complete import ClusterData, SingleData, cluster_stats
 from msem_nb.errors import DataError, DataWarning
 from msem_nb.messages import notify
-from msem_nb.data.complete import cluster_stats
 
 __all__ = ["MissingSingleData", "MissingClusterData", "MISSING_MODES", "normalize_missing",
            "rows_to_keep", "missing_single_data", "missing_cluster_data", "as_missing"]
@@ -191,6 +191,41 @@ def _check_observed(values: np.ndarray, names) -> None:
             f"{np.nanmax(values[:, k]):g}): it carries no information; leave it out of the model")
 
 
+def _check_coverage(obs: np.ndarray, names: Sequence[str], unit: str,
+                    pairs: Sequence[tuple[int, int]] | None = None) -> None:
+    """DataError for the first pair of columns of `obs` never observed together.
+
+    ``coverage[i, j]`` is the share of units (rows, or clusters) with both
+    observed, as lavaan's ``lavInspect(fit, "coverage")``. At 0 the pair's
+    covariance is not identified by the data, and neither is the saturated
+    model the fit is compared with; lavaan warns and goes on (the estimate is
+    then whatever the optimiser stops at), here it is an error before any
+    optimisation. `pairs` restricts the check to those (i, j).
+    """
+    if obs.shape[1] < 2 or not len(obs):
+        return
+    o = obs.astype(float)
+    both = o.T @ o
+    if pairs is None:
+        i, j = np.triu_indices(obs.shape[1], 1)
+    elif not pairs:
+        return
+    else:
+        i, j = np.array(pairs, dtype=int).T
+    zero = np.flatnonzero(both[i, j] == 0)
+    if not len(zero):
+        return
+    a, b = names[i[zero[0]]], names[j[zero[0]]]
+    more = (f" ({len(zero) - 1} more pair{'s' if len(zero) > 2 else ''} of variables "
+            "have coverage 0 too)") if len(zero) > 1 else ""
+    raise DataError(
+        f"variables '{a}' and '{b}' are never observed together: their coverage (the share "
+        f"of {unit} with both observed, lavaan's lavInspect(fit, 'coverage')) is 0{more}. "
+        "Their covariance cannot be estimated from these data, and neither can the "
+        "saturated model the fit is compared with; leave one of them out of the model, or "
+        "use data in which they are observed together")
+
+
 def _pairwise_moments(values: np.ndarray):
     """Available-case means and pairwise covariances, made positive definite (start values)."""
     df = pd.DataFrame(values)
@@ -220,6 +255,7 @@ def missing_single_data(values: np.ndarray, names, n_dropped: int, mode: str) ->
         return SingleData(names, n, mean, c.T @ c / n, n_dropped, values)
     _check_observed(values, names)
     obs = ~np.isnan(values)
+    _check_coverage(obs, names, "rows")
     masks, row_pat = _patterns(obs)
     K, p = masks.shape
     count = np.bincount(row_pat, minlength=K).astype(float)
@@ -292,6 +328,15 @@ def _cluster_from_values(values, codes, uniques, within, between_only, both, n_d
             f"{zmin[j, k]:g} to {zmax[j, k]:g}); use it at the within level too, or replace "
             "it by its cluster means")
     zo = ~np.isnan(zc)
+    # coverage: within pairs by row; between pairs (between-only variables and
+    # the between parts of both-level ones) by cluster
+    _check_coverage(~np.isnan(y), within, "rows")
+    bidx = [k for k, v in enumerate(within) if v in both]
+    yseen = np.add.reduceat((~np.isnan(y)).astype(int), offsets, axis=0)[:, bidx] > 0 \
+        if bidx else np.zeros((J, 0), bool)
+    nb = len(bidx)
+    _check_coverage(np.hstack([yseen, zo]), [within[k] for k in bidx] + list(between_only),
+                    "clusters", [(a, b) for b in range(nb, nb + pz) for a in range(b)])
     for k in range(pz):
         if zo[:, k].sum() and np.ptp(zc[zo[:, k], k]) == 0:
             raise DataError(f"variable '{between_only[k]}' has the same value in every "

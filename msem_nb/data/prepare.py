@@ -1,21 +1,125 @@
 """Validation of a DataFrame and the choice of container for it.
 
-``prepare_data`` checks the model's columns (present, numeric, finite, not
-constant; between-only variables constant within clusters), applies the
-missing-data row rules of :mod:`msem_nb.data.missing`, and returns the
+``prepare_data`` checks the model's columns (present, not duplicated,
+numeric, finite, not constant; between-only variables constant within
+clusters), applies the missing-data row rules of :mod:`msem_nb.data.missing`,
+checks that enough rows (and clusters) are left, and returns the
 complete-data statistics of :mod:`msem_nb.data.complete` or, when values are
 missing under a FIML mode, the incomplete-data containers.
+
+The least data a model can be fitted to (fewer make the sample covariance
+matrices singular, so the likelihood has no maximum):
+
+* one level: N >= p + 1 rows for the p model variables;
+* two levels: J >= 2 clusters, N - J >= p_w (the pooled within-cluster SSCP
+  of the p_w variables with a within part has N - J degrees of freedom) and
+  J >= p_z + 1 for the p_z between-only variables.
+
+These are necessary, not sufficient: estimates from data this small are not
+to be trusted.
 """
 
 from __future__ import annotations
 
-
+import re
+from collections.abc import Hashable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
-from msem_nb.errors import DataError
+
 from msem_nb.data.complete import SingleData, cluster_stats
 from msem_nb.data.missing import missing_cluster_data, missing_single_data, rows_to_keep
+from msem_nb.errors import DataError, DataWarning
+from msem_nb.messages import notify
+from msem_nb.syntax.tokens import is_plain_name, quote_name
+
+__all__ = ["prepare_data", "check_duplicate_columns", "check_cluster_ids"]
+
+
+def check_duplicate_columns(df: pd.DataFrame, used: Iterable[Hashable]) -> None:
+    """DataError when a column the caller needs (`used`) has a duplicated name.
+
+    Duplicated names that are not used are left alone.
+    """
+    dup = pd.Index(df.columns[df.columns.duplicated()]).unique()
+    used = set(used)
+    hit = [c for c in dup if c in used]
+    if hit:
+        which = ", ".join(f"'{c}' ({int((df.columns == c).sum())} times)" for c in hit)
+        raise DataError(
+            f"the data have more than one column named {which}, so it is not clear which one "
+            "the model means; give them distinct names (data.columns = [...] or "
+            "data.rename(columns=...)), or keep the first with "
+            "data.loc[:, ~data.columns.duplicated()]")
+
+
+def _id_key(value: object) -> tuple[str, object]:
+    """What a cluster id looks like as text: 1, 1.0, "1" and " 1 " share a key."""
+    if isinstance(value, (bool, np.bool_)):
+        return ("other", repr(value))
+    if isinstance(value, (int, float, np.number)):
+        return ("number", float(value))
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return ("number", float(text))
+        except ValueError:
+            return ("text", text)
+    return ("other", repr(value))
+
+
+def check_cluster_ids(ids: pd.Series, cluster: Hashable) -> None:
+    """Warn when two different ids of an object column look like the same cluster.
+
+    A column that mixes ``1`` and ``"1"`` (e.g. after concatenating two data
+    sets read differently) holds two different values; they stay two
+    clusters, as the data say, and a DataWarning names a pair and the fix.
+    """
+    if ids.dtype != object:
+        return
+    seen: dict = {}
+    pairs = []
+    for value in pd.unique(ids.to_numpy()):
+        key = _id_key(value)
+        if key in seen:
+            pairs.append((seen[key], value))
+        else:
+            seen[key] = value
+    if not pairs:
+        return
+    a, b = pairs[0]
+    numeric = all(k[0] == "number" for k in seen)
+    fix = (f"pandas.to_numeric(data['{cluster}'])" if numeric
+           else f"data['{cluster}'].astype(str).str.strip()")
+    notify(
+        f"cluster column '{cluster}' has ids that look alike but differ in type or spacing: "
+        f"{a!r} ({type(a).__name__}) and {b!r} ({type(b).__name__})"
+        + (f", and {len(pairs) - 1} more such pair{'s' if len(pairs) > 2 else ''}"
+           if len(pairs) > 1 else "")
+        + "; they are treated as different clusters. If they are the same cluster, give the "
+        f"column one type first: data['{cluster}'] = {fix}", DataWarning, stacklevel=5)
+
+
+def _backtick_hint(name: str, columns: Iterable[Hashable]) -> str:
+    """A hint when a model name looks like a column name ("math" for "math score",
+    "math.score" or "Math"), with the backtick form where one is needed."""
+    found = []
+    for c in columns:
+        if not isinstance(c, str):
+            continue
+        words = [w for w in re.split(r"[^\w]+", c) if w]
+        if len(words) > 1 and (name in words or "_".join(words) == name) \
+                or c.strip() == name or c.lower() == str(name).lower():
+            found.append(c)
+    if not found:
+        return ""
+    shown = ", ".join(quote_name(c) for c in found[:3])
+    quoted = [c for c in found if not is_plain_name(c)]
+    how = (f" A column whose name has spaces or other characters is written in backticks "
+           f"in the model, e.g. {quote_name(quoted[0])} ~ x") if quoted else ""
+    case = " (names are case-sensitive)" if any(
+        c.lower() == str(name).lower() for c in found) else ""
+    return f". Did you mean {shown}?{case}{how}"
 
 
 def _numeric_block(df: pd.DataFrame, names) -> np.ndarray:
@@ -24,15 +128,18 @@ def _numeric_block(df: pd.DataFrame, names) -> np.ndarray:
     if missing:
         cols = ", ".join(map(str, df.columns))
         which = ", ".join(f"'{v}'" for v in missing)
+        hint = next((h for h in (_backtick_hint(v, df.columns) for v in missing) if h), "")
         raise DataError(
             f"variable{'s' if len(missing) > 1 else ''} {which} not found in the data; "
-            f"the columns are: {cols}")
+            f"the columns are: {cols}{hint}")
     out = np.empty((len(df), len(names)), dtype=float)
     for k, v in enumerate(names):
         col = df[v]
         if pd.api.types.is_bool_dtype(col):
             col = col.astype(float)
         if not pd.api.types.is_numeric_dtype(col):
+            if not col.notna().any():
+                raise DataError(f"column '{v}' has no values (every entry is missing)")
             bad = pd.to_numeric(col, errors="coerce").isna() & col.notna()
             example = col[bad].iloc[0] if bad.any() else col.dropna().iloc[0]
             raise DataError(
@@ -52,6 +159,40 @@ def _numeric_block(df: pd.DataFrame, names) -> np.ndarray:
 def _drop_missing(values: np.ndarray, missing: str, exo_cols=()) -> tuple[np.ndarray, int]:
     # the rules per missing-data mode live with the FIML code
     return rows_to_keep(values, missing, exo_cols)
+
+
+def _check_size_single(n: int, names: Sequence[str], n_dropped: int) -> None:
+    p = len(names)
+    if n >= p + 1:
+        return
+    dropped = f" ({n_dropped} were dropped for missing values)" if n_dropped else ""
+    raise DataError(
+        f"{n} row{'s' if n != 1 else ''}{dropped} for {p} model variable"
+        f"{'s' if p != 1 else ''}: a model needs more rows than variables (at least {p + 1} "
+        "here) for their covariance matrix to be estimated, and many more for estimates to "
+        "be trusted")
+
+
+def _check_size_clusters(n: int, nclusters: int, within: Sequence[str],
+                         between_only: Sequence[str], cluster: Hashable,
+                         n_dropped: int) -> None:
+    dropped = f" ({n_dropped} rows were dropped for missing values)" if n_dropped else ""
+    if nclusters < 2:
+        raise DataError(
+            f"cluster column '{cluster}' has {nclusters} cluster{dropped}: a two-level model "
+            "needs at least 2 clusters (and many more for between-level estimates to be "
+            "trusted)")
+    pw, pz = len(within), len(between_only)
+    if n - nclusters < pw:
+        raise DataError(
+            f"{n} rows in {nclusters} clusters{dropped} leave {n - nclusters} within-cluster "
+            f"degrees of freedom (rows minus clusters) for {pw} variable"
+            f"{'s' if pw != 1 else ''} with a within part: a two-level model needs at least "
+            f"{nclusters + pw} rows here, i.e. clusters with more than one row")
+    if nclusters < pz + 1:
+        raise DataError(
+            f"{nclusters} clusters{dropped} for {pz} between-only variables: a two-level "
+            f"model needs more clusters than between-level variables (at least {pz + 1} here)")
 
 
 def _check_constant(values: np.ndarray, names) -> None:
@@ -92,18 +233,29 @@ def prepare_data(df: pd.DataFrame, names, cluster=None, between_only=(), both=()
     Returns
     -------
     SingleData or ClusterData
+
+    Raises
+    ------
+    DataError
+        Missing, duplicated, non-numeric, infinite or constant columns,
+        missing cluster ids, too few rows or clusters (see the module
+        docstring), pairs of variables never observed together (FIML).
     """
     if not isinstance(df, pd.DataFrame):
         raise DataError(f"data must be a pandas DataFrame, not {type(df).__name__}")
     names = tuple(names)
     between_only = tuple(between_only)
     allnames = names + between_only
+    if len(df) == 0:
+        raise DataError("the data have no rows")
+    check_duplicate_columns(df, allnames + ((cluster,) if cluster is not None else ()))
     values = _numeric_block(df, allnames)
 
     exo_cols = [allnames.index(v) for v in exogenous if v in allnames]
     if cluster is None:
         keep, n_dropped = _drop_missing(values, missing, exo_cols)
         values = values[keep]
+        _check_size_single(len(values), allnames, n_dropped)
         if np.isnan(values).any():
             return missing_single_data(values, allnames, n_dropped, missing)
         _check_constant(values, allnames)
@@ -125,9 +277,11 @@ def prepare_data(df: pd.DataFrame, names, cluster=None, between_only=(), both=()
             f"cluster column '{cluster}' has {len(rows)} missing ids "
             f"(rows {', '.join(map(str, rows[:5]))}{', ...' if len(rows) > 5 else ''}): every row "
             "needs a cluster; drop those rows or give them ids")
+    check_cluster_ids(ids, cluster)
     keep, n_dropped = _drop_missing(values, missing, exo_cols)
     values = values[keep]
     codes, uniques = pd.factorize(ids.to_numpy()[keep], sort=False)
+    _check_size_clusters(len(values), len(uniques), names, between_only, cluster, n_dropped)
     if np.isnan(values).any():
         return missing_cluster_data(values, codes, np.asarray(uniques), names, between_only,
                                     tuple(both), n_dropped, missing)

@@ -32,7 +32,7 @@ from msem_nb.likelihood.slopes import SlopeObjective
 from msem_nb.likelihood.slopes import CholeskyMap
 from msem_nb.likelihood.slopes import boundary_notes
 
-__all__ = ["Estimation", "estimate", "count_moments", "expected_information"]
+__all__ = ["Estimation", "estimate", "count_moments", "expected_information", "check_start"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -112,6 +112,42 @@ def expected_information(obj: Objective, theta: np.ndarray, K: np.ndarray) -> np
     return -numeric_hessian(grad, xi0)
 
 
+def check_start(start: object, pt: ParTable, npar: int) -> np.ndarray:
+    """A user's start vector as floats, checked against the free parameters of `pt`.
+
+    Raises
+    ------
+    ModelSpecificationError
+        When `start` is not a flat sequence of `npar` finite numbers; the
+        message gives the expected length, the parameters in order and how
+        to get a valid vector from an earlier fit.
+    """
+    names = _param_names(pt)
+    listed = "; ".join(f"{k + 1}: {n}" for k, n in enumerate(names[:12]))
+    more = f"; ... ({npar - 12} more)" if npar > 12 else ""
+    how = (f"the model has {npar} free parameter{'s' if npar != 1 else ''}, in this order: "
+           f"{listed}{more}. The rows of fit.partable.table with free = 1, 2, ... list "
+           "them, and fit.estimation.theta of an earlier fit is a valid start vector")
+    try:
+        theta0 = np.asarray(start, dtype=float)
+    except (TypeError, ValueError):
+        raise ModelSpecificationError(
+            f"control['start'] must be numbers, one per free parameter, not {start!r:.60}: "
+            + how) from None
+    if theta0.ndim != 1 or len(theta0) != npar:
+        got = f"{len(theta0)} values" if theta0.ndim == 1 else f"an array of shape {theta0.shape}"
+        raise ModelSpecificationError(
+            f"control['start'] has {got} but needs one per free parameter: {how}")
+    bad = np.flatnonzero(~np.isfinite(theta0))
+    if len(bad):
+        k = int(bad[0])
+        raise ModelSpecificationError(
+            f"control['start'] has a non-finite value ({theta0[k]}) at position {k + 1} "
+            f"({names[k] if k < len(names) else '?'}); start values must be finite numbers: "
+            + how)
+    return theta0
+
+
 def estimate(pt: ParTable, data, *, control: dict | None = None,
              information: str | None = None) -> Estimation:
     """Maximum likelihood estimates for a parameter table on prepared data.
@@ -138,6 +174,8 @@ def estimate(pt: ParTable, data, *, control: dict | None = None,
             "information='expected' is not available for random-slope models or two-level "
             "models with missing='fiml'; use information='observed'")
     control = dict(control or {})
+    if control.get("start") is not None:
+        control["start"] = check_start(control["start"], pt, pt.npar)
     fixed_values, sat_x, loglik_x, h1 = exogenous_values(pt, data)
     spec = build_spec(pt, fixed_values)
     if pt.slopes:

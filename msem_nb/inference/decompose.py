@@ -16,8 +16,8 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from msem_nb.data.prepare import check_duplicate_columns, prepare_data
 from msem_nb.format import num
-from msem_nb.data.prepare import prepare_data
 from msem_nb.errors import DataError, DataWarning
 from msem_nb.estimation.saturated import fit_saturated
 from msem_nb.messages import notify
@@ -183,37 +183,107 @@ class Decomposition:
                 f"{notes}</div>")
 
 
-def _resolve_variables(data, cluster, variables) -> tuple:
+def _text_as_numbers(col: pd.Series):
+    """A text column as numbers: (converted, None) when every entry that is not
+    missing is a number written as text, else (None, an entry that is not)."""
+    values = pd.to_numeric(col, errors="coerce")
+    bad = values.isna() & col.notna()
+    if bad.any() or not col.notna().any():
+        return None, (col[bad].iloc[0] if bad.any() else None)
+    return values, None
+
+
+def _quoted(names) -> str:
+    return ", ".join(f"'{v}'" for v in names)
+
+
+def _resolve_variables(data, cluster, variables) -> tuple[tuple, dict, list]:
+    """The variables to decompose, text columns converted to numbers, and notes.
+
+    Returns
+    -------
+    names : tuple
+    converted : dict
+        Column -> its values as numbers, for columns holding numbers as text.
+    notes : list of str
+        One per group of columns converted or left out, saying why; those
+        that point at a problem in the data are also issued as DataWarnings.
+    """
     if not isinstance(data, pd.DataFrame):
         raise DataError(f"data must be a pandas DataFrame, not {type(data).__name__}")
     cols = ", ".join(map(str, data.columns))
     if cluster not in data.columns:
         raise DataError(f"cluster column '{cluster}' not found in the data; "
                         f"the columns are: {cols}")
+    check_duplicate_columns(data, [cluster])
+    converted: dict = {}
+    notes: list = []
+    warn: list = []
     if variables is None:
-        names = tuple(c for c in data.columns
-                      if c != cluster and pd.api.types.is_numeric_dtype(data[c]))
+        counts = data.columns.value_counts()
+        names, dups, partial, text = [], [], [], []
+        for c in dict.fromkeys(data.columns):
+            if c == cluster:
+                continue
+            if counts[c] > 1:
+                dups.append(c)
+            elif pd.api.types.is_numeric_dtype(data[c]):
+                names.append(c)
+            else:
+                values, example = _text_as_numbers(data[c])
+                if values is not None:
+                    converted[c] = values
+                    names.append(c)
+                elif example is not None and pd.to_numeric(data[c], errors="coerce").notna().any():
+                    partial.append((c, example))
+                else:
+                    text.append(c)
+        if dups:
+            one = len(dups) == 1
+            warn.append(f"{'column' if one else 'columns'} {_quoted(dups)} "
+                        f"{'was' if one else 'were'} left out: more than one column has "
+                        f"{'that name' if one else 'each of these names'}; give them distinct "
+                        "names (data.columns = [...]) to decompose them")
+        for c, example in partial:
+            warn.append(f"column '{c}' was left out: it holds numbers and text that is not a "
+                        f"number (e.g. {example!r}); pandas.to_numeric(data['{c}'], "
+                        "errors='coerce') makes such entries missing")
+        if text:
+            notes.append(f"left out as not numeric: {_quoted(text)}")
+        names = tuple(names)
         if not names:
             raise DataError(f"the data have no numeric columns besides '{cluster}'; "
                             f"the columns are: {cols}")
-        return names
-    names = (variables,) if isinstance(variables, str) else tuple(variables)
-    unknown = [v for v in names if v not in data.columns]
-    if unknown:
-        which = ", ".join(f"'{v}'" for v in unknown)
-        raise DataError(f"variable{'s' if len(unknown) > 1 else ''} {which} not found in the "
-                        f"data; the columns are: {cols}")
-    if cluster in names:
-        raise DataError(f"the cluster column '{cluster}' is also listed as a variable")
-    if len(set(names)) < len(names):
-        raise DataError("a variable is listed more than once")
-    for v in names:
-        if not pd.api.types.is_numeric_dtype(data[v]):
-            raise DataError(f"column '{v}' is not numeric (dtype {data[v].dtype}); convert it "
-                            "with pandas.to_numeric or leave it out")
-    if not names:
-        raise DataError("no variables given")
-    return names
+    else:
+        names = (variables,) if isinstance(variables, str) else tuple(variables)
+        unknown = [v for v in names if v not in data.columns]
+        if unknown:
+            which = ", ".join(f"'{v}'" for v in unknown)
+            raise DataError(f"variable{'s' if len(unknown) > 1 else ''} {which} not found in "
+                            f"the data; the columns are: {cols}")
+        if cluster in names:
+            raise DataError(f"the cluster column '{cluster}' is also listed as a variable")
+        if len(set(names)) < len(names):
+            raise DataError("a variable is listed more than once")
+        check_duplicate_columns(data, names)
+        for v in names:
+            if pd.api.types.is_numeric_dtype(data[v]):
+                continue
+            values, example = _text_as_numbers(data[v])
+            if values is None:
+                shown = f", e.g. {example!r}" if example is not None else ""
+                raise DataError(f"column '{v}' is not numeric (dtype {data[v].dtype}{shown}); "
+                                "convert it with pandas.to_numeric or leave it out")
+            converted[v] = values
+        if not names:
+            raise DataError("no variables given")
+    if converted:
+        warn.insert(0, f"column{'s' if len(converted) > 1 else ''} {_quoted(converted)} "
+                       f"{'hold' if len(converted) > 1 else 'holds'} numbers stored as text: "
+                       "converted with pandas.to_numeric")
+    for w in warn:
+        notify(w, DataWarning, stacklevel=3)
+    return names, converted, warn + notes
 
 
 def _classify(frame: pd.DataFrame, ids: np.ndarray):
@@ -304,6 +374,12 @@ def decompose(data: pd.DataFrame, cluster, variables=None,
         Column with the cluster ids.
     variables : sequence of str, optional
         Columns to decompose; default all numeric columns except `cluster`.
+        No column is left out silently: a column holding numbers stored as
+        text (every entry a number or missing) is converted with
+        ``pandas.to_numeric``, with a note and a DataWarning; by default,
+        columns with duplicated names and columns mixing numbers with other
+        text are left out with a note and a DataWarning, other text columns
+        with a note.
     missing : {"listwise"}
         Rows with a missing value on any of the variables are left out.
 
@@ -322,7 +398,8 @@ def decompose(data: pd.DataFrame, cluster, variables=None,
     Raises
     ------
     DataError
-        Unknown or non-numeric columns, infinite values, missing cluster ids,
+        Unknown or non-numeric columns, listed variables or the cluster
+        column with duplicated names, infinite values, missing cluster ids,
         fewer than two clusters or no within-cluster replication.
 
     Notes
@@ -331,11 +408,14 @@ def decompose(data: pd.DataFrame, cluster, variables=None,
     variable whose ML between variance is at the boundary gets ICC 0. A
     variable constant over the whole sample has no decomposition (NaN).
     """
-    names = _resolve_variables(data, cluster, variables)
+    names, converted, notes = _resolve_variables(data, cluster, variables)
     if missing != "listwise":
         raise DataError(f"missing='{missing}' is not available for decompose; "
                         "use missing='listwise'")
-    frame = data[list(names)].astype(float)
+    frame = data[list(names)].copy()
+    for v, values in converted.items():
+        frame[v] = values.to_numpy()
+    frame = frame.astype(float)
     ids = data[cluster]
     if ids.isna().any():
         rows = np.flatnonzero(ids.isna().to_numpy())
@@ -347,7 +427,6 @@ def decompose(data: pd.DataFrame, cluster, variables=None,
     n_missing = isna.sum(axis=0)
     keep = ~isna.any(axis=1)
     n_dropped = int(n_input - keep.sum())
-    notes = []
     if n_dropped:
         notify(f"{n_dropped} of {n_input} rows have missing values and were dropped "
                       "(missing='listwise')", DataWarning, stacklevel=2)

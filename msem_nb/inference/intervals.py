@@ -28,6 +28,14 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from msem_nb.errors import ModelSpecificationError
+from msem_nb.inference.arguments import (
+    check_choice,
+    check_count,
+    check_seed,
+    confidence_level,
+    is_whole,
+)
 from msem_nb.inference.defined import defined_draws
 from msem_nb.inference.progress import Progress
 from msem_nb.inference.resample import Replicator, run_batch, set_replicator
@@ -359,11 +367,10 @@ def monte_carlo(fit, n_draws: int = 20_000, *, ci_level: float | None = None, se
     >>> mc.intervals.query("op == ':='")                      # doctest: +SKIP
     """
     t0 = time.perf_counter()
-    ci_level = resolve_ci_level(ci_level, level, default=None)
+    ci_level = confidence_level(ci_level, level, default=None)
     ci_level = fit.ci_level if ci_level is None else ci_level
-    n_draws = int(n_draws)
-    if n_draws < 2:
-        raise ValueError("n_draws must be at least 2")
+    n_draws = check_count(n_draws, "n_draws", example=20_000)
+    seed = check_seed(seed)
     vcov = fit.estimation.vcov
     if vcov is None:
         raise ValueError("the fit has no covariance matrix of the estimates (it did not "
@@ -492,15 +499,20 @@ def bootstrap(fit, n_boot: int = 1000, *, type: str = "cluster", ci: str = "bca"
     >>> print(boot.summary())                                 # doctest: +SKIP
     """
     t0 = time.perf_counter()
-    if type not in ("cluster", "parametric"):
-        raise ValueError("type must be 'cluster' or 'parametric'")
-    if ci not in ("bca", "percentile"):
-        raise ValueError("ci must be 'bca' or 'percentile'")
-    n_boot = int(n_boot)
-    if n_boot < 2:
-        raise ValueError("n_boot must be at least 2")
-    ci_level = resolve_ci_level(ci_level, level, default=None)
+    # every argument is checked before the first refit
+    check_choice(type, "type", ("cluster", "parametric"))
+    check_choice(ci, "ci", ("bca", "percentile"))
+    check_choice(covariates, "covariates", ("fixed", "random"))
+    n_boot = check_count(n_boot, "n_boot")
+    jackknife_groups = check_count(jackknife_groups, "jackknife_groups", minimum=3,
+                                   example=100)
+    if not is_whole(n_jobs):
+        raise ModelSpecificationError(
+            f"n_jobs must be a whole number (1: no extra processes, -1: all cores), "
+            f"not {n_jobs!r}")
+    ci_level = confidence_level(ci_level, level, default=None)
     ci_level = fit.ci_level if ci_level is None else ci_level
+    seed = check_seed(seed)
     rep = Replicator.from_fit(fit, covariates if type == "parametric" else None)
     ss = _seed_sequence(seed)
     # Separate streams for the replicates and the jackknife grouping, so that

@@ -2,8 +2,10 @@
 
 The package is split by what each module holds:
 
+- :mod:`~msem_nb.syntax.text`: the model text checked to be a str, a byte
+  order mark dropped;
 - :mod:`~msem_nb.syntax.tokens`: the tokenizer, :class:`Token`, the located
-  :class:`ModelSyntaxError` and small token helpers;
+  :class:`ModelSyntaxError`, names in backticks and small token helpers;
 - :mod:`~msem_nb.syntax.expressions`: arithmetic expressions of ``:=`` and
   constraints (tree, parser, evaluation);
 - :mod:`~msem_nb.syntax.terms`: right-hand-side terms with their modifiers;
@@ -16,8 +18,17 @@ The package is split by what each module holds:
 from msem_nb.syntax.expressions import FUNCTIONS, Expression
 from msem_nb.syntax.parser import LEVEL_NAMES, parse
 from msem_nb.syntax.statements import ParsedModel, Statement, Term
-from msem_nb.syntax.tokens import (EOF, MODEL_OPERATORS, NAME, NEWLINE, NUMBER, OP,
-                                   ModelSyntaxError, Token, tokenize)
+from msem_nb.syntax.tokens import (
+                                   EOF,
+                                   MODEL_OPERATORS,
+                                   NAME,
+                                   NEWLINE,
+                                   NUMBER,
+                                   OP,
+                                   ModelSyntaxError,
+                                   Token,
+                                   tokenize,
+)
 
 __all__ = [
     "EOF",

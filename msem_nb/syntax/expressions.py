@@ -25,8 +25,20 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from msem_nb.syntax.tokens import (EOF, NAME, NEWLINE, NUMBER, ErrorReporter, ModelSyntaxError,
-                                   SourceText, Token, TokenCursor, describe, is_op, tokenize)
+from msem_nb.syntax.tokens import (
+    EOF,
+    NAME,
+    NEWLINE,
+    NUMBER,
+    ErrorReporter,
+    ModelSyntaxError,
+    SourceText,
+    Token,
+    TokenCursor,
+    describe,
+    is_op,
+    tokenize,
+)
 
 __all__ = [
     "FUNCTIONS",

@@ -43,9 +43,23 @@ from collections.abc import Mapping, Sequence
 from msem_nb.syntax.expressions import Expression, ExpressionParser
 from msem_nb.syntax.statements import ParsedModel, Statement
 from msem_nb.syntax.terms import TermParser
-from msem_nb.syntax.tokens import (EOF, MODEL_OPERATORS, NAME, NEWLINE, NUMBER, OP,
-                                   ModelSyntaxError, SourceText, Token, TokenCursor, describe,
-                                   is_op, tokenize)
+from msem_nb.syntax.tokens import (
+    EOF,
+    MODEL_OPERATORS,
+    NAME,
+    NEWLINE,
+    NUMBER,
+    OP,
+    ModelSyntaxError,
+    SourceText,
+    Token,
+    TokenCursor,
+    describe,
+    is_op,
+    spaced_name_hint,
+    spelled,
+    tokenize,
+)
 
 __all__ = ["parse", "LEVEL_NAMES"]
 
@@ -93,8 +107,8 @@ class _Parser(SourceText):
     def _is_level_line(toks: Sequence[Token]) -> bool:
         return (
             len(toks) >= 2
-            and toks[0].kind == NAME
-            and toks[0].value.lower() == "level"
+            and toks[0].keyword is not None
+            and toks[0].keyword.lower() == "level"
             and is_op(toks[1], ":")
         )
 
@@ -254,9 +268,10 @@ class _Parser(SourceText):
             expect_name = i % 2 == 0
             ok = toks[i].kind == NAME if expect_name else is_op(toks[i], "+")
             if not ok:
+                hint = spaced_name_hint(toks[i - 1], toks[i]) if i else ""
                 return self.error(
                     "expected an operator such as '=~', '~', '~~' or ':=', "
-                    f"found {describe(toks[i])}",
+                    f"found {describe(toks[i])}{hint}",
                     toks[i],
                 )
             i += 1
@@ -295,8 +310,8 @@ class _Parser(SourceText):
                 return names
             if not is_op(sep, "+"):
                 raise self.error(
-                    f"expected '+' or '{op.value}' after '{tok.value}', "
-                    f"found {describe(sep)}",
+                    f"expected '+' or '{op.value}' after {spelled(tok)}, "
+                    f"found {describe(sep)}{spaced_name_hint(tok, sep)}",
                     sep,
                 )
 
@@ -461,6 +476,9 @@ def parse(text: str) -> ParsedModel:
     ------
     ModelSyntaxError
         With the line and column of the first mistake.
+    ModelSpecificationError
+        When `text` is not a str (None, bytes, ...). A byte order mark at
+        its start is dropped.
 
     Examples
     --------

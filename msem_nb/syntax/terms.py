@@ -21,8 +21,17 @@ from dataclasses import dataclass
 from typing import Literal, TypeVar
 
 from msem_nb.syntax.statements import Term
-from msem_nb.syntax.tokens import (NAME, NUMBER, ErrorReporter, Token, TokenCursor, describe,
-                                   is_op)
+from msem_nb.syntax.tokens import (
+    NAME,
+    NUMBER,
+    ErrorReporter,
+    Token,
+    TokenCursor,
+    describe,
+    is_op,
+    spaced_name_hint,
+    spelled,
+)
 
 __all__ = ["ParsedTerm", "TermParser"]
 
@@ -130,9 +139,10 @@ class TermParser:
             if sep is None:
                 return terms
             if not is_op(sep, "+"):
+                prev = cur.tokens[cur.pos - 2]
                 raise self.p.error(
                     f"expected '+' or the end of the statement after "
-                    f"'{cur.tokens[cur.pos - 2].value}', found {describe(sep)}",
+                    f"{spelled(prev)}, found {describe(sep)}{spaced_name_hint(prev, sep)}",
                     sep,
                 )
             after = sep
@@ -232,7 +242,7 @@ class TermParser:
         if tok.kind == NAME:
             if is_op(cur.peek(), "("):
                 return self._modifier_call(cur, tok)
-            if tok.value == "NA":
+            if tok.keyword == "NA":
                 return _Factor("na", tok)
             return _Factor("name", tok)
         raise self.p.error(

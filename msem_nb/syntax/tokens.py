@@ -3,7 +3,11 @@
 This module holds the first pass of parsing. :func:`tokenize` turns the model
 text into :class:`Token` objects that remember their line and column; every
 later mistake is reported as a :class:`ModelSyntaxError` at such a position
-(built by :class:`SourceText`). The small helpers :func:`describe`,
+(built by :class:`SourceText`). A name that is not a plain identifier (a
+column called ``math score``, ``2nd wave`` or ``a-b``) is written in backticks,
+as in R and lavaan: ```math score` ~ ses`` gives a NAME token whose value is
+the text between the backticks (:func:`is_plain_name`, :func:`quote_name`).
+The small helpers :func:`describe`,
 :func:`is_op`, :class:`TokenCursor` and the :class:`ErrorReporter` protocol
 are shared by the expression parser
 (:mod:`msem_nb.syntax.expressions`), the term parser
@@ -15,11 +19,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from itertools import pairwise
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Protocol
 
 from msem_nb.errors import MsemError
+from msem_nb.syntax.text import model_text
 
 __all__ = [
     "ModelSyntaxError",
@@ -37,6 +42,10 @@ __all__ = [
     "TokenCursor",
     "ErrorReporter",
     "SourceText",
+    "is_plain_name",
+    "quote_name",
+    "spelled",
+    "spaced_name_hint",
 ]
 
 
@@ -121,20 +130,36 @@ class Token:
     kind : str
         One of ``"name"``, ``"number"``, ``"op"``, ``"newline"``, ``"eof"``.
     value : str
-        The exact source text of the token (numbers are kept as written).
+        The exact source text of the token (numbers are kept as written);
+        for a name in backticks, the text between them.
     line, col : int
-        1-based position of the first character.
+        1-based position of the first character (the opening backtick of a
+        quoted name).
+    quoted : bool
+        True for a name written in backticks: it is never a keyword (``NA``,
+        ``start``, ``level``) and it spans two more columns than its value.
     """
 
     kind: str
     value: str
     line: int
     col: int
+    quoted: bool = False
+
+    @property
+    def width(self) -> int:
+        """Number of source characters of the token (backticks included)."""
+        return len(self.value) + (2 if self.quoted else 0)
 
     @property
     def end_col(self) -> int:
         """Column just past the last character of the token."""
-        return self.col + len(self.value)
+        return self.col + self.width
+
+    @property
+    def keyword(self) -> str | None:
+        """The value of an unquoted name (which may be a keyword), else None."""
+        return self.value if self.kind == NAME and not self.quoted else None
 
 
 # Operator table: symbol -> role.  The tokenizer tries longer symbols first,
@@ -187,6 +212,44 @@ _WORD_RE = re.compile(r"[\w.]*")
 _SPACE_RE = re.compile(r"[ \t\f\v]+")
 _LINE_BREAK_RE = re.compile(r"\r\n|\r|\n")
 _COMMENT_CHARS = "#!"
+_BACKTICK = "`"
+# Plain names that mean something else where a variable can stand ("NA*x").
+_KEYWORD_NAMES = frozenset({"NA"})
+
+
+def is_plain_name(text: str) -> bool:
+    """Whether `text` can be written in a model as it is, without backticks.
+
+    Parameters
+    ----------
+    text : str
+
+    Returns
+    -------
+    bool
+        True for names such as ``y1``, ``math_score``, ``x.1`` or ``Größe``
+        (letters, digits, ``_`` and ``.``, not starting with a digit).
+
+    Examples
+    --------
+    >>> is_plain_name("math_score"), is_plain_name("math score"), is_plain_name("2nd")
+    (True, False, False)
+    """
+    return bool(text) and _NAME_RE.fullmatch(text) is not None
+
+
+def quote_name(text: str) -> str:
+    """`text` as it is written in a model: in backticks unless it is a plain name.
+
+    ``NA`` (a keyword) is quoted too.
+
+    Examples
+    --------
+    >>> quote_name("y1"), quote_name("math score")
+    ('y1', '`math score`')
+    """
+    plain = is_plain_name(text) and text not in _KEYWORD_NAMES
+    return text if plain else f"{_BACKTICK}{text}{_BACKTICK}"
 
 
 def split_lines(text: str) -> list[str]:
@@ -226,14 +289,24 @@ def tokenize(text: str) -> list[Token]:
     ------
     ModelSyntaxError
         On a character that cannot start any token (e.g. ``@``), a malformed
-        number such as ``2a`` or an unsupported operator such as ``<=``.
+        number such as ``2a``, an unsupported operator such as ``<=`` or a
+        backtick without its closing one on the same line.
+    ModelSpecificationError
+        When `text` is not a str (see :func:`msem_nb.syntax.text.model_text`).
+
+    Notes
+    -----
+    A name in backticks (```math score```) may hold any characters but a
+    backtick and a line break. A byte order mark at the very start of the
+    text (saved by some editors) is dropped before anything is counted, so
+    columns are those an editor shows.
 
     Examples
     --------
     >>> [t.value for t in tokenize("f =~ y1 + 0.5*y2  # comment")]
     ['f', '=~', 'y1', '+', '0.5', '*', 'y2', '']
     """
-    lines = split_lines(text)
+    lines = split_lines(model_text(text))
     tokens: list[Token] = []
     for lineno, line in enumerate(lines, start=1):
         pos = 0
@@ -246,6 +319,10 @@ def tokenize(text: str) -> list[Token]:
                 continue
             if ch in _COMMENT_CHARS:
                 break
+            if ch == _BACKTICK:
+                tokens.append(_quoted_name(line, lineno, pos))
+                pos = tokens[-1].end_col - 1
+                continue
             number = _NUMBER_RE.match(line, pos)
             if number:
                 end = number.end()
@@ -254,7 +331,8 @@ def tokenize(text: str) -> list[Token]:
                     word = _WORD_RE.match(line, pos)
                     bad = word.group() if word else line[pos:end]
                     raise ModelSyntaxError(
-                        f"malformed number or name {bad!r} (names cannot start with a digit)",
+                        f"malformed number or name {bad!r} (names cannot start with a digit; "
+                        f"a column with such a name is written in backticks: `{bad}`)",
                         lineno, col, line, len(bad),
                     )
                 tokens.append(Token(NUMBER, number.group(), lineno, col))
@@ -287,6 +365,20 @@ def tokenize(text: str) -> list[Token]:
     return tokens
 
 
+def _quoted_name(line: str, lineno: int, pos: int) -> Token:
+    """The NAME token of a backtick-quoted name starting at ``line[pos]``."""
+    close = line.find(_BACKTICK, pos + 1)
+    if close < 0:
+        raise ModelSyntaxError(
+            "unterminated name in backticks: close it with a second '`' on the same line "
+            "(e.g. `math score`)", lineno, pos + 1, line)
+    value = line[pos + 1 : close]
+    if not value.strip():
+        raise ModelSyntaxError("empty name between backticks", lineno, pos + 1, line,
+                               close - pos + 1)
+    return Token(NAME, value, lineno, pos + 1, quoted=True)
+
+
 # ---------------------------------------------------------------------------
 # Helpers shared by the expression and statement parsers
 # ---------------------------------------------------------------------------
@@ -309,7 +401,33 @@ def describe(tok: Token) -> str:
         return f"number '{tok.value}'"
     if tok.kind in (NEWLINE, EOF):
         return "the end of the statement"
+    if tok.quoted:
+        return f"`{tok.value}`"
     return f"'{tok.value}'"
+
+
+def spelled(tok: Token) -> str:
+    """A token as the user wrote it, quoted for a message: ``'y1'`` or ```math score```."""
+    return f"`{tok.value}`" if tok.quoted else f"'{tok.value}'"
+
+
+def spaced_name_hint(prev: Token, tok: Token) -> str:
+    """A hint when two names follow each other on a line: maybe one name with a space.
+
+    Parameters
+    ----------
+    prev, tok : Token
+        The token read last and the one that does not fit after it.
+
+    Returns
+    -------
+    str
+        ``" (a name with spaces is written in backticks: `math score`)"``
+        when both are unquoted names on the same line, else ``""``.
+    """
+    if prev.keyword is None or tok.keyword is None or prev.line != tok.line:
+        return ""
+    return f" (a name with spaces is written in backticks: `{prev.value} {tok.value}`)"
 
 
 def is_op(tok: Token | None, *symbols: str) -> bool:
@@ -407,13 +525,15 @@ class SourceText:
     Attributes
     ----------
     text : str
+        As given, less a byte order mark at its start.
     lines : list of str
         As :func:`split_lines` gives them.
     """
 
     def __init__(self, text: str) -> None:
-        self.text = text
-        self.lines = split_lines(text)
+        # positions count from after a byte order mark, as tokenize does
+        self.text = model_text(text)
+        self.lines = split_lines(self.text)
 
     def error(self, msg: str, tok: Token) -> ModelSyntaxError:
         """A :class:`ModelSyntaxError` underlining `tok` in its source line.
@@ -429,7 +549,7 @@ class SourceText:
             For the caller to raise.
         """
         source_line = self.lines[tok.line - 1] if tok.line <= len(self.lines) else ""
-        return ModelSyntaxError(msg, tok.line, tok.col, source_line, len(tok.value))
+        return ModelSyntaxError(msg, tok.line, tok.col, source_line, tok.width)
 
     def span_text(self, toks: Sequence[Token]) -> str:
         """The source text from the first to the last of `toks`.
