@@ -138,3 +138,10 @@ def test_bootstrap_of_a_muml_fit_refits_by_muml(classrooms):
     boot = res.bootstrap(8, ci="percentile", seed=1, n_jobs=1)
     assert boot.n_failed == 0
     assert list(boot.draws.columns)[-1] == "ind"
+
+
+def test_a_start_vector_of_the_wrong_length_is_a_clear_error(demo):
+    import msem_nb as ms
+    model = "level: within\n y1 ~ x1\nlevel: between\n y1 ~ w1"
+    with pytest.raises(ms.ModelSpecificationError, match="free parameters"):
+        ms.fit(model, demo, cluster="cluster", estimator="MUML", control={"start": [0.1, 0.2]})

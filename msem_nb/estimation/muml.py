@@ -37,7 +37,7 @@ from msem_nb.data.complete import ClusterData
 from msem_nb.data.protocol import ModelData
 from msem_nb.errors import ConvergenceWarning, ModelSpecificationError
 from msem_nb.estimation.constraints import linear_constraints, null_space
-from msem_nb.estimation.estimate import Estimation
+from msem_nb.estimation.estimate import Estimation, check_start
 from msem_nb.estimation.exogenous import exogenous_values
 from msem_nb.estimation.optimize import maximize
 from msem_nb.estimation.start import start_values
@@ -139,6 +139,8 @@ def estimate_muml(pt: ParTable, data: ModelData, *,
     lin = linear_constraints(ptf, npar)
     C, cvec = lin if lin is not None else (np.zeros((0, npar)), np.zeros(0))
     start = control.get("start")
+    if start is not None:
+        start = check_start(start, ptf, spec.npar)
     theta = np.asarray(start if start is not None else start_values(ptf, spec, cd),
                        dtype=float)
     stages = [(C, cvec)]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from msem_nb.errors import ModelSpecificationError
-from msem_nb.inference.wald import resolve_ci_level
+from msem_nb.inference.wald import check_ci_level, resolve_ci_level
 
 __all__ = ["is_whole", "confidence_level", "check_level_arguments", "check_seed",
            "check_count", "check_choice"]
@@ -28,19 +28,6 @@ def is_whole(value: object) -> bool:
         return True
     return isinstance(value, (float, np.floating)) and np.isfinite(value) \
         and float(value).is_integer()
-
-
-def _check_level_value(value, name: str) -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
-        raise ModelSpecificationError(
-            f"{name} must be a number between 0 and 1 such as 0.95, not {value!r}")
-    v = float(value)
-    if 0.0 < v < 1.0:
-        return v
-    hint = f"did you mean {name}={v / 100:g}? " if 1.0 < v < 100.0 else ""
-    raise ModelSpecificationError(
-        f"{name}={value!r} is not a confidence level: {hint}it must be strictly between 0 "
-        "and 1 (0.95 gives 95% intervals)")
 
 
 def confidence_level(ci_level, level=None, default: float | None = 0.95) -> float | None:
@@ -74,9 +61,9 @@ def check_level_arguments(ci_level, level=None) -> None:
     None (not given) passes.
     """
     if ci_level is not None:
-        _check_level_value(ci_level, "ci_level")
+        check_ci_level(ci_level, "ci_level")
     if level is not None:
-        _check_level_value(level, "level")
+        check_ci_level(level, "level")
 
 
 def check_seed(seed):

@@ -373,7 +373,7 @@ def monte_carlo(fit, n_draws: int = 20_000, *, ci_level: float | None = None, se
     seed = check_seed(seed)
     vcov = fit.estimation.vcov
     if vcov is None:
-        raise ValueError("the fit has no covariance matrix of the estimates (it did not "
+        raise ModelSpecificationError("the fit has no covariance matrix of the estimates (it did not "
                          "converge or the information matrix is not positive definite); "
                          "Monte Carlo intervals need one")
     ss = _seed_sequence(seed)

@@ -30,6 +30,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from msem_nb.errors import ModelSpecificationError
+
 __all__ = ["wald_table", "z_quantile", "check_ci_level", "resolve_ci_level",
            "LEVEL_DEPRECATION"]
 
@@ -38,12 +40,25 @@ LEVEL_DEPRECATION = ("'level' as the confidence level is deprecated and will be 
                      "'ci_level' ('level' names the within/between level of a parameter)")
 
 
-def check_ci_level(ci_level: float) -> float:
-    """`ci_level` as a float strictly between 0 and 1, or ValueError."""
-    value = float(ci_level)
-    if not 0.0 < value < 1.0:
-        raise ValueError(f"ci_level must be between 0 and 1 (e.g. 0.95), not {ci_level!r}")
-    return value
+def check_ci_level(ci_level: object, name: str = "ci_level") -> float:
+    """`ci_level` as a float strictly between 0 and 1.
+
+    Raises
+    ------
+    ModelSpecificationError
+        A value that is not a number in (0, 1); for a percentage such as 95
+        the message asks "did you mean ci_level=0.95?".
+    """
+    if isinstance(ci_level, (bool, np.bool_)) or not isinstance(ci_level, (int, float, np.number)):
+        raise ModelSpecificationError(
+            f"{name} must be a number between 0 and 1 such as 0.95, not {ci_level!r}")
+    v = float(ci_level)
+    if 0.0 < v < 1.0:
+        return v
+    hint = f"did you mean {name}={v / 100:g}? " if 1.0 < v < 100.0 else ""
+    raise ModelSpecificationError(
+        f"{name}={ci_level!r} is not a confidence level: {hint}it must be strictly between 0 "
+        "and 1 (0.95 gives 95% intervals)")
 
 
 def resolve_ci_level(ci_level: float | None, level: float | None, default: float | None = 0.95,
