@@ -265,6 +265,11 @@ def _user_rows(rows: _Rows, stmts, b: int, level: str):
     for s in stmts:
         if s.op == "|~":
             x = s.rhs[0].name
+            prev = rows.get(s.lhs, "|~", x, b)
+            if prev is not None:
+                raise ModelSpecificationError(
+                    f"line {s.line}: the random slopes '{prev['slope']}' and '{s.slope}' both "
+                    f"describe '{s.lhs} ~ {x}'; declare the random slope of an effect once")
             if rows.get(s.lhs, "~", x, b) is not None:
                 raise ModelSpecificationError(
                     f"line {s.line}: '{s.lhs} ~ {x}' and the random slope '{s.slope} | {s.lhs} ~ "
