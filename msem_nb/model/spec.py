@@ -71,8 +71,9 @@ class ModelSpec(BlockQueries):
     blocks: tuple[BlockSpec, ...]
     npar: int
     # for every partable row: (block, matrix code, i, j); matrix code in
-    # {"A", "S", "alpha"}
-    cells: tuple[tuple[int, str, int, int], ...]
+    # {"A", "S", "alpha"}; None for a row that is no matrix cell (a random
+    # slope's declaration '|~': the slope is a latent variable of the between block)
+    cells: tuple[tuple[int, str, int, int] | None, ...]
 
     @property
     def block_keys(self) -> tuple[BlockKey, ...]:
@@ -124,7 +125,7 @@ def build_spec(pt: ParTable, fixed_values: dict | None = None) -> ModelSpec:
                 r, c, mat = pos[lhs], pos[rhs], "S"
             elif op == "~1":
                 r, c, mat = pos[lhs], 0, "alpha"
-            else:  # pragma: no cover - the table holds only these
+            else:  # '|~': declares a random slope, no matrix cell of its own
                 continue
             cells[i] = (b, mat, r, c)
             if mat == "A":
