@@ -132,6 +132,8 @@ def assemble(bm, data, positions, meanstructure: bool, levels=None):
     """
     if len(bm) == 1:
         return (bm[0].mean if meanstructure else None), bm[0].cov
+    if positions is None:
+        raise ValueError("the data-level moments of several blocks need the blocks' positions")
     if levels is None:
         pos = positions[1]
         levels = (0, 1, np.ix_(pos, pos))
