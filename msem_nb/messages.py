@@ -11,6 +11,7 @@ each fit has its own). ``fit()`` stores what was collected in
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
@@ -20,18 +21,18 @@ __all__ = ["Message", "notify", "collecting"]
 class Message(str):
     """A recorded warning: its text, with the warning category attached."""
 
-    category: type
+    category: type[Warning]
 
-    def __new__(cls, text: str, category=UserWarning):
+    def __new__(cls, text: str, category: type[Warning] = UserWarning) -> Message:
         obj = super().__new__(cls, text)
         obj.category = category
         return obj
 
-_sink: ContextVar[list | None] = ContextVar("msem_nb_messages", default=None)
+_sink: ContextVar[list[Message] | None] = ContextVar("msem_nb_messages", default=None)
 _quiet: ContextVar[bool] = ContextVar("msem_nb_quiet", default=False)
 
 
-def notify(message: str, category=UserWarning, stacklevel: int = 2) -> None:
+def notify(message: str, category: type[Warning] = UserWarning, stacklevel: int = 2) -> None:
     """Issue a warning (unless quiet) and record it for the current fit."""
     sink = _sink.get()
     if sink is not None:
@@ -41,10 +42,10 @@ def notify(message: str, category=UserWarning, stacklevel: int = 2) -> None:
 
 
 @contextmanager
-def collecting(quiet: bool = False):
+def collecting(quiet: bool = False) -> Iterator[list[Message]]:
     """Collect the messages of the enclosed code; yields the list they go to."""
     outer = _sink.get()
-    sink: list = []
+    sink: list[Message] = []
     t1, t2 = _sink.set(sink), _quiet.set(quiet or _quiet.get())
     try:
         yield sink

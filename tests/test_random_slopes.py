@@ -181,6 +181,8 @@ def test_center_option_is_applied_and_recorded(demo):
     ("s | y1 ~ x1", "single-level"),
     ("level: within\n s | y1 ~ x1\n y1 ~ x1\nlevel: between\n y1 ~ w1", "same effect"),
     ("level: within\n s | y1 ~ x1\n s ~~ y1\nlevel: between\n y1 ~ w1", "between level"),
+    ("level: within\n s | y1 ~ x1\n t | y1 ~ x1\nlevel: between\n y1 ~ w1",
+     "both describe 'y1 ~ x1'"),
 ])
 def test_clear_errors(model, match, demo):
     with pytest.raises((ModelSpecificationError, ms.ModelSyntaxError), match=match):

@@ -19,17 +19,30 @@ with ``O_n = S_B + E S_W E' / n`` (E embeds the within variables) and
 
 from __future__ import annotations
 
+from typing import Any, TypeAlias
+
 import numpy as np
 
 from msem_nb.data.complete import ClusterData, SingleData
 
-__all__ = ["loglik_single", "loglik_twolevel", "LOG2PI"]
+__all__ = ["loglik_single", "loglik_twolevel", "LOG2PI", "SingleGradient", "TwoLevelGradient"]
 
-LOG2PI = np.log(2.0 * np.pi)
+LOG2PI: float = np.log(2.0 * np.pi)
+
+#: derivatives of a one-level log-likelihood: (d/d mu, d/d Sigma); d/d mu is None
+#: without a mean structure
+SingleGradient: TypeAlias = tuple[np.ndarray | None, np.ndarray]
+#: derivatives of a two-level log-likelihood: (d/d mu, d/d Sigma_W, d/d Sigma_B), each
+#: summed over clusters, or with a leading cluster axis for per-cluster scores
+TwoLevelGradient: TypeAlias = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
-def _chol_inv_logdet(M: np.ndarray):
-    """Inverse and log-determinant of SPD matrices (stacked allowed), or None."""
+def _chol_inv_logdet(M: np.ndarray) -> tuple[np.ndarray, Any] | None:
+    """Inverse and log-determinant of SPD matrices (stacked allowed), or None.
+
+    The log-determinant is a float for one matrix and an array for a stack
+    (hence ``Any``).
+    """
     try:
         L = np.linalg.cholesky(M)
     except np.linalg.LinAlgError:
@@ -46,7 +59,7 @@ def _chol_inv_logdet(M: np.ndarray):
 
 
 def loglik_single(data: SingleData, mu: np.ndarray | None, sigma: np.ndarray,
-                  gradient: bool = True):
+                  gradient: bool = True) -> tuple[float, SingleGradient | None]:
     """Log-likelihood of a single-level sample.
 
     Parameters
@@ -78,7 +91,8 @@ def loglik_single(data: SingleData, mu: np.ndarray | None, sigma: np.ndarray,
 
 
 def loglik_twolevel(data: ClusterData, mu: np.ndarray, sigma_w: np.ndarray,
-                    sigma_b: np.ndarray, gradient: bool = True):
+                    sigma_b: np.ndarray, gradient: bool = True
+                    ) -> tuple[float, TwoLevelGradient | None]:
     """Log-likelihood of a two-level sample (random intercepts, complete data).
 
     Parameters

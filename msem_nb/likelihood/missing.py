@@ -38,17 +38,23 @@ cluster / per row (for robust standard errors).
 
 from __future__ import annotations
 
-from __future__ import annotations
+from typing import Any, Literal, overload
+
 import numpy as np
+
+from msem_nb.data.complete import ClusterData, SingleData
 from msem_nb.data.missing import MissingClusterData, MissingSingleData, as_missing
-from msem_nb.likelihood.complete import LOG2PI
+from msem_nb.likelihood.complete import LOG2PI, TwoLevelGradient
+
+__all__ = ["loglik_single_missing", "loglik_twolevel_missing", "casewise_single",
+           "clusterwise_twolevel"]
 
 
 # ----------------------------------------------------------------------------
 # likelihoods
 # ----------------------------------------------------------------------------
 
-def _pattern_inverses(S: np.ndarray, masks: np.ndarray):
+def _pattern_inverses(S: np.ndarray, masks: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """Zero-padded inverses and log-determinants of ``S[o, o]`` for each mask.
 
     Missing rows and columns are replaced by the identity, so one batched
@@ -75,8 +81,9 @@ def _pattern_inverses(S: np.ndarray, masks: np.ndarray):
     return inv, logdet
 
 
-def loglik_single_missing(data: MissingSingleData, mu: np.ndarray, sigma: np.ndarray,
-                          gradient: bool = True):
+def loglik_single_missing(data: MissingSingleData, mu: np.ndarray | None, sigma: np.ndarray,
+                          gradient: bool = True
+                          ) -> tuple[float, tuple[np.ndarray, np.ndarray] | None]:
     """FIML log-likelihood of a single-level sample, same convention as ``loglik_single``."""
     if mu is None:
         raise ValueError("FIML needs a mean structure")
@@ -97,7 +104,8 @@ def loglik_single_missing(data: MissingSingleData, mu: np.ndarray, sigma: np.nda
     return ll, (g_mu, G)
 
 
-def casewise_single(data, mu, sigma):
+def casewise_single(data: SingleData, mu: np.ndarray | None,
+                    sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     """Per-row log-likelihoods and derivatives (single level).
 
     Parameters
@@ -113,7 +121,10 @@ def casewise_single(data, mu, sigma):
     g_mu : (N, p) array or None
     G : (N, p, p) array
     """
-    md = as_missing(data)
+    md: MissingSingleData = as_missing(data)
+    rows = md.rows
+    if rows is None:  # pragma: no cover - as_missing refuses data without rows
+        raise ValueError("the data set keeps no rows; per-case scores need them")
     mean_free = mu is not None
     if mu is None:
         mu = data.mean
@@ -122,7 +133,7 @@ def casewise_single(data, mu, sigma):
         raise FloatingPointError("implied covariance matrix is not positive definite")
     P, logdet = res
     obs = md.masks[md.row_pattern]
-    d = np.where(obs, md.rows - mu, 0.0)
+    d = np.where(obs, rows - mu, 0.0)
     Pr = P[md.row_pattern]
     g = np.einsum("nab,nb->na", Pr, d)
     ll = -0.5 * (obs.sum(axis=1) * LOG2PI + logdet[md.row_pattern] + (d * g).sum(axis=1))
@@ -130,7 +141,21 @@ def casewise_single(data, mu, sigma):
     return ll, (g if mean_free else None), G
 
 
-def _twolevel_parts(data: MissingClusterData, mu, sigma_w, sigma_b, level: int):
+@overload
+def _twolevel_parts(data: MissingClusterData, mu: np.ndarray, sigma_w: np.ndarray,
+                    sigma_b: np.ndarray, level: Literal[0, 1]
+                    ) -> tuple[float, TwoLevelGradient | None] | None: ...
+
+
+@overload
+def _twolevel_parts(data: MissingClusterData, mu: np.ndarray, sigma_w: np.ndarray,
+                    sigma_b: np.ndarray, level: Literal[2]
+                    ) -> tuple[np.ndarray, TwoLevelGradient] | None: ...
+
+
+def _twolevel_parts(data: MissingClusterData, mu: np.ndarray, sigma_w: np.ndarray,
+                    sigma_b: np.ndarray, level: Literal[0, 1, 2]
+                    ) -> tuple[float | np.ndarray, TwoLevelGradient | None] | None:
     """Shared work of the two-level FIML likelihood.
 
     level 0: log-likelihood only; 1: summed gradient; 2: per-cluster values.
@@ -169,11 +194,14 @@ def _twolevel_parts(data: MissingClusterData, mu, sigma_w, sigma_b, level: int):
         St = Syy[None]
         ll_z = 0.0
 
+    # scipy sparse matrices (scipy has no type stubs): (S, K) rows per pattern of
+    # each signature, (J, N) sums over each cluster's rows
+    sig_counts: Any = data.sig_counts
+    csum: Any = data.cluster_sum
     K = len(P)
-    S = data.sig_counts.shape[0]
+    S = sig_counts.shape[0]
     st = data.pattern_start
     pcl = data.yp_cluster
-    csum = data.cluster_sum
     r = data.yp_fill - mu[:pw]
     if pz and q:
         r[:, b] -= shift[pcl]
@@ -185,7 +213,7 @@ def _twolevel_parts(data: MissingClusterData, mu, sigma_w, sigma_b, level: int):
     pj = csum @ g[:, b] if q else np.zeros((J, 0))
 
     Pbb = P[:, b][:, :, b]
-    A = (data.sig_counts @ Pbb.reshape(K, q * q)).reshape(S, q, q)
+    A = (sig_counts @ Pbb.reshape(K, q * q)).reshape(S, q, q)
     Ssig = St[data.sig_zpat]
     Mx = np.eye(q)[None] + Ssig @ A
     sign, ldM = np.linalg.slogdet(Mx)
@@ -193,7 +221,7 @@ def _twolevel_parts(data: MissingClusterData, mu, sigma_w, sigma_b, level: int):
         return None
     K_ = np.linalg.solve(Mx, Ssig)
     K_ = 0.5 * (K_ + np.swapaxes(K_, 1, 2))
-    LW = data.sig_counts @ ldW
+    LW = sig_counts @ ldW
     sj = data.cluster_sig
     Kj = K_[sj]
     Kp = np.einsum("jab,jb->ja", Kj, pj)
@@ -246,7 +274,7 @@ def _twolevel_parts(data: MissingClusterData, mu, sigma_w, sigma_b, level: int):
         sl = slice(st[k], st[k + 1])
         rowterm[sl] = PE[k] @ Kr[sl] @ PE[k].T
     rowterm += a[:, :, None] * a[:, None, :]
-    sumP = (data.sig_counts @ P.reshape(K, pw * pw)).reshape(S, pw, pw)
+    sumP = (sig_counts @ P.reshape(K, pw * pw)).reshape(S, pw, pw)
     G_w = 0.5 * ((csum @ rowterm.reshape(N, pw * pw)).reshape(J, pw, pw) - sumP[sj])
     G_b = np.zeros((J, p, p))
     G_b[:, b[:, None], b[None, :]] = GSt
@@ -261,7 +289,8 @@ def _twolevel_parts(data: MissingClusterData, mu, sigma_w, sigma_b, level: int):
 
 
 def loglik_twolevel_missing(data: MissingClusterData, mu: np.ndarray, sigma_w: np.ndarray,
-                            sigma_b: np.ndarray, gradient: bool = True):
+                            sigma_b: np.ndarray, gradient: bool = True
+                            ) -> tuple[float, TwoLevelGradient | None]:
     """FIML log-likelihood of a two-level sample, same convention as ``loglik_twolevel``.
 
     Returns
@@ -275,7 +304,8 @@ def loglik_twolevel_missing(data: MissingClusterData, mu: np.ndarray, sigma_w: n
     return res
 
 
-def clusterwise_twolevel(data, mu, sigma_w, sigma_b):
+def clusterwise_twolevel(data: ClusterData, mu: np.ndarray, sigma_w: np.ndarray,
+                         sigma_b: np.ndarray) -> tuple[np.ndarray, TwoLevelGradient]:
     """Per-cluster log-likelihoods and derivatives (complete or incomplete data).
 
     Returns
@@ -283,7 +313,8 @@ def clusterwise_twolevel(data, mu, sigma_w, sigma_b):
     ll : (J,) array
     (g_mu, G_w, G_b) : arrays with a leading cluster axis
     """
-    res = _twolevel_parts(as_missing(data), np.asarray(mu, float), sigma_w, sigma_b, 2)
+    md: MissingClusterData = as_missing(data)
+    res = _twolevel_parts(md, np.asarray(mu, float), sigma_w, sigma_b, 2)
     if res is None:
         raise FloatingPointError("implied covariance matrices are not positive definite")
     return res

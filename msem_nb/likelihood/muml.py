@@ -44,13 +44,14 @@ or BIC.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Literal, NamedTuple, overload
 
 import numpy as np
 
 from msem_nb.data.complete import ClusterData
 from msem_nb.likelihood.objective import Objective
-from msem_nb.model.implied import block_gradient
+from msem_nb.likelihood.protocol import DataMoments
+from msem_nb.model.implied import BlockMoments, block_gradient
 from msem_nb.model.spec import ModelSpec
 
 __all__ = ["MumlMoments", "MumlObjective", "muml_moments"]
@@ -116,7 +117,7 @@ class MumlObjective:
     def meanstructure(self) -> bool:
         return self.objective.meanstructure
 
-    def moments(self, theta: np.ndarray) -> tuple[Any, Any]:
+    def moments(self, theta: np.ndarray) -> tuple[list[BlockMoments], DataMoments]:
         """Block moments and the data-level moments (mu, sigma_w, sigma_b)."""
         return self.objective.moments(theta)
 
@@ -124,13 +125,28 @@ class MumlObjective:
         """F at theta (inf where an implied matrix is not positive definite)."""
         return -2.0 * self._value_grad(theta, False)[0]
 
-    def loglik(self, theta: np.ndarray, gradient: bool = False) -> Any:
+    @overload
+    def loglik(self, theta: np.ndarray, gradient: Literal[False] = False) -> float: ...
+
+    @overload
+    def loglik(self, theta: np.ndarray,
+               gradient: Literal[True]) -> tuple[float, np.ndarray | None]: ...
+
+    @overload
+    def loglik(self, theta: np.ndarray,
+               gradient: bool) -> float | tuple[float, np.ndarray | None]: ...
+
+    def loglik(self, theta: np.ndarray,
+               gradient: bool = False) -> float | tuple[float, np.ndarray | None]:
         """-F / 2 at theta; with ``gradient=True`` the pair (value, gradient or None)."""
         ll, g = self._value_grad(theta, gradient)
         return (ll, g) if gradient else ll
 
     def _value_grad(self, theta: np.ndarray, gradient: bool) -> tuple[float, np.ndarray | None]:
-        bm, (mu, sw, sb) = self.objective.moments(theta)
+        bm, mom = self.objective.moments(theta)
+        if len(mom) != 3:  # pragma: no cover - the constructor asks for ClusterData
+            raise TypeError("MUML needs the moments of a two-level model")
+        mu, sw, sb = mom
         N, J, pw = self.N, self.J, self.pw
         ybar, s_pw, s_b, c = self.sample
         T = c * sb

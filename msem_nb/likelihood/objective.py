@@ -20,19 +20,28 @@ within block" and which "the between block" is looked up by block key.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Literal, cast, overload
 
 import numpy as np
 
 from msem_nb.data.complete import ClusterData, SingleData
-from msem_nb.model.blocks import BETWEEN, WITHIN
-from msem_nb.model.implied import block_gradient, model_moments
+from msem_nb.data.missing import MissingClusterData, MissingSingleData
+from msem_nb.data.protocol import ModelData
+from msem_nb.likelihood.complete import SingleGradient, loglik_single, loglik_twolevel
 from msem_nb.likelihood.missing import loglik_single_missing, loglik_twolevel_missing
-from msem_nb.likelihood.complete import loglik_single, loglik_twolevel
+from msem_nb.likelihood.protocol import DataMoments, SingleMoments, TwoLevelMoments
+from msem_nb.model.blocks import BETWEEN, WITHIN
+from msem_nb.model.implied import BlockMoments, block_gradient, model_moments
 from msem_nb.model.spec import ModelSpec
 
-__all__ = ["Objective", "assemble"]
+__all__ = ["Objective", "assemble", "single_moments", "twolevel_moments", "LevelBlocks"]
+
+#: (within block, between block, index grid ``np.ix_(pos, pos)`` of the between
+#: block's positions in the data vector)
+LevelBlocks = tuple[int, int, tuple[np.ndarray, ...]]
 
 
 @dataclass(frozen=True, eq=False)
@@ -50,7 +59,7 @@ class Objective:
         return tuple(self.spec.ov_positions(b, names) for b in range(len(self.spec.blocks)))
 
     @cached_property
-    def level_blocks(self) -> tuple[int, int, tuple[np.ndarray, ...]]:
+    def level_blocks(self) -> LevelBlocks:
         """(within block, between block, index grid of the between block into sigma_b)
         of a two-level model: where the two-level likelihood's Sigma_W and Sigma_B
         come from and go back to."""
@@ -67,23 +76,39 @@ class Objective:
         """
         return self.positions[self.level_blocks[1]]
 
-    def moments(self, theta):
+    def moments(self, theta: np.ndarray) -> tuple[list[BlockMoments], DataMoments]:
         """Block moments and the data-level moments (mu, sigma_w[, sigma_b])."""
         bm = model_moments(self.spec, theta)
         if len(bm) == 1:
-            return bm, assemble(bm, self.data, None, self.meanstructure)
-        w, b, ix = self.level_blocks
-        return bm, assemble(bm, self.data, self.positions, self.meanstructure, (w, b, ix))
+            return bm, single_moments(bm, self.meanstructure)
+        return bm, twolevel_moments(bm, len(self.data.names), self.positions, self.level_blocks)
 
-    def loglik(self, theta, gradient: bool = False):
+    @overload
+    def loglik(self, theta: np.ndarray, gradient: Literal[False] = False) -> float: ...
+
+    @overload
+    def loglik(self, theta: np.ndarray,
+               gradient: Literal[True]) -> tuple[float, np.ndarray | None]: ...
+
+    @overload
+    def loglik(self, theta: np.ndarray,
+               gradient: bool) -> float | tuple[float, np.ndarray | None]: ...
+
+    def loglik(self, theta: np.ndarray,
+               gradient: bool = False) -> float | tuple[float, np.ndarray | None]:
         """Log-likelihood at theta, and its gradient when asked."""
         theta = np.asarray(theta, dtype=float)
         bm, mom = self.moments(theta)
-        if len(bm) == 1:
+        if len(mom) == 2:   # one block, one level: the data are SingleData (prepare)
             mu, sigma = mom
+            data = cast(SingleData, self.data)
             # incomplete data (msem_nb.data.missing) carry their own likelihood
-            f = loglik_single_missing if self.data.incomplete else loglik_single
-            ll, g = f(self.data, mu, sigma, gradient)
+            g: SingleGradient | None
+            if data.incomplete:
+                ll, g = loglik_single_missing(cast(MissingSingleData, data), mu, sigma,
+                                              gradient)
+            else:
+                ll, g = loglik_single(data, mu, sigma, gradient)
             if not gradient:
                 return ll
             if g is None:
@@ -92,13 +117,17 @@ class Objective:
             block_gradient(self.spec.blocks[0], bm[0], g[1], g[0], out)
             return ll, out
         mu, sw, sb = mom
-        f = loglik_twolevel_missing if self.data.incomplete else loglik_twolevel
-        ll, g = f(self.data, mu, sw, sb, gradient)
+        cdata = cast(ClusterData, self.data)   # two levels: the data are ClusterData
+        if cdata.incomplete:
+            ll, g2 = loglik_twolevel_missing(cast(MissingClusterData, cdata), mu, sw, sb,
+                                             gradient)
+        else:
+            ll, g2 = loglik_twolevel(cdata, mu, sw, sb, gradient)
         if not gradient:
             return ll
-        if g is None:
+        if g2 is None:
             return ll, None
-        g_mu, G_w, G_b = g
+        g_mu, G_w, G_b = g2
         w, _, ix = self.level_blocks
         out = np.zeros(self.spec.npar)
         # each block's share of the derivative: the mean at its positions;
@@ -109,7 +138,31 @@ class Objective:
         return ll, out
 
 
-def assemble(bm, data, positions, meanstructure: bool, levels=None):
+def single_moments(bm: Sequence[BlockMoments], meanstructure: bool) -> SingleMoments:
+    """``(mu, sigma)`` of a one-block model (mu None without mean structure)."""
+    return (bm[0].mean if meanstructure else None), bm[0].cov
+
+
+def twolevel_moments(bm: Sequence[BlockMoments], p: int, positions: Sequence[np.ndarray],
+                     levels: LevelBlocks) -> TwoLevelMoments:
+    """``(mu, sigma_w, sigma_b)`` of a two-level model with `p` data variables.
+
+    The total mean of a variable is the sum of its blocks' means; sigma_w is
+    the within block's covariance, sigma_b the between block's placed at its
+    positions (``levels``, see :attr:`Objective.level_blocks`).
+    """
+    w, b, ix = levels
+    mu = np.zeros(p)
+    for k, m in enumerate(bm):
+        mu[positions[k]] += m.mean
+    sb = np.zeros((p, p))
+    sb[ix] = bm[b].cov
+    return mu, bm[w].cov, sb
+
+
+def assemble(bm: Sequence[BlockMoments], data: ModelData,
+             positions: Sequence[np.ndarray] | None, meanstructure: bool,
+             levels: LevelBlocks | None = None) -> DataMoments:
     """Data-level moments from block moments.
 
     Parameters
@@ -131,15 +184,10 @@ def assemble(bm, data, positions, meanstructure: bool, levels=None):
     ``(mu, sigma_w, sigma_b)`` for two levels.
     """
     if len(bm) == 1:
-        return (bm[0].mean if meanstructure else None), bm[0].cov
+        return single_moments(bm, meanstructure)
+    if positions is None:
+        raise ValueError("the data-level moments of several blocks need the blocks' positions")
     if levels is None:
         pos = positions[1]
         levels = (0, 1, np.ix_(pos, pos))
-    w, b, ix = levels
-    p = len(data.names)
-    mu = np.zeros(p)
-    for k, m in enumerate(bm):
-        mu[positions[k]] += m.mean
-    sb = np.zeros((p, p))
-    sb[ix] = bm[b].cov
-    return mu, bm[w].cov, sb
+    return twolevel_moments(bm, len(data.names), positions, levels)

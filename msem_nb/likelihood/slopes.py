@@ -23,19 +23,27 @@ are found by their block keys (:mod:`msem_nb.model.blocks`).
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Literal, overload
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from msem_nb.data.complete import ClusterData
-from msem_nb.model.implied import model_moments
 from msem_nb.likelihood.complete import LOG2PI
 from msem_nb.model.blocks import BETWEEN, WITHIN
+from msem_nb.model.implied import BlockMoments, model_moments
 from msem_nb.model.partable import ParTable
 from msem_nb.model.spec import BlockSpec, ModelSpec
 
-__all__ = ["SlopeLayout", "SlopeObjective"]
+__all__ = ["SlopeLayout", "SlopeObjective", "SlopeData", "CholeskyMap", "make_layout",
+           "slope_data", "boundary_notes"]
+
+#: One block's pieces around ``B = (I - A)^-1`` over its modelled variables:
+#: (B, their intercepts, A from the conditioned-on covariates, their S)
+_BlockPieces = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
 @dataclass(frozen=True, eq=False)
@@ -47,10 +55,11 @@ class SlopeLayout:
     w: tuple[str, ...]             # between-only covariates conditioned on
     z: tuple[str, ...]             # between-only outcomes
     r: tuple[str, ...]             # random effects: between parts of ys, then slopes
-    slopes: dict                   # slope -> (outcome, covariate)
+    slopes: dict[str, tuple[str, str]]  # slope -> (outcome, covariate)
 
 
 def make_layout(pt: ParTable, data: ClusterData) -> SlopeLayout:
+    """The layout of a random-slope model on its (complete, two-level) data."""
     bw, bb = pt.blocks[pt.block_of(WITHIN)], pt.blocks[pt.block_of(BETWEEN)]
     slope_x = {x for _, x in pt.slopes.values()}
     cond = tuple(v for v in bw.ov if v in slope_x or (v in bw.ov_x and v not in data.both))
@@ -61,7 +70,7 @@ def make_layout(pt: ParTable, data: ClusterData) -> SlopeLayout:
     return SlopeLayout(cond, ys, w, z, r, dict(pt.slopes))
 
 
-def _matrices(bs: BlockSpec, theta):
+def _matrices(bs: BlockSpec, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     dt = theta.dtype
     A = bs.A0.astype(dt)
     r, c, p = bs.A_free
@@ -75,7 +84,8 @@ def _matrices(bs: BlockSpec, theta):
     return A, S, alpha
 
 
-def _scatter(bs: BlockSpec, gA, gS, galpha, out) -> None:
+def _scatter(bs: BlockSpec, gA: np.ndarray, gS: np.ndarray, galpha: np.ndarray,
+             out: np.ndarray) -> None:
     """Add full-matrix derivatives of one block to the parameter gradient."""
     n = len(out)
     r, c, p = bs.A_free
@@ -101,10 +111,13 @@ class SlopeData:
 
 
 def slope_data(data: ClusterData, layout: SlopeLayout) -> SlopeData:
-    rows = data.rows
+    """The per-cluster cross products of (1, c, y) and the cluster vectors (1, w, z)."""
+    rows, offsets = data.rows, data.offsets
+    if rows is None or offsets is None:
+        raise ValueError("the random-slope likelihood needs the data's rows by cluster")
     idx = [data.within.index(v) for v in layout.cond + layout.ys]
     V = np.hstack([np.ones((len(rows), 1)), rows[:, idx]])
-    M = np.add.reduceat(V[:, :, None] * V[:, None, :], data.offsets, axis=0)
+    M = np.add.reduceat(V[:, :, None] * V[:, None, :], offsets, axis=0)
     pw = data.p_within
     bidx = [pw + data.between_only.index(v) for v in layout.w + layout.z]
     t = np.hstack([np.ones((data.nclusters, 1)), data.cluster_vectors[:, bidx]])
@@ -114,7 +127,7 @@ def slope_data(data: ClusterData, layout: SlopeLayout) -> SlopeData:
 class SlopeObjective:
     """Conditional log-likelihood of a random-slope model as a function of theta."""
 
-    def __init__(self, pt: ParTable, spec: ModelSpec, data: ClusterData):
+    def __init__(self, pt: ParTable, spec: ModelSpec, data: ClusterData) -> None:
         self.pt = pt
         self.spec = spec
         self.data = data
@@ -141,10 +154,10 @@ class SlopeObjective:
                          for s, (y, x) in lay.slopes.items()]
 
     # -- the J-independent map theta -> model quantities ------------------
-    def _blocks(self, theta):
+    def _blocks(self, theta: np.ndarray) -> list[_BlockPieces]:
         """Per block: (I - A)^-1 over the modelled variables and the pieces of A, S,
         alpha around it; shared by :meth:`quantities` and :meth:`pullback`."""
-        out = []
+        out: list[_BlockPieces] = []
         for bs, endo, cond in ((self.spec.blocks[self._iw], self._w_endo, self._w_cond),
                                (self.spec.blocks[self._ib], self._b_endo, self._b_cond)):
             A, S, alpha = _matrices(bs, theta)
@@ -152,7 +165,11 @@ class SlopeObjective:
             out.append((B, alpha[endo], A[np.ix_(endo, cond)], S[np.ix_(endo, endo)]))
         return out
 
-    def quantities(self, theta, blocks=None):
+    def quantities(self, theta: np.ndarray,
+                   blocks: list[_BlockPieces] | None = None) -> dict[str, np.ndarray]:
+        """The model quantities the likelihood needs: sigma_w, L, K (within), phi, H
+        (random effects given the between covariates), phi_zz, H_z (between-only
+        outcomes); see the module docstring."""
         lay = self.layout
         (BE, aE, AEC, SEE), (BB, aEb, AEW, SEEb) = blocks or self._blocks(theta)
         FE = BE[self._w_yrows]
@@ -188,7 +205,8 @@ class SlopeObjective:
                 "H_z": Hz}
 
     # -- the likelihood given the quantities -----------------------------
-    def _loglik_q(self, Q, gradient):
+    def _loglik_q(self, Q: Mapping[str, np.ndarray],
+                  gradient: bool) -> tuple[float, dict[str, np.ndarray] | None]:
         sd = self.sdata
         M, n, t = sd.M, sd.n, sd.t
         J = sd.nclusters
@@ -271,7 +289,19 @@ class SlopeObjective:
             grads["H_z"] = Zi @ dz.T @ tw
         return ll, grads
 
-    def loglik(self, theta, gradient: bool = False):
+    @overload
+    def loglik(self, theta: np.ndarray, gradient: Literal[False] = False) -> float: ...
+
+    @overload
+    def loglik(self, theta: np.ndarray,
+               gradient: Literal[True]) -> tuple[float, np.ndarray | None]: ...
+
+    @overload
+    def loglik(self, theta: np.ndarray,
+               gradient: bool) -> float | tuple[float, np.ndarray | None]: ...
+
+    def loglik(self, theta: np.ndarray,
+               gradient: bool = False) -> float | tuple[float, np.ndarray | None]:
         """Conditional log-likelihood (given the covariates), and its gradient."""
         theta = np.asarray(theta, dtype=float)
         blocks = self._blocks(theta)
@@ -282,7 +312,8 @@ class SlopeObjective:
             return ll, None
         return ll, self.pullback(theta, grads, blocks)
 
-    def pullback(self, theta, grads, blocks=None) -> np.ndarray:
+    def pullback(self, theta: np.ndarray, grads: Mapping[str, np.ndarray],
+                 blocks: list[_BlockPieces] | None = None) -> np.ndarray:
         """Chain rule from d ll / d quantities back to d ll / d theta (analytic).
 
         Mirrors :meth:`quantities` step by step, with ``B = (I - A)^-1``
@@ -346,7 +377,7 @@ class SlopeObjective:
         _scatter(bb, gA, gS, galpha, out)
         return out
 
-    def moments(self, theta):
+    def moments(self, theta: np.ndarray) -> tuple[list[BlockMoments], None]:
         """Block moments (for standardized estimates); no data-level moments."""
         return model_moments(self.spec, np.asarray(theta, dtype=float)), None
 
@@ -372,7 +403,7 @@ class CholeskyMap:
     stalling against it. Parameters outside the blocks pass through unchanged.
     """
 
-    def __init__(self, groups):
+    def __init__(self, groups: Iterable[ArrayLike]) -> None:
         self.groups = [np.asarray(g, dtype=int) for g in groups]
 
     @staticmethod
@@ -394,7 +425,7 @@ class CholeskyMap:
         # factor, any other group a square root per variance.
         comp = list(range(n))
 
-        def root(i):
+        def root(i: int) -> int:
             while comp[i] != i:
                 i = comp[i]
             return i
@@ -403,7 +434,7 @@ class CholeskyMap:
             for j in range(i):
                 if full[i, j] >= 0:
                     comp[root(i)] = root(j)
-        groups = []
+        groups: list[np.ndarray] = []
         for rt in sorted({root(i) for i in range(n)}):
             members = [i for i in range(n) if root(i) == rt]
             sub = full[np.ix_(members, members)]
@@ -417,7 +448,8 @@ class CholeskyMap:
                            if full[i, i] >= 0 and counts[full[i, i]] == 1]
         return CholeskyMap(groups)
 
-    def forward(self, xi):
+    def forward(self, xi: np.ndarray) -> np.ndarray:
+        """theta from the Cholesky coordinates xi."""
         theta = np.array(xi, dtype=float)
         for G in self.groups:
             n = len(G)
@@ -428,7 +460,9 @@ class CholeskyMap:
             theta[G[il]] = P[il]
         return theta
 
-    def inverse(self, theta):
+    def inverse(self, theta: np.ndarray) -> np.ndarray:
+        """Cholesky coordinates of theta (each block's eigenvalues floored just above zero,
+        so that its factor exists)."""
         xi = np.array(theta, dtype=float)
         for G in self.groups:
             n = len(G)
@@ -441,7 +475,8 @@ class CholeskyMap:
             xi[G[il]] = np.linalg.cholesky(P)[il]
         return xi
 
-    def pullback(self, xi, g):
+    def pullback(self, xi: np.ndarray, g: np.ndarray) -> np.ndarray:
+        """A gradient with respect to theta as one with respect to xi."""
         out = np.array(g, dtype=float)
         for G in self.groups:
             n = len(G)
@@ -456,7 +491,7 @@ class CholeskyMap:
             out[G[il]] = dL[il]
         return out
 
-    def jacobian(self, xi) -> np.ndarray:
+    def jacobian(self, xi: np.ndarray) -> np.ndarray:
         """d theta / d xi (identity outside the blocks)."""
         n = len(xi)
         J = np.eye(n)
@@ -470,12 +505,12 @@ class CholeskyMap:
         return J
 
 
-def boundary_notes(obj: SlopeObjective, theta) -> tuple[str, ...]:
+def boundary_notes(obj: SlopeObjective, theta: ArrayLike) -> tuple[str, ...]:
     """Plain-language notes when the random-effect covariance sits at its boundary."""
     phi = np.real(obj.quantities(np.asarray(theta, dtype=float))["phi"])
     names = obj.layout.r
     sd = np.sqrt(np.clip(np.diag(phi), 0, None))
-    notes = []
+    notes: list[str] = []
     for i, v in enumerate(names):
         if sd[i] < 1e-4 * max(1.0, sd.max()):
             notes.append(f"the variance of {v} (between) is at its boundary (zero): {v} does "

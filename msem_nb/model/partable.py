@@ -23,19 +23,24 @@ parameter vector, shared by rows constrained equal).
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import cast
 
 import numpy as np
 import pandas as pd
 
 from msem_nb.errors import ModelSpecificationError
-from msem_nb.model.blocks import BlockKey, BlockQueries, default_key, level_keys, ov_positions
-from msem_nb.model.slope_rules import check_slopes, slope_block
-from msem_nb.syntax.parser import ParsedModel, Statement
 from msem_nb.messages import notify
+from msem_nb.model.blocks import BlockKey, BlockQueries, default_key, level_keys, ov_positions
+from msem_nb.model.rows import BuildRow, ParRow, RowAccumulator
+from msem_nb.model.slope_rules import check_slopes, slope_block
+from msem_nb.syntax.expressions import Expression
+from msem_nb.syntax.parser import ParsedModel, Statement
+from msem_nb.syntax.statements import Term
 
-__all__ = ["ParTable", "build_partable", "BlockVars"]
+__all__ = ["ParTable", "ParRow", "build_partable", "BlockVars"]
 
 
 @dataclass(frozen=True)
@@ -55,7 +60,7 @@ class BlockVars:
     ov_ind: tuple[str, ...]
     key: BlockKey = None  # type: ignore[assignment]  # filled in by __post_init__
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.key is None:
             object.__setattr__(self, "key", default_key(self.level))
         elif self.key.name != self.level:
@@ -90,16 +95,17 @@ class ParTable(BlockQueries):
     defined: tuple[Statement, ...] = field(default=())
     constraints: tuple[Statement, ...] = field(default=())
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         levels = len({bv.key.level for bv in self.blocks})
         if levels != self.nlevels:
             raise ValueError(f"nlevels={self.nlevels} but the blocks have {levels} level(s): "
                              f"{', '.join(str(bv.key) for bv in self.blocks)}")
 
     @cached_property
-    def records(self) -> list[dict]:
+    def records(self) -> list[ParRow]:
         """The rows as dicts (fast to loop over, unlike DataFrame.at)."""
-        return self.table.to_dict("records")
+        # the table's columns are those of ParRow (built by _make_table)
+        return cast("list[ParRow]", self.table.to_dict("records"))
 
     @property
     def npar(self) -> int:
@@ -107,7 +113,7 @@ class ParTable(BlockQueries):
         return int(f.max()) if len(f) and f.max() > 0 else 0
 
     @property
-    def slopes(self) -> dict:
+    def slopes(self) -> dict[str, tuple[str, str]]:
         """Random slopes: name -> (outcome, covariate)."""
         return {r["slope"]: (r["lhs"], r["rhs"]) for r in self.records if r["op"] == "|~"}
 
@@ -134,11 +140,11 @@ class ParTable(BlockQueries):
         """The observed variables of block `b`."""
         return self.blocks[b].ov
 
-    def ov_positions(self, b: int, names) -> np.ndarray:
+    def ov_positions(self, b: int, names: Sequence[str]) -> np.ndarray:
         """Positions of block `b`'s observed variables in the data vector `names`."""
         return ov_positions(self.blocks[b].ov, names)
 
-    def roles(self):
+    def roles(self) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
         """(within, between_only, both) observed variables of a two-level model.
 
         ``within``: those of the lowest level (the data's within variables,
@@ -167,7 +173,7 @@ class ParTable(BlockQueries):
         return tuple(seen)
 
 
-def _uniq(seq):
+def _uniq(seq: Iterable[str]) -> list[str]:
     out: list[str] = []
     for v in seq:
         if v not in out:
@@ -175,7 +181,8 @@ def _uniq(seq):
     return out
 
 
-def _block_statements(parsed: ParsedModel):
+def _block_statements(
+        parsed: ParsedModel) -> tuple[tuple[BlockKey, ...], list[list[Statement]]]:
     """The block keys (lowest level first) and the statements of each block."""
     model_stmts = [s for s in parsed.statements if s.op in ("=~", "~", "~~", "~1", "|~")]
     keys = level_keys(parsed.levels)
@@ -188,15 +195,15 @@ def _block_statements(parsed: ParsedModel):
     return keys, blocks
 
 
-def _both_levels(bvars) -> set:
+def _both_levels(bvars: Sequence[BlockVars]) -> set[str]:
     """Observed variables of the lowest level that also have a higher-level part."""
     low = [bv for bv in bvars if bv.key.is_lowest]
     higher = {v for bv in bvars if not bv.key.is_lowest for v in bv.ov}
     return {v for bv in low for v in bv.ov if v in higher}
 
 
-def _block_vars(stmts, level: str, eqs_y_all: set, lv_all: set, ind_all: set,
-                slopes=(), key: BlockKey | None = None) -> BlockVars:
+def _block_vars(stmts: Sequence[Statement], level: str, eqs_y_all: set[str], lv_all: set[str],
+                ind_all: set[str], slopes: Sequence[str] = (), *, key: BlockKey) -> BlockVars:
     # random slopes are latent variables of the between block, with or
     # without statements there
     lv = _uniq([s.lhs for s in stmts if s.op == "=~"] + list(slopes))
@@ -229,48 +236,22 @@ def _block_vars(stmts, level: str, eqs_y_all: set, lv_all: set, ind_all: set,
     return BlockVars(level, tuple(lv), tuple(ov), tuple(ov_x), tuple(lv_x), tuple(ov_ind), key)
 
 
-class _Rows:
-    """Accumulates rows; defaults are skipped when the user gave the element."""
-
-    def __init__(self):
-        self.rows: list[dict] = []
-        self.keys: dict[tuple, int] = {}
-
-    @staticmethod
-    def key(lhs, op, rhs, block):
-        if op == "~~" and rhs < lhs:
-            lhs, rhs = rhs, lhs
-        return (lhs, op, rhs, block)
-
-    def add(self, lhs, op, rhs, block, level, *, user, free=True, value=None,
-            label="", start=None, exo=False, line=0):
-        k = self.key(lhs, op, rhs, block)
-        if k in self.keys:
-            if user:
-                notify(f"'{lhs} {op} {rhs}' is given twice; the later one is ignored",
-                              UserWarning, stacklevel=5)
-            return None
-        self.keys[k] = len(self.rows)
-        self.rows.append(dict(lhs=lhs, op=op, rhs=rhs, block=block, level=level,
-                              user=user, free=free, ustart=value, label=label,
-                              start=start, exo=exo, line=line))
-        return self.rows[-1]
-
-    def get(self, lhs, op, rhs, block):
-        i = self.keys.get(self.key(lhs, op, rhs, block))
-        return None if i is None else self.rows[i]
-
-
-def _user_rows(rows: _Rows, stmts, b: int, level: str):
+def _user_rows(rows: RowAccumulator, stmts: Sequence[Statement], b: int, level: str) -> None:
     for s in stmts:
         if s.op == "|~":
             x = s.rhs[0].name
+            prev = rows.get(s.lhs, "|~", x, b)
+            if prev is not None:
+                raise ModelSpecificationError(
+                    f"line {s.line}: the random slopes '{prev['slope']}' and '{s.slope}' both "
+                    f"describe '{s.lhs} ~ {x}'; declare the random slope of an effect once")
             if rows.get(s.lhs, "~", x, b) is not None:
                 raise ModelSpecificationError(
                     f"line {s.line}: '{s.lhs} ~ {x}' and the random slope '{s.slope} | {s.lhs} ~ "
                     f"{x}' describe the same effect; drop '{s.lhs} ~ {x}': the mean of "
                     f"{s.slope} is the average slope")
             row = rows.add(s.lhs, "|~", x, b, level, user=True, free=False, line=s.line)
+            assert row is not None and s.slope is not None  # new (checked above); '|~' has one
             row["slope"] = s.slope
             continue
         if s.op == "~":
@@ -281,6 +262,7 @@ def _user_rows(rows: _Rows, stmts, b: int, level: str):
                         f"line {s.line}: '{s.lhs} ~ {t.name}' and the random slope "
                         f"'{r['slope']} | {s.lhs} ~ {t.name}' describe the same effect; drop "
                         f"'{s.lhs} ~ {t.name}': the mean of {r['slope']} is the average slope")
+        pairs: list[tuple[str, str, str, Term]]
         if s.op == "~1":
             terms = s.rhs
             pairs = [(s.lhs, "~1", "", t) for t in terms]
@@ -296,8 +278,9 @@ def _user_rows(rows: _Rows, stmts, b: int, level: str):
                 row["na"] = bool(t.free)
 
 
-def _defaults(rows: _Rows, bv: BlockVars, b: int, level: str, meanstructure: bool,
-              fixed_x: bool, both: set, lowest_of_several: bool, slopes=()):
+def _defaults(rows: RowAccumulator, bv: BlockVars, b: int, level: str, meanstructure: bool,
+              fixed_x: bool, both: set[str], lowest_of_several: bool,
+              slopes: Sequence[str] = ()) -> None:
     ov_x = bv.ov_x if fixed_x else ()
     ov_nox = [v for v in bv.ov if v not in ov_x]
     # (residual) variances
@@ -349,8 +332,10 @@ def _defaults(rows: _Rows, bv: BlockVars, b: int, level: str, meanstructure: boo
                     r["free"], r["ustart"], r["exo"] = False, 0.0, False
 
 
-def _pure_outcomes(rows: _Rows, b: int, bv: BlockVars):
-    eqs_y, eqs_x, ind = [], set(), set()
+def _pure_outcomes(rows: RowAccumulator, b: int, bv: BlockVars) -> list[str]:
+    eqs_y: list[str] = []
+    eqs_x: set[str] = set()
+    ind: set[str] = set()
     for r in rows.rows:
         if r["block"] != b:
             continue
@@ -365,7 +350,7 @@ def _pure_outcomes(rows: _Rows, b: int, bv: BlockVars):
     return lv_y + ov_y
 
 
-def _markers(rows: _Rows, bv: BlockVars, b: int):
+def _markers(rows: RowAccumulator, bv: BlockVars, b: int) -> None:
     for f in bv.lv:
         loads = [r for r in rows.rows if r["block"] == b and r["op"] == "=~" and r["lhs"] == f]
         if not loads:
@@ -439,7 +424,7 @@ def build_partable(parsed: ParsedModel, *, meanstructure: bool | None = None,
                         f"define it with '=~' in the {lvl} block too or use a different name")
 
     both = _both_levels(bvars)
-    rows = _Rows()
+    rows = RowAccumulator()
     for b, (stmts, bv, lvl) in enumerate(zip(blocks_stmts, bvars, levels)):
         _user_rows(rows, stmts, b, lvl)
     for b, (bv, lvl, key) in enumerate(zip(bvars, levels, keys)):
@@ -457,9 +442,9 @@ def build_partable(parsed: ParsedModel, *, meanstructure: bool | None = None,
     return pt
 
 
-def simple_equalities(constraints) -> list[tuple[str, str]]:
+def simple_equalities(constraints: Iterable[Statement]) -> list[tuple[str, str]]:
     """Pairs of labels constrained equal by ``a == b`` statements."""
-    out = []
+    out: list[tuple[str, str]] = []
     for c in constraints:
         if c.op == "==" and c.lhs_expr is not None and c.expr is not None:
             if _is_label(c.lhs_expr) and _is_label(c.expr):
@@ -467,7 +452,7 @@ def simple_equalities(constraints) -> list[tuple[str, str]]:
     return out
 
 
-def _is_label(expr) -> bool:
+def _is_label(expr: Expression) -> bool:
     return len(expr.names) == 1 and expr.text.strip() == expr.names[0]
 
 
@@ -475,29 +460,32 @@ _COLUMNS = ("id", "lhs", "op", "rhs", "block", "group", "level", "user", "free",
             "ustart", "start", "exo", "plabel", "line", "slope")
 
 
-def _num(x) -> float:
+def _num(x: float | None) -> float:
     return float("nan") if x is None else float(x)
 
 
-def _make_table(rows: list[dict], constraints, keys) -> tuple[pd.DataFrame, list[dict]]:
+def _make_table(rows: Sequence[BuildRow], constraints: Iterable[Statement],
+                keys: Sequence[BlockKey]) -> tuple[pd.DataFrame, list[ParRow]]:
     """Final records (free indices resolved) and the DataFrame built from them."""
     labels = [r["label"] or "" for r in rows]
     free = _free_indices([bool(r["free"]) for r in rows], labels, constraints)
-    recs = [{"id": i, "lhs": r["lhs"], "op": r["op"], "rhs": r["rhs"], "block": r["block"],
+    recs: list[ParRow] = [{"id": i, "lhs": r["lhs"], "op": r["op"], "rhs": r["rhs"], "block": r["block"],
              "group": keys[r["block"]].group, "level": r["level"], "user": bool(r["user"]), "free": int(f), "label": lab,
              "ustart": _num(r["ustart"]), "start": _num(r["start"]), "exo": bool(r["exo"]),
              "plabel": f".p{i}.", "line": r.get("line", 0), "slope": r.get("slope", "")}
             for i, (r, f, lab) in enumerate(zip(rows, free, labels), start=1)]
-    df = pd.DataFrame({c: [r[c] for r in recs] for c in _COLUMNS})
+    by_name: Sequence[Mapping[str, object]] = recs
+    df = pd.DataFrame({c: [r[c] for r in by_name] for c in _COLUMNS})
     return df, recs
 
 
-def _free_indices(free, labels, constraints) -> np.ndarray:
+def _free_indices(free: Sequence[bool], labels: Sequence[str],
+                  constraints: Iterable[Statement]) -> np.ndarray:
     """1-based free parameter index per row; shared labels share an index."""
     # union-find over labels merged by 'a == b'
     parent: dict[str, str] = {}
 
-    def find(a):
+    def find(a: str) -> str:
         while parent.get(a, a) != a:
             a = parent[a]
         return a
@@ -526,11 +514,12 @@ def _free_indices(free, labels, constraints) -> np.ndarray:
     return out
 
 
-def _check_labels(df: pd.DataFrame, defined, constraints):
+def _check_labels(df: pd.DataFrame, defined: Iterable[Statement],
+                  constraints: Iterable[Statement]) -> None:
     labels = set(df["label"].fillna("")) - {""}
     # fixed rows with labels that also label free rows: lavaan treats the
     # label as an equality; we refuse the ambiguous case instead.
-    kinds: dict[str, set] = {}
+    kinds: dict[str, set[bool]] = {}
     for lab, free in zip(df["label"], df["free"]):
         if lab:
             kinds.setdefault(lab, set()).add(free > 0)
@@ -541,6 +530,7 @@ def _check_labels(df: pd.DataFrame, defined, constraints):
                 "its value on every row or remove the label")
     known = set(labels)
     for d in defined:
+        assert d.expr is not None  # the parser gives every ':=' its expression
         missing = [n for n in d.expr.names if n not in known]
         if missing:
             raise ModelSpecificationError(
@@ -565,10 +555,10 @@ def baseline_partable(pt: ParTable) -> ParTable:
     the baseline differs from the saturated model only in the covariances of
     the modelled variables at each level.
     """
-    rows = _Rows()
+    rows = RowAccumulator()
     both = set(pt.roles()[2])
     fix_both = [pt.is_lowest(b) and pt.multilevel for b in range(len(pt.blocks))]
-    blocks = []
+    blocks: list[BlockVars] = []
     for b, bv in enumerate(pt.blocks):
         lvl = bv.level
         for v in bv.ov_nox:

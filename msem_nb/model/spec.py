@@ -13,6 +13,7 @@ Blocks are in the parameter table's order and carry its block keys
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,7 +51,7 @@ class BlockSpec:
         """The block's observed variables."""
         return self.names[: self.n_ov]
 
-    def matrices(self, theta: np.ndarray):
+    def matrices(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """A, S, alpha at parameter vector theta."""
         A = self.A0.copy()
         r, c, p = self.A_free
@@ -71,20 +72,21 @@ class ModelSpec(BlockQueries):
     blocks: tuple[BlockSpec, ...]
     npar: int
     # for every partable row: (block, matrix code, i, j); matrix code in
-    # {"A", "S", "alpha"}
-    cells: tuple[tuple[int, str, int, int], ...]
+    # {"A", "S", "alpha"}; None for a row that is no matrix cell (a random
+    # slope's declaration '|~': the slope is a latent variable of the between block)
+    cells: tuple[tuple[int, str, int, int] | None, ...]
 
     @property
     def block_keys(self) -> tuple[BlockKey, ...]:
         """(group, level) key of every block, in block order."""
         return tuple(bs.key for bs in self.blocks)
 
-    def ov_positions(self, b: int, names) -> np.ndarray:
+    def ov_positions(self, b: int, names: Sequence[str]) -> np.ndarray:
         """Positions of block `b`'s observed variables in the data vector `names`."""
         return ov_positions(self.blocks[b].ov, names)
 
 
-def build_spec(pt: ParTable, fixed_values: dict | None = None) -> ModelSpec:
+def build_spec(pt: ParTable, fixed_values: Mapping[int, float] | None = None) -> ModelSpec:
     """Translate a parameter table into per-block RAM templates.
 
     Parameters
@@ -97,8 +99,8 @@ def build_spec(pt: ParTable, fixed_values: dict | None = None) -> ModelSpec:
     tab = pt.table
     rec = pt.records
     fixed_values = fixed_values or {}
-    blocks = []
-    cells: list = [None] * len(tab)
+    blocks: list[BlockSpec] = []
+    cells: list[tuple[int, str, int, int] | None] = [None] * len(tab)
     npar = pt.npar
     for b, bv in enumerate(pt.blocks):
         names = bv.ov + bv.lv
@@ -107,9 +109,9 @@ def build_spec(pt: ParTable, fixed_values: dict | None = None) -> ModelSpec:
         A0 = np.zeros((k, k))
         S0 = np.zeros((k, k))
         alpha0 = np.zeros(k)
-        Af: list = [[], [], []]
-        Sf: list = [[], [], []]
-        af: list = [[], []]
+        Af: tuple[list[int], list[int], list[int]] = ([], [], [])
+        Sf: tuple[list[int], list[int], list[int]] = ([], [], [])
+        af: tuple[list[int], list[int]] = ([], [])
         rows = np.where(tab["block"].to_numpy() == b)[0]
         for i in rows:
             lhs, op, rhs = rec[i]["lhs"], rec[i]["op"], rec[i]["rhs"]
@@ -124,35 +126,47 @@ def build_spec(pt: ParTable, fixed_values: dict | None = None) -> ModelSpec:
                 r, c, mat = pos[lhs], pos[rhs], "S"
             elif op == "~1":
                 r, c, mat = pos[lhs], 0, "alpha"
-            else:  # pragma: no cover - the table holds only these
+            else:  # '|~': declares a random slope, no matrix cell of its own
                 continue
             cells[i] = (b, mat, r, c)
             if mat == "A":
                 if free >= 0:
-                    Af[0].append(r), Af[1].append(c), Af[2].append(free)
+                    Af[0].append(r)
+                    Af[1].append(c)
+                    Af[2].append(free)
                 else:
                     A0[r, c] = value
             elif mat == "S":
                 if free >= 0:
-                    Sf[0].append(r), Sf[1].append(c), Sf[2].append(free)
+                    Sf[0].append(r)
+                    Sf[1].append(c)
+                    Sf[2].append(free)
                     if r != c:
-                        Sf[0].append(c), Sf[1].append(r), Sf[2].append(free)
+                        Sf[0].append(c)
+                        Sf[1].append(r)
+                        Sf[2].append(free)
                 else:
                     S0[r, c] = S0[c, r] = value
             else:
                 if free >= 0:
-                    af[0].append(r), af[1].append(free)
+                    af[0].append(r)
+                    af[1].append(free)
                 else:
                     alpha0[r] = value
-        as_arr = lambda lst: tuple(np.asarray(x, dtype=int) for x in lst)  # noqa: E731
         Apattern = A0 != 0
         Apattern[np.asarray(Af[0], dtype=int), np.asarray(Af[1], dtype=int)] = True
-        blocks.append(BlockSpec(bv.key, tuple(names), len(bv.ov), A0, S0, alpha0, as_arr(Af),
-                                as_arr(Sf), as_arr(af), _nilpotency(Apattern)))
+        blocks.append(BlockSpec(bv.key, tuple(names), len(bv.ov), A0, S0, alpha0,
+                                (_ints(Af[0]), _ints(Af[1]), _ints(Af[2])),
+                                (_ints(Sf[0]), _ints(Sf[1]), _ints(Sf[2])),
+                                (_ints(af[0]), _ints(af[1])), _nilpotency(Apattern)))
     return ModelSpec(tuple(blocks), npar, tuple(cells))
 
 
-def _isnan(x) -> bool:
+def _ints(values: list[int]) -> np.ndarray:
+    return np.asarray(values, dtype=int)
+
+
+def _isnan(x: float) -> bool:
     try:
         return bool(np.isnan(x))
     except TypeError:
