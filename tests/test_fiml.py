@@ -222,6 +222,13 @@ def test_cluster_density_by_brute_force(holey):
                                        abs=1e-9)
 
 
+def test_missing_containers_need_their_pattern_fields(demo):
+    """The pattern statistics are required (keyword-only) fields, not None by default."""
+    s = prepare_data(demo, ("y1", "y2"))
+    with pytest.raises(TypeError, match="masks"):
+        MissingSingleData(s.names, s.nobs, s.mean, s.cov, 0, s.rows)
+
+
 def test_twolevel_gradient_matches_finite_differences(holey):
     assert holey.npatterns > 1 and len(holey.z_masks) > 1
     mu, sw, sb = _moments(1)
