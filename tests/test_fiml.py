@@ -222,6 +222,15 @@ def test_cluster_density_by_brute_force(holey):
                                        abs=1e-9)
 
 
+def test_complete_data_likelihood_refuses_incomplete_data(holey):
+    """The two-level FIML container has no statistics by cluster size: the complete-data
+    likelihood says so instead of failing on a missing attribute."""
+    assert isinstance(holey, MissingClusterData) and holey.groups is None
+    mu, sw, sb = _moments()
+    with pytest.raises(ValueError, match="loglik_twolevel_missing"):
+        loglik_twolevel(holey, mu, sw, sb)
+
+
 def test_missing_containers_need_their_pattern_fields(demo):
     """The pattern statistics are required (keyword-only) fields, not None by default."""
     s = prepare_data(demo, ("y1", "y2"))

@@ -75,6 +75,9 @@ class ClusterData:
 
     Variables are ordered ``within + between_only``; ``within`` are the
     variables with a within part (within-only and both-level ones).
+    ``groups`` is None only for incomplete data
+    (:class:`msem_nb.data.missing.MissingClusterData`), which have no
+    statistics by cluster size.
     """
 
     within: tuple[str, ...]
@@ -83,7 +86,7 @@ class ClusterData:
     nobs: int
     nclusters: int
     within_sscp: np.ndarray
-    groups: SizeGroups
+    groups: SizeGroups | None
     sum_log_n: float
     cluster_ids: np.ndarray = field(repr=False)
     cluster_sizes: np.ndarray = field(repr=False)
@@ -125,6 +128,8 @@ class ClusterData:
         vidx = widx + [names.index(v) for v in between_only]
         both = tuple(v for v in (both if both is not None else self.both) if v in within)
         g = self.groups
+        if g is None:  # pragma: no cover - MissingClusterData has its own subset
+            raise ValueError("incomplete data have no statistics by cluster size")
         groups = SizeGroups(g.n, g.count, g.mean[:, vidx], g.sscp[:, vidx][:, :, vidx])
         rows = None if self.rows is None else self.rows[:, widx]
         return ClusterData(tuple(within), tuple(between_only), both, self.nobs,
