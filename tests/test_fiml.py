@@ -1,6 +1,7 @@
 """Full information ML with missing values (msem_nb.data.missing) against lavaan 0.6-14 and
 against brute-force densities."""
 
+import dataclasses
 import math
 import warnings
 
@@ -229,6 +230,16 @@ def test_complete_data_likelihood_refuses_incomplete_data(holey):
     mu, sw, sb = _moments()
     with pytest.raises(ValueError, match="loglik_twolevel_missing"):
         loglik_twolevel(holey, mu, sw, sb)
+
+
+def test_as_missing_needs_the_rows(demo):
+    d = prepare_data(demo, ("y1", "y2", "x1"), "cluster", ("w1", "w2"), ("y1", "y2"))
+    bare = dataclasses.replace(d, rows=None)
+    with pytest.raises(ValueError, match="no rows"):
+        as_missing(bare)
+    s = prepare_data(demo, ("y1", "y2"))
+    with pytest.raises(ValueError, match="no rows"):
+        as_missing(dataclasses.replace(s, rows=None))
 
 
 def test_missing_containers_need_their_pattern_fields(demo):

@@ -469,6 +469,8 @@ def as_missing(data: SingleData | ClusterData) -> MissingSingleData | MissingClu
             masks=np.ones((1, p), bool), pattern_count=np.array([float(data.nobs)]),
             pattern_mean=data.mean[None].copy(), pattern_sscp=(dev.T @ dev)[None],
             row_pattern=np.zeros(len(vals), int), mode="listwise")
+    if data.rows is None:
+        raise ValueError("the data set keeps no rows; per-cluster scores need them")
     pw = data.p_within
     sizes = data.cluster_sizes
     J = data.nclusters
