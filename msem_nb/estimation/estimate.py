@@ -218,6 +218,9 @@ def estimate(pt: ParTable, data: SingleData | ClusterData, *,
     spec = build_spec(pt, fixed_values)
     obj: Objective | SlopeObjective
     if pt.slopes:
+        if not isinstance(data, ClusterData):
+            raise ModelSpecificationError("random slopes are a two-level model; they need "
+                                          "clustered data (cluster='...')")
         # the random-slope likelihood is already conditional on the covariates
         obj = SlopeObjective(pt, spec, data)
         loglik_x = 0.0

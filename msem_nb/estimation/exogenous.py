@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from msem_nb.data.complete import ClusterData, SingleData
+from msem_nb.errors import ModelSpecificationError
 from msem_nb.estimation.saturated import Saturated, fit_saturated
 from msem_nb.likelihood.complete import LOG2PI
 from msem_nb.model.partable import ParTable
@@ -122,5 +123,9 @@ def exogenous_values(pt: ParTable, data: SingleData | ClusterData
             values[i] = float(sat.mu[a])
             continue
         c = names.index(rhs)
-        values[i] = float(level_cov[b][a, c])
+        cov = level_cov[b]
+        if cov is None:  # a two-level table on single-level data (fit's check_cluster refuses it)
+            raise ModelSpecificationError("the model has a between block but the data have "
+                                          "one level; pass cluster='...'")
+        values[i] = float(cov[a, c])
     return values, sat, loglik_x, h1
