@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import msem_nb as ms
+from msem_nb.data.prepare import prepare_data
 from msem_nb.errors import (
     ConvergenceWarning,
     DataError,
@@ -12,7 +13,6 @@ from msem_nb.errors import (
     ModelSpecificationError,
     NotIdentifiedError,
 )
-from msem_nb.data.prepare import prepare_data
 from msem_nb.estimation.estimate import estimate
 from msem_nb.model.partable import build_partable
 from msem_nb.syntax import parse

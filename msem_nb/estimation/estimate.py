@@ -185,6 +185,8 @@ def check_start(start: object, pt: ParTable, npar: int) -> np.ndarray:
     return theta0
 
 
+# control's values differ in type by key (options.CONTROL_KEYS: counts, tolerances, a
+# start vector, a flag), hence Any
 def estimate(pt: ParTable, data: SingleData | ClusterData, *,
              control: Mapping[str, Any] | None = None,
              information: str | None = None) -> Estimation:

@@ -107,6 +107,7 @@ def muml_partable(pt: ParTable) -> ParTable:
     return ParTable(tab, pt.blocks, pt.meanstructure, pt.nlevels, pt.defined, pt.constraints)
 
 
+# control: as for estimate.estimate (values of several types, options.CONTROL_KEYS)
 def estimate_muml(pt: ParTable, data: ModelData, *,
                   control: Mapping[str, Any] | None = None) -> MumlEstimation:
     """MUML estimates of a two-level table on complete clustered data.
