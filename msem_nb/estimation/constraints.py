@@ -16,11 +16,12 @@ import numpy as np
 from msem_nb.errors import ModelSpecificationError
 from msem_nb.model.partable import ParTable
 from msem_nb.model.partable import simple_equalities
+from msem_nb.syntax.expressions import Expression
 
 
-def label_values(pt: ParTable, theta: np.ndarray) -> dict:
+def label_values(pt: ParTable, theta: np.ndarray) -> dict[str, float]:
     """Label -> value, for free rows from theta and for fixed rows from ustart."""
-    env = {}
+    env: dict[str, float] = {}
     tab = pt.table
     rec = pt.records
     for i in range(len(tab)):
@@ -36,7 +37,7 @@ def label_values(pt: ParTable, theta: np.ndarray) -> dict:
     return env
 
 
-def linear_constraints(pt: ParTable, npar: int):
+def linear_constraints(pt: ParTable, npar: int) -> tuple[np.ndarray, np.ndarray] | None:
     """Constraint matrix C and vector c (C theta = c) from '==' statements that
     are not plain label equalities (those are merged in the table)."""
     simple = set(simple_equalities(pt.constraints))
@@ -47,12 +48,15 @@ def linear_constraints(pt: ParTable, npar: int):
             raise ModelSpecificationError(
                 f"line {con.line}: inequality constraints ('{con.op}') are not supported yet; "
                 "remove it or fix the parameter instead")
-        if con.lhs_expr is not None and (con.lhs_expr.text, con.expr.text) in simple:
+        lhs, rhs = con.lhs_expr, con.expr
+        if lhs is None or rhs is None:  # pragma: no cover - the parser sets both sides
+            raise ModelSpecificationError(f"line {con.line}: a constraint needs two sides")
+        if (lhs.text, rhs.text) in simple:
             continue
 
-        def h(theta):
+        def h(theta: np.ndarray, lhs: Expression = lhs, rhs: Expression = rhs) -> float:
             env = label_values(pt, theta)
-            return con.lhs_expr.evaluate(env) - con.expr.evaluate(env)
+            return lhs.evaluate(env) - rhs.evaluate(env)
 
         grads = []
         for _ in range(2):
@@ -67,7 +71,7 @@ def linear_constraints(pt: ParTable, npar: int):
         if not np.allclose(g0, g1, atol=1e-6):
             raise ModelSpecificationError(
                 f"line {con.line}: only linear equality constraints are supported; "
-                f"'{con.lhs_expr.text} == {con.expr.text}' is not linear")
+                f"'{lhs.text} == {rhs.text}' is not linear")
         rows_C.append(g0)
         rows_c.append(g0 @ t0 - h(t0))
     if not rows_C:
@@ -75,7 +79,7 @@ def linear_constraints(pt: ParTable, npar: int):
     return np.array(rows_C), np.array(rows_c)
 
 
-def null_space(C: np.ndarray, c: np.ndarray):
+def null_space(C: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     U, s, Vt = np.linalg.svd(C)
     rank = int((s > 1e-10 * s.max()).sum())
     K = Vt[rank:].T

@@ -81,7 +81,12 @@ from typing import TypeGuard
 import numpy as np
 
 from msem_nb.data.complete import ClusterData
-from msem_nb.likelihood.complete import loglik_single, loglik_twolevel
+from msem_nb.likelihood.complete import (
+    SingleGradient,
+    TwoLevelGradient,
+    loglik_single,
+    loglik_twolevel,
+)
 from msem_nb.likelihood.objective import Objective
 from msem_nb.model.implied import BlockMoments
 from msem_nb.model.spec import BlockSpec
@@ -238,7 +243,7 @@ def _normal_pieces(U: np.ndarray, V: np.ndarray, Oi: np.ndarray, c: np.ndarray,
 class _MomentParts:
     info: np.ndarray                 # Delta' (-d2l/dm dm') Delta
     bm: list[BlockMoments]
-    grads: tuple                     # dl/dm as the likelihood returns it
+    grads: SingleGradient | TwoLevelGradient  # dl/dm as the likelihood returns it
 
 
 def _moment_parts(obj: Objective, theta: np.ndarray, observed: bool) -> _MomentParts | None:
@@ -250,10 +255,13 @@ def _moment_parts(obj: Objective, theta: np.ndarray, observed: bool) -> _MomentP
     m = len(lay.par)
     E = np.zeros((m, m))
     mm = W = None
+    grads: SingleGradient | TwoLevelGradient | None
     if isinstance(data, ClusterData):
+        if len(mom) != 3:  # pragma: no cover - Objective.moments follows the data's levels
+            raise ValueError("two-level data need (mu, sigma_w, sigma_b)")
         mu, sw, sb = mom
-        res = loglik_twolevel(data, mu, sw, sb, gradient=True)
-        if res[1] is None:
+        grads = loglik_twolevel(data, mu, sw, sb, gradient=True)[1]
+        if grads is None:
             return None
         pw = data.p_within
         wsel = np.where(lay.within)[0]
@@ -264,6 +272,8 @@ def _moment_parts(obj: Objective, theta: np.ndarray, observed: bool) -> _MomentP
                                   np.ones((1, len(wsel))), False)
         E[np.ix_(wsel, wsel)] += Ew
         g = data.groups
+        if g is None:  # pragma: no cover - loglik_twolevel above refuses such data
+            raise ValueError("incomplete data have no statistics by cluster size")
         omega = np.repeat(sb[None], len(g.n), axis=0)
         omega[:, :pw, :pw] += sw / g.n[:, None, None]
         Oi = np.linalg.inv(omega)
@@ -277,13 +287,15 @@ def _moment_parts(obj: Objective, theta: np.ndarray, observed: bool) -> _MomentP
         Eb, mm, W = _normal_pieces(lay.U, lay.V, Oi, g.count, R, v, f, True)
         E += Eb
     else:
-        mu, sigma = mom
-        res = loglik_single(data, mu, sigma, gradient=True)
-        if res[1] is None:
+        if len(mom) != 2:  # pragma: no cover - Objective.moments follows the data's levels
+            raise ValueError("single-level data need (mu, sigma)")
+        mu1, sigma = mom    # mu1 is None without a mean structure
+        grads = loglik_single(data, mu1, sigma, gradient=True)[1]
+        if grads is None:
             return None
         n = float(data.nobs)
         Si = np.linalg.inv(sigma)
-        dd = None if mu is None else data.mean - mu
+        dd = None if mu1 is None else data.mean - mu1
         M = data.cov if dd is None else data.cov + np.outer(dd, dd)
         R1 = (n * (Si @ M @ Si))[None] if observed else None
         v1 = None if dd is None or not observed else (Si @ dd)[None]
@@ -295,7 +307,7 @@ def _moment_parts(obj: Objective, theta: np.ndarray, observed: bool) -> _MomentP
         if W is not None:
             Y = (lay.dmu.T @ W) @ _indicator(lay.par, npar)
             info += Y + Y.T
-    return _MomentParts(0.5 * (info + info.T), bm, res[1])
+    return _MomentParts(0.5 * (info + info.T), bm, grads)
 
 
 def moment_information(obj: Objective, theta: np.ndarray,
@@ -358,9 +370,11 @@ def _block_curvature(bs: BlockSpec, bm: BlockMoments, G: np.ndarray,
     return out
 
 
-def _curvature(obj: Objective, bm: list[BlockMoments], grads: tuple) -> np.ndarray:
+def _curvature(obj: Objective, bm: list[BlockMoments],
+               grads: SingleGradient | TwoLevelGradient) -> np.ndarray:
     spec, npar = obj.spec, obj.spec.npar
-    if len(bm) == 1:
+    # one block (single level) gives (g_mu, G), two levels (g_mu, G_w, G_b)
+    if len(grads) == 2:
         g_mu, G = grads
         return _block_curvature(spec.blocks[0], bm[0], G, g_mu, npar)
     g_mu, G_w, G_b = grads
@@ -377,10 +391,13 @@ def moment_curvature(obj: Objective, theta: np.ndarray) -> np.ndarray | None:
     theta = np.asarray(theta, dtype=float)
     bm, mom = obj.moments(theta)
     data = obj.data
-    if isinstance(data, ClusterData):
-        _, grads = loglik_twolevel(data, mom[0], mom[1], mom[2], gradient=True)
-    else:
-        _, grads = loglik_single(data, mom[0], mom[1], gradient=True)
+    grads: SingleGradient | TwoLevelGradient | None
+    if isinstance(data, ClusterData) and len(mom) == 3:
+        _, grads = loglik_twolevel(data, *mom, gradient=True)
+    elif not isinstance(data, ClusterData) and len(mom) == 2:
+        _, grads = loglik_single(data, *mom, gradient=True)
+    else:  # pragma: no cover - Objective.moments follows the data's levels
+        raise ValueError("the moments do not match the data's number of levels")
     if grads is None:
         return None
     return _curvature(obj, bm, grads)

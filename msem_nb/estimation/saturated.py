@@ -8,17 +8,24 @@ otherwise maximised over Cholesky factors with the analytic gradient.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
 from msem_nb.data.complete import ClusterData, SingleData
-from msem_nb.likelihood.complete import loglik_single, loglik_twolevel
+from msem_nb.data.missing import MissingClusterData, MissingSingleData
+from msem_nb.likelihood.complete import TwoLevelGradient, loglik_single, loglik_twolevel
 from msem_nb.estimation.optimize import maximize
 from msem_nb.estimation.saturated_missing import fit_saturated_single_missing
 from msem_nb.likelihood.missing import loglik_twolevel_missing
 
 __all__ = ["Saturated", "fit_saturated", "moment_starts"]
+
+#: complete (ClusterData) or incomplete (MissingClusterData) two-level data, with the
+#: likelihood that takes them
+_D = TypeVar("_D", bound=ClusterData)
 
 
 @dataclass(frozen=True, eq=False)
@@ -37,7 +44,7 @@ class Saturated:
     converged: bool = True
 
 
-def moment_starts(data: ClusterData):
+def moment_starts(data: ClusterData) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Moment estimates: pooled within covariance and a between covariance.
 
     The between part of within variables is the covariance of cluster means
@@ -68,7 +75,7 @@ def _make_pd(S: np.ndarray, floor: float) -> np.ndarray:
     return (V * w) @ V.T
 
 
-def fit_saturated(data) -> Saturated:
+def fit_saturated(data: SingleData | ClusterData) -> Saturated:
     """Fit the saturated model to prepared data.
 
     Parameters
@@ -79,7 +86,7 @@ def fit_saturated(data) -> Saturated:
     -------
     Saturated
     """
-    if data.incomplete:
+    if isinstance(data, (MissingSingleData, MissingClusterData)):
         # incomplete data: no closed form; fitted once and kept with the data
         if "h1" not in data._cache:
             data._cache["h1"] = _fit_missing(data)
@@ -90,14 +97,16 @@ def fit_saturated(data) -> Saturated:
     return _fit_twolevel(data)
 
 
-def _fit_missing(data) -> Saturated:
-    if isinstance(data, SingleData):
+def _fit_missing(data: MissingSingleData | MissingClusterData) -> Saturated:
+    if isinstance(data, MissingSingleData):
         mu, sigma, ll, ok = fit_saturated_single_missing(data)
         return Saturated(data.names, mu, sigma, None, ll, ok)
     return _fit_twolevel(data, loglik_twolevel_missing)
 
 
-def _fit_twolevel(data: ClusterData, loglik=loglik_twolevel) -> Saturated:
+def _fit_twolevel(data: _D, loglik: Callable[[_D, np.ndarray, np.ndarray, np.ndarray],
+                                              tuple[float, TwoLevelGradient | None]]
+                  = loglik_twolevel) -> Saturated:
     pw = data.p_within
     p = len(data.names)
     bc = _between_capable(data)
@@ -108,6 +117,7 @@ def _fit_twolevel(data: ClusterData, loglik=loglik_twolevel) -> Saturated:
         # No variable has two parts: within rows are iid, between-only
         # values are iid over clusters; the MLEs are sample moments.
         rows = data.rows
+        assert rows is not None     # complete two-level data keep their rows
         mu = np.zeros(p)
         mu_w = rows.mean(axis=0)
         sw = (rows - mu_w).T @ (rows - mu_w) / data.nobs
@@ -132,7 +142,7 @@ def _fit_twolevel(data: ClusterData, loglik=loglik_twolevel) -> Saturated:
     nw = len(iw[0])
     x0 = np.concatenate([mu0, Lw0[iw], Lb0[ib]])
 
-    def unpack(x):
+    def unpack(x: np.ndarray) -> tuple[np.ndarray, ...]:
         mu = x[:p]
         Lw = np.zeros((pw, pw))
         Lw[iw] = x[p:p + nw]
@@ -143,7 +153,7 @@ def _fit_twolevel(data: ClusterData, loglik=loglik_twolevel) -> Saturated:
         sb[np.ix_(bc, bc)] = Lb @ Lb.T
         return mu, Lw, Lb, sw, sb
 
-    def fun_grad(x):
+    def fun_grad(x: np.ndarray) -> tuple[float, np.ndarray | None]:
         mu, Lw, Lb, sw, sb = unpack(x)
         ll, g = loglik(data, mu, sw, sb)
         if g is None:

@@ -3,16 +3,20 @@
 
 from __future__ import annotations
 
-
+from typing import TypeAlias
 
 import numpy as np
-from msem_nb.data.complete import SingleData
-from msem_nb.model.partable import ParTable
+
+from msem_nb.data.complete import ClusterData, SingleData
 from msem_nb.estimation.saturated import moment_starts
+from msem_nb.model.partable import ParTable
 from msem_nb.model.spec import ModelSpec
 
+#: one level's sample moments for start values: (names, mean, covariance)
+LevelMoments: TypeAlias = tuple[tuple[str, ...], np.ndarray, np.ndarray]
 
-def _level_moments(data):
+
+def _level_moments(data: SingleData | ClusterData) -> dict[int, LevelMoments]:
     """Sample moments per level used for start values: {level: (names, mean, cov)}.
 
     Levels are numbered as in the block keys (1 = lowest).
@@ -29,7 +33,7 @@ def _level_moments(data):
     return {1: (data.within, mu[:pw], s_pw), 2: (data.names, mu, s_b)}
 
 
-def start_values(pt: ParTable, spec: ModelSpec, data) -> np.ndarray:
+def start_values(pt: ParTable, spec: ModelSpec, data: SingleData | ClusterData) -> np.ndarray:
     """Start values: half the sample variance for residual variances, factor
     variances and loadings from the indicators' covariances, zero paths,
     sample means for intercepts, and user starts where given."""
@@ -38,8 +42,9 @@ def start_values(pt: ParTable, spec: ModelSpec, data) -> np.ndarray:
     by_level = _level_moments(data)
     moments = [by_level[k.level] for k in pt.block_keys]
     theta = np.zeros(spec.npar)
-    seen = set()
-    lvvar, loadings = {}, {}
+    seen: set[int] = set()
+    lvvar: dict[tuple[int, str], float] = {}
+    loadings: dict[tuple[int, str, str], float] = {}
     for b, bv in enumerate(pt.blocks):
         names, _, cov = moments[b]
         for f in bv.lv:
