@@ -38,8 +38,12 @@ def label_values(pt: ParTable, theta: np.ndarray) -> dict:
 
 def linear_constraints(pt: ParTable, npar: int):
     """Constraint matrix C and vector c (C theta = c) from '==' statements that
-    are not plain label equalities (those are merged in the table)."""
-    simple = set(simple_equalities(pt.constraints))
+    are not plain equalities of free labels (those are merged in the table)."""
+    # 'a == b' between labels of free rows is merged into one parameter in
+    # the table; with a fixed label it is an ordinary linear constraint here
+    free_labels = {r["label"] for r in pt.records if r["label"] and r["free"] > 0}
+    simple = {(a, b) for a, b in simple_equalities(pt.constraints)
+              if a in free_labels and b in free_labels}
     rows_C, rows_c = [], []
     rng = np.random.default_rng(0)
     for con in pt.constraints:
