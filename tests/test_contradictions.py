@@ -3,6 +3,7 @@ with no solution, names used twice, defined parameters that cannot be
 evaluated, and intervals on a fit that did not converge."""
 
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -29,3 +30,95 @@ def test_label_equality_with_a_fixed_label_is_enforced(xyz):
     res = ms.fit("y ~ 0.5*a*x + b*z\n a == b", xyz, quiet=True)
     assert _est(res, "b") == pytest.approx([0.5], abs=1e-8)
     assert res.npar == ms.fit("y ~ 0.5*x + 0.5*z", xyz, quiet=True).npar
+
+
+# -- equality constraints with no solution -----------------------------------
+
+@pytest.mark.parametrize("model, lines", [
+    ("y ~ a*x + z\n a == 0.5\n a == 0.7", ["line 2: 'a == 0.5'", "line 3: 'a == 0.7'"]),
+    # b is a through the merged label equality, which is named too
+    ("y ~ a*x + b*z\n a == b\n a == 0.5\n b == 0.7",
+     ["line 2: 'a == b'", "line 3: 'a == 0.5'", "line 4: 'b == 0.7'"]),
+    # a linear system: the third row is a combination of the first two with
+    # another right-hand side
+    ("y ~ a*x + b*z\n a + b == 1\n a - b == 0\n 2*a == 0.7",
+     ["line 2: 'a + b == 1'", "line 3: 'a - b == 0'", "line 4: '2*a == 0.7'"]),
+])
+def test_contradicting_constraints_raise_naming_them(xyz, model, lines):
+    with pytest.raises(ms.ModelSpecificationError, match="contradict each other") as err:
+        ms.fit(model, xyz, quiet=True)
+    for text in lines:
+        assert text in str(err.value)
+
+
+def test_constraint_among_fixed_values_that_cannot_hold(xyz):
+    with pytest.raises(ms.ModelSpecificationError, match="line 2: 'a == 0.7' cannot hold"):
+        ms.fit("y ~ 0.5*a*x + z\n a == 0.7", xyz, quiet=True)
+    with pytest.raises(ms.ModelSpecificationError, match="'a == b' cannot hold"):
+        ms.fit("y ~ 0.5*a*x + 0.3*b*z\n a == b", xyz, quiet=True)
+
+
+def test_consistent_and_redundant_constraints_still_fit(xyz):
+    res = ms.fit("y ~ a*x + b*z\n a == 2*b\n a == 0.5\n b == 0.25\n a == 0.5", xyz, quiet=True)
+    assert res.converged
+    assert _est(res, "a") == pytest.approx([0.5], abs=1e-8)
+    assert _est(res, "b") == pytest.approx([0.25], abs=1e-8)
+
+
+def test_a_constraint_that_cannot_be_evaluated_is_not_linear(xyz):
+    # log(b) raised a bare ValueError at the random points where b < 0
+    with pytest.raises(ms.ModelSpecificationError, match="line 2: .*'a == log\\(b\\)' is not linear"):
+        ms.fit("y ~ a*x + b*z\n a == log(b)", xyz, quiet=True)
+
+
+# -- names used twice -------------------------------------------------------
+
+def test_defined_name_that_is_a_label_raises(xyz):
+    with pytest.raises(ms.ModelSpecificationError,
+                       match=r"line 3: 'b' in 'b := d \+ 1' is already the label of a "
+                             r"parameter \(line 1\); use another name"):
+        ms.fit("y ~ a*x + b*z\n d := a*2\n b := d + 1", xyz, quiet=True)
+
+
+def test_name_defined_twice_raises(xyz):
+    with pytest.raises(ms.ModelSpecificationError,
+                       match=r"line 3: 'd' in 'd := b \+ 1' is defined twice \(lines 2 and "
+                             r"3\)"):
+        ms.fit("y ~ a*x + b*z\n d := a*2\n d := b + 1", xyz, quiet=True)
+
+
+def test_a_label_shared_by_parameters_is_still_an_equality(xyz):
+    res = ms.fit("y ~ a*x + a*z\n d := 2*a", xyz, quiet=True)
+    assert len(set(_est(res, "a"))) == 1
+    assert _est(res, "d") == pytest.approx(2 * _est(res, "a")[:1])
+
+
+# -- intervals on a fit that did not converge -------------------------------
+
+@pytest.fixture(scope="module")
+def unconverged(xyz):
+    res = ms.fit("y ~ a*x + b*z\n d := a*b", xyz, quiet=True)
+    # a fit stopped near its optimum keeps its covariance matrix but is not
+    # converged; made directly, since the optimiser converges on these data
+    return replace(res, estimation=replace(res.estimation, converged=False))
+
+
+def test_monte_carlo_on_an_unconverged_fit_warns(unconverged):
+    with pytest.warns(ms.ConvergenceWarning, match="did not converge"):
+        mc = unconverged.monte_carlo(200, seed=1)
+    assert any("did not converge" in n for n in mc.notes)
+    assert "did not converge" in mc.summary()
+
+
+def test_bootstrap_on_an_unconverged_fit_warns(unconverged):
+    with pytest.warns(ms.ConvergenceWarning, match="did not converge"):
+        boot = unconverged.bootstrap(4, ci="percentile", seed=1, n_jobs=1, progress=False)
+    assert any("did not converge" in n for n in boot.notes)
+
+
+def test_intervals_on_a_converged_fit_do_not_warn(xyz):
+    res = ms.fit("y ~ a*x + b*z\n d := a*b", xyz, quiet=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ms.ConvergenceWarning)
+        mc = res.monte_carlo(200, seed=1)
+    assert not any("did not converge" in n for n in mc.notes)
