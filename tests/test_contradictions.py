@@ -93,6 +93,55 @@ def test_a_label_shared_by_parameters_is_still_an_equality(xyz):
     assert _est(res, "d") == pytest.approx(2 * _est(res, "a")[:1])
 
 
+# -- defined parameters that cannot be evaluated ----------------------------
+
+UNDEFINED = "y ~ a*x + b*z\n d := log(a - 1)\n e := d * 2\n g := a / (b - b)\n h := a * b"
+
+
+@pytest.fixture(scope="module")
+def undefined_fit(xyz):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = ms.fit(UNDEFINED, xyz)
+    return res, caught
+
+
+def test_undefined_defined_parameters_are_nan_with_a_message(undefined_fit):
+    res, caught = undefined_fit
+    est = res.estimates.set_index("lhs")
+    for name in ("d", "e", "g"):
+        assert np.isnan(est.loc[name, ["est", "se", "z", "ci_lower", "ci_upper"]]
+                        .to_numpy(float)).all()
+    # the one that can be evaluated is untouched
+    a, b = _est(res, "a")[0], _est(res, "b")[0]
+    assert est.loc["h", "est"] == pytest.approx(a * b)
+    assert np.isfinite(est.loc["h", "se"])
+    msgs = [m for m in res.messages if "cannot be evaluated" in m]
+    assert len(msgs) == 3
+    assert "line 2: the defined parameter 'd := log(a - 1)'" in msgs[0]
+    assert "log or square root of a negative number" in msgs[0]
+    assert "it uses d, which cannot be evaluated" in msgs[1]
+    assert "division by zero" in msgs[2]
+    assert sum("cannot be evaluated" in str(w.message) for w in caught) == 3
+
+
+def test_undefined_defined_parameters_do_not_break_the_output(undefined_fit):
+    res, _ = undefined_fit
+    text = res.summary()
+    assert "Defined Parameters:" in text and "NA: cannot be evaluated" in text
+    assert [ln.split()[:2] for ln in text.splitlines() if ln.strip().startswith("d ")] \
+        == [["d", "NA"]]
+    html = res._repr_html_()
+    assert ">NA</td>" in html
+    rep = res.report()
+    assert "NA" in rep["defined"].markdown
+    assert "cannot be evaluated" in rep["fit"].markdown
+    rep.to_html()
+    mc = res.monte_carlo(500, seed=1)
+    row = mc.intervals.set_index("lhs").loc["d"]
+    assert np.isnan(row["ci_lower"]) and row["n_ok"] == 0
+
+
 # -- intervals on a fit that did not converge -------------------------------
 
 @pytest.fixture(scope="module")
