@@ -13,6 +13,7 @@ from msem_nb.errors import (
     ConvergenceWarning,
     DataError,
     DataWarning,
+    ImproperSolutionWarning,
     ModelSpecificationError,
     MsemError,
     NotIdentifiedError)  # noqa: E402
@@ -22,7 +23,7 @@ from msem_nb.syntax import ModelSyntaxError, parse  # noqa: E402
 
 __all__ = ["fit", "decompose", "Decomposition", "parse", "load_example", "simulate_classrooms", "EXAMPLE_MODELS",
            "ModelSyntaxError", "MsemError", "DataError", "DataWarning", "ModelSpecificationError",
-           "NotIdentifiedError", "ConvergenceWarning", "__version__",
+           "NotIdentifiedError", "ConvergenceWarning", "ImproperSolutionWarning", "__version__",
            "compare_approaches", "Comparison", "simulate"]
 
 

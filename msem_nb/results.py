@@ -16,6 +16,7 @@ from msem_nb.estimation.options import FitOptions
 from msem_nb.estimation.saturated import fit_saturated
 from msem_nb.inference.defined import defined_delta
 from msem_nb.inference.fitmeasures import fit_measures
+from msem_nb.inference.improper import Finding, detect_improper
 from msem_nb.inference.intervals import bootstrap, monte_carlo
 from msem_nb.inference.robust import mlr_fit_measures
 from msem_nb.inference.standardize import std_all
@@ -165,11 +166,29 @@ class FitResult:
         return self.estimation.objective.moments(self.estimation.theta)
 
     @cached_property
+    def _std_rows(self) -> np.ndarray:
+        est, _ = self._row_estimates
+        bm, _ = self._block_moments
+        return std_all(self.partable.table, self.estimation.spec, bm, est, self.partable.slopes)
+
+    @cached_property
+    def improper(self) -> tuple[Finding, ...]:
+        """Signs of an improper solution (negative variances, correlations beyond
+        +/-1, a latent covariance matrix that is not positive definite, estimates
+        at a boundary, std.all beyond +/-1): one
+        :class:`~msem_nb.inference.improper.Finding` (kind, level, parameters,
+        values, rows) per kind and level; empty for a proper solution. The
+        messages are in ``messages`` too."""
+        pt = self.partable
+        effects = set(pt.slopes) | {r["lhs"] for r in pt.records if r["op"] == "|~"}
+        return detect_improper(pt.table, self.estimation.spec, self._block_moments[0],
+                               self._row_estimates[0], self._std_rows, effects)
+
+    @cached_property
     def estimates(self) -> pd.DataFrame:
         tab = self.partable.table
         est, se = self._row_estimates
-        bm, _ = self._block_moments
-        std = std_all(tab, self.estimation.spec, bm, est, self.partable.slopes)
+        std = self._std_rows
         free = tab["free"].to_numpy() > 0
         df = pd.DataFrame({
             "lhs": tab["lhs"].to_numpy(), "op": tab["op"].to_numpy(),
@@ -209,7 +228,7 @@ class FitResult:
         for d in pt.defined:
             try:
                 v = d.expr.evaluate(env_std)
-            except (KeyError, ValueError, ZeroDivisionError):
+            except (KeyError, ValueError, ZeroDivisionError, OverflowError):
                 v = np.nan
             env_std[d.lhs] = v
             std_def.append(v)

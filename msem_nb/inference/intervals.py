@@ -12,7 +12,8 @@
 
 Both take a ``seed``. Every bootstrap replicate gets its own child of
 ``numpy.random.SeedSequence(seed)``, so the results do not depend on
-``n_jobs``. Failed or non-converged replicates are counted and reported.
+``n_jobs``. Failed or non-converged replicates are counted and reported; a
+fit that did not converge itself gets a ConvergenceWarning and a note.
 """
 
 from __future__ import annotations
@@ -36,10 +37,12 @@ from msem_nb.inference.arguments import (
     confidence_level,
     is_whole,
 )
+from msem_nb.errors import ConvergenceWarning
 from msem_nb.inference.defined import defined_draws
 from msem_nb.inference.progress import Progress
 from msem_nb.inference.resample import Replicator, run_batch, set_replicator
 from msem_nb.inference.wald import LEVEL_DEPRECATION, resolve_ci_level
+from msem_nb.messages import notify
 
 __all__ = ["IntervalResult", "monte_carlo", "bootstrap", "percentile_interval",
            "bca_interval", "acceleration"]
@@ -284,6 +287,16 @@ def _row_columns(fit) -> pd.Series:
     return pd.Series(out, index=est.index, dtype=object)
 
 
+def _convergence_notes(fit) -> tuple[str, ...]:
+    """Warn (ConvergenceWarning) when `fit` did not converge; the note for the result."""
+    if fit.converged:
+        return ()
+    text = ("the fit did not converge: these intervals are centred on estimates that are not "
+            "maximum likelihood estimates and are not trustworthy; refit until it converges")
+    notify(text, ConvergenceWarning, stacklevel=3)
+    return (text,)
+
+
 def _seed_sequence(seed) -> np.random.SeedSequence:
     if isinstance(seed, np.random.SeedSequence):
         return seed
@@ -376,6 +389,7 @@ def monte_carlo(fit, n_draws: int = 20_000, *, ci_level: float | None = None, se
         raise ModelSpecificationError("the fit has no covariance matrix of the estimates (it did not "
                          "converge or the information matrix is not positive definite); "
                          "Monte Carlo intervals need one")
+    notes = _convergence_notes(fit)
     ss = _seed_sequence(seed)
     rng = np.random.default_rng(ss)
     theta = np.asarray(fit.estimation.theta, dtype=float)
@@ -392,7 +406,8 @@ def monte_carlo(fit, n_draws: int = 20_000, *, ci_level: float | None = None, se
     bounds = {c: percentile_interval(draws[c].to_numpy(), ci_level) for c in draws.columns}
     return _build(fit, draws, n_draws, "monte_carlo",
                   "Monte Carlo, percentile", ci_level,
-                  _seed_label(ss), bounds=bounds, elapsed=time.perf_counter() - t0)
+                  _seed_label(ss), bounds=bounds, notes=notes,
+                  elapsed=time.perf_counter() - t0)
 
 
 # ---------------------------------------------------------------------------
@@ -513,6 +528,7 @@ def bootstrap(fit, n_boot: int = 1000, *, type: str = "cluster", ci: str = "bca"
     ci_level = confidence_level(ci_level, level, default=None)
     ci_level = fit.ci_level if ci_level is None else ci_level
     seed = check_seed(seed)
+    notes = list(_convergence_notes(fit))
     rep = Replicator.from_fit(fit, covariates if type == "parametric" else None)
     ss = _seed_sequence(seed)
     # Separate streams for the replicates and the jackknife grouping, so that
@@ -541,7 +557,6 @@ def bootstrap(fit, n_boot: int = 1000, *, type: str = "cluster", ci: str = "bca"
     where = ("cluster" if rep.clustered else "rows") if type == "cluster" else "parametric"
     kind_text = {"cluster": f"{'cluster' if rep.clustered else 'nonparametric (rows)'} bootstrap",
                  "parametric": "parametric bootstrap"}[type]
-    notes = []
     if type == "parametric":
         notes.append(f"Data drawn from the fitted model with the observed "
                      f"{'cluster sizes' if rep.clustered else 'number of rows'}; "
