@@ -93,7 +93,7 @@ def linear_constraints(pt: ParTable, npar: int) -> tuple[np.ndarray, np.ndarray]
         return None
     C, c = np.array(rows_C), np.array(rows_c)
     merged = [con for con in pt.constraints if con.lhs_expr is not None
-              and (con.lhs_expr.text, con.expr.text) in simple]
+              and con.expr is not None and (con.lhs_expr.text, con.expr.text) in simple]
     check_consistent(C, c, used, merged)
     return C, c
 
