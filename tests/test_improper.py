@@ -233,14 +233,16 @@ def test_detector_residual_covariance_matrix_not_positive_definite():
 
 def test_detector_std_all_beyond_one_and_proper_values():
     S = np.diag([0.5, 0.5, 1.0])
-    rows = [("f", "=~", "y1", 1, 1.0), ("f", "=~", "y2", 2, 0.5), ("y1", "~1", "", 3, 5.0)]
+    rows = [("f", "=~", "y1", 1, 1.0), ("f", "=~", "y2", 2, 0.5), ("y1", "~1", "", 3, 5.0),
+            ("y2", "~", "y1", 4, 0.9)]
     table, spec, bm = _one_block(S, rows=rows)
     est = table["est"].to_numpy()
-    found = detect_improper(table, spec, bm, est, std=np.array([1.2, 0.6, 5.0]))
-    # intercepts are not bounded, loadings are
+    found = detect_improper(table, spec, bm, est, std=np.array([1.2, 0.6, 5.0, 1.3]))
+    # intercepts are not bounded, loadings are; a standardized regression beyond 1
+    # is proper with correlated predictors (suppression), so it is not flagged
     assert [(f.kind, f.parameters, f.values) for f in found] == \
         [("std_all", ("f =~ y1",), (1.2,))]
-    assert detect_improper(table, spec, bm, est, std=np.array([1.0, 0.6, 5.0])) == ()
+    assert detect_improper(table, spec, bm, est, std=np.array([1.0, 0.6, 5.0, 1.3])) == ()
 
 
 def test_detector_implied_latent_correlation_beyond_one():

@@ -30,11 +30,12 @@ its variance) and ``C = B S B'`` the implied covariance of all of them
   covariance whose residual correlation is within ``BOUNDARY_TOL`` of +/-1.
   Random effects of random-slope models are left out: the estimation's notes
   report their boundary (:func:`msem_nb.likelihood.slopes.boundary_notes`).
-* ``std_all``: a loading, regression or (co)variance whose completely
-  standardized value is beyond +/-1 (rows another finding names are left out). Intercepts and defined parameters are not
-  checked (their standardized values are not bounded); a standardized
-  regression coefficient or cross-loading beyond 1 can be proper (strongly
-  correlated predictors), which the message says.
+* ``std_all``: a loading or (co)variance whose completely standardized
+  value is beyond +/-1 (rows another finding names are left out).
+  Regressions, intercepts and defined parameters are not checked: a
+  standardized regression coefficient beyond 1 is proper with strongly
+  correlated predictors (suppression), and the others are not bounded. A
+  cross-loading beyond 1 can be proper too, which the message says.
 
 Invariants: findings come in block order, one per kind and block; every
 finding names its parameters (``lhs op rhs``; for the not-positive-definite
@@ -224,7 +225,7 @@ def detect_improper(table, spec, block_moments, est, std=None,
             found["std_all"] = [
                 _Item(_name(lhs[i], op[i], rhs[i]), float(std[i]), (i,), frozenset())
                 for i in range(len(table))
-                if block[i] == b and op[i] in ("=~", "~", "~~") and not exo[i]
+                if block[i] == b and op[i] in ("=~", "~~") and not exo[i]
                 and i not in named and np.isfinite(std[i]) and abs(std[i]) > 1 + _BEYOND_TOL]
         for kind, items in found.items():
             if items:
