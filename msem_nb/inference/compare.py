@@ -45,7 +45,7 @@ from msem_nb.estimation.saturated import fit_saturated
 from msem_nb.format import num, pvalue
 from msem_nb.inference.robust import h1_trace
 
-__all__ = ["ModelComparison", "compare", "LRT_METHODS"]
+__all__ = ["ModelComparison", "compare", "model_trace", "LRT_METHODS"]
 
 #: Test methods of :func:`compare` (lavaan's ``lavTestLRT(method = ...)``).
 LRT_METHODS = ("default", "satorra.bentler.2001", "satorra.bentler.2010")
@@ -122,10 +122,15 @@ def _same_values(a, b) -> str | None:
             wb = [k for k in ib if k < b.data.p_within]
             ca = np.asarray(a.data.within_sscp)[np.ix_(wa, wa)]
             cb = np.asarray(b.data.within_sscp)[np.ix_(wb, wb)]
+    close = (lambda x, y: np.allclose(x, y, rtol=1e-9, atol=1e-12, equal_nan=True))  # noqa: E731
     for k, v in enumerate(names):
-        same_m = np.allclose(ma[..., k], mb[..., k], rtol=1e-9, atol=1e-12, equal_nan=True)
-        if not same_m or (k < len(ca) and not np.allclose(ca[k], cb[k], rtol=1e-9, atol=1e-12)):
+        if not close(ma[..., k], mb[..., k]) or \
+                (k < len(ca) and not close(ca[k, k], cb[k, k])):
             return f"variable '{v}'"
+    for k in range(len(ca)):
+        for j in range(k):
+            if not close(ca[k, j], cb[k, j]):
+                return f"the covariance of '{names[k]}' and '{names[j]}'"
     return None
 
 
@@ -162,8 +167,14 @@ def _check_same_data(fits, names) -> None:
 # the scaled difference tests
 # ----------------------------------------------------------------------------
 
-def _trace_h0(fit1, theta) -> float:
-    """tr(V B) of fit1's model at theta: bread from its information, meat from unit scores."""
+def model_trace(fit1, theta) -> float:
+    """tr(V B) of a fit's model at `theta`: the model part of its scaling factor.
+
+    The bread ``V`` is the inverse of the information the fit used (observed
+    or expected, in the coordinates of its equality constraints), the meat
+    ``B`` the sum of outer products of the unit scores, both at `theta`; at
+    the fit's own estimates this is ``estimation.robust.trace_h0``.
+    """
     est = fit1.estimation
     obj = est.objective
     npar = est.spec.npar
@@ -206,7 +217,7 @@ def _scaled(fit0, fit1, method: str, stat: float, r0: int, r1: int, notes: list)
     if method == "satorra.bentler.2001":
         r1c1 = r1 * _scaling(fit1)
     else:
-        tr1 = _trace_h0(fit1, fit1.estimation.theta)
+        tr1 = model_trace(fit1, fit1.estimation.theta)
         if r1 > 0 and np.isfinite(_scaling(fit1)):
             trace_h1 = r1 * _scaling(fit1) + tr1
         else:
@@ -214,7 +225,7 @@ def _scaled(fit0, fit1, method: str, stat: float, r0: int, r1: int, notes: list)
                 fit_saturated(fit1.data)
             trace_h1 = h1_trace(fit1.data, h1, fit1.partable.exogenous,
                                 fit1.partable.meanstructure)[0]
-        r1c1 = trace_h1 - _trace_h0(fit1, _restricted_values(fit1, fit0))
+        r1c1 = trace_h1 - model_trace(fit1, _restricted_values(fit1, fit0))
     cd = (r0 * c0 - r1c1) / m
     if not cd > 0:
         notes.append(f"the scaling factor of the difference is not positive ({num(cd)}); "

@@ -61,7 +61,7 @@ from msem_nb.estimation.information import analytic_available, expected_informat
 from msem_nb.inference.candidates import Candidate, candidates
 from msem_nb.likelihood.complete import loglik_single, loglik_twolevel
 
-__all__ = ["modification_indices", "MI_COLUMNS"]
+__all__ = ["modification_indices", "candidate_information", "MI_COLUMNS"]
 
 #: Columns of the modification-index table.
 MI_COLUMNS = ["lhs", "op", "rhs", "level", "mi", "epc", "sepc.lv", "sepc.all", "sepc.nox"]
@@ -238,8 +238,22 @@ def _level_products(E, low, mats) -> np.ndarray:
     return out
 
 
-def _information_parts(obj, pt, theta, cands):
-    """The candidates' gradient, the diagonal of I11, I12 (theta coordinates), block moments."""
+def candidate_information(obj, pt, theta, cands):
+    """The candidates' gradient, the diagonal of I11, I12 (theta coordinates), block moments.
+
+    Parameters
+    ----------
+    obj : Objective
+        Complete-data objective of the fitted model.
+    pt : ParTable
+    theta : array
+        The free parameters.
+    cands : list of Candidate
+
+    Returns
+    -------
+    (gradient (k,), diag I11 (k,), I12 (k, npar), block moments)
+    """
     spec = obj.spec
     bm, mom = obj.moments(theta)
     (Q, c, fw, fb, means), (g_mu, Gw, Gb) = _pieces(obj, mom)
@@ -359,7 +373,7 @@ def modification_indices(fit, sort: bool = True, minimum: float = 0.0) -> pd.Dat
     cands = candidates(fit.partable, est.spec, est.fixed_values)
     if not cands:
         return pd.DataFrame(columns=MI_COLUMNS)
-    grad, I11, I12, bm = _information_parts(obj, fit.partable, theta, cands)
+    grad, I11, I12, bm = candidate_information(obj, fit.partable, theta, cands)
     info = expected_information(obj, theta)
     if info is None:
         raise ModelSpecificationError("the implied covariance matrix is not positive definite")

@@ -117,11 +117,12 @@ class Residuals:
     def __repr__(self) -> str:
         parts = [f"<msem_nb Residuals ({self.type})>"]
         for lv in self.levels:
-            parts.append(f"{lv.level or 'covariances'}:" if lv.level else "")
+            if lv.level:
+                parts.append(f"{lv.level}:")
             parts.append(lv.cov.round(3).to_string())
             if lv.mean is not None:
                 parts.append("means: " + ", ".join(f"{k} {num(v)}" for k, v in lv.mean.items()))
-        return "\n".join(p for p in parts if p)
+        return "\n".join(parts)
 
     def _repr_html_(self) -> str:
         out = [f"<div><b>Residuals</b> ({html.escape(self.type)})"]
@@ -212,6 +213,14 @@ def _unvech(v: np.ndarray, p: int) -> np.ndarray:
     return M + np.tril(M, -1).T
 
 
+def _frame(m, names):
+    return None if m is None else pd.DataFrame(m, index=names, columns=names)
+
+
+def _series(v, names):
+    return None if v is None else pd.Series(v, index=names)
+
+
 def _observed(fit):
     est = fit.estimation
     if fit.partable.slopes or fit.estimator == "MUML":
@@ -262,10 +271,7 @@ def residuals(fit, type: str = "raw", zstat: bool = False) -> Residuals:
         pos = obj.positions[b]
         names = list(obj.spec.blocks[b].ov)
         sigma = bm[b].cov
-        if not pt.multilevel:
-            S = h1.sigma_w
-        else:
-            S = (h1.sigma_w if key.is_lowest else h1.sigma_b)[np.ix_(pos, pos)]
+        S = (h1.sigma_w if key.is_lowest else h1.sigma_b)[np.ix_(pos, pos)]
         dm = None
         if pt.meanstructure:
             dm = np.asarray(h1.mu)[pos] - np.asarray(mom[0])[pos]
@@ -288,8 +294,6 @@ def residuals(fit, type: str = "raw", zstat: bool = False) -> Residuals:
         cz = mz = None
         if zstat and type != "standardized":
             cz, mz = _zstats(fit, S, sigma, cov, mres, type)
-        frame = (lambda m: pd.DataFrame(m, index=names, columns=names))  # noqa: E731
-        series = (lambda v: None if v is None else pd.Series(v, index=names))  # noqa: E731
-        out.append(LevelResiduals(key.name, frame(cov), series(mres), srmr,
-                                  None if cz is None else frame(cz), series(mz)))
+        out.append(LevelResiduals(key.name, _frame(cov, names), _series(mres, names), srmr,
+                                  _frame(cz, names), _series(mz, names)))
     return Residuals(type, tuple(out))

@@ -29,8 +29,8 @@ block's moments; between scores use ``u_j`` (and the between-only values)
 with the between block's moments, both by the formulas above. lavaan
 0.6-14 sets the between-only variables to zero in its between scores; here
 they keep their observed values (see tests/test_postfit_scores.py). Rows
-with a missing value get NaN within scores and are left out of the cluster
-means.
+with a missing value are left out of the cluster means; their within scores
+use their observed variables.
 """
 
 from __future__ import annotations

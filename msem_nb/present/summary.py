@@ -18,7 +18,7 @@ from msem_nb.inference.fitmeasures import srmr_key
 from msem_nb.version import __version__
 
 __all__ = ["summary_text", "summary_html", "section_rows", "level_fit_labels",
-           "with_level_fit_labels"]
+           "with_level_fit_labels", "r2_rows", "r2_lines"]
 
 _SECTIONS = [("=~", "Latent Variables"), ("~", "Regressions"), ("~~", "Covariances"),
              ("~1", "Intercepts"), ("var", "Variances")]
@@ -166,12 +166,32 @@ def summary_text(fit, standardized: bool = True) -> str:
                 if r["label"]:
                     name += f" ({r['label']})"
                 lines.append(_row_line(name, r, standardized))
+        lines += r2_lines(fit, level)
     defined = est[est["op"] == ":="]
     if len(defined):
         lines += ["", "Defined Parameters:", head]
         for _, r in defined.iterrows():
             lines.append(_row_line(f"    {r['lhs']}", r, standardized))
     return "\n".join(lines) + "\n"
+
+
+def r2_rows(fit, level: str) -> list[tuple[str, float]]:
+    """(variable, R-square) of the endogenous variables of one level; empty when not available."""
+    try:
+        r2 = fit.r2
+    except Exception:  # R-square is extra; never lose the summary
+        return []
+    part = r2[r2["level"] == level]
+    return list(zip(part["variable"], part["r2"]))
+
+
+def r2_lines(fit, level: str) -> list[str]:
+    """The "R-Square:" block of one level, as lavaan's ``summary(rsquare = TRUE)``."""
+    rows = r2_rows(fit, level)
+    if not rows:
+        return []
+    return ["", "R-Square:", f"{'':<20}{'Estimate':>9}"] + \
+        [f"    {v:<16}{_fmt(x)}".rstrip() for v, x in rows]
 
 
 def _row_line(name, r, standardized) -> str:
@@ -235,6 +255,10 @@ def summary_html(fit) -> str:
                     cells.append(f"<td style='padding:1px 6px'>{e(str(v))}</td>")
             parts.append("<tr>" + "".join(cells) + "</tr>")
         parts.append("</table>")
+        r2 = r2_rows(fit, level) if (level or not multi) else []
+        if r2:
+            parts.append("<p style='margin:4px 0'>R-square: " + ", ".join(
+                f"{e(str(v))} {_num(x)}" for v, x in r2) + "</p>")
     parts.append("</div>")
     return "".join(parts)
 
