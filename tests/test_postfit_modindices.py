@@ -113,7 +113,8 @@ def test_m1_by_level(demo):
             m = ours[_key(row, True)]
             assert m["mi"] == pytest.approx(row["mi"], rel=rel), row
             assert m["epc"] == pytest.approx(row["epc"], rel=rel), row
-            assert m["sepc.all"] == pytest.approx(row["sepc.all"], rel=rel), row
+            for col in SEPC:
+                assert m[col] == pytest.approx(row[col], rel=rel), (col, row)
     assert set(mi["level"]) == {"within", "between"}
 
 
@@ -161,14 +162,18 @@ def test_fast_path_equals_extended_model_information(demo, hs, case):
         fit = ms.fit(_ref("HS_sem_postfit")["model_syntax"], hs, meanstructure=True)
     cands, info, grad = _slow_information(fit)
     n = fit.estimation.spec.npar
-    g, I11, I12, _ = candidate_information(fit.estimation.objective, fit.partable,
-                                        fit.estimation.theta, cands)
+    parts = candidate_information(fit.estimation.objective, fit.partable,
+                                  fit.estimation.theta, cands)
+    g, I11, I12 = parts.grad, parts.I11, parts.I12
     exo = set(fit.partable.exogenous)
     keep = [i for i, c in enumerate(cands) if c.lhs not in exo]
     assert len(keep) >= 10
     np.testing.assert_allclose(g, grad[n:], rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(I11[keep], np.diag(info)[n:][keep], rtol=1e-9)
     np.testing.assert_allclose(I12[keep], info[n:, :n][keep], rtol=1e-9,
+                               atol=1e-9 * np.abs(info).max())
+    # the model's own block is the fitted model's expected information
+    np.testing.assert_allclose(parts.I22, info[:n, :n], rtol=1e-9,
                                atol=1e-9 * np.abs(info).max())
 
 
@@ -183,6 +188,10 @@ def test_equality_constraints_and_refusals(hs, demo):
     # freeing nothing: at the same data, the unconstrained model's indices differ
     full = ms.fit(model.replace("a*", ""), hs).modindices()
     assert not np.allclose(np.sort(mi["mi"]), np.sort(full["mi"]))
+    # the same constraint written with '==' (a linear constraint, the null-space route)
+    eq = ms.fit(model.replace("a*x3", "b*x3") + " a == b\n", hs).modindices()
+    pd.testing.assert_frame_equal(eq.reset_index(drop=True), mi.reset_index(drop=True),
+                                  rtol=1e-6, atol=1e-8)
     m1 = ("level: within\n fw =~ y1 + y2 + y3\nlevel: between\n fb =~ y1 + y2 + y3\n")
     muml = ms.fit(m1, demo, cluster="cluster", estimator="MUML")
     with pytest.raises(ModelSpecificationError, match="complete data"):

@@ -33,12 +33,21 @@ covariance, a count, and the factor with which a term enters it
 plus ``sum c dmu_k' Q dmu_l`` over the pieces with means. For a model
 parameter l the pieces are summed once into ``Z_l = sum c/2 f_x Q dO_l Q``
 (one per level x of the candidate term, ``dO_l = sum f_i u_i v_i'``), so
-that ``I_jl = v_j' Z_l u_j``. A candidate's terms are sparse (a covariance
-between indicators is ``e_s e_t'``), so ``v_j' Z u_j`` is a sparse product:
-the cost is that of the model's own information plus the number of nonzero
-candidate entries times the number of model parameters, never p^4.
-The candidates' gradient is ``sum_j v_j' G u_j + g_mu' dmu`` with ``G`` the
-likelihood's derivative in the implied covariance.
+that ``I_jl = v_j' Z_l u_j`` for candidate and model terms j alike (I12
+and I22). A candidate's terms are sparse (a covariance between indicators is
+``e_s e_t'``), so ``v_j' Z u_j`` is a sparse product: the cost is that of the
+model's own information plus the number of nonzero candidate entries times
+the number of model parameters, never p^4. The diagonal of I11 pairs only
+the few terms of each candidate. The candidates' gradient is
+``sum_j v_j' G u_j + g_mu' dmu`` with ``G`` the likelihood's derivative in
+the implied covariance.
+
+As lavaan's expected information of a fixed.x model, the information leaves
+out the moments among the fixed covariates (their covariances and means are
+the sample's): a term ``u v'`` is replaced by ``u v' - u_x v_x'``, with
+``u_x`` its entries at the fixed covariates. This matters only for
+candidates that move those moments, such as a regression of a covariate on
+a factor (the gradient is not changed).
 
 Standardized changes follow lavaan (``cov.std = TRUE``): a loading or
 regression is scaled by model-implied standard deviations (latent ones only
@@ -50,6 +59,8 @@ value there).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 from scipy import linalg, sparse
@@ -57,11 +68,11 @@ from scipy import linalg, sparse
 from msem_nb.data.complete import ClusterData
 from msem_nb.errors import ModelSpecificationError
 from msem_nb.estimation.constraints import linear_constraints, null_space
-from msem_nb.estimation.information import analytic_available, expected_information
+from msem_nb.estimation.information import analytic_available
 from msem_nb.inference.candidates import Candidate, candidates
 from msem_nb.likelihood.complete import loglik_single, loglik_twolevel
 
-__all__ = ["modification_indices", "candidate_information", "MI_COLUMNS"]
+__all__ = ["modification_indices", "candidate_information", "ScoreParts", "MI_COLUMNS"]
 
 #: Columns of the modification-index table.
 MI_COLUMNS = ["lhs", "op", "rhs", "level", "mi", "epc", "sepc.lv", "sepc.all", "sepc.nox"]
@@ -238,8 +249,32 @@ def _level_products(E, low, mats) -> np.ndarray:
     return out
 
 
-def candidate_information(obj, pt, theta, cands):
-    """The candidates' gradient, the diagonal of I11, I12 (theta coordinates), block moments.
+@dataclass(frozen=True, eq=False)
+class ScoreParts:
+    """What the score tests need, in the model's free parameters (theta coordinates).
+
+    ``grad`` (k,) and ``I11`` (k,) are the candidates' gradient and the
+    diagonal of their information, ``I12`` (k, npar) their information with
+    the model's parameters, ``I22`` (npar, npar) the model's own expected
+    information (fixed covariates' moments left out, as for the candidates).
+    """
+
+    grad: np.ndarray
+    I11: np.ndarray
+    I12: np.ndarray
+    I22: np.ndarray
+    block_moments: list
+
+
+def _with_corrections(terms: _Terms):
+    U, V, par, low = terms.arrays()
+    cU, cV, cp, cl = terms.fixed_x_corrections()
+    return (np.concatenate([U, cU], axis=1), np.concatenate([V, cV], axis=1),
+            np.concatenate([par, cp]), np.concatenate([low, cl]))
+
+
+def candidate_information(obj, pt, theta, cands) -> ScoreParts:
+    """Gradient and expected information of the model extended by the candidates.
 
     Parameters
     ----------
@@ -252,7 +287,7 @@ def candidate_information(obj, pt, theta, cands):
 
     Returns
     -------
-    (gradient (k,), diag I11 (k,), I12 (k, npar), block moments)
+    ScoreParts
     """
     spec = obj.spec
     bm, mom = obj.moments(theta)
@@ -260,18 +295,16 @@ def candidate_information(obj, pt, theta, cands):
     p, npar, ne = Q.shape[1], spec.npar, len(cands)
     low_of = [spec.is_lowest(b) for b in range(len(bm))]
     mt = _model_terms(obj, pt, bm, low_of)
-    Um, Vm, pm, lm = mt.arrays()
     ct = _candidate_terms(obj, pt, bm, low_of, cands)
     Ue, Ve, pe, le = ct.arrays()
     # the gradient: sum_j v_j' G_x u_j, G_x the derivative in the term's level's covariance
     g = _level_products(_outer_rows(Ve, Ue), le, (Gw.reshape(-1, 1), Gb.reshape(-1, 1)))
     grad = np.bincount(pe, weights=g[:, 0], minlength=ne)
     # the information leaves out the moments among fixed covariates
-    cU, cV, cp, cl = ct.fixed_x_corrections()
-    Ue, Ve = np.concatenate([Ue, cU], axis=1), np.concatenate([Ve, cV], axis=1)
-    pe, le = np.concatenate([pe, cp]), np.concatenate([le, cl])
+    Um, Vm, pm, lm = _with_corrections(mt)
+    Ue, Ve, pe, le = _with_corrections(ct)
     Fm, Fe = _factors(lm, fw, fb), _factors(le, fw, fb)
-    # I12: Z_l = sum over pieces of c/2 f_x Q dO_l Q for the candidates' level x
+    # Z_l = sum over pieces of c/2 f_x Q dO_l Q, for terms of level x (within, between)
     OU, OV = Q @ Um, Q @ Vm
     Ind_m = _indicator(pm, npar)
     Zs = []
@@ -280,6 +313,7 @@ def candidate_information(obj, pt, theta, cands):
         Z = np.matmul((OU * w[:, None, :]).transpose(2, 1, 0), OV.transpose(2, 0, 1))
         Zs.append((Ind_m @ Z.reshape(len(pm), p * p)).T)          # (p*p, npar)
     I12 = np.asarray(_indicator(pe, ne) @ _level_products(_outer_rows(Ve, Ue), le, Zs))
+    I22 = np.asarray(Ind_m @ _level_products(_outer_rows(Vm, Um), lm, Zs))
     # diagonal of I11: sum over pieces and pairs of the candidate's terms
     pi, pj = _same_parameter_pairs(pe, ne)
     Qf = Q.reshape(len(Q), p * p).T
@@ -291,18 +325,18 @@ def candidate_information(obj, pt, theta, cands):
         Wmu = np.tensordot(c[means], Q[means], axes=1)
         grad = grad + ct.dmu.T @ g_mu
         # fixed covariates' means are left out of the information, as their covariances
-        fixed = np.any([_xmask(obj, pt, b) for b in range(len(bm))], axis=0)
-        dmu = np.where(fixed[:, None], 0.0, ct.dmu)
-        I11 = I11 + np.einsum("ik,ij,jk->k", dmu, Wmu, dmu)
-        I12 = I12 + dmu.T @ Wmu @ mt.dmu
-    return grad, I11, I12, bm
+        fixed = np.any([_xmask(obj, pt, b) for b in range(len(bm))], axis=0)[:, None]
+        dmu_e, dmu_m = np.where(fixed, 0.0, ct.dmu), np.where(fixed, 0.0, mt.dmu)
+        I11 = I11 + np.einsum("ik,ij,jk->k", dmu_e, Wmu, dmu_e)
+        I12 = I12 + dmu_e.T @ Wmu @ dmu_m
+        I22 = I22 + dmu_m.T @ Wmu @ dmu_m
+    return ScoreParts(grad, I11, I12, 0.5 * (I22 + I22.T), bm)
 
 
-def _model_coordinates(fit) -> np.ndarray:
-    """K of ``theta = theta_p + K xi`` (identity without linear equality constraints)."""
-    npar = fit.estimation.spec.npar
-    lin = linear_constraints(fit.partable, npar)
-    return np.eye(npar) if lin is None else null_space(*lin)[1]
+def _model_coordinates(fit) -> np.ndarray | None:
+    """K of ``theta = theta_p + K xi``; None without linear equality constraints."""
+    lin = linear_constraints(fit.partable, fit.estimation.spec.npar)
+    return None if lin is None else null_space(*lin)[1]
 
 
 def _sepc(cands, epc, bm, pt):
@@ -373,13 +407,11 @@ def modification_indices(fit, sort: bool = True, minimum: float = 0.0) -> pd.Dat
     cands = candidates(fit.partable, est.spec, est.fixed_values)
     if not cands:
         return pd.DataFrame(columns=MI_COLUMNS)
-    grad, I11, I12, bm = candidate_information(obj, fit.partable, theta, cands)
-    info = expected_information(obj, theta)
-    if info is None:
-        raise ModelSpecificationError("the implied covariance matrix is not positive definite")
+    parts = candidate_information(obj, fit.partable, theta, cands)
+    grad, I11, bm = parts.grad, parts.I11, parts.block_moments
     K = _model_coordinates(fit)
-    I22 = K.T @ info @ K
-    I12 = I12 @ K
+    I22 = parts.I22 if K is None else K.T @ parts.I22 @ K
+    I12 = parts.I12 if K is None else parts.I12 @ K
     d = np.sqrt(np.clip(np.diag(I22), 1e-300, None))
     try:
         L = np.linalg.cholesky(I22 / np.outer(d, d))
