@@ -137,8 +137,9 @@ class _Terms:
 def _outer_rows(V: np.ndarray, U: np.ndarray) -> sparse.csr_matrix:
     """Sparse (m, p*p) matrix whose row j is ``vec(V[:, j] U[:, j]')`` (row-major)."""
     p, m = U.shape
-    jv, av = np.nonzero(V.T)
-    ju, bu = np.nonzero(U.T)
+    # nonzero of contiguous (term, variable) arrays: sorted by term, and fast
+    jv, av = np.nonzero(np.ascontiguousarray(V.T))
+    ju, bu = np.nonzero(np.ascontiguousarray(U.T))
     cv = np.bincount(jv, minlength=m)
     cu = np.bincount(ju, minlength=m)
     sv = np.concatenate(([0], np.cumsum(cv)[:-1]))

@@ -176,12 +176,13 @@ def summary_text(fit, standardized: bool = True) -> str:
 
 
 def r2_rows(fit, level: str) -> list[tuple[str, float]]:
-    """(variable, R-square) of the endogenous variables of one level; empty when not available."""
+    """(variable, R-square) of the endogenous variables of one level that have one
+    (random slopes have none); empty when not available."""
     try:
         r2 = fit.r2
     except Exception:  # R-square is extra; never lose the summary
         return []
-    part = r2[r2["level"] == level]
+    part = r2[(r2["level"] == level) & np.isfinite(r2["r2"].to_numpy(dtype=float))]
     return list(zip(part["variable"], part["r2"]))
 
 
