@@ -268,8 +268,9 @@ def factor_scores(fit, data: pd.DataFrame | None = None, level: str | None = Non
     ----------
     fit : FitResult
     data : pandas.DataFrame, optional
-        Rows to score (index kept); default the rows the fit used (two-level:
-        in cluster order, with the cluster column).
+        Rows to score (index kept; centred as the fit's data was); default the
+        rows the fit used, numbered from 0 in the fit's order (two-level:
+        grouped by cluster, with the cluster column).
     level : str, optional
         Two-level models: "within" (default) or "between".
     method : {"regression", "bartlett"}
