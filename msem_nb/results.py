@@ -18,12 +18,18 @@ from msem_nb.inference.defined import defined_delta
 from msem_nb.inference.fitmeasures import fit_measures
 from msem_nb.inference.improper import Finding, detect_improper
 from msem_nb.inference.intervals import bootstrap, monte_carlo
+from msem_nb.inference.modindices import modification_indices
+from msem_nb.inference.residuals import Residuals
+from msem_nb.inference.residuals import residuals as level_residuals
 from msem_nb.inference.robust import mlr_fit_measures
+from msem_nb.inference.rsquare import r_squared
+from msem_nb.inference.scores import factor_scores
 from msem_nb.inference.standardize import std_all
 from msem_nb.inference.wald import LEVEL_DEPRECATION, wald_table
 from msem_nb.model.partable import ParTable, baseline_partable
 from msem_nb.present.diagram import path_diagram
 from msem_nb.present.report import make_report
+from msem_nb.present.residual_plot import residual_heatmap
 from msem_nb.present.summary import summary_html, summary_text
 
 __all__ = ["FitResult"]
@@ -296,6 +302,43 @@ class FitResult:
         Returns an ``IntervalResult``; this fit is not changed.
         """
         return monte_carlo(self, n_draws, **kwargs)
+
+    # -- after the fit: misfit, R-square, scores (msem_nb.inference) ----------------
+    def modindices(self, sort: bool = True, minimum: float = 0.0) -> pd.DataFrame:
+        """Modification indices (score tests), as lavaan's ``modindices()``.
+
+        See :func:`msem_nb.inference.modindices.modification_indices`: lhs, op,
+        rhs, level, mi, epc, sepc.lv, sepc.all, sepc.nox; largest first with
+        ``sort``, only ``mi > minimum``.
+        """
+        return modification_indices(self, sort=sort, minimum=minimum)
+
+    def residuals(self, type: str = "raw", zstat: bool = False) -> Residuals:
+        """Observed minus implied moments per level ("raw", "cor" or "standardized").
+
+        See :func:`msem_nb.inference.residuals.residuals`; ``.srmr`` gives the
+        per-level SRMR, ``.largest()`` the largest residuals.
+        """
+        return level_residuals(self, type, zstat)
+
+    def residual_plot(self, type: str = "cor", top: int = 5):
+        """Heatmap of the residuals per level, the `top` largest outlined (Plotly figure)."""
+        return residual_heatmap(self.residuals(type), top=top)
+
+    @cached_property
+    def r2(self) -> pd.DataFrame:
+        """R-square of every endogenous variable per level (level, variable, r2)."""
+        bm, _ = self._block_moments
+        return r_squared(self.partable, self.estimation.spec, bm)
+
+    def predict(self, data: pd.DataFrame | None = None, level: str | None = None,
+                method: str = "regression", type: str = "lv") -> pd.DataFrame:
+        """Factor scores (rows, or clusters with ``level="between"``) or cluster means.
+
+        See :func:`msem_nb.inference.scores.factor_scores`; ``type="ov"`` with
+        ``level="between"`` gives the model-implied cluster means.
+        """
+        return factor_scores(self, data, level, method, type)
 
     # -- display -------------------------------------------------------
     def summary(self, standardized: bool = True) -> str:

@@ -30,7 +30,8 @@ from msem_nb.format import num, pvalue
 from msem_nb.inference.decompose import decompose
 from msem_nb.present.notebook_output import figure_html, plotlyjs_script
 from msem_nb.present.notebook_run import execute_notebook
-from msem_nb.present.summary import FLAG_NOTE, flagged_rows, section_rows, with_level_fit_labels
+from msem_nb.present.summary import (FLAG_NOTE, flagged_rows, r2_rows, section_rows,
+                                     with_level_fit_labels)
 from msem_nb.version import __version__
 
 __all__ = ["Report", "Section", "make_report"]
@@ -338,6 +339,12 @@ class Report:
                 html_parts.append(f"<p><b>{_e(title)}</b></p>"
                                   + _html_table(header, prow, numeric=(2, 3, 4, 5, 6, 7, 8)))
                 md_parts.append(f"**{title}**\n\n" + _md_table(header, prow, code=(0, 1)))
+            r2 = [(v, _num(x)) for v, x in r2_rows(fit, level)]
+            if r2:
+                html_parts.append("<p><b>R-square</b></p>"
+                                  + _html_table(["Variable", "R-square"], r2, numeric=(1,)))
+                md_parts.append("**R-square**\n\n" + _md_table(["Variable", "R-square"], r2,
+                                                                 code=(0,)))
         level_pct = f"{100 * getattr(fit, 'ci_level', 0.95):g}"
         note = (f"Wald confidence intervals ({level_pct}%); Std.all: completely standardized "
                 "estimates; fixed parameters have no standard error.")

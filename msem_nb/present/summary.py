@@ -19,7 +19,7 @@ from msem_nb.inference.improper import KINDS
 from msem_nb.version import __version__
 
 __all__ = ["summary_text", "summary_html", "section_rows", "level_fit_labels",
-           "with_level_fit_labels", "flagged_rows", "FLAG_NOTE"]
+           "with_level_fit_labels", "flagged_rows", "FLAG_NOTE", "r2_rows", "r2_lines"]
 
 # how flagged rows are explained under the tables
 FLAG_NOTE = ("! marks estimates named in the improper-solution warnings (a negative "
@@ -197,6 +197,7 @@ def summary_text(fit, standardized: bool = True) -> str:
                 if r["label"]:
                     name += f" ({r['label']})"
                 lines.append(_row_line(name, r, standardized, _ in flags))
+        lines += r2_lines(fit, level)
     defined = est[est["op"] == ":="]
     if len(defined):
         lines += ["", "Defined Parameters:", head]
@@ -208,6 +209,26 @@ def summary_text(fit, standardized: bool = True) -> str:
         lines += [""] + textwrap.wrap(FLAG_NOTE, 78, initial_indent="  ",
                                       subsequent_indent="  ")
     return "\n".join(lines) + "\n"
+
+
+def r2_rows(fit, level: str) -> list[tuple[str, float]]:
+    """(variable, R-square) of the endogenous variables of one level that have one
+    (random slopes have none); empty when not available."""
+    try:
+        r2 = fit.r2
+    except Exception:  # R-square is extra; never lose the summary
+        return []
+    part = r2[(r2["level"] == level) & np.isfinite(r2["r2"].to_numpy(dtype=float))]
+    return list(zip(part["variable"], part["r2"]))
+
+
+def r2_lines(fit, level: str) -> list[str]:
+    """The "R-Square:" block of one level, as lavaan's ``summary(rsquare = TRUE)``."""
+    rows = r2_rows(fit, level)
+    if not rows:
+        return []
+    return ["", "R-Square:", f"{'':<20}{'Estimate':>9}"] + \
+        [f"    {v:<16}{_fmt(x)}".rstrip() for v, x in rows]
 
 
 def _row_line(name, r, standardized, flag=False) -> str:
@@ -290,6 +311,10 @@ def summary_html(fit) -> str:
                     if i in flags else "")
             parts.append(f"<tr{mark}>" + "".join(cells) + "</tr>")
         parts.append("</table>")
+        r2 = r2_rows(fit, level) if (level or not multi) else []
+        if r2:
+            parts.append("<p style='margin:4px 0'>R-square: " + ", ".join(
+                f"{e(str(v))} {_num(x)}" for v, x in r2) + "</p>")
     if flags:
         parts.append(f"<p style='color:#555'>{e(FLAG_NOTE)}</p>")
     parts.append("</div>")
