@@ -203,12 +203,21 @@ class _Point:
         return 1.0 - self.kappa
 
 
-def _canonical(L: _Layout, sw: np.ndarray,
-               sb: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """``(T, kappa)`` of the module docstring, or None when S_W or S_zz is not PD."""
+def _canonical(L: _Layout, sw: np.ndarray, sb: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray, float, float] | None:
+    """``(T, kappa, log|det T|, log|det T_w|)`` of the module docstring.
+
+    None when S_W or S_zz is not positive definite. With the rows in the
+    order (o, b, z) and the columns (within-only, both, between-only), T is
+    block triangular with diagonal blocks ``chol(D_oo)^-T``, ``V`` and
+    ``chol(S_zz)^-T``; ``V = chol(a + d)^-T U`` with ``U`` the eigenvectors
+    of ``chol(a + d)^-1 a chol(a + d)^-T``, so no determinant is computed
+    apart from these factors.
+    """
     p, p1, nx = L.p, L.p1, L.nx
     wo, b, z = L.wo, L.b, L.z
     T = np.zeros((p, p))
+    ld_o = ld_z = 0.0
     try:
         bb = sw[np.ix_(b, b)]
         if p1:
@@ -217,6 +226,7 @@ def _canonical(L: _Layout, sw: np.ndarray,
             Dob = sw[np.ix_(wo, b)]
             Pwo = -sla.cho_solve((Lo, True), Dob)
             bb = bb + Dob.T @ Pwo
+            ld_o = float(np.log(np.diag(Lo)).sum())
         aa = sb[np.ix_(b, b)]
         if len(z):
             Lz = np.linalg.cholesky(sb[np.ix_(z, z)])
@@ -225,7 +235,12 @@ def _canonical(L: _Layout, sw: np.ndarray,
             Szb = sb[np.ix_(z, b)]
             Pz = -sla.cho_solve((Lz, True), Szb)
             aa = aa + Szb.T @ Pz
-        kap, V = sla.eigh(0.5 * (aa + aa.T), 0.5 * (aa + aa.T + bb + bb.T))
+            ld_z = float(np.log(np.diag(Lz)).sum())
+        aa = 0.5 * (aa + aa.T)
+        Lc = np.linalg.cholesky(aa + 0.5 * (bb + bb.T))
+        C = sla.solve_triangular(Lc, sla.solve_triangular(Lc, aa, lower=True).T, lower=True)
+        kap, U = np.linalg.eigh(0.5 * (C + C.T))
+        V = sla.solve_triangular(Lc, U, lower=True, trans="T")
     except (np.linalg.LinAlgError, sla.LinAlgError, ValueError):
         return None
     rest = np.arange(p1, nx)
@@ -235,7 +250,8 @@ def _canonical(L: _Layout, sw: np.ndarray,
     if len(z):
         T[np.ix_(z, rest)] = Pz @ V
     kappa = np.concatenate([np.zeros(p1), np.clip(kap, 0.0, 1.0), np.ones(len(z))])
-    return T, kappa
+    ld_v = -float(np.log(np.diag(Lc)).sum())
+    return T, kappa, ld_v - ld_o - ld_z, ld_v - ld_o
 
 
 def _evaluate(L: _Layout, S: _Stats, mu: np.ndarray, sw: np.ndarray,
@@ -244,18 +260,14 @@ def _evaluate(L: _Layout, S: _Stats, mu: np.ndarray, sw: np.ndarray,
     can = _canonical(L, sw, sb)
     if can is None:
         return None
-    T, kappa = can
+    T, kappa, ld_t, ld_w = can
     p, pw, nx, p1 = L.p, L.pw, L.nx, L.p1
     n, cnt = S.n, S.count
     w = 1.0 - kappa[:nx]
     e = kappa[None, :] + (1.0 - kappa)[None, :] / n[:, None]
     if np.any(w <= 0) or np.any(e <= 0):
         return None
-    sign_t, ld_t = np.linalg.slogdet(T)
     Tw = T[:pw, :nx]
-    sign_w, ld_w = np.linalg.slogdet(Tw)
-    if sign_t == 0 or sign_w == 0:
-        return None
     At = Tw.T @ S.A @ Tw
     N, J = S.N, S.J
     ll = -0.5 * ((N - J) * (pw * LOG2PI - 2.0 * ld_w + np.log(w).sum())
@@ -311,9 +323,11 @@ def _scoring_step(L: _Layout, S: _Stats, pt: _Point) -> _Step:
     X[r, r] = (a22 * g1 - a12 * g2) / det
     Y[rr, rr] = (a11 * g2 - a12 * g1) / det
     K = np.diag(pt.kappa[p1:])
-    lam, V = np.linalg.eigh(K + 0.5 * (Y + Y.T))
-    if lam.min() < 0:
-        Y = (V * np.maximum(lam, 0.0)) @ V.T - K
+    Y = 0.5 * (Y + Y.T)
+    try:
+        np.linalg.cholesky(K + Y)
+    except np.linalg.LinAlgError:
+        Y = psd_part(K + Y) - K
         X[r, r] = (g1 - a12 * Y[rr, rr]) / a11
     sm = cnt @ ie
     m = pt.Gm / sm
@@ -330,8 +344,9 @@ def _moved(L: _Layout, pt: _Point, st: _Step,
     Uw = pt.Tit[:pw, :nx]
     Ub = pt.Tit[:, p1:]
     sw = pt.sw + t * (Uw @ st.X @ Uw.T)
-    Kb = psd_part(np.diag(pt.kappa[p1:]) + t * st.Y)
-    sb = Ub @ Kb @ Ub.T
+    # diag(kappa) + Y is positive semi-definite (projected), and so is every
+    # convex combination with diag(kappa)
+    sb = Ub @ (np.diag(pt.kappa[p1:]) + t * st.Y) @ Ub.T
     sb[L.wo, :] = 0.0
     sb[:, L.wo] = 0.0
     return pt.mu + t * (pt.Tit @ st.m), 0.5 * (sw + sw.T), 0.5 * (sb + sb.T)
