@@ -98,7 +98,7 @@ def _make_pd(S: np.ndarray, floor: float) -> np.ndarray:
 
 
 def fit_saturated(data: SingleData | ClusterData) -> Saturated:
-    """Fit the saturated model to prepared data.
+    """Fit the saturated model to prepared data, once per data object.
 
     Parameters
     ----------
@@ -107,11 +107,18 @@ def fit_saturated(data: SingleData | ClusterData) -> Saturated:
     Returns
     -------
     Saturated
+        Kept with `data` (:func:`data_cache`) and returned again on later
+        calls; its arrays are read-only.
     """
     cache = data_cache(data)
     h1 = cache.get("h1")
     if h1 is None:
-        h1 = cache["h1"] = _fit(data)
+        h1 = _fit(data)
+        # shared by every later caller on these data: nobody may change it
+        for a in (h1.mu, h1.sigma_w, h1.sigma_b):
+            if a is not None:
+                a.setflags(write=False)
+        cache["h1"] = h1
     return h1
 
 
