@@ -28,7 +28,7 @@ Then ``T' (S_B + D) T = I``, ``T' S_B T = diag(kappa)`` and
     T' O_n T = diag(e_n),   e_n = kappa + (1 - kappa) / n,
     log|O_n| = -2 log|T| + sum log e_n,   O_n^-1 = T diag(1 / e_n) T',
 
-and ``T' = T^-1 (S_B + D)^-1``, i.e. ``T^-T = (S_B + D) T``. A change of the
+and ``T^-1 = T' (S_B + D)``, i.e. ``T^-T = (S_B + D) T``. A change of the
 parameters is written ``dD = T^-T X T^-1``, ``dS_B = T^-T Y T^-1``,
 ``dmu = T^-T m``: ``X`` lives on the first ``p1 + q`` canonical indices (the
 within part; those rows of ``T^-T`` restricted to the within variables form
@@ -65,8 +65,9 @@ set to zero) and ``X`` is solved again given the projected ``Y``. At a fixed
 point of this projected iteration the between gradient is negative
 semi-definite on the null space of ``S_B`` and zero on its range (the
 optimality conditions of the constrained maximum): on the boundary
-directions ``kappa = 0``, so the information there is a multiple of the
-identity and the Frobenius projection is the one of the information metric.
+directions ``kappa = 0``, so every pair among them has the same information
+(``X`` eliminated) and there the Frobenius projection is the projection in
+the information metric.
 Steps are halved until the log-likelihood does not decrease.
 
 For equal cluster sizes at an interior maximum the expected information is
@@ -87,8 +88,9 @@ Cost and memory
 ---------------
 The statistics enter as factor rows ``F`` with ``sum F_i F_i' = W_n`` per
 size: the centred cluster vectors when a size has at most p clusters, else
-p rows of a square root of ``W_n``; R = sum_n min(c_n, p) rows. One
-evaluation costs O(R p^2 + p^3); memory is O(R p + G p), G distinct sizes.
+p rows of a square root of ``W_n`` (computed once); R = sum_n min(c_n, p)
+rows. One evaluation costs O(R p^2 + p^3); memory is O(R p + G p + p^2) for
+G distinct sizes.
 """
 
 from __future__ import annotations
