@@ -20,6 +20,7 @@ from msem_nb.estimation.options import FitOptions
 from msem_nb.estimation.saturated import fit_saturated, moment_starts
 from msem_nb.estimation.saturated_twolevel import fit_twolevel_h1
 from msem_nb.inference import fitmeasures
+from msem_nb.inference.decompose import decompose
 from msem_nb.likelihood.complete import loglik_twolevel
 from msem_nb.likelihood.missing import loglik_twolevel_missing
 from msem_nb.syntax.parser import parse
@@ -244,3 +245,16 @@ def test_refits_on_the_same_prepared_data_reuse_h1_and_baseline(demo, monkeypatc
         for k in ("chisq", "df", "baseline_chisq", "cfi", "tli", "rmsea", "srmr"):
             assert fm[k] == pytest.approx(alone[k], rel=1e-9, abs=1e-12)
     assert fms[0]["chisq"] != pytest.approx(fms[1]["chisq"])
+
+
+def test_decompose_with_fewer_clusters_than_variables():
+    # 40 indicators and 2 covariates in 30 clusters: the between covariance has
+    # rank at most 29, so its ML estimate lies on the boundary
+    df = simulate_factor_data(30, (5, 15), n_indicators=40, seed=4)
+    dec = decompose(df, "cluster")
+    assert not any("did not fully converge" in n for n in dec.notes)
+    sb = dec.sigma_between.to_numpy()
+    lam = np.linalg.eigvalsh(sb)
+    assert lam.min() > -1e-10 * lam.max()
+    assert np.sum(lam > 1e-8 * lam.max()) <= 29
+    assert dec.icc.between(0, 1).all()
