@@ -10,12 +10,12 @@ import numpy as np
 import pandas as pd
 
 from msem_nb.data.complete import ClusterData
-from msem_nb.estimation.estimate import Estimation, count_moments, estimate
+from msem_nb.estimation.estimate import Estimation, count_moments
 from msem_nb.estimation.muml import MumlEstimation
 from msem_nb.estimation.options import FitOptions
 from msem_nb.estimation.saturated import fit_saturated
 from msem_nb.inference.defined import defined_delta
-from msem_nb.inference.fitmeasures import fit_measures
+from msem_nb.inference.fitmeasures import baseline_fit, fit_measures
 from msem_nb.inference.improper import Finding, detect_improper
 from msem_nb.inference.intervals import bootstrap, monte_carlo
 from msem_nb.inference.modindices import modification_indices
@@ -26,7 +26,7 @@ from msem_nb.inference.rsquare import r_squared
 from msem_nb.inference.scores import factor_scores
 from msem_nb.inference.standardize import std_all
 from msem_nb.inference.wald import LEVEL_DEPRECATION, wald_table
-from msem_nb.model.partable import ParTable, baseline_partable
+from msem_nb.model.partable import ParTable
 from msem_nb.present.diagram import path_diagram
 from msem_nb.present.report import make_report
 from msem_nb.present.residual_plot import residual_heatmap
@@ -268,10 +268,10 @@ class FitResult:
                     "aic": float(-2 * ll + 2 * self.npar),
                     "bic": float(-2 * ll + np.log(n) * self.npar),
                     "note": NO_SATURATED_NOTE}
+        # the saturated model and the baseline are kept with the prepared data
         h1 = est.h1 if est.h1 is not None else fit_saturated(data)
-        base_pt = baseline_partable(pt)
         mlr = est.robust is not None
-        base = estimate(base_pt, data, information="observed" if mlr else None)
+        base_pt, base = baseline_fit(pt, data, information="observed" if mlr else None)
         nmom = count_moments(pt, data)
         npar_eff = self.npar
         bm, mom = self._block_moments
