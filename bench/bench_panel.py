@@ -27,8 +27,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "ui"))
 
-from labharness import (MEASURE_TOGGLE_JS, Lab, browser_available, launch_browser,  # noqa: E402
-                        open_notebook, run_cell, screenshot)
+from labharness import (  # noqa: E402
+    MEASURE_TOGGLE_JS,
+    Lab,
+    browser_available,
+    launch_browser,
+    open_notebook,
+    run_cell,
+    screenshot,
+)
 
 MODEL = "level: within\n  y1 ~ x1\nlevel: between\n  y1 ~ w1\n"
 MODEL_ON = "level: within\n  y1 ~ x1 + x2\nlevel: between\n  y1 ~ w1\n"

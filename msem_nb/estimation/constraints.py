@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+
 from msem_nb.errors import ModelSpecificationError
-from msem_nb.model.partable import ParTable
-from msem_nb.model.partable import simple_equalities
+from msem_nb.model.partable import ParTable, simple_equalities
 from msem_nb.syntax.expressions import Expression
 from msem_nb.syntax.statements import Statement
 

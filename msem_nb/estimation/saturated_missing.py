@@ -7,13 +7,11 @@ available-case start values.
 
 from __future__ import annotations
 
-
-
 import numpy as np
-from msem_nb.data.missing import MissingSingleData
-from msem_nb.likelihood.missing import loglik_single_missing
-from msem_nb.estimation.optimize import maximize
 
+from msem_nb.data.missing import MissingSingleData
+from msem_nb.estimation.optimize import maximize
+from msem_nb.likelihood.missing import loglik_single_missing
 
 # ----------------------------------------------------------------------------
 # saturated model and covariate terms

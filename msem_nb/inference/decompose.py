@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 
 from msem_nb.data.prepare import check_duplicate_columns, prepare_data
-from msem_nb.format import num
 from msem_nb.errors import DataError, DataWarning
 from msem_nb.estimation.saturated import fit_saturated
+from msem_nb.format import num
 from msem_nb.messages import notify
 
 __all__ = ["Decomposition", "decompose"]

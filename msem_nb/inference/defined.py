@@ -15,9 +15,10 @@ correct, only slower.
 from __future__ import annotations
 
 import numpy as np
-from msem_nb.syntax.expressions import BinaryNode, CallNode, NameNode, NegNode, NumNode
+
 from msem_nb.estimation.constraints import label_values
 from msem_nb.messages import notify
+from msem_nb.syntax.expressions import BinaryNode, CallNode, NameNode, NegNode, NumNode
 
 __all__ = ["defined_draws", "defined_delta", "defined_values", "notify_undefined",
            "evaluate_array", "label_arrays"]

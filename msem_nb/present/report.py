@@ -30,8 +30,13 @@ from msem_nb.format import num, pvalue
 from msem_nb.inference.decompose import decompose
 from msem_nb.present.notebook_output import figure_html, plotlyjs_script
 from msem_nb.present.notebook_run import execute_notebook
-from msem_nb.present.summary import (FLAG_NOTE, flagged_rows, r2_rows, section_rows,
-                                     with_level_fit_labels)
+from msem_nb.present.summary import (
+    FLAG_NOTE,
+    flagged_rows,
+    r2_rows,
+    section_rows,
+    with_level_fit_labels,
+)
 from msem_nb.version import __version__
 
 __all__ = ["Report", "Section", "make_report"]

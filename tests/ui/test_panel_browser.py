@@ -12,9 +12,15 @@ after five minutes whatever happens.
 from pathlib import Path
 
 import pytest
-
-from labharness import (MEASURE_TOGGLE_JS, Lab, browser_available, diagram_shapes,
-                        launch_browser, open_notebook, run_cell)
+from labharness import (
+    MEASURE_TOGGLE_JS,
+    Lab,
+    browser_available,
+    diagram_shapes,
+    launch_browser,
+    open_notebook,
+    run_cell,
+)
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
