@@ -14,8 +14,7 @@ syntax text, and keeps them consistent:
 * every change of the model or of the options asks for a refit, which runs
   on a worker thread (:class:`~msem_nb.widget.scheduler.Scheduler`) so that
   a newer change supersedes an older fit. After a switch the new model's
-  diagram is drawn first (with the last estimates where they apply), then
-  the fit's. A refit starts from the parsed model and goes through
+  diagram (its structure, without numbers) is drawn first, then the fit's. A refit starts from the parsed model and goes through
   :class:`~msem_nb.widget.refit.Refitter`: the syntax is never written out
   and parsed again to fit it.
 * the data summary and the variables' roles are computed on a second worker
@@ -60,8 +59,10 @@ def _default_diagram(fit):
     return path_diagram(fit)
 
 
-def _default_preview(partable, estimates):
-    return path_diagram(partable, estimates=estimates)
+def _default_preview(partable):
+    # the model's structure only: the last fit's numbers may not hold for the new model
+    return path_diagram(partable, title="Path diagram: the model as switched, being fitted "
+                                        "\u2026")
 
 
 @dataclass(frozen=True)
@@ -112,8 +113,8 @@ class PanelController:
     fit_fn, diagram_fn, preview_fn : callable, optional
         Replace the refit (then ``fit_fn(syntax, data, cluster=, estimator=,
         missing=)`` as :func:`msem_nb.fit`), the diagram of a fit and the
-        diagram drawn before a fit (``preview_fn(partable, estimates)``;
-        None with a replaced `diagram_fn`: no early diagram) - for tests.
+        diagram drawn before a fit (``preview_fn(partable)``; None with a
+        replaced `diagram_fn`: no early diagram) - for tests.
 
     Attributes
     ----------
@@ -492,8 +493,7 @@ class PanelController:
             return None
         try:
             table = self._refitter.table(parsed, options)
-            last = self.result
-            figure = self._preview_fn(table[0], last.estimates if last is not None else None)
+            figure = self._preview_fn(table[0])
         except Exception:  # noqa: BLE001 - the fit says what is wrong with the model
             return None
         publish(lambda: self.view.show_preview(figure, diagram_text(table[0])))

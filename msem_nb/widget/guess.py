@@ -69,8 +69,8 @@ def check_cluster(data: pd.DataFrame, cluster) -> None:
     ------
     DataError
         When the column is not in the data, has no value, has one value in
-        every row (one cluster), or a different value in every row (a row id
-        or a continuous variable: every cluster would have one member).
+        every row (one cluster), or a value of its own in most rows (a row id
+        or a continuous variable: most clusters would have one member).
     """
     if cluster is None:
         return
@@ -83,10 +83,12 @@ def check_cluster(data: pd.DataFrame, cluster) -> None:
     if j < 2:
         raise DataError(f"'{cluster}' has the same value in every row: that is one cluster, "
                         "and a two-level model needs many")
-    if j == len(s):
+    singletons = float((s.value_counts() == 1).mean())
+    if singletons > 0.5:
         kind = ("a continuous variable" if pd.api.types.is_float_dtype(s)
                 and not (s == s.round()).all() else "a row id")
-        raise DataError(f"'{cluster}' has a different value in every row, so every cluster "
-                        f"would have one member: it looks like {kind}, not a cluster column. "
-                        "A cluster column repeats an id for the rows of each cluster (class, "
-                        "school, team).")
+        what = ("a different value in every row" if j == len(s)
+                else f"a value of its own in most rows ({j:,} values in {len(s):,} rows)")
+        raise DataError(f"'{cluster}' has {what}, so most clusters would have one member: it "
+                        f"looks like {kind}, not a cluster column. A cluster column repeats an "
+                        "id for the rows of each cluster (class, school, team).")

@@ -517,11 +517,11 @@ class Panel:
             model than the one in the box.
         """
         fit = self.wait()
-        if fit is None:
-            raise ValueError("there is no fitted model to report yet")
         _code, problem = self.export_state()
         if problem is not None:
             raise ValueError(problem)
+        if fit is None:
+            raise ValueError("there is no fitted model to report yet")
         kwargs.setdefault("data", self._ctl.data)
         return fit.report(**kwargs)
 

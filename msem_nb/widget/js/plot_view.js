@@ -2,7 +2,8 @@
 //
 // Python sends the figure as JSON (trait `figure`); this module draws it with
 // Plotly.react, at the width of its container (and, for diagrams, a height
-// that keeps the figure's shape within the window). plotly.js is not part of
+// that keeps the figure's shape within the window, with text scaled down when
+// the diagram is drawn narrower than designed). plotly.js is not part of
 // this module: the first view on a page asks Python for it once (message
 // {type: "need_plotly"}, answered with the library as a binary buffer) and
 // every later figure on the page, of any panel, reuses it. Until then, and
@@ -22,21 +23,52 @@ const STYLE = `
 `;
 
 const LIB_KEY = "__msemPlotlyPromise";
-let viewCount = 0;
+// a few tools (each is a tab stop): save as PNG, zoom in and out, reset; no
+// selection tools, no cloud
+export const CONFIG = { displaylogo: false, responsive: false,
+  modeBarButtonsToRemove: ["sendDataToCloud", "zoom2d", "pan2d", "select2d", "lasso2d",
+    "autoScale2d", "hoverClosestCartesian", "hoverCompareCartesian", "toggleSpikelines"] };
 
-/** The figure's size in a container `avail` px wide, in a window `viewH` px high. */
+
+/** An id no other element of the page has (each widget loads this module afresh). */
+export function uniqueId(prefix) {
+  const rnd = globalThis.crypto && globalThis.crypto.randomUUID
+    ? globalThis.crypto.randomUUID() : Math.random().toString(36).slice(2);
+  return `${prefix}-${rnd}`;
+}
+
+/**
+ * The figure's size in a container `avail` px wide, in a window `viewH` px high,
+ * and the factor its text is scaled by. A diagram (`keepAspect`) scales with the
+ * width, not taller than the window leaves below the panel's tabs and toolbar
+ * (about 280 px); drawn narrower than designed, its text shrinks too (to no less
+ * than 60%), so that labels keep to their boxes.
+ */
 export function fitSize(layout, avail, viewH, keepAspect) {
   const w0 = Number(layout && layout.width) || 0;
   const h0 = Number(layout && layout.height) || 450;
   const width = Math.max(200, Math.floor(avail));
-  let height = h0;
-  if (keepAspect && w0 > 0) {
-    // scale with the width, but never taller than most of the window, nor much
-    // shorter than drawn: text does not shrink with the shapes
-    const cap = Math.max(h0, Math.round(0.8 * (viewH || h0)));
-    height = Math.round(Math.min(Math.max(width * (h0 / w0), 0.6 * h0), cap));
+  if (!keepAspect || !(w0 > 0)) return { width, height: h0, scale: 1 };
+  const cap = Math.max(240, Math.round((viewH || h0) - 280));
+  const height = Math.round(Math.min(Math.max(width * (h0 / w0), 220), Math.max(cap, 220)));
+  const scale = Math.min(1, Math.max(0.6, width / w0, height / h0));
+  return { width, height, scale };
+}
+
+/** A copy of `layout` with every font `scale` times its size (at least 7 px). */
+export function scaleFonts(layout, scale) {
+  if (!(scale < 1)) return layout;
+  const base = (layout.font && layout.font.size) || 12;
+  const f = (font, size) => Object.assign({}, font || {},
+    { size: Math.max(7, Math.round(((font && font.size) || size) * scale * 10) / 10) });
+  const out = Object.assign({}, layout, { font: f(layout.font, 12) });
+  if (layout.title && typeof layout.title === "object") {
+    out.title = Object.assign({}, layout.title, { font: f(layout.title.font, base * 1.4) });
   }
-  return { width, height };
+  if (Array.isArray(layout.annotations)) {
+    out.annotations = layout.annotations.map((a) => Object.assign({}, a, { font: f(a.font, base) }));
+  }
+  return out;
 }
 
 /** Evaluate plotly.js source text; resolves with the Plotly object. */
@@ -133,10 +165,11 @@ export function label(parts, cls, name, description, waiting) {
 
 function render({ model, el }) {
   const doc = el.ownerDocument;
-  const parts = build(doc, el, `msem-plot-text-${++viewCount}`);
+  const parts = build(doc, el, uniqueId("msem-plot-text"));
   let Plotly = null;
   let failed = "";
   let lastWidth = 0;
+  let dirty = false;     // a figure waits to be drawn (its tab was hidden)
 
   const draw = () => {
     const json = model.get("figure");
@@ -152,15 +185,18 @@ function render({ model, el }) {
     }
     setDisplay(parts.gd, true);
     const width = parts.box.clientWidth;
-    if (!Plotly || !width) return;      // a hidden tab: drawn when it is shown
+    if (!Plotly || !width) {            // a hidden tab: drawn when it is shown
+      dirty = true;
+      return;
+    }
+    dirty = false;
     lastWidth = width;
     const fig = JSON.parse(json);
-    const layout = Object.assign({}, fig.layout || {});
-    const size = fitSize(layout, width, doc.defaultView ? doc.defaultView.innerHeight : 0,
+    const size = fitSize(fig.layout || {}, width, doc.defaultView ? doc.defaultView.innerHeight : 0,
       model.get("keep_aspect"));
-    Object.assign(layout, size, { autosize: false });
-    Plotly.react(parts.gd, fig.data || [], layout,
-      Object.assign({ displaylogo: false, responsive: false }, fig.config || {}));
+    const layout = Object.assign(scaleFonts(fig.layout || {}, size.scale),
+      { width: size.width, height: size.height, autosize: false });
+    Plotly.react(parts.gd, fig.data || [], layout, Object.assign({}, CONFIG, fig.config || {}));
   };
 
   // one message can change several traits: draw once for all of them
@@ -173,7 +209,7 @@ function render({ model, el }) {
   const names = ["figure", "css_class", "label", "description", "placeholder", "keep_aspect"];
   for (const t of names) model.on(`change:${t}`, schedule);
   const resize = new ResizeObserver(() => {
-    if (parts.box.clientWidth !== lastWidth) schedule();
+    if (dirty || parts.box.clientWidth !== lastWidth) schedule();
   });
   resize.observe(parts.box);
   draw();

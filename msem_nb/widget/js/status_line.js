@@ -37,6 +37,7 @@ const LABELS = { idle: "Idle", loading: "Loading", fitting: "Fitting", ok: "Fitt
   warn: "Check", error: "Error", disconnected: "Disconnected" };
 // kernel states after which this panel's Python side is gone
 const GONE = new Set(["restarting", "autorestarting", "dead", "terminating"]);
+const LIVE = new Set(["idle", "busy"]);
 
 export const DISCONNECTED_MESSAGE = "Disconnected: the kernel behind this panel was " +
   "restarted or stopped, so the panel no longer responds. Run the cell again for a live panel.";
@@ -119,7 +120,13 @@ export function watchConnection(model, onChange) {
   }
   const kernel = wm && wm.kernel;
   if (kernel && kernel.statusChanged && kernel.statusChanged.connect) {
-    const onStatus = (_k, status) => { if (GONE.has(status)) lost(); };
+    // a restart through the server's API goes straight to "starting": after the kernel
+    // was seen running, that is a new kernel too
+    let running = LIVE.has(kernel.status);
+    const onStatus = (_k, status) => {
+      if (GONE.has(status) || (status === "starting" && running)) lost();
+      if (LIVE.has(status)) running = true;
+    };
     kernel.statusChanged.connect(onStatus);
     stops.push(() => kernel.statusChanged.disconnect(onStatus));
     if (GONE.has(kernel.status)) lost();

@@ -33,7 +33,14 @@ const STYLE = `
 
 const LINE = 18;   // px per line (the gutter, the band and the textarea agree on it)
 const PAD = 4;     // px of top padding in the textarea and the gutter
-let editorCount = 0;
+
+
+/** An id no other element of the page has (each widget loads this module afresh). */
+export function uniqueId(prefix) {
+  const rnd = globalThis.crypto && globalThis.crypto.randomUUID
+    ? globalThis.crypto.randomUUID() : Math.random().toString(36).slice(2);
+  return `${prefix}-${rnd}`;
+}
 
 /** Line numbers of a text, as strings (at least `rows` of them). */
 export function lineNumbers(text, rows = 1) {
@@ -118,7 +125,7 @@ export function mark(doc, parts, text, error, rows) {
 
 function render({ model, el }) {
   const doc = el.ownerDocument;
-  const parts = build(doc, el, `msem-syntax-${++editorCount}`);
+  const parts = build(doc, el, uniqueId("msem-syntax"));
   const rows = () => model.get("rows") || 12;
   const redraw = () => {
     parts.label.textContent = model.get("label") || "Model syntax";
