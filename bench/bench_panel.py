@@ -37,8 +37,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "ui"))
 
-from labharness import (MEASURE_CLICK_JS, Lab, browser_available, launch_browser,  # noqa: E402
-                        open_notebook, run_cell, screenshot)
+from labharness import (  # noqa: E402
+    MEASURE_CLICK_JS,
+    Lab,
+    browser_available,
+    launch_browser,
+    open_notebook,
+    run_cell,
+    screenshot,
+)
 
 SWITCH = ["within", "math", "ses"]
 TARGET_MS = 150

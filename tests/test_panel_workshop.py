@@ -23,12 +23,12 @@ pytest.importorskip("plotly")
 
 import msem_nb as ms  # noqa: E402
 from msem_nb.messages import Message  # noqa: E402
+from msem_nb.syntax import parse  # noqa: E402
 from msem_nb.widget.correlations import LOW_ICC, MARK, low_icc  # noqa: E402
 from msem_nb.widget.frontend import figure_json  # noqa: E402
 from msem_nb.widget.guess import check_cluster  # noqa: E402
 from msem_nb.widget.names import locate, suggest, unknown_names  # noqa: E402
 from msem_nb.widget.status import fit_status  # noqa: E402
-from msem_nb.syntax import parse  # noqa: E402
 
 MODEL = ms.EXAMPLE_MODELS["classrooms"]
 EVIL = "<img src=x onerror=alert(1)>"

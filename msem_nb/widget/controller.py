@@ -418,6 +418,9 @@ class PanelController:
         dec, _error = self.summaries.decomposition(self.cluster, self.variables)
         if dec is not None:
             self.roles = {r["variable"]: r["role"] for r in dec.roles.to_dict("records")}
+        # the grids can show the variables by their roles now (the data worker's summary
+        # follows with the same decomposition)
+        self.roles_ready = True
 
     def _syntax_from_model(self) -> None:
         # the model changed: its text and its parsed form follow, unparsed

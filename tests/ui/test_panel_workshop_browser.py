@@ -18,9 +18,14 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
-from labharness import (Lab, browser_available, diagram_shapes, launch_browser,
-                        open_notebook, run_cell)
+from labharness import (
+    Lab,
+    browser_available,
+    diagram_shapes,
+    launch_browser,
+    open_notebook,
+    run_cell,
+)
 
 T = 90_000       # ms; the machine is shared, a first fit includes the kernel's imports
 SHOTS = Path(tempfile.gettempdir()) / "msem_ui_shots"
