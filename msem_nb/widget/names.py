@@ -78,7 +78,9 @@ def unknown_message(unknown: list[UnknownName]) -> str:
         hint = f" \u2014 did you mean '{u.suggestion}'?" if u.suggestion else ""
         parts.append(f"'{u.name}' (line {u.line}, column {u.col}){hint}")
     what = "Unknown variable" if len(unknown) == 1 else "Unknown variables"
-    return (f"{what} {'; '.join(parts)}. A variable must be a column of the data, a latent "
+    listed = "; ".join(parts)
+    end = "" if listed.endswith("?") else "."
+    return (f"{what} {listed}{end} A variable must be a column of the data, a latent "
             "variable (f =~ ...) or a random slope (s | y ~ x).")
 
 

@@ -62,7 +62,8 @@ class ModelScreen:
         self.lat_add = W.Button(description="Add / update", icon="plus",
                                 layout=W.Layout(width="130px"))
         self.lat_remove_dd = W.Dropdown(options=[], description="Remove latent",
-                                        layout=narrow, style={"description_width": "90px"})
+                                        layout=W.Layout(width="250px"),
+                                        style={"description_width": "100px"})
         self.lat_remove = W.Button(description="Remove", icon="trash",
                                    layout=W.Layout(width="100px"))
         self.lat_msg = W.HTML()
