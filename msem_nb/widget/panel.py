@@ -388,7 +388,12 @@ class Panel:
         self._ctl.remove_latent(name, level)
 
     def set_cluster(self, cluster) -> None:
-        """Change the cluster column (None for a single-level model)."""
+        """Change the cluster column (None for a single-level model), as the Data tab does.
+
+        A column that cannot be a cluster column (a row id, a continuous
+        variable) is refused: the cluster column stays, and the Data tab and
+        the status line say why (:attr:`cluster` tells which one is in use).
+        """
         self._data.cluster.value = cluster
 
     def compare(self, y, x, mediators=None, wait: bool = False,
