@@ -102,8 +102,8 @@ def test_path_switch_changes_diagram_and_estimates(page):
     assert "y1 ~ x1 + x2" in page.locator(".msem-syntax-box textarea").input_value()
     # dimmed while fitting, not once the new diagram is in
     page.wait_for_function(
-        "() => getComputedStyle(document.querySelector('.js-plotly-plot.msem-diagram')"
-        ".parentElement).opacity === '1'", timeout=T)
+        "() => getComputedStyle(document.querySelector('.msem-diagram-box')).opacity === '1'",
+        timeout=T)
     _tab(page, "Results")
     page.wait_for_function(
         "() => [...document.querySelectorAll('.msem-tab td')].some(td => td.textContent === "
