@@ -348,3 +348,47 @@ def test_names_reach_the_page_as_data_only(demo):
         assert p.error is None and "`a<b>` ~~ `c&d`" in p.syntax
     finally:
         p.close()
+
+
+def test_random_slopes_say_why_there_are_no_indices_or_residuals(demo):
+    p = ms.Panel(demo, cluster="cluster", model="level: within\n  y1 ~ x1\n"
+                                                 "level: between\n  y1 ~ w1\n")
+    try:
+        p.wait(60)
+        _open_results(p)
+        assert p._results.residuals.figure
+        p.toggle_random_slope("y1", "x1", True)
+        _settle(p)
+        spec = _mi(p)
+        assert spec["state"] == "unavailable"
+        assert spec["message"] == (
+            "Modification indices are not available: modification indices need a "
+            "maximum-likelihood fit (ML or MLR) of complete data without random slopes; "
+            "refit with estimator='ML' and missing='listwise'.")
+        assert "Residuals not available: residuals need a saturated model" in \
+            p._results.residual_note.value
+        assert p._results.residuals.figure == ""
+        assert p.status.state in ("ok", "warn")
+    finally:
+        p.close()
+
+
+def test_after_a_failed_refit_nothing_is_offered_and_undo_stays(cfa_panel):
+    p = cfa_panel
+    _open_results(p)
+    ident = _mi(p)["rows"][0]["id"]
+    _click(p, "free", ident)
+    _settle(p)
+    good = p.syntax
+    p.syntax = good + "  y3 ~~ \n"                  # a syntax error
+    _settle(p)
+    assert p.status.state == "error"
+    spec = _mi(p)
+    assert spec["rows"] and all(r["id"] == "" for r in spec["rows"])
+    assert "not of the model in the syntax box" in spec["rows"][0]["why"]
+    assert [f["id"] for f in spec["freed"]] == [ident]
+    # Undo works from the last model that could be fitted, as a switch does
+    _click(p, "unfree", ident)
+    _settle(p)
+    assert "y1 ~~ y2" not in p.syntax and p.error is None
+    assert _mi(p)["rows"][0]["id"] == ident

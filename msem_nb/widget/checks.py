@@ -361,6 +361,28 @@ class ResultChecks:
                                         "message": "Comparing with the previous fit \u2026"})
             return self._lrt.request((prev, cur), immediate=True)
 
+    def compare_now(self, timeout: float | None = 60) -> ModelComparison:
+        """:meth:`compare` and wait for it.
+
+        Returns
+        -------
+        ModelComparison
+
+        Raises
+        ------
+        Exception
+            Why the fits cannot be compared (also shown on the screen).
+        TimeoutError
+            When the comparison takes longer than `timeout` seconds.
+        """
+        self.compare()
+        if not self._lrt.wait(timeout):
+            raise TimeoutError(f"the comparison was still running after {timeout} s")
+        with self._ctl.lock:
+            if self.compare_error is not None:
+                raise self.compare_error
+            return self.comparison
+
     def _compare_job(self, pair, publish) -> None:
         prev, cur = pair
         try:

@@ -201,6 +201,8 @@ class Panel:
             self.status.message = message
             self.status.detail = detail
         self._mark_stale(state == "fitting")
+        if state == "error":
+            self.checks.refresh()     # nothing to free until a refit; a freed one keeps its Undo
         self._update_export()
 
     def _update_export(self) -> None:
@@ -417,12 +419,7 @@ class Panel:
         current one, as "Compare with previous fit" shows it; raises the reason (also shown
         in the panel) when they cannot be compared."""
         self.wait(timeout)
-        self.checks.compare()
-        if not self.checks.wait(timeout):
-            raise TimeoutError(f"the comparison was still running after {timeout} s")
-        if self.checks.compare_error is not None:
-            raise self.checks.compare_error
-        return self.checks.comparison
+        return self.checks.compare_now(timeout)
 
     def set_cluster(self, cluster) -> None:
         """Change the cluster column (None for a single-level model), as the Data tab does.
