@@ -111,9 +111,12 @@ def test_free_refits_and_undo_restores_the_model(cfa_panel):
     assert spec["freed"] == [{"id": ident, "name": "y1 ~~ y2 (between level)"}]
     assert all(r["cells"][0] != "y1 ~~ y2" for r in spec["rows"])
     # a stale click (an id the page no longer offers as a row) is refused, nothing changes
+    # but the page draws the list again (its pending mark goes)
+    version = spec["version"]
     _click(p, "free", ident)
     assert p.syntax == before + "  y1 ~~ y2\n"
     assert p.status.state == "warn" and "not in the list" in p.status.message
+    assert _mi(p)["version"] > version and _mi(p)["rows"] == spec["rows"]
     # Undo fixes it again: the model text and the chi-square are back
     _click(p, "unfree", ident)
     assert p.syntax == before

@@ -209,6 +209,7 @@ class ResultChecks:
         self._shown: FitResult | None = None    # the fit whose checks are on the screen
         self._wanted: FitResult | None = None
         self._mi_error: str | None = None
+        self._pushes = 0
         self._sched = Scheduler(self._job, debounce, on_crash=self._on_crash,
                                 name="msem-checks", lock=ctl.lock)
         self._lrt = Scheduler(self._compare_job, debounce, on_crash=self._on_compare_crash,
@@ -266,7 +267,10 @@ class ResultChecks:
                                       current=fit is self._ctl.result
                                       and self._ctl.fit_is_current(),
                                       freed=self.freed, error=self._mi_error)
-            self._view.show_modindices(self.spec)
+            # a new number each time: the page redraws (and drops a pending click's mark)
+            # even when nothing else changed, e.g. after a refused click
+            self._pushes += 1
+            self._view.show_modindices(dict(self.spec, version=self._pushes))
 
     def _on_crash(self, gen, exc) -> None:
         self._view.show_modindices({"state": "unavailable", "rows": [], "freed": [],
