@@ -14,6 +14,7 @@ evaluation costs O(G p^3) for G distinct cluster sizes, whatever N is.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -51,6 +52,16 @@ class SingleData:
         idx = [self.names.index(v) for v in names]
         return SingleData(tuple(names), self.nobs, self.mean[idx],
                           self.cov[np.ix_(idx, idx)], self.n_dropped)
+
+    def affine(self, loc: np.ndarray, scale: np.ndarray) -> "SingleData":
+        """The statistics of ``(y - loc) / scale``, variable by variable."""
+        return SingleData(self.names, self.nobs, (self.mean - loc) / scale,
+                          self.cov / np.outer(scale, scale), self.n_dropped,
+                          None if self.rows is None else (self.rows - loc) / scale)
+
+    def value_counts(self) -> np.ndarray:
+        """Number of observed values of each variable (the Jacobian of a change of units)."""
+        return np.full(len(self.names), float(self.nobs))
 
 
 @dataclass(frozen=True, eq=False)
@@ -130,6 +141,26 @@ class ClusterData:
                            self.sum_log_n, self.cluster_ids, self.cluster_sizes,
                            self.cluster_vectors[:, vidx], self.n_dropped, rows,
                            self.offsets)
+
+    def affine(self, loc: np.ndarray, scale: np.ndarray) -> "ClusterData":
+        """The statistics of ``(y - loc) / scale``, variable by variable (``names`` order).
+
+        Sums of squares about means only scale; means shift and scale.
+        """
+        pw = self.p_within
+        g = self.groups
+        groups = SizeGroups(g.n, g.count, (g.mean - loc) / scale,
+                            g.sscp / np.outer(scale, scale))
+        rows = None if self.rows is None else (self.rows - loc[:pw]) / scale[:pw]
+        return dataclasses.replace(
+            self, within_sscp=self.within_sscp / np.outer(scale[:pw], scale[:pw]),
+            groups=groups, cluster_vectors=(self.cluster_vectors - loc) / scale, rows=rows)
+
+    def value_counts(self) -> np.ndarray:
+        """Number of observed values of each variable (the Jacobian of a change of units):
+        every row for a variable with a within part, every cluster for a between-only one."""
+        return np.array([float(self.nobs)] * self.p_within
+                        + [float(self.nclusters)] * len(self.between_only))
 
 
 def cluster_stats(values, codes, uniques, within, between_only, both, n_dropped) -> ClusterData:

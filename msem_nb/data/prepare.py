@@ -195,6 +195,46 @@ def _check_size_clusters(n: int, nclusters: int, within: Sequence[str],
             f"model needs more clusters than between-level variables (at least {pz + 1} here)")
 
 
+#: Variables whose deviations from their mean are outside [1e-70, 1e70] are refused:
+#: the estimates' variances are fourth powers of a variable's scale, which double
+#: precision holds only up to about 1e±300 (a variance of 1e-400 is 0).
+_SPREAD_RANGE = (1e-70, 1e70)
+
+
+def _check_magnitude(values: np.ndarray, names) -> None:
+    """DataError for a column whose values vary on a scale double precision cannot
+    square and square again (e.g. a column multiplied by 1e-200 by mistake)."""
+    seen = ~np.isnan(values)
+    if not seen.any():
+        return
+    # (columns without values are reported elsewhere)
+    filled = np.where(seen, values, 0.0)
+    count = np.maximum(seen.sum(axis=0), 1)
+    mean = filled.sum(axis=0) / count
+    dev = np.where(seen, np.abs(filled - mean), 0.0).max(axis=0)
+    lo, hi = _SPREAD_RANGE
+    # double precision holds about 16 digits: a column near 1e12 that varies by
+    # 1 keeps only 4 of them for its variation, which the data already lost
+    lost = np.flatnonzero((dev > 0) & (np.abs(mean) > 1e10 * dev))
+    if len(lost):
+        k = int(lost[0])
+        digits = max(0, int(16 - np.log10(abs(mean[k]) / dev[k])))
+        notify(
+            f"variable '{names[k]}' has values near {mean[k]:.3g} that vary by only about "
+            f"{dev[k]:.3g}: double precision keeps about {digits} significant digits of that "
+            "variation, so estimates involving it are accurate to about as many digits (the "
+            "data carry no more). If the source has more digits, subtract a round number near "
+            "the mean while reading it, before the values become floating-point numbers",
+            DataWarning, stacklevel=5)
+    for k in np.where((dev > 0) & ((dev < lo) | (dev > hi)))[0]:
+        power = int(np.round(np.log10(dev[k])))
+        raise DataError(
+            f"variable '{names[k]}' varies on a scale of about 1e{power} (its largest deviation "
+            f"from its mean is {dev[k]:.3g}): variances of estimates in these units would be "
+            f"beyond double precision (1e{4 * power}). Rescale it first, e.g. "
+            f"data['{names[k]}'] * 1e{-power}")
+
+
 def _check_constant(values: np.ndarray, names) -> None:
     if len(values) == 0:
         raise DataError("no rows left after removing rows with missing values")
@@ -256,6 +296,7 @@ def prepare_data(df: pd.DataFrame, names, cluster=None, between_only=(), both=()
         keep, n_dropped = _drop_missing(values, missing, exo_cols)
         values = values[keep]
         _check_size_single(len(values), allnames, n_dropped)
+        _check_magnitude(values, allnames)
         if np.isnan(values).any():
             return missing_single_data(values, allnames, n_dropped, missing)
         _check_constant(values, allnames)
@@ -282,6 +323,7 @@ def prepare_data(df: pd.DataFrame, names, cluster=None, between_only=(), both=()
     values = values[keep]
     codes, uniques = pd.factorize(ids.to_numpy()[keep], sort=False)
     _check_size_clusters(len(values), len(uniques), names, between_only, cluster, n_dropped)
+    _check_magnitude(values, allnames)
     if np.isnan(values).any():
         return missing_cluster_data(values, codes, np.asarray(uniques), names, between_only,
                                     tuple(both), n_dropped, missing)
