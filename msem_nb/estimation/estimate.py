@@ -14,25 +14,42 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from msem_nb.data.complete import SingleData
+from msem_nb.data.complete import ClusterData, SingleData
 from msem_nb.errors import ConvergenceWarning, ModelSpecificationError, NotIdentifiedError
-from msem_nb.likelihood.objective import Objective
 from msem_nb.estimation.constraints import linear_constraints, null_space
 from msem_nb.estimation.exogenous import exogenous_values
-from msem_nb.estimation.optimize import maximize
-from msem_nb.estimation.start import start_values
-from msem_nb.model.partable import ParTable
-from msem_nb.estimation.saturated import Saturated
-from msem_nb.model.spec import ModelSpec, build_spec
-from msem_nb.messages import notify
-from msem_nb.estimation.optimize import numeric_hessian
 from msem_nb.estimation.information import analytic_available, observed_information
 from msem_nb.estimation.information import expected_information as analytic_expected
-from msem_nb.likelihood.slopes import SlopeObjective
-from msem_nb.likelihood.slopes import CholeskyMap
-from msem_nb.likelihood.slopes import boundary_notes
+from msem_nb.estimation.optimize import maximize, numeric_hessian
+from msem_nb.estimation.saturated import Saturated
+from msem_nb.estimation.start import start_values, user_starts
+from msem_nb.estimation.units import choose_units, with_fixed
+from msem_nb.likelihood.objective import Objective
+from msem_nb.likelihood.slopes import CholeskyMap, SlopeObjective, boundary_notes
+from msem_nb.messages import notify
+from msem_nb.model.partable import ParTable
+from msem_nb.model.spec import ModelSpec, build_spec
 
-__all__ = ["Estimation", "estimate", "count_moments", "expected_information", "check_start"]
+__all__ = ["Estimation", "Internal", "estimate", "count_moments", "expected_information",
+           "check_start"]
+
+
+@dataclass(frozen=True, eq=False)
+class Internal:
+    """The estimation in the units it was done in (:mod:`msem_nb.estimation.units`).
+
+    ``objective`` is the model on centred and scaled data, ``theta`` its free
+    parameters at the maximum, ``vcov`` their covariance matrix (None without
+    standard errors) and ``jacobian`` the derivative of the caller's
+    parameters with respect to them: ``Estimation.vcov = J vcov J'``. Work
+    that needs the information or the scores (MLR's sandwich) is done here,
+    where they are well conditioned, and mapped back the same way.
+    """
+
+    objective: Objective
+    theta: np.ndarray
+    vcov: np.ndarray | None
+    jacobian: np.ndarray
 
 
 @dataclass(frozen=True, eq=False)
@@ -58,6 +75,8 @@ class Estimation:
     # the table theta refers to when the estimator changed the caller's (MUML frees the
     # covariates' moments, msem_nb.estimation.muml); None: the caller's table
     partable: ParTable | None = None
+    # the fit on centred and scaled data it was mapped back from (msem_nb.estimation.units)
+    internal: Internal | None = None
 
     @property
     def npar_effective(self) -> int:
@@ -152,6 +171,11 @@ def estimate(pt: ParTable, data, *, control: dict | None = None,
              information: str | None = None) -> Estimation:
     """Maximum likelihood estimates for a parameter table on prepared data.
 
+    Random-intercept models are estimated on centred and scaled data and
+    mapped back (:mod:`msem_nb.estimation.units`), so that the answer does
+    not depend on the units of the variables; random-slope models in the
+    data's units.
+
     Parameters
     ----------
     pt : ParTable
@@ -176,35 +200,114 @@ def estimate(pt: ParTable, data, *, control: dict | None = None,
     control = dict(control or {})
     if control.get("start") is not None:
         control["start"] = check_start(control["start"], pt, pt.npar)
-    fixed_values, sat_x, loglik_x, h1 = exogenous_values(pt, data)
-    spec = build_spec(pt, fixed_values)
-    if pt.slopes:
-        # the random-slope likelihood is already conditional on the covariates
-        obj = SlopeObjective(pt, spec, data)
-        loglik_x = 0.0
-    else:
-        obj = Objective(spec, data, pt.meanstructure)
-    npar = spec.npar
-    nmom = count_moments(pt, data)
+    npar = pt.npar
     lin = linear_constraints(pt, npar)
     ncon = 0 if lin is None else len(lin[0])
-    if npar - ncon > nmom and not pt.slopes:
+    nmom = count_moments(pt, data)
+    if pt.slopes:
+        return _estimate_slopes(pt, data, control, lin)
+    if npar - ncon > nmom:
         raise NotIdentifiedError(
             f"the model has {npar - ncon} free parameters but the data give only {nmom} sample "
             "moments to fit them to (negative degrees of freedom); fix or constrain "
             f"at least {npar - ncon - nmom} parameters, or drop paths")
+
+    spec0 = build_spec(pt)
+    units = choose_units(pt, spec0, data, lin)
+    tdata = data.affine(units.loc, units.scale)
+    fixed_t, sat_t, loglik_x_t, h1_t = exogenous_values(pt, tdata)
+    spec_t = units.transform_spec(spec0, pt, fixed_t)
+    obj_t = Objective(spec_t, tdata, pt.meanstructure)
+    if control.get("start") is not None:
+        xi0 = units.to_xi(spec_t, control["start"])
+    else:
+        xi0 = start_values(pt, spec_t, tdata, user=False)
+        user = user_starts(pt)
+        if user:
+            theta0 = units.to_theta(spec_t, xi0)
+            theta0[list(user)] = list(user.values())
+            xi0 = units.to_xi(spec_t, theta0)
+    fit = _maximize(obj_t, pt, xi0, units.constraints(lin), control, information, None)
+
+    xi = fit.theta
+    theta = units.to_theta(spec_t, xi)
+    J = units.jacobian(spec_t, xi)
+    vcov = None if fit.vcov is None else J @ fit.vcov @ J.T
+    hessian = fit.hessian
+    if hessian is not None and len(hessian) == len(J):
+        # in the caller's parameters; under linear constraints it stays in the
+        # optimiser's (null-space) coordinates, as it always was
+        Ji = np.linalg.inv(J)
+        hessian = Ji.T @ hessian @ Ji
+    fixed_values = units.original_values(spec_t, xi, fixed_t)
+    spec = with_fixed(spec0, fixed_values)
+    obj = Objective(spec, data, pt.meanstructure)
+    names = data.names
+    counts = data.value_counts()
+    by_name = dict(zip(names, counts))
+    loglik_joint = fit.loglik - units.log_jacobian(counts)
+    x_names = [v for v in pt.exogenous if v not in getattr(data, "both", ())]
+    loglik_x = loglik_x_t - units.log_jacobian(
+        np.array([_rows_or_clusters(data, v) for v in x_names]), x_names, names)
+    h1 = units.saturated(h1_t, names, np.array([by_name[v] for v in names])) \
+        if h1_t is not None else None
+    if sat_t is h1_t:
+        sat_x = h1
+    else:
+        sat_x = None if sat_t is None else units.saturated(
+            sat_t, names, np.array([_rows_or_clusters(data, v) for v in sat_t.names]))
+    internal = Internal(obj_t, xi, fit.vcov, J)
+    return Estimation(spec, obj, theta, loglik_joint, loglik_x, hessian, vcov, fit.converged,
+                      fit.iterations, fit.evaluations, fit.message, fixed_values, sat_x,
+                      fit.n_constraints, h1, (), internal=internal)
+
+
+def _rows_or_clusters(data, name: str) -> float:
+    """How many values a fixed covariate's own saturated log-likelihood counts: every
+    row, or every cluster for a between-only variable (:mod:`msem_nb.estimation.exogenous`)."""
+    if isinstance(data, ClusterData) and name in data.between_only:
+        return float(data.nclusters)
+    return float(data.nobs)
+
+
+def _estimate_slopes(pt: ParTable, data, control: dict, lin) -> Estimation:
+    """Random slopes: estimated in the data's units, through Cholesky coordinates."""
+    fixed_values, sat_x, _, h1 = exogenous_values(pt, data)
+    spec = build_spec(pt, fixed_values)
+    # the random-slope likelihood is already conditional on the covariates
+    obj = SlopeObjective(pt, spec, data)
     theta0 = control.get("start")
     if theta0 is None:
         theta0 = start_values(pt, spec, data)
-    theta0 = np.asarray(theta0, dtype=float)
+    fit = _maximize(obj, pt, np.asarray(theta0, dtype=float), lin, control, "observed",
+                    CholeskyMap.for_model(pt, spec, obj.layout) if lin is None else None)
+    return Estimation(spec, obj, fit.theta, fit.loglik, 0.0, fit.hessian, fit.vcov,
+                      fit.converged, fit.iterations, fit.evaluations, fit.message,
+                      fixed_values, sat_x, fit.n_constraints, h1, boundary_notes(obj, fit.theta))
 
-    cmap = None
+
+@dataclass(frozen=True, eq=False)
+class _Fit:
+    theta: np.ndarray
+    loglik: float
+    hessian: np.ndarray | None
+    vcov: np.ndarray | None
+    converged: bool
+    iterations: int
+    evaluations: int
+    message: str
+    n_constraints: int
+
+
+def _maximize(obj, pt: ParTable, theta0: np.ndarray, lin, control: dict, information: str,
+              cmap: CholeskyMap | None) -> _Fit:
+    """Maximise ``obj.loglik`` from theta0 under ``C theta = c`` (lin), with the covariance
+    matrix of the estimates from the `information` matrix; warns as the caller's fit."""
+    npar = obj.spec.npar
+    slopes = isinstance(obj, SlopeObjective)
     if lin is None:
         theta_p, K = np.zeros(npar), np.eye(npar)
-        xi0 = theta0
-        if pt.slopes:
-            cmap = CholeskyMap.for_model(pt, spec, obj.layout)
-            xi0 = cmap.inverse(theta0)
+        xi0 = theta0 if cmap is None else cmap.inverse(theta0)
     else:
         theta_p, K = null_space(*lin)
         xi0 = np.linalg.lstsq(K, theta0 - theta_p, rcond=None)[0]
@@ -229,11 +332,12 @@ def estimate(pt: ParTable, data, *, control: dict | None = None,
         def hess(xi: np.ndarray) -> np.ndarray | None:
             info = observed_information(aobj, theta_p + K @ xi)
             return None if info is None else -(K.T @ info @ K)
+
         info0 = analytic_expected(aobj, theta_p + K @ xi0)
         metric = None if info0 is None else K.T @ info0 @ K
 
     want_se = control.get("se", True)
-    res = maximize(fun_grad, xi0, scale=data.nobs, maxiter=control.get("maxiter", 2000),
+    res = maximize(fun_grad, xi0, scale=obj.data.nobs, maxiter=control.get("maxiter", 2000),
                    gtol=control.get("gtol", 1e-5), hessian=bool(want_se), hess=hess, metric=metric)
     if cmap is not None:
         theta = cmap.forward(res.x)
@@ -255,7 +359,7 @@ def estimate(pt: ParTable, data, *, control: dict | None = None,
         # random-effect covariance, reported below, not a lack of identification)
         # A clearly negative eigenvalue is not a lack of identification but an
         # improper solution (typically a negative variance): warned about below.
-        if res.converged and abs(ws.min()) <= 1e-6 and not pt.slopes:
+        if res.converged and abs(ws.min()) <= 1e-6 and not slopes:
             vec = K @ (Vs[:, 0] / dscale)
             vec /= np.abs(vec).max()
             names = _param_names(pt)
@@ -272,24 +376,20 @@ def estimate(pt: ParTable, data, *, control: dict | None = None,
         # parameters differ in scale by orders of magnitude
         if ws.min() > 0:
             vcov = K @ (((Vs / ws) @ Vs.T) / np.outer(dscale, dscale)) @ K.T
-        elif res.converged and not pt.slopes:
+        elif res.converged and not slopes:
             notify(
                 "the information matrix is not positive definite at the solution, so standard "
                 "errors are not available; this usually means an improper solution (a negative "
                 "variance or a correlation beyond 1): inspect the estimates, and consider "
-                "fixing that variance or simplifying the model", ConvergenceWarning, stacklevel=3)
-    notes = ()
-    if pt.slopes:
-        notes = boundary_notes(obj, theta)
+                "fixing that variance or simplifying the model", ConvergenceWarning, stacklevel=4)
     if not res.converged:
         notify(
             f"the optimizer did not converge ({res.message}) after {res.iterations} iterations; "
             "the estimates are not maximum likelihood estimates. Check the model (scale of "
             "variables, starting values, identification) or raise control={'maxiter': ...}",
-            ConvergenceWarning, stacklevel=3)
-    return Estimation(spec, obj, theta, res.fun, loglik_x, res.hessian, vcov, res.converged,
-                      res.iterations, res.evaluations, res.message, fixed_values, sat_x,
-                      0 if cmap is not None else npar - K.shape[1], h1, notes)
+            ConvergenceWarning, stacklevel=4)
+    return _Fit(theta, res.fun, res.hessian, vcov, res.converged, res.iterations,
+                res.evaluations, res.message, 0 if cmap is not None else npar - K.shape[1])
 
 
 def _param_names(pt: ParTable) -> list[str]:

@@ -237,8 +237,10 @@ def maximize(fun_grad, x0, *, scale: float = 1.0, maxiter: int = 2000,
                         np.abs(g).max() < final_gtol:
                     break
                 H = None
-            if hessian and H is None:
-                H = hessian_at(x, g)
+            if hessian:
+                # for standard errors: central differences, whose error (second
+                # order in the step) stays far below the 1e-6 that z-values need
+                H = numeric_hessian(grad_only, x)
             # Newton only polishes: the BFGS criterion decides convergence.
             converged = np.abs(g).max() < gtol
             if converged:
@@ -329,3 +331,4 @@ def _newton_phase(fg: Callable[[np.ndarray], tuple[float, np.ndarray | None]],
         last = dec
         steps += 1
     return x, f, g, steps, Hgood, False
+

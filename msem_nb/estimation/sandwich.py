@@ -109,6 +109,19 @@ def mlr_estimation(est):
                                       "models yet; use estimator='ML'")
     if est.vcov is None:
         return est
+    inner = est.internal
+    if inner is not None and inner.vcov is not None:
+        # The sandwich where scores and information are well conditioned (the
+        # centred and scaled data, msem_nb.estimation.units), mapped back by the
+        # Jacobian J of the caller's parameters: vcov = J (V' B' V') J'. The meat
+        # and the bread are kept in those coordinates, where tr(V B) (which does
+        # not depend on the parameterisation) loses no digits.
+        S = unit_scores(inner.objective, inner.theta)
+        meat = S.T @ S
+        V = inner.vcov
+        J = inner.jacobian
+        return dataclasses.replace(est, vcov=J @ (V @ meat @ V) @ J.T,
+                                   robust=RobustInfo(meat, V, len(S)))
     S = unit_scores(est.objective, est.theta)
     meat = S.T @ S
     V = est.vcov

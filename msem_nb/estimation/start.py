@@ -29,10 +29,23 @@ def _level_moments(data):
     return {1: (data.within, mu[:pw], s_pw), 2: (data.names, mu, s_b)}
 
 
-def start_values(pt: ParTable, spec: ModelSpec, data) -> np.ndarray:
+def user_starts(pt: ParTable) -> dict[int, float]:
+    """The start values written in the model (``start(0.5)*x``): free parameter -> value."""
+    out: dict[int, float] = {}
+    for r in pt.records:
+        k = int(r["free"]) - 1
+        start = r["start"]
+        if k >= 0 and k not in out and start is not None \
+                and not (isinstance(start, float) and np.isnan(start)):
+            out[k] = float(start)
+    return out
+
+
+def start_values(pt: ParTable, spec: ModelSpec, data, user: bool = True) -> np.ndarray:
     """Start values: half the sample variance for residual variances, factor
     variances and loadings from the indicators' covariances, zero paths,
-    sample means for intercepts, and user starts where given."""
+    sample means for intercepts, and user starts where given (unless `user`
+    is False: then the caller puts them in, e.g. in other units)."""
     tab = pt.table
     rec = pt.records
     by_level = _level_moments(data)
@@ -64,7 +77,7 @@ def start_values(pt: ParTable, spec: ModelSpec, data) -> np.ndarray:
             continue
         seen.add(k)
         start = rec[i]["start"]
-        if start is not None and not (isinstance(start, float) and np.isnan(start)):
+        if user and start is not None and not (isinstance(start, float) and np.isnan(start)):
             theta[k] = float(start)
             continue
         lhs, op, rhs, b = rec[i]["lhs"], rec[i]["op"], rec[i]["rhs"], int(rec[i]["block"])
