@@ -315,6 +315,16 @@ def test_labels_and_constraints_keep_working(model, cluster, var, kind, c):
         assert len(th) == moved.estimation.spec.npar
 
 
+def test_start_values_written_in_the_model_are_in_the_data_units():
+    df = _data("demo")
+    model = "y1 ~ start(0.4)*x1 + x2\ny1 ~~ start(2)*y1"
+    base = ms.fit(model, df)
+    moved = ms.fit(model, df.assign(y1=df.y1 * 1e6))
+    assert moved.converged
+    np.testing.assert_allclose(moved.estimates.z[base.estimates.se > 0],
+                               base.estimates.z[base.estimates.se > 0], rtol=1e-6)
+
+
 # ---------------------------------------------------------------------------
 # the map itself
 # ---------------------------------------------------------------------------

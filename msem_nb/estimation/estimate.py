@@ -18,9 +18,13 @@ from msem_nb.data.complete import ClusterData, SingleData
 from msem_nb.errors import ConvergenceWarning, ModelSpecificationError, NotIdentifiedError
 from msem_nb.estimation.constraints import linear_constraints, null_space
 from msem_nb.estimation.exogenous import exogenous_values
-from msem_nb.estimation.information import analytic_available, observed_information
+from msem_nb.estimation.information import (
+    analytic_available,
+    loglik_information,
+    observed_information,
+)
 from msem_nb.estimation.information import expected_information as analytic_expected
-from msem_nb.estimation.optimize import maximize, numeric_hessian
+from msem_nb.estimation.optimize import maximize, maximize_scoring, numeric_hessian
 from msem_nb.estimation.saturated import Saturated
 from msem_nb.estimation.start import start_values, user_starts
 from msem_nb.estimation.units import choose_units, with_fixed
@@ -181,9 +185,11 @@ def estimate(pt: ParTable, data, *, control: dict | None = None,
     pt : ParTable
     data : SingleData or ClusterData
     control : dict, optional
-        ``maxiter`` (BFGS iterations), ``gtol`` (per-observation gradient
-        tolerance), ``start`` (a full start vector), ``se`` (False skips the
-        information matrix: point estimates only, e.g. for bootstrap refits).
+        ``maxiter`` (most iterations: Fisher scoring and Newton steps where
+        both information matrices are analytic, BFGS's otherwise), ``gtol``
+        (BFGS's per-observation gradient tolerance), ``start`` (a full start
+        vector), ``se`` (False skips the information matrix: point estimates
+        only, e.g. for bootstrap refits).
     information : {"observed", "expected"}, optional
         Information matrix for standard errors. Default as lavaan: expected
         for single-level models, observed for two-level models.
@@ -326,6 +332,7 @@ def _maximize(obj, pt: ParTable, theta0: np.ndarray, lin, control: dict, informa
     # The information at the start makes the optimiser's gradient tolerance
     # independent of the units of the variables.
     hess = metric = None
+    res = None
     if cmap is None and analytic_available(obj):
         aobj = obj
 
@@ -333,12 +340,34 @@ def _maximize(obj, pt: ParTable, theta0: np.ndarray, lin, control: dict, informa
             info = observed_information(aobj, theta_p + K @ xi)
             return None if info is None else -(K.T @ info @ K)
 
-        info0 = analytic_expected(aobj, theta_p + K @ xi0)
-        metric = None if info0 is None else K.T @ info0 @ K
+        def evaluate(xi: np.ndarray, kind: str | None
+                     ) -> tuple[float, np.ndarray | None, np.ndarray | None]:
+            theta = theta_p + K @ xi
+            if kind is None:
+                ll, g = aobj.loglik(theta, gradient=True)
+                return ll, (None if g is None else K.T @ g), None
+            ll, g, info = loglik_information(aobj, theta, kind)
+            if g is None or info is None:
+                return ll, None, None
+            return ll, K.T @ g, K.T @ info @ K
+
+        # Fisher scoring and Newton with both analytic information matrices;
+        # BFGS (below) where they do not converge as they should
+        # (maxiter bounds all iterations: scoring's, then BFGS's after 40)
+        maxiter = int(control.get("maxiter", 2000))
+        res = maximize_scoring(evaluate, xi0, scale=obj.data.nobs,
+                               max_steps=min(_SCORING_STEPS, maxiter))
+        if res is not None and not res.converged and maxiter > _SCORING_STEPS:
+            res = None
+        if res is None:
+            info0 = analytic_expected(aobj, theta_p + K @ xi0)
+            metric = None if info0 is None else K.T @ info0 @ K
 
     want_se = control.get("se", True)
-    res = maximize(fun_grad, xi0, scale=obj.data.nobs, maxiter=control.get("maxiter", 2000),
-                   gtol=control.get("gtol", 1e-5), hessian=bool(want_se), hess=hess, metric=metric)
+    if res is None:
+        res = maximize(fun_grad, xi0, scale=obj.data.nobs, maxiter=control.get("maxiter", 2000),
+                       gtol=control.get("gtol", 1e-5), hessian=bool(want_se), hess=hess,
+                       metric=metric)
     if cmap is not None:
         theta = cmap.forward(res.x)
         # standard errors by the delta method from the Cholesky coordinates,
@@ -390,6 +419,10 @@ def _maximize(obj, pt: ParTable, theta0: np.ndarray, lin, control: dict, informa
             ConvergenceWarning, stacklevel=4)
     return _Fit(theta, res.fun, res.hessian, vcov, res.converged, res.iterations,
                 res.evaluations, res.message, 0 if cmap is not None else npar - K.shape[1])
+
+
+#: Most Fisher scoring and Newton steps before BFGS takes over (5-10 are usual).
+_SCORING_STEPS = 40
 
 
 def _param_names(pt: ParTable) -> list[str]:

@@ -83,11 +83,11 @@ import numpy as np
 from msem_nb.data.complete import ClusterData
 from msem_nb.likelihood.complete import loglik_single, loglik_twolevel
 from msem_nb.likelihood.objective import Objective
-from msem_nb.model.implied import BlockMoments
+from msem_nb.model.implied import BlockMoments, block_gradient
 from msem_nb.model.spec import BlockSpec
 
 __all__ = ["analytic_available", "expected_information", "observed_information",
-           "moment_information", "moment_curvature", "moment_jacobian"]
+           "moment_information", "moment_curvature", "moment_jacobian", "loglik_information"]
 
 
 def analytic_available(obj: object) -> TypeGuard[Objective]:
@@ -239,6 +239,7 @@ class _MomentParts:
     info: np.ndarray                 # Delta' (-d2l/dm dm') Delta
     bm: list[BlockMoments]
     grads: tuple                     # dl/dm as the likelihood returns it
+    loglik: float
 
 
 def _moment_parts(obj: Objective, theta: np.ndarray, observed: bool) -> _MomentParts | None:
@@ -295,7 +296,7 @@ def _moment_parts(obj: Objective, theta: np.ndarray, observed: bool) -> _MomentP
         if W is not None:
             Y = (lay.dmu.T @ W) @ _indicator(lay.par, npar)
             info += Y + Y.T
-    return _MomentParts(0.5 * (info + info.T), bm, res[1])
+    return _MomentParts(0.5 * (info + info.T), bm, res[1], float(res[0]))
 
 
 def moment_information(obj: Objective, theta: np.ndarray,
@@ -409,6 +410,37 @@ def observed_information(obj: Objective, theta: np.ndarray) -> np.ndarray | None
         return None
     curv = _curvature(obj, res.bm, res.grads)
     return res.info - 0.5 * (curv + curv.T)
+
+
+def loglik_information(obj: Objective, theta: np.ndarray, kind: str = "observed"
+                       ) -> tuple[float, np.ndarray | None, np.ndarray | None]:
+    """The log-likelihood, its gradient and an information matrix at theta, in one pass.
+
+    What :meth:`Objective.loglik` and :func:`observed_information` (or
+    :func:`expected_information`, ``kind="expected"``) give, sharing the
+    implied moments and the likelihood's derivatives: an optimiser that needs
+    all three at each point (Newton, Fisher scoring) evaluates them once.
+    ``(-inf, None, None)`` where an implied matrix is not positive definite.
+    """
+    res = _moment_parts(obj, theta, kind == "observed")
+    if res is None:
+        return -np.inf, None, None
+    grad = np.zeros(obj.spec.npar)
+    spec = obj.spec
+    if len(res.bm) == 1:
+        g_mu, G = res.grads
+        block_gradient(spec.blocks[0], res.bm[0], G, g_mu, grad)
+    else:
+        g_mu, G_w, G_b = res.grads
+        w, _, ix = obj.level_blocks
+        for b, bs in enumerate(spec.blocks):
+            block_gradient(bs, res.bm[b], G_w if b == w else G_b[ix],
+                           g_mu[obj.positions[b]], grad)
+    info = res.info
+    if kind == "observed":
+        curv = _curvature(obj, res.bm, res.grads)
+        info = info - 0.5 * (curv + curv.T)
+    return res.loglik, grad, info
 
 
 def expected_information(obj: Objective, theta: np.ndarray) -> np.ndarray | None:
