@@ -164,8 +164,9 @@ class ClusterData:
 
 
 def cluster_stats(values, codes, uniques, within, between_only, both, n_dropped) -> ClusterData:
-    order = np.argsort(codes, kind="stable")
-    values = values[order]
+    if np.any(codes[1:] < codes[:-1]):
+        # rows sorted by cluster, column-major (fast reductions over rows)
+        values = np.asfortranarray(values[np.argsort(codes, kind="stable")])
     sizes = np.bincount(codes, minlength=len(uniques))
     offsets = np.concatenate(([0], np.cumsum(sizes)[:-1]))
     p_w = len(within)

@@ -132,7 +132,9 @@ def _numeric_block(df: pd.DataFrame, names) -> np.ndarray:
         raise DataError(
             f"variable{'s' if len(missing) > 1 else ''} {which} not found in the data; "
             f"the columns are: {cols}{hint}")
-    out = np.empty((len(df), len(names)), dtype=float)
+    # column-major: filled by column, and the per-column checks and statistics
+    # reduce along rows, which numpy does an order of magnitude faster this way
+    out = np.empty((len(df), len(names)), dtype=float, order="F")
     for k, v in enumerate(names):
         col = df[v]
         if pd.api.types.is_bool_dtype(col):
@@ -159,6 +161,11 @@ def _numeric_block(df: pd.DataFrame, names) -> np.ndarray:
 def _drop_missing(values: np.ndarray, missing: str, exo_cols=()) -> tuple[np.ndarray, int]:
     # the rules per missing-data mode live with the FIML code
     return rows_to_keep(values, missing, exo_cols)
+
+
+def _kept(values: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """The rows kept, column-major like the block they come from."""
+    return values if keep.all() else np.asfortranarray(values[keep])
 
 
 def _check_size_single(n: int, names: Sequence[str], n_dropped: int) -> None:
@@ -204,14 +211,17 @@ _SPREAD_RANGE = (1e-70, 1e70)
 def _check_magnitude(values: np.ndarray, names) -> None:
     """DataError for a column whose values vary on a scale double precision cannot
     square and square again (e.g. a column multiplied by 1e-200 by mistake)."""
-    seen = ~np.isnan(values)
-    if not seen.any():
+    if not len(values):
         return
-    # (columns without values are reported elsewhere)
-    filled = np.where(seen, values, 0.0)
-    count = np.maximum(seen.sum(axis=0), 1)
-    mean = filled.sum(axis=0) / count
-    dev = np.where(seen, np.abs(filled - mean), 0.0).max(axis=0)
+    mean = values.mean(axis=0)
+    if np.isnan(mean).any():
+        # missing values (FIML); columns without any are reported elsewhere
+        seen = ~np.isnan(values)
+        filled = np.where(seen, values, 0.0)
+        mean = filled.sum(axis=0) / np.maximum(seen.sum(axis=0), 1)
+        dev = np.where(seen, np.abs(filled - mean), 0.0).max(axis=0)
+    else:
+        dev = np.abs(values - mean).max(axis=0)
     lo, hi = _SPREAD_RANGE
     # double precision holds about 16 digits: a column near 1e12 that varies by
     # 1 keeps only 4 of them for its variation, which the data already lost
@@ -294,7 +304,7 @@ def prepare_data(df: pd.DataFrame, names, cluster=None, between_only=(), both=()
     exo_cols = [allnames.index(v) for v in exogenous if v in allnames]
     if cluster is None:
         keep, n_dropped = _drop_missing(values, missing, exo_cols)
-        values = values[keep]
+        values = _kept(values, keep)
         _check_size_single(len(values), allnames, n_dropped)
         _check_magnitude(values, allnames)
         if np.isnan(values).any():
@@ -320,7 +330,7 @@ def prepare_data(df: pd.DataFrame, names, cluster=None, between_only=(), both=()
             "needs a cluster; drop those rows or give them ids")
     check_cluster_ids(ids, cluster)
     keep, n_dropped = _drop_missing(values, missing, exo_cols)
-    values = values[keep]
+    values = _kept(values, keep)
     codes, uniques = pd.factorize(ids.to_numpy()[keep], sort=False)
     _check_size_clusters(len(values), len(uniques), names, between_only, cluster, n_dropped)
     _check_magnitude(values, allnames)
