@@ -96,6 +96,17 @@ def _pow2(x: np.ndarray) -> np.ndarray:
 
 def _data_moments(data: SingleData | ClusterData) -> tuple[np.ndarray, np.ndarray]:
     """Mean and standard deviation of every data variable (available cases)."""
+    if isinstance(data, ClusterData) and not data.incomplete:
+        # from the cluster means: the total SSCP is the within one plus the
+        # clusters' n_j (ybar_j - ybar)(ybar_j - ybar)'
+        pw = data.p_within
+        x = data.cluster_vectors
+        n = data.cluster_sizes.astype(float)
+        mw = n @ x[:, :pw] / data.nobs
+        vw = (np.diag(data.within_sscp) + n @ (x[:, :pw] - mw) ** 2) / data.nobs
+        z = x[:, pw:]
+        return (np.concatenate([mw, z.mean(axis=0)]),
+                np.sqrt(np.concatenate([vw, z.var(axis=0)])))
     if isinstance(data, ClusterData):
         pw = data.p_within
         z = data.cluster_vectors[:, pw:]
