@@ -81,7 +81,7 @@ from typing import TypeGuard
 import numpy as np
 
 from msem_nb.data.complete import ClusterData
-from msem_nb.likelihood.complete import loglik_single, loglik_twolevel
+from msem_nb.likelihood.complete import LOG2PI, loglik_single, loglik_twolevel
 from msem_nb.likelihood.objective import Objective
 from msem_nb.model.implied import BlockMoments, block_gradient
 from msem_nb.model.spec import BlockSpec
@@ -243,6 +243,12 @@ class _MomentParts:
 
 
 def _moment_parts(obj: Objective, theta: np.ndarray, observed: bool) -> _MomentParts | None:
+    """The moments' information, with the log-likelihood and its moment derivatives.
+
+    The log-likelihood and ``dl/dm`` are those of :mod:`msem_nb.likelihood.complete`
+    (the same formulas, on the inverses computed here anyway: a Newton or scoring
+    step needs all three; ``tests/test_optimize.py`` checks they agree).
+    """
     theta = np.asarray(theta, dtype=float)
     bm, mom = obj.moments(theta)
     data = obj.data
@@ -251,44 +257,62 @@ def _moment_parts(obj: Objective, theta: np.ndarray, observed: bool) -> _MomentP
     m = len(lay.par)
     E = np.zeros((m, m))
     mm = W = None
+    grads: tuple
     if isinstance(data, ClusterData):
         mu, sw, sb = mom
-        res = loglik_twolevel(data, mu, sw, sb, gradient=True)
-        if res[1] is None:
+        pw, p = data.p_within, len(mu)
+        g = data.groups
+        cnt = g.count
+        # one batched factorisation for Sigma_W (padded with an identity block)
+        # and every Omega_n = Sigma_B + E Sigma_W E' / n
+        stack = np.empty((len(g.n) + 1, p, p))
+        stack[0] = np.eye(p)
+        stack[0, :pw, :pw] = sw
+        stack[1:] = sb
+        stack[1:, :pw, :pw] += sw / g.n[:, None, None]
+        inv_logdet = _inverse_logdet(stack)
+        if inv_logdet is None:
             return None
-        pw = data.p_within
+        inv_all, logdet = inv_logdet
+        Swi, Oi = inv_all[0, :pw, :pw], inv_all[1:]
+        A = data.within_sscp
+        nw = float(data.nobs - data.nclusters)
+        d = g.mean - mu
+        M = g.sscp + cnt[:, None, None] * (d[:, :, None] * d[:, None, :])
+        ll = (-0.5 * (nw * (pw * LOG2PI + logdet[0]) + np.sum(Swi * A))
+              - 0.5 * pw * data.sum_log_n
+              - 0.5 * (cnt @ logdet[1:] + p * LOG2PI * cnt.sum() + np.sum(Oi * M)))
+        Rw = Swi @ A @ Swi
+        R = Oi @ M @ Oi
+        v = (Oi @ d[:, :, None])[:, :, 0]
+        G_o = 0.5 * (R - cnt[:, None, None] * Oi)
+        G_w = 0.5 * (Rw - nw * Swi) + np.einsum("g,gij->ij", 1.0 / g.n, G_o[:, :pw, :pw])
+        grads = (cnt @ v, G_w, G_o.sum(axis=0))
         wsel = np.where(lay.within)[0]
-        Swi = np.linalg.inv(sw)
-        Rw = (Swi @ data.within_sscp @ Swi)[None] if observed else None
         Ew, _, _ = _normal_pieces(lay.U[:pw, wsel], lay.V[:pw, wsel], Swi[None],
-                                  np.array([float(data.nobs - data.nclusters)]), Rw, None,
+                                  np.array([nw]), Rw[None] if observed else None, None,
                                   np.ones((1, len(wsel))), False)
         E[np.ix_(wsel, wsel)] += Ew
-        g = data.groups
-        omega = np.repeat(sb[None], len(g.n), axis=0)
-        omega[:, :pw, :pw] += sw / g.n[:, None, None]
-        Oi = np.linalg.inv(omega)
-        d = g.mean - mu
-        R = v = None
-        if observed:
-            M = g.sscp + g.count[:, None, None] * (d[:, :, None] * d[:, None, :])
-            R = Oi @ M @ Oi
-            v = (Oi @ d[:, :, None])[:, :, 0]
         f = np.where(lay.within[None, :], 1.0 / g.n[:, None], 1.0)
-        Eb, mm, W = _normal_pieces(lay.U, lay.V, Oi, g.count, R, v, f, True)
+        Eb, mm, W = _normal_pieces(lay.U, lay.V, Oi, cnt, R if observed else None,
+                                   v if observed else None, f, True)
         E += Eb
     else:
         mu, sigma = mom
-        res = loglik_single(data, mu, sigma, gradient=True)
-        if res[1] is None:
+        inv_logdet = _inverse_logdet(sigma)
+        if inv_logdet is None:
             return None
+        Si, logdet1 = inv_logdet
         n = float(data.nobs)
-        Si = np.linalg.inv(sigma)
+        p = len(sigma)
         dd = None if mu is None else data.mean - mu
         M = data.cov if dd is None else data.cov + np.outer(dd, dd)
-        R1 = (n * (Si @ M @ Si))[None] if observed else None
+        ll = -0.5 * n * (p * LOG2PI + logdet1 + np.sum(Si * M))
+        R1 = n * (Si @ M @ Si)
+        grads = (None if dd is None else n * (Si @ dd), 0.5 * (R1 - n * Si))
         v1 = None if dd is None or not observed else (Si @ dd)[None]
-        E, mm, W = _normal_pieces(lay.U, lay.V, Si[None], np.array([n]), R1, v1,
+        E, mm, W = _normal_pieces(lay.U, lay.V, Si[None], np.array([n]),
+                                  R1[None] if observed else None, v1,
                                   np.ones((1, m)), lay.dmu is not None)
     info = _aggregate(E, lay.par, lay.par, npar)
     if lay.dmu is not None and mm is not None:
@@ -296,7 +320,20 @@ def _moment_parts(obj: Objective, theta: np.ndarray, observed: bool) -> _MomentP
         if W is not None:
             Y = (lay.dmu.T @ W) @ _indicator(lay.par, npar)
             info += Y + Y.T
-    return _MomentParts(0.5 * (info + info.T), bm, res[1], float(res[0]))
+    return _MomentParts(0.5 * (info + info.T), bm, grads, float(ll))
+
+
+def _inverse_logdet(M: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Inverse and log-determinant of SPD matrices (stacked allowed), or None."""
+    try:
+        L = np.linalg.cholesky(M)
+        inv = np.linalg.inv(M)
+    except np.linalg.LinAlgError:
+        return None
+    logdet = 2.0 * np.log(np.diagonal(L, axis1=-2, axis2=-1)).sum(axis=-1)
+    if not np.all(np.isfinite(logdet)):
+        return None
+    return inv, logdet
 
 
 def moment_information(obj: Objective, theta: np.ndarray,

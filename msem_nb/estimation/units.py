@@ -367,9 +367,10 @@ def with_fixed(spec: ModelSpec, values: Mapping[int, float]) -> ModelSpec:
 
 
 def _scale_exponents(pt: ParTable, spec: ModelSpec, data_names: Sequence[str],
-                     sd: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+                     sd: np.ndarray, cells: list[list[Cell]]
+                     ) -> tuple[np.ndarray, list[np.ndarray]]:
     """Scale exponents per data variable and per block variable, made consistent
-    with the free parameters' cells (every cell of a parameter with one factor)."""
+    with the free parameters' `cells` (every cell of a parameter with one factor)."""
     e_data = _pow2(sd)
     pos = {v: j for j, v in enumerate(data_names)}
     # nodes: a data variable is one node in every block; a latent variable one per block
@@ -384,7 +385,6 @@ def _scale_exponents(pt: ParTable, spec: ModelSpec, data_names: Sequence[str],
     for b, keys in enumerate(node_of):
         for key, e in zip(keys, e_block[b]):
             e_node.setdefault(key, int(e))
-    cells = _free_cells(spec)
     parent = {k: k for k in e_node}
 
     def root(k: object) -> object:
@@ -432,10 +432,10 @@ def choose_units(pt: ParTable, spec0: ModelSpec, data: SingleData | ClusterData,
     """
     names = tuple(data.names)
     mean, sd = _data_moments(data)
-    e_data, e_block = _scale_exponents(pt, spec0, names, sd)
+    cells = _free_cells(spec0)
+    e_data, e_block = _scale_exponents(pt, spec0, names, sd, cells)
     scale = np.exp2(e_data.astype(float))
     block_scale = tuple(np.exp2(e.astype(float)) for e in e_block)
-    cells = _free_cells(spec0)
     factor = np.array([np.exp2(float(_cell_exponent(c[0], e_block))) if c else 1.0
                        for c in cells])
 
@@ -474,17 +474,18 @@ def choose_units(pt: ParTable, spec0: ModelSpec, data: SingleData | ClusterData,
     if located and lin is not None and alpha_par:
         located = not bool(np.any(lin[0][:, alpha_par]))
     if located:
-        # generically non-singular: check at random paths with the model's pattern
-        rng = np.random.default_rng(1)
+        # generically non-singular: check at arbitrary (irrational-looking) paths
+        # with the model's pattern
         M = system.copy()
         for b, bs in enumerate(spec0.blocks):
             A = bs.A0.copy()
-            A[bs.A_free[0], bs.A_free[1]] = rng.normal(size=len(bs.A_free[0]))
+            A[bs.A_free[0], bs.A_free[1]] = np.sqrt(2.0 + np.arange(len(bs.A_free[0]))) - 1.1
             o, nb = int(offs[b]), len(bs.names)
             blk = np.eye(nb) - A
             for q in fixed_nodes[(fixed_nodes >= o) & (fixed_nodes < o + nb)]:
                 M[p + int(np.searchsorted(fixed_nodes, q)), o:o + nb] = blk[q - o]
-        located = bool(np.linalg.cond(M) < 1e10)
+        sv = np.linalg.svd(M, compute_uv=False)
+        located = bool(sv[-1] > 1e-10 * sv[0])
     if not located:
         rhs[:] = 0.0
     return Units(loc=mean.copy() if located else np.zeros(p), scale=scale,
