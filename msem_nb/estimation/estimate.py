@@ -342,6 +342,11 @@ def _maximize(obj, pt: ParTable, theta0: np.ndarray, lin, control: dict, informa
 
         def evaluate(xi: np.ndarray, kind: str | None
                      ) -> tuple[float, np.ndarray | None, np.ndarray | None]:
+            if lin is None:     # theta is xi
+                if kind is None:
+                    ll, g = aobj.loglik(xi, gradient=True)
+                    return ll, g, None
+                return loglik_information(aobj, xi, kind)
             theta = theta_p + K @ xi
             if kind is None:
                 ll, g = aobj.loglik(theta, gradient=True)

@@ -75,6 +75,7 @@ estimator differences the analytic gradient otherwise.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from typing import TypeGuard
 
@@ -109,21 +110,50 @@ class _Terms:
     dmu: np.ndarray             # (n_ov, npar); zero without a mean structure
 
 
+@dataclass(frozen=True, eq=False)
+class _BlockIndex:
+    """What a block's terms gather, fixed by its specification: the columns of
+    ``[Bo | Co]`` behind U and V, the parameter of each term, and indicator
+    matrices summing the mean derivatives of path and intercept cells."""
+
+    cols_u: np.ndarray
+    cols_v: np.ndarray
+    par: np.ndarray
+    Z_paths: np.ndarray         # (A cells, npar)
+    Z_alpha: np.ndarray         # (alpha cells, npar)
+
+
+# built once per block specification (an optimiser evaluates the same blocks many times)
+_BLOCK_INDEX: weakref.WeakKeyDictionary[BlockSpec, _BlockIndex] = weakref.WeakKeyDictionary()
+
+
+def _block_index(bs: BlockSpec, npar: int) -> _BlockIndex:
+    ix = _BLOCK_INDEX.get(bs)
+    if ix is None or ix.Z_paths.shape[1] != npar:
+        k = bs.k
+        rA, cA, kA = bs.A_free
+        rS, cS, kS = bs.S_free
+        ix = _BlockIndex(np.concatenate([rA, k + cA, rS]).astype(int),
+                         np.concatenate([k + cA, rA, cS]).astype(int),
+                         np.concatenate([kA, kA, kS]).astype(int),
+                         _indicator(kA, npar), _indicator(bs.alpha_free[1], npar))
+        _BLOCK_INDEX[bs] = ix
+    return ix
+
+
 def _block_terms(bs: BlockSpec, bm: BlockMoments, npar: int, mean: bool) -> _Terms:
     n = bs.n_ov
+    ix = _block_index(bs, npar)
     Bo = bm.B[:n]
-    Co = bm.cov_all[:n]
-    rA, cA, kA = bs.A_free
-    rS, cS, kS = bs.S_free
-    U = np.concatenate([Bo[:, rA], Co[:, cA], Bo[:, rS]], axis=1)
-    V = np.concatenate([Co[:, cA], Bo[:, rA], Bo[:, cS]], axis=1)
-    par = np.concatenate([kA, kA, kS]).astype(int)
-    dmuT = np.zeros((npar, n))
+    BC = np.concatenate([Bo, bm.cov_all[:n]], axis=1)
+    U = BC[:, ix.cols_u]
+    V = BC[:, ix.cols_v]
     if mean:
-        np.add.at(dmuT, kA, (Bo[:, rA] * bm.mean_all[cA]).T)
-        ra, ka = bs.alpha_free
-        np.add.at(dmuT, ka, Bo[:, ra].T)
-    return _Terms(U, V, par, dmuT.T)
+        rA, cA, _ = bs.A_free
+        dmu = (Bo[:, rA] * bm.mean_all[cA]) @ ix.Z_paths + Bo[:, bs.alpha_free[0]] @ ix.Z_alpha
+    else:
+        dmu = np.zeros((n, npar))
+    return _Terms(U, V, ix.par, dmu)
 
 
 def _aggregate(E: np.ndarray, rows: np.ndarray, cols: np.ndarray, npar: int) -> np.ndarray:
