@@ -382,7 +382,7 @@ def _maximize(obj, pt: ParTable, theta0: np.ndarray, lin, control: dict, informa
         theta = theta_p + K @ res.x
 
     vcov = None
-    if res.hessian is not None and npar:
+    if res.hessian is not None and npar and want_se:
         info = -res.hessian if information == "observed" else \
             expected_information(obj, theta, K)
         # Judge singularity on the correlation-scaled information, so that
