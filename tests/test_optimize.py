@@ -9,13 +9,19 @@ import pytest
 from conftest import FIXTURES
 
 import msem_nb as ms
+from msem_nb.estimation.exogenous import _exo_subset, _separate_levels
 from msem_nb.estimation.information import (
     expected_information,
     loglik_information,
     observed_information,
 )
 from msem_nb.estimation.optimize import maximize_scoring
+from msem_nb.estimation.options import FitOptions
+from msem_nb.estimation.pipeline import prepare
+from msem_nb.estimation.saturated import fit_saturated
 from msem_nb.estimation.start import start_values
+from msem_nb.model.partable import build_partable
+from msem_nb.syntax import parse
 
 M1 = json.loads((FIXTURES / "M1_cfa_twolevel.json").read_text())["model_syntax"]
 
@@ -118,3 +124,20 @@ def test_start_values_are_near_the_estimates(model, data, cluster, demo, hs):
     start = start_values(fit.partable, obj.spec, obj.data, user=False)
     off = (start - inner.theta) / np.sqrt(np.diag(inner.vcov))
     assert np.abs(off).max() < 4.0, np.round(off, 1)
+
+
+@pytest.mark.parametrize("model", [M1, PATHS])
+def test_covariates_with_one_part_have_closed_form_moments(model, demo):
+    """The fixed covariates' saturated model without a pass over the rows equals the
+    fitted one on their subset (the exogenous-values fast path)."""
+    pt = build_partable(parse(model))
+    data, _ = prepare(pt, demo.assign(w1=demo.w1 * 100 + 3), "cluster", FitOptions())
+    exo = pt.exogenous
+    slow = fit_saturated(_exo_subset(pt, data, exo))
+    fast = _separate_levels(data, [v for v in data.within if v in exo],
+                            [v for v in data.between_only if v in exo])
+    assert fast.names == slow.names and len(fast.names) >= 3
+    assert fast.loglik == pytest.approx(slow.loglik, rel=1e-13)
+    np.testing.assert_allclose(fast.mu, slow.mu, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(fast.sigma_w, slow.sigma_w, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(fast.sigma_b, slow.sigma_b, rtol=1e-12, atol=1e-12)
