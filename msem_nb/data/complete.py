@@ -223,15 +223,23 @@ def _plain(x):
 
 
 def _size_groups(sizes: np.ndarray, vectors: np.ndarray) -> SizeGroups:
-    ns, inv, count = np.unique(sizes, return_inverse=True, return_counts=True)
+    # the distinct sizes, how many clusters have each, and each cluster's group
+    per_size = np.bincount(sizes)
+    ns = np.flatnonzero(per_size)
+    count = per_size[ns]
+    group = np.zeros(len(per_size), dtype=int)
+    group[ns] = np.arange(len(ns))
+    inv = group[sizes]
     G, p = len(ns), vectors.shape[1]
-    gsum = np.zeros((G, p))
-    np.add.at(gsum, inv, vectors)
-    gmean = gsum / count[:, None]
+    member = inv[:, None] == np.arange(G)          # (J, G) indicator
+    gmean = (member.T @ vectors) / count[:, None]
     dev = vectors - gmean[inv]
     sscp = np.zeros((G, p, p))
     if G == 1:
         sscp[0] = dev.T @ dev
+    elif G * len(sizes) * p <= 1_000_000:
+        # one batched product: (G, p, J) @ (J, p)
+        sscp = (member.T[:, None, :] * dev.T[None]) @ dev
     else:
         order = np.argsort(inv, kind="stable")
         starts = np.concatenate(([0], np.cumsum(count)[:-1]))
