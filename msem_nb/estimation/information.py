@@ -316,13 +316,15 @@ def _moment_parts(obj: Objective, theta: np.ndarray, observed: bool) -> _MomentP
         R = Oi @ M @ Oi
         v = (Oi @ d[:, :, None])[:, :, 0]
         G_o = 0.5 * (R - cnt[:, None, None] * Oi)
-        G_w = 0.5 * (Rw - nw * Swi) + np.einsum("g,gij->ij", 1.0 / g.n, G_o[:, :pw, :pw])
+        G_w = 0.5 * (Rw - nw * Swi) + \
+            ((1.0 / g.n) @ G_o[:, :pw, :pw].reshape(len(g.n), -1)).reshape(pw, pw)
         grads = (cnt @ v, G_w, G_o.sum(axis=0))
-        wsel = np.where(lay.within)[0]
-        Ew, _, _ = _normal_pieces(lay.U[:pw, wsel], lay.V[:pw, wsel], Swi[None],
+        # the within block's terms come first (_layout)
+        mw = int(lay.within.sum())
+        Ew, _, _ = _normal_pieces(lay.U[:pw, :mw], lay.V[:pw, :mw], Swi[None],
                                   np.array([nw]), Rw[None] if observed else None, None,
-                                  np.ones((1, len(wsel))), False)
-        E[np.ix_(wsel, wsel)] += Ew
+                                  np.ones((1, mw)), False)
+        E[:mw, :mw] += Ew
         f = np.where(lay.within[None, :], 1.0 / g.n[:, None], 1.0)
         Eb, mm, W = _normal_pieces(lay.U, lay.V, Oi, cnt, R if observed else None,
                                    v if observed else None, f, True)

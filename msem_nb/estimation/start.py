@@ -19,7 +19,15 @@ def _level_moments(data):
     """
     if isinstance(data, SingleData):
         return {1: (data.names, data.mean, data.cov)}
-    mu, s_pw, s_b = moment_starts(data)
+    if data.incomplete:
+        mu, s_pw, s_b = moment_starts(data)
+    else:
+        # moment_starts without the missing-value handling complete data do not need
+        s_pw = data.within_sscp / max(data.nobs - data.nclusters, 1)
+        x = data.cluster_vectors
+        mu = x.mean(axis=0)
+        s_b = (x - mu).T @ (x - mu) / len(x)
+        s_b[:data.p_within, :data.p_within] -= s_pw / (data.nobs / data.nclusters)
     pw = data.p_within
     d = np.diag(s_b).copy()
     tot = np.diag(s_b)[:pw] + np.diag(s_pw) / (data.nobs / data.nclusters)
@@ -53,13 +61,17 @@ def _factor_moments(C: np.ndarray) -> tuple[np.ndarray, float]:
     K = len(C)
     lam = np.ones(K)
     if K >= 3:
-        for k in range(1, K):
-            others = [j for j in range(K) if j not in (0, k)]
-            ref = C[0, others].sum()
-            if ref > 0:
-                lam[k] = np.clip(C[k, others].sum() / ref, -5.0, 5.0)
-    pairs = [(j, l) for j in range(K) for l in range(j + 1, K) if lam[j] * lam[l] > 0]
-    psi = float(np.mean([C[j, l] / (lam[j] * lam[l]) for j, l in pairs])) if pairs else 0.0
+        # sums over j not in (marker, k): row sums less the diagonal and the marker's
+        rows = C.sum(axis=1) - np.diag(C)
+        num = rows - C[:, 0]
+        ref = rows[0] - C[0]
+        ok = ref > 0
+        ok[0] = False
+        lam[ok] = np.clip(num[ok] / ref[ok], -5.0, 5.0)
+    j, l = np.triu_indices(K, 1)
+    prod = lam[j] * lam[l]
+    keep = prod > 0
+    psi = float(np.mean(C[j, l][keep] / prod[keep])) if keep.any() else 0.0
     return lam, max(psi, 0.05 * float(C[0, 0]))
 
 
