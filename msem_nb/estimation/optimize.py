@@ -263,12 +263,13 @@ def _spd_inverse(H: np.ndarray) -> np.ndarray | None:
     if not np.all(d > 0):
         return None
     s = 1.0 / np.sqrt(d)
+    ss = np.outer(s, s)
+    Hs = H * ss
     try:
-        L = np.linalg.cholesky(H * np.outer(s, s))
+        np.linalg.cholesky(Hs)      # positive definite?
+        return np.linalg.inv(Hs) * ss
     except np.linalg.LinAlgError:
         return None
-    Li = np.linalg.inv(L)
-    return (Li.T @ Li) * np.outer(s, s)
 
 
 # Newton decrement g' H^-1 g (per observation) below which the maximum is taken
