@@ -70,7 +70,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -198,6 +198,7 @@ class Units:
     fixed_nodes: np.ndarray             # ... for these nodes q
     alpha_par: np.ndarray               # free intercepts: parameter index ...
     alpha_node: np.ndarray              # ... and its node
+    _last: dict = field(default_factory=dict, repr=False)
 
     # -- the offsets of the intercepts ------------------------------------------
     def _paths(self, spec_t: ModelSpec, xi: np.ndarray) -> list[np.ndarray]:
@@ -209,6 +210,16 @@ class Units:
             A[r, c] = xi[k]
             out.append(A * (d[:, None] / d[None, :]))
         return out
+
+    def _solution(self, spec_t: ModelSpec, xi: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`_solve` at `xi`, kept for the last `xi` (the map, its Jacobian and the
+        fixed values are wanted at the same point)."""
+        key = (id(spec_t), np.asarray(xi, dtype=float).tobytes())
+        if self._last.get("key") != key:
+            self._last["key"] = key
+            self._last["value"] = self._solve(self._paths(spec_t, xi))
+        return self._last["value"]
 
     def _solve(self, paths: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(node locations a, N = blockdiag(I - A), M) for the paths A."""
@@ -226,7 +237,7 @@ class Units:
         """``o = (I - A) a`` at every node (zero when not located)."""
         if not self.located:
             return np.zeros(len(self.rhs))
-        a, N, _ = self._solve(self._paths(spec_t, xi))
+        a, N, _ = self._solution(spec_t, xi)
         return N @ a
 
     # -- the map and its inverse ------------------------------------------------
@@ -252,7 +263,7 @@ class Units:
         J = np.diag(self.factor)
         if not (self.located and len(self.alpha_par)):
             return J
-        a, N, M = self._solve(self._paths(spec_t, xi))
+        a, N, M = self._solution(spec_t, xi)
         n = len(a)
         W = N @ np.linalg.inv(M)
         row_of = np.full(n, -1)
