@@ -239,10 +239,17 @@ def _normal_pieces(U: np.ndarray, V: np.ndarray, Oi: np.ndarray, c: np.ndarray,
     W : (q, m) with ``dmu' W`` the mean-by-term information, or None
     """
     m = U.shape[1]
+    b = len(c)
+    if b == 1 and not mean and np.all(f == 1.0):
+        # one piece, no factors (the within part, a single level without means)
+        OU = Oi[0] @ U
+        X1 = V.T @ OU
+        if R is None:
+            return 0.5 * c[0] * (X1 * X1.T), None, None
+        return X1 * (V.T @ (R[0] @ U)).T - 0.5 * c[0] * (X1 * X1.T), None, None
     E = np.zeros((m, m))
     mm = np.zeros(Oi.shape[1:]) if mean else None
     W = np.zeros(U.shape) if mean and v is not None else None
-    b = len(c)
     step = max(1, _CHUNK_FLOATS // max(1, m * m, U.size))
     for lo in range(0, b, step):
         sl = slice(lo, lo + step)
