@@ -84,7 +84,7 @@ import numpy as np
 from msem_nb.data.complete import ClusterData
 from msem_nb.likelihood.complete import LOG2PI, loglik_single, loglik_twolevel
 from msem_nb.likelihood.objective import Objective
-from msem_nb.model.implied import BlockMoments, block_gradient
+from msem_nb.model.implied import BlockMoments
 from msem_nb.model.spec import BlockSpec
 
 __all__ = ["analytic_available", "expected_information", "observed_information",
@@ -403,6 +403,18 @@ def moment_information(obj: Objective, theta: np.ndarray,
 def _block_curvature(bs: BlockSpec, bm: BlockMoments, G: np.ndarray,
                      g: np.ndarray | None, npar: int) -> np.ndarray:
     """Hessian in theta of ``tr(G C_obs) + g' m_obs`` for one block, G and g fixed."""
+    out = _block_derivatives(bs, bm, G, g, np.zeros(npar), True)
+    assert out is not None
+    return out
+
+
+def _block_derivatives(bs: BlockSpec, bm: BlockMoments, G: np.ndarray, g: np.ndarray | None,
+                       grad: np.ndarray, curvature: bool) -> np.ndarray | None:
+    """Add the gradient in theta of ``tr(G C_obs) + g' m_obs`` to `grad` (what
+    :func:`msem_nb.model.implied.block_gradient` adds) and, if asked, return its
+    Hessian with G and g fixed; the two share ``H = Bo' G Bo`` and ``P = C[:, :n] G Bo``
+    (the path part of the gradient is ``2 P'``)."""
+    npar = len(grad)
     n = bs.n_ov
     B, C, m = bm.B, bm.cov_all, bm.mean_all
     Bo = B[:n]
@@ -413,6 +425,17 @@ def _block_curvature(bs: BlockSpec, bm: BlockMoments, G: np.ndarray,
     rA, cA, kA = bs.A_free
     rS, cS, kS = bs.S_free
     ra, ka = bs.alpha_free
+    if len(kS):
+        grad += np.bincount(kS, H[rS, cS], npar)
+    if len(kA):
+        gA = 2.0 * P[cA, rA]
+        if q is not None:
+            gA += q[rA] * m[cA]
+        grad += np.bincount(kA, gA, npar)
+    if q is not None and len(ka):
+        grad += np.bincount(ka, q[ra], npar)
+    if not curvature:
+        return None
     out = np.zeros((npar, npar))
     if not len(kA):
         return out
@@ -501,21 +524,26 @@ def loglik_information(obj: Objective, theta: np.ndarray, kind: str = "observed"
     res = _moment_parts(obj, theta, kind == "observed")
     if res is None:
         return -np.inf, None, None
-    grad = np.zeros(obj.spec.npar)
     spec = obj.spec
+    grad = np.zeros(spec.npar)
+    observed = kind == "observed"
+    curv = []
     if len(res.bm) == 1:
         g_mu, G = res.grads
-        block_gradient(spec.blocks[0], res.bm[0], G, g_mu, grad)
+        curv.append(_block_derivatives(spec.blocks[0], res.bm[0], G, g_mu, grad, observed))
     else:
         g_mu, G_w, G_b = res.grads
         w, _, ix = obj.level_blocks
         for b, bs in enumerate(spec.blocks):
-            block_gradient(bs, res.bm[b], G_w if b == w else G_b[ix],
-                           g_mu[obj.positions[b]], grad)
+            curv.append(_block_derivatives(bs, res.bm[b], G_w if b == w else G_b[ix],
+                                           g_mu[obj.positions[b]], grad, observed))
     info = res.info
-    if kind == "observed":
-        curv = _curvature(obj, res.bm, res.grads)
-        info = info - 0.5 * (curv + curv.T)
+    if observed:
+        c = np.zeros_like(info)
+        for x in curv:
+            if x is not None:
+                c += x
+        info = info - 0.5 * (c + c.T)
     return res.loglik, grad, info
 
 
