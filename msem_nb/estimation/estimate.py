@@ -370,9 +370,11 @@ def _maximize(obj, pt: ParTable, theta0: np.ndarray, lin, control: dict, informa
 
     want_se = control.get("se", True)
     if res is None:
+        # (FIML's differenced Hessian by central differences: z-values that do not
+        # depend on the units need them; random slopes keep forward ones)
         res = maximize(fun_grad, xi0, scale=obj.data.nobs, maxiter=control.get("maxiter", 2000),
                        gtol=control.get("gtol", 1e-5), hessian=bool(want_se), hess=hess,
-                       metric=metric)
+                       metric=metric, central=not slopes)
     if cmap is not None:
         theta = cmap.forward(res.x)
         # standard errors by the delta method from the Cholesky coordinates,
