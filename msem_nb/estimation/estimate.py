@@ -6,6 +6,13 @@ conditional on the fixed covariates as lavaan reports it), the Hessian and
 the covariance matrix of the estimates. Linear equality constraints other
 than shared labels are handled by optimising over the null space of the
 constraint matrix, which keeps the standard errors exact.
+
+Random-intercept models are fitted to centred and scaled data and mapped
+back (:mod:`msem_nb.estimation.units`; the fit in those units is kept as
+``Estimation.internal``), by Fisher scoring then Newton where both
+information matrices are analytic (complete data) and by BFGS otherwise
+(:mod:`msem_nb.estimation.optimize`). Random slopes are fitted in the data's
+units, through the Cholesky factors of their covariance.
 """
 
 from __future__ import annotations
@@ -222,7 +229,7 @@ def estimate(pt: ParTable, data, *, control: dict | None = None,
     units = choose_units(pt, spec0, data, lin)
     tdata = data.affine(units.loc, units.scale)
     fixed_t, sat_t, loglik_x_t, h1_t = exogenous_values(pt, tdata)
-    spec_t = units.transform_spec(spec0, pt, fixed_t)
+    spec_t = units.transform_spec(spec0, fixed_t)
     obj_t = Objective(spec_t, tdata, pt.meanstructure)
     if control.get("start") is not None:
         xi0 = units.to_xi(spec_t, control["start"])

@@ -286,8 +286,7 @@ class Units:
         return J
 
     # -- specifications --------------------------------------------------------------
-    def transform_spec(self, spec0: ModelSpec, pt: ParTable,
-                       exo_values: Mapping[int, float]) -> ModelSpec:
+    def transform_spec(self, spec0: ModelSpec, exo_values: Mapping[int, float]) -> ModelSpec:
         """The transformed model: `spec0` (a spec without fixed covariate values) with
         its fixed values rescaled and the fixed covariates' moments ``exo_values``
         (from the transformed data)."""
