@@ -208,7 +208,7 @@ def _check_size_clusters(n: int, nclusters: int, within: Sequence[str],
 _SPREAD_RANGE = (1e-70, 1e70)
 
 
-def _check_magnitude(values: np.ndarray, names) -> None:
+def _check_magnitude(values: np.ndarray, names: Sequence[str]) -> None:
     """DataError for a column whose values vary on a scale double precision cannot
     square and square again (e.g. a column multiplied by 1e-200 by mistake)."""
     if not len(values):

@@ -218,6 +218,9 @@ def estimate(pt: ParTable, data, *, control: dict | None = None,
     ncon = 0 if lin is None else len(lin[0])
     nmom = count_moments(pt, data)
     if pt.slopes:
+        if not isinstance(data, ClusterData):
+            raise ModelSpecificationError("random slopes are a two-level model; they need "
+                                          "clustered data (cluster='...')")
         return _estimate_slopes(pt, data, control, lin)
     if npar - ncon > nmom:
         raise NotIdentifiedError(
@@ -275,7 +278,7 @@ def estimate(pt: ParTable, data, *, control: dict | None = None,
                       fit.n_constraints, h1, (), internal=internal)
 
 
-def _rows_or_clusters(data, name: str) -> float:
+def _rows_or_clusters(data: SingleData | ClusterData, name: str) -> float:
     """How many values a fixed covariate's own saturated log-likelihood counts: every
     row, or every cluster for a between-only variable (:mod:`msem_nb.estimation.exogenous`)."""
     if isinstance(data, ClusterData) and name in data.between_only:
@@ -283,7 +286,8 @@ def _rows_or_clusters(data, name: str) -> float:
     return float(data.nobs)
 
 
-def _estimate_slopes(pt: ParTable, data, control: dict, lin) -> Estimation:
+def _estimate_slopes(pt: ParTable, data: ClusterData, control: dict,
+                     lin: tuple[np.ndarray, np.ndarray] | None) -> Estimation:
     """Random slopes: estimated in the data's units, through Cholesky coordinates."""
     fixed_values, sat_x, _, h1 = exogenous_values(pt, data)
     spec = build_spec(pt, fixed_values)
@@ -312,7 +316,8 @@ class _Fit:
     n_constraints: int
 
 
-def _maximize(obj, pt: ParTable, theta0: np.ndarray, lin, control: dict, information: str,
+def _maximize(obj: Objective | SlopeObjective, pt: ParTable, theta0: np.ndarray,
+              lin: tuple[np.ndarray, np.ndarray] | None, control: dict, information: str,
               cmap: CholeskyMap | None) -> _Fit:
     """Maximise ``obj.loglik`` from theta0 under ``C theta = c`` (lin), with the covariance
     matrix of the estimates from the `information` matrix; warns as the caller's fit."""
@@ -325,7 +330,7 @@ def _maximize(obj, pt: ParTable, theta0: np.ndarray, lin, control: dict, informa
         theta_p, K = null_space(*lin)
         xi0 = np.linalg.lstsq(K, theta0 - theta_p, rcond=None)[0]
 
-    def fun_grad(xi):
+    def fun_grad(xi: np.ndarray) -> tuple[float, np.ndarray | None]:
         if cmap is not None:
             ll, g = obj.loglik(cmap.forward(xi), gradient=True)
             return ll, (None if g is None else cmap.pullback(xi, g))
