@@ -28,8 +28,9 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import msem_nb as ms  # noqa: E402
 from _common import median_time, r_number  # noqa: E402
+
+import msem_nb as ms  # noqa: E402
 from msem_nb.teaching.examples import simulate_factor_data  # noqa: E402
 
 FIX = ROOT / "tests" / "fixtures"

@@ -28,7 +28,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import msem_nb as ms  # noqa: E402
-from msem_nb.inference.intervals import percentile_interval  # noqa: E402
+from msem_nb.inference.interval_bounds import percentile_interval  # noqa: E402
 
 MODEL = """
 level: within

@@ -1,95 +1,138 @@
 """Responsiveness of the panel: switch click -> redrawn diagram, in a real browser.
 
 Starts a throw-away JupyterLab, opens a notebook that builds ``ms.Panel`` on
-Demo.twolevel (2,500 rows, 200 clusters) in headless Chromium, then clicks
-the within-level switch ``y1 <- x2`` on and off. Each latency is measured
-inside the page, from just before the click to the moment a
-MutationObserver sees the diagram with (or without) the new arrow, so it
-covers the message to the kernel, the debounce decision, the refit on the
-worker thread, building the diagram, the FigureWidget update and Plotly's
-redraw. The same kernel then times ``ms.fit`` of the model with the path on.
+the bundled classroom example with its model (3,352 students in 160
+classes) in headless Chromium, then clicks the within-level switch
+``math <- ses`` on and off. Each click is timed inside the page (a
+MutationObserver and Plotly's ``plotly_afterplot`` started just before the
+click), so Playwright's own round trips are not in the numbers:
 
-Target: median <= 300 ms. Prints the median, every click, one fit's time and
-the ratio of the two.
+* **confirm** - the kernel has taken the click (the switch's pending mark
+  is gone): one round trip through the kernel with almost no work. This is
+  the baseline, measured by the same clicks: the panel cannot be faster.
+* **diagram** - the diagram is redrawn with (or without) the arrow: the
+  model's structure drawn at once, before its fit (the target).
+* **fitted** - the diagram of the new fit (estimates on the arrows) drawn.
 
-Run: ``python bench/bench_panel.py [--clicks 10]`` (needs /usr/bin/chromium,
+Also measured in the same page and kernel: drawing the diagram alone
+(``Plotly.newPlot`` of the same figure), one ``ms.fit`` of the model, and
+the start: from Shift+Enter in a fresh kernel to the status line, and to the
+fitted diagram.
+
+Target: median click -> redrawn diagram <= 150 ms (issue 13; the goal is
+100 ms). Prints every click, the medians and the ratios to the baseline, and
+the machine's load (the machine is shared: numbers move with it).
+
+Run: ``python bench/bench_panel.py [--clicks 12]`` (needs /usr/bin/chromium,
 playwright, jupyterlab, anywidget).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import statistics
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "ui"))
 
-from labharness import (MEASURE_TOGGLE_JS, Lab, browser_available, launch_browser,  # noqa: E402
-                        open_notebook, run_cell, screenshot)
+from labharness import (  # noqa: E402
+    MEASURE_CLICK_JS,
+    Lab,
+    browser_available,
+    launch_browser,
+    open_notebook,
+    run_cell,
+    screenshot,
+)
 
-MODEL = "level: within\n  y1 ~ x1\nlevel: between\n  y1 ~ w1\n"
-MODEL_ON = "level: within\n  y1 ~ x1 + x2\nlevel: between\n  y1 ~ w1\n"
+SWITCH = ["within", "math", "ses"]
+TARGET_MS = 150
 
-PANEL_CELL = f'''\
-import pandas as pd
+PANEL_CELL = '''\
 import msem_nb as ms
-df = pd.read_csv("Demo.twolevel.csv")
-panel = ms.Panel(df, cluster="cluster", model={MODEL!r})
+df = ms.load_example("classrooms")
+model = ms.EXAMPLE_MODELS["classrooms"]
+panel = ms.Panel(df, cluster="class_id", model=model)
 panel'''
 
-FIT_CELL = f'''\
+FIT_CELL = '''\
 import time, statistics
+_on = model.replace("math ~ motw", "math ~ motw + ses")
 _t = []
-for _ in range(15):
+for _ in range(7):
     _t0 = time.perf_counter()
-    ms.fit({MODEL_ON!r}, df, cluster="cluster")
+    ms.fit(_on, df, cluster="class_id")
     _t.append(time.perf_counter() - _t0)
 print("FIT_MS=%.2f" % (1000 * statistics.median(_t)))'''
+
+DRAW_JS = """async () => {
+  const gd = document.querySelector('.js-plotly-plot.msem-diagram');
+  const box = document.createElement('div');
+  box.style.position = 'absolute'; box.style.left = '-5000px';
+  box.style.width = gd.clientWidth + 'px';
+  document.body.appendChild(box);
+  const out = [];
+  for (let k = 0; k < 5; k++) {
+    const t0 = performance.now();
+    await Plotly.newPlot(box, gd.data, Object.assign({}, gd.layout), {displaylogo: false});
+    out.push(performance.now() - t0);
+    Plotly.purge(box);
+  }
+  box.remove();
+  return out;
+}"""
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--clicks", type=int, default=10, help="measured clicks (default 10)")
-    ap.add_argument("--pause", type=float, default=0.4, help="seconds between clicks")
+    ap.add_argument("--clicks", type=int, default=12, help="measured clicks (default 12)")
+    ap.add_argument("--pause", type=float, default=0.8, help="seconds between clicks")
     args = ap.parse_args()
     if not browser_available():
         print("needs /usr/bin/chromium and playwright")
         return 2
     from playwright.sync_api import sync_playwright
 
-    lab = Lab(watchdog=600).start()
+    load_before = os.getloadavg()
+    lab = Lab(watchdog=900).start()
     try:
-        lab.copy_in(ROOT / "tests" / "fixtures" / "Demo.twolevel.csv")
         nb = lab.write_notebook("bench.ipynb", [PANEL_CELL, FIT_CELL])
         with sync_playwright() as pw:
             browser = launch_browser(pw)
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
             try:
                 open_notebook(page, lab, nb)
+                t_run = time.monotonic()
                 run_cell(page, 0)
-                page.wait_for_selector(".msem-status[data-state=ok]", timeout=120_000)
+                page.wait_for_selector(".msem-status", timeout=180_000)
+                t_status = time.monotonic() - t_run
+                page.wait_for_selector(".msem-status[data-state=ok]", timeout=180_000)
                 page.wait_for_function(
-                    "() => document.querySelector('.js-plotly-plot.msem-diagram')",
-                    timeout=60_000)
+                    "() => { const gd = document.querySelector('.js-plotly-plot.msem-diagram');"
+                    " return gd && gd.layout && (gd.layout.shapes || []).length > 0; }",
+                    timeout=120_000)
+                t_ready = time.monotonic() - t_run
                 for k in range(2):            # warm-up: first draws, caches
-                    page.evaluate(MEASURE_TOGGLE_JS, ["within", "y1", "x2", k == 0])
+                    page.evaluate(MEASURE_CLICK_JS, SWITCH + [k == 0])
                     page.wait_for_timeout(int(args.pause * 1000))
-                times = []
+                clicks = []
                 for k in range(args.clicks):
                     want = k % 2 == 0         # on, off, on, ...
-                    times.append(page.evaluate(MEASURE_TOGGLE_JS, ["within", "y1", "x2", want]))
+                    clicks.append(page.evaluate(MEASURE_CLICK_JS, SWITCH + [want]))
                     page.wait_for_timeout(int(args.pause * 1000))
+                draws = page.evaluate(DRAW_JS)
                 run_cell(page, 1)
-                out = page.locator(".jp-Notebook .jp-Cell").nth(1).locator(
-                    ".jp-OutputArea-output")
-                out.first.wait_for(timeout=120_000)
                 page.wait_for_function(
-                    "() => /FIT_MS=/.test(document.querySelectorAll('.jp-Notebook .jp-Cell')[1]"
-                    ".innerText)", timeout=120_000)
-                fit_ms = float(re.search(r"FIT_MS=([\d.]+)", out.first.inner_text()).group(1))
+                    "() => /FIT_MS=[0-9]/.test(document.querySelectorAll('.jp-Notebook "
+                    ".jp-Cell')[1].querySelector('.jp-OutputArea').innerText)", timeout=180_000)
+                out = page.locator(".jp-Notebook .jp-Cell").nth(1).locator(
+                    ".jp-OutputArea").inner_text()
+                fit_ms = float(re.search(r"FIT_MS=([\d.]+)", out).group(1))
             except Exception:
                 print("failed; screenshot:", screenshot(page, "bench_panel"))
                 raise
@@ -97,13 +140,26 @@ def main() -> int:
                 browser.close()
     finally:
         lab.stop()
-    med = statistics.median(times)
-    print("Panel responsiveness on Demo.twolevel (2,500 rows, 200 clusters)")
-    print(f"  clicks (ms): {', '.join(f'{t:.0f}' for t in times)}")
-    print(f"  median switch click -> redrawn diagram: {med:.0f} ms "
-          f"(target <= 300 ms: {'met' if med <= 300 else 'NOT met'})")
-    print(f"  one ms.fit of the same model (median of 15, same kernel): {fit_ms:.1f} ms")
-    print(f"  ratio click-to-diagram / fit: {med / fit_ms:.1f}")
+    load_after = os.getloadavg()
+    med = {k: statistics.median(c[k] for c in clicks) for k in ("confirm", "diagram", "fitted")}
+    draw = statistics.median(draws)
+    print("Panel responsiveness, classroom example (3,352 students in 160 classes), "
+          f"switch {SWITCH[1]} <- {SWITCH[2]} ({SWITCH[0]}), {args.clicks} clicks, 1280x800")
+    for key, what in (("confirm", "click -> switch confirmed by the kernel (baseline)"),
+                      ("diagram", "click -> diagram redrawn with/without the arrow"),
+                      ("fitted", "click -> diagram of the new fit drawn")):
+        print(f"  {what}: median {med[key]:.0f} ms  "
+              f"[{', '.join(f'{c[key]:.0f}' for c in clicks)}]")
+    verdict = "met" if med["diagram"] <= TARGET_MS else "NOT met"
+    print(f"  target: median click -> redrawn diagram <= {TARGET_MS} ms: {verdict}")
+    print(f"  ratio redrawn diagram / baseline round trip: {med['diagram'] / med['confirm']:.1f}")
+    print(f"  ratio fitted diagram / baseline round trip: {med['fitted'] / med['confirm']:.1f}")
+    print(f"  drawing the diagram alone in this page (Plotly.newPlot, median of 5): {draw:.0f} ms")
+    print(f"  one ms.fit of the model with the path (median of 7, same kernel): {fit_ms:.0f} ms")
+    print(f"  fresh kernel, Shift+Enter -> status line shown: {t_status:.1f} s; -> fitted "
+          f"diagram drawn: {t_ready:.1f} s (includes importing msem_nb in the kernel)")
+    print(f"  load average (1 min) before / after: {load_before[0]:.2f} / {load_after[0]:.2f} "
+          f"on {os.cpu_count()} cores")
     return 0
 
 

@@ -29,6 +29,20 @@ class FakeNode {
   replaceChildren(...ns) { this.children = []; this._text = ""; this.append(...ns); }
   remove() { if (this.parentNode) this.parentNode.children = this.parentNode.children.filter((c) => c !== this); }
   setAttribute(k, v) { this.attributes[k] = String(v); }
+  getAttribute(k) { return k in this.attributes ? this.attributes[k] : null; }
+  removeAttribute(k) { delete this.attributes[k]; }
+  contains(n) {
+    for (let x = n; x; x = x.parentNode) if (x === this) return true;
+    return false;
+  }
+  closest(sel) {
+    const cls = sel.replace(/^\./, "");
+    for (let x = this; x; x = x.parentNode) {
+      if (x.classList && x.classList.contains(cls)) return x;
+    }
+    return null;
+  }
+  focus() { this.ownerDocument && (this.ownerDocument.activeElement = this); }
   addEventListener(type, fn) { (this._listeners[type] ||= []).push(fn); }
   click() { for (const fn of this._listeners.click || []) fn({ type: "click" }); }
   findAll(pred) {
@@ -52,8 +66,9 @@ function textNode(t) {
 
 export function fakeDocument() {
   const doc = {
-    createElement: (tag) => new FakeNode(tag),
+    createElement: (tag) => { const n = new FakeNode(tag); n.ownerDocument = doc; return n; },
     body: new FakeNode("body"),
+    activeElement: null,
   };
   return doc;
 }

@@ -4,26 +4,28 @@
 >>> fit = ms.fit(model, data, cluster="school")
 """
 
-from msem_nb.version import __version__
-
 from msem_nb.api import fit  # noqa: E402
-from msem_nb.teaching.approaches import Comparison, compare_approaches  # noqa: E402
-from msem_nb.inference.decompose import Decomposition, decompose  # noqa: E402
 from msem_nb.errors import (
     ConvergenceWarning,
     DataError,
     DataWarning,
+    ImproperSolutionWarning,
     ModelSpecificationError,
     MsemError,
-    NotIdentifiedError)  # noqa: E402
+    NotIdentifiedError,  # noqa: E402
+)
+from msem_nb.inference.compare import ModelComparison, compare  # noqa: E402
+from msem_nb.inference.decompose import Decomposition, decompose  # noqa: E402
+from msem_nb.syntax import ModelSyntaxError, parse  # noqa: E402
+from msem_nb.teaching.approaches import Comparison, compare_approaches  # noqa: E402
 from msem_nb.teaching.examples import EXAMPLE_MODELS, load_example, simulate_classrooms  # noqa: E402
 from msem_nb.teaching.simulate import simulate  # noqa: E402
-from msem_nb.syntax import ModelSyntaxError, parse  # noqa: E402
+from msem_nb.version import __version__
 
 __all__ = ["fit", "decompose", "Decomposition", "parse", "load_example", "simulate_classrooms", "EXAMPLE_MODELS",
            "ModelSyntaxError", "MsemError", "DataError", "DataWarning", "ModelSpecificationError",
-           "NotIdentifiedError", "ConvergenceWarning", "__version__",
-           "compare_approaches", "Comparison", "simulate"]
+           "NotIdentifiedError", "ConvergenceWarning", "ImproperSolutionWarning", "__version__",
+           "compare_approaches", "Comparison", "simulate", "compare", "ModelComparison"]
 
 
 def __getattr__(name):

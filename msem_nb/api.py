@@ -18,6 +18,8 @@ from msem_nb.data.protocol import ModelData
 from msem_nb.estimation.options import FitOptions
 from msem_nb.estimation.pipeline import fit_prepared, prepare
 from msem_nb.inference.arguments import check_level_arguments
+from msem_nb.inference.defined import notify_undefined
+from msem_nb.inference.improper import notify_improper
 from msem_nb.inference.wald import resolve_ci_level
 from msem_nb.messages import collecting
 from msem_nb.model.partable import ParTable, build_partable
@@ -161,6 +163,10 @@ def fit_partable(pt: ParTable, data: pd.DataFrame | ModelData, cluster: str | No
             # prepare() also says why anything that is not a DataFrame is refused
             prepared, centering = prepare(pt, data, cluster, options)
         est = fit_prepared(pt, prepared, options)
-    res = FitResult(model, pt, prepared, est, cluster, options.estimator, ci_level,
-                    time.perf_counter() - t0, centering, options=options)
+        res = FitResult(model, pt, prepared, est, cluster, options.estimator, ci_level,
+                        time.perf_counter() - t0, centering, options=options)
+        # checks of the solution (msem_nb.inference.improper, .defined) go
+        # into the messages as every other warning of the fit
+        notify_improper(res.improper)
+        notify_undefined(res.partable, est.theta)
     return replace(res, messages=tuple(messages) + tuple(est.notes))

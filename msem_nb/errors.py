@@ -25,5 +25,13 @@ class ConvergenceWarning(UserWarning):
     """The optimizer stopped before reaching a maximum of the likelihood."""
 
 
+class ImproperSolutionWarning(UserWarning):
+    """The estimates are, or may be, an improper solution: a negative variance, a
+    correlation beyond +/-1, a covariance matrix that is not positive definite, an
+    estimate at the boundary of its space, or a std.all beyond +/-1 (improper for
+    a variance, correlation or single loading; possible with correlated
+    predictors). See ``FitResult.improper``."""
+
+
 class DataWarning(UserWarning):
     """Something about the data deserves attention but does not stop the fit."""

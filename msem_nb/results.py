@@ -10,19 +10,26 @@ import numpy as np
 import pandas as pd
 
 from msem_nb.data.complete import ClusterData
-from msem_nb.estimation.estimate import Estimation, count_moments, estimate
+from msem_nb.estimation.estimate import Estimation, count_moments
 from msem_nb.estimation.muml import MumlEstimation
 from msem_nb.estimation.options import FitOptions
 from msem_nb.estimation.saturated import fit_saturated
 from msem_nb.inference.defined import defined_delta
-from msem_nb.inference.fitmeasures import fit_measures
+from msem_nb.inference.fitmeasures import baseline_fit, fit_measures
+from msem_nb.inference.improper import Finding, detect_improper
 from msem_nb.inference.intervals import bootstrap, monte_carlo
+from msem_nb.inference.modindices import modification_indices
+from msem_nb.inference.residuals import Residuals
+from msem_nb.inference.residuals import residuals as level_residuals
 from msem_nb.inference.robust import mlr_fit_measures
+from msem_nb.inference.rsquare import r_squared
+from msem_nb.inference.scores import factor_scores
 from msem_nb.inference.standardize import std_all
 from msem_nb.inference.wald import LEVEL_DEPRECATION, wald_table
-from msem_nb.model.partable import ParTable, baseline_partable
+from msem_nb.model.partable import ParTable
 from msem_nb.present.diagram import path_diagram
 from msem_nb.present.report import make_report
+from msem_nb.present.residual_plot import residual_heatmap
 from msem_nb.present.summary import summary_html, summary_text
 
 __all__ = ["FitResult"]
@@ -165,11 +172,29 @@ class FitResult:
         return self.estimation.objective.moments(self.estimation.theta)
 
     @cached_property
+    def _std_rows(self) -> np.ndarray:
+        est, _ = self._row_estimates
+        bm, _ = self._block_moments
+        return std_all(self.partable.table, self.estimation.spec, bm, est, self.partable.slopes)
+
+    @cached_property
+    def improper(self) -> tuple[Finding, ...]:
+        """Signs of an improper solution (negative variances, correlations beyond
+        +/-1, a latent covariance matrix that is not positive definite, estimates
+        at a boundary, std.all beyond +/-1): one
+        :class:`~msem_nb.inference.improper.Finding` (kind, level, parameters,
+        values, rows) per kind and level; empty for a proper solution. The
+        messages are in ``messages`` too."""
+        pt = self.partable
+        effects = set(pt.slopes) | {r["lhs"] for r in pt.records if r["op"] == "|~"}
+        return detect_improper(pt.table, self.estimation.spec, self._block_moments[0],
+                               self._row_estimates[0], self._std_rows, effects)
+
+    @cached_property
     def estimates(self) -> pd.DataFrame:
         tab = self.partable.table
         est, se = self._row_estimates
-        bm, _ = self._block_moments
-        std = std_all(tab, self.estimation.spec, bm, est, self.partable.slopes)
+        std = self._std_rows
         free = tab["free"].to_numpy() > 0
         df = pd.DataFrame({
             "lhs": tab["lhs"].to_numpy(), "op": tab["op"].to_numpy(),
@@ -209,7 +234,7 @@ class FitResult:
         for d in pt.defined:
             try:
                 v = d.expr.evaluate(env_std)
-            except (KeyError, ValueError, ZeroDivisionError):
+            except (KeyError, ValueError, ZeroDivisionError, OverflowError):
                 v = np.nan
             env_std[d.lhs] = v
             std_def.append(v)
@@ -243,10 +268,10 @@ class FitResult:
                     "aic": float(-2 * ll + 2 * self.npar),
                     "bic": float(-2 * ll + np.log(n) * self.npar),
                     "note": NO_SATURATED_NOTE}
+        # the saturated model and the baseline are kept with the prepared data
         h1 = est.h1 if est.h1 is not None else fit_saturated(data)
-        base_pt = baseline_partable(pt)
         mlr = est.robust is not None
-        base = estimate(base_pt, data, information="observed" if mlr else None)
+        base_pt, base = baseline_fit(pt, data, information="observed" if mlr else None)
         nmom = count_moments(pt, data)
         npar_eff = self.npar
         bm, mom = self._block_moments
@@ -277,6 +302,43 @@ class FitResult:
         Returns an ``IntervalResult``; this fit is not changed.
         """
         return monte_carlo(self, n_draws, **kwargs)
+
+    # -- after the fit: misfit, R-square, scores (msem_nb.inference) ----------------
+    def modindices(self, sort: bool = True, minimum: float = 0.0) -> pd.DataFrame:
+        """Modification indices (score tests), as lavaan's ``modindices()``.
+
+        See :func:`msem_nb.inference.modindices.modification_indices`: lhs, op,
+        rhs, level, mi, epc, sepc.lv, sepc.all, sepc.nox; largest first with
+        ``sort``, only ``mi > minimum``.
+        """
+        return modification_indices(self, sort=sort, minimum=minimum)
+
+    def residuals(self, type: str = "raw", zstat: bool = False) -> Residuals:
+        """Observed minus implied moments per level ("raw", "cor" or "standardized").
+
+        See :func:`msem_nb.inference.residuals.residuals`; ``.srmr`` gives the
+        per-level SRMR, ``.largest()`` the largest residuals.
+        """
+        return level_residuals(self, type, zstat)
+
+    def residual_plot(self, type: str = "cor", top: int = 5):
+        """Heatmap of the residuals per level, the `top` largest outlined (Plotly figure)."""
+        return residual_heatmap(self.residuals(type), top=top)
+
+    @cached_property
+    def r2(self) -> pd.DataFrame:
+        """R-square of every endogenous variable per level (level, variable, r2)."""
+        bm, _ = self._block_moments
+        return r_squared(self.partable, self.estimation.spec, bm)
+
+    def predict(self, data: pd.DataFrame | None = None, level: str | None = None,
+                method: str = "regression", type: str = "lv") -> pd.DataFrame:
+        """Factor scores (rows, or clusters with ``level="between"``) or cluster means.
+
+        See :func:`msem_nb.inference.scores.factor_scores`; ``type="ov"`` with
+        ``level="between"`` gives the model-implied cluster means.
+        """
+        return factor_scores(self, data, level, method, type)
 
     # -- display -------------------------------------------------------
     def summary(self, standardized: bool = True) -> str:

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import msem_nb as ms
+from msem_nb.data.prepare import prepare_data
 from msem_nb.errors import (
     ConvergenceWarning,
     DataError,
@@ -12,6 +13,9 @@ from msem_nb.errors import (
     ModelSpecificationError,
     NotIdentifiedError,
 )
+from msem_nb.estimation.estimate import estimate
+from msem_nb.model.partable import build_partable
+from msem_nb.syntax import parse
 
 TWO = "level: within\n y1 ~ x1\nlevel: between\n y1 ~ w1"
 
@@ -319,3 +323,14 @@ def test_column_without_values(demo):
     # an all-missing column read as text (e.g. an empty column of a CSV file)
     with pytest.raises(DataError, match="column 'y1' has no values"):
         ms.fit("y1 ~ x1", demo.assign(y1=None))
+
+
+@pytest.mark.parametrize("model", [TWO, "level: within\n s1 | y1 ~ x1\nlevel: between\n y1 ~~ y1"])
+def test_two_level_table_on_single_level_data(model, demo):
+    """The estimation layer called directly (fit refuses this pair earlier, check_cluster):
+    a two-level table on single-level data is a model error, not a TypeError."""
+    pt = build_partable(parse(model))
+    within, between_only, _ = pt.roles()
+    data = prepare_data(demo, within + between_only)
+    with pytest.raises(ModelSpecificationError, match="cluster='...'"):
+        estimate(pt, data, information="observed")

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 import msem_nb as ms
-from msem_nb.present.layout import compute_layout, model_graph
 from msem_nb.model.partable import BlockVars, ParTable, build_partable
+from msem_nb.present.layout import compute_layout, model_graph
 
 pytest.importorskip("plotly")
 

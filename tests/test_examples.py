@@ -9,7 +9,8 @@ from msem_nb.teaching.examples import (
     EXAMPLE_MODELS,
     load_example,
     simulate_classrooms,
-    simulate_factor_data)
+    simulate_factor_data,
+)
 
 INDICATORS = ["mot1", "mot2", "mot3", "mot4"]
 CLASS_LEVEL = ["teacher_exp", "class_climate"]

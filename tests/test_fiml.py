@@ -1,6 +1,7 @@
 """Full information ML with missing values (msem_nb.data.missing) against lavaan 0.6-14 and
 against brute-force densities."""
 
+import dataclasses
 import math
 import warnings
 
@@ -220,6 +221,32 @@ def test_cluster_density_by_brute_force(holey):
         o = ~np.isnan(vec)
         assert llj[j] == pytest.approx(multivariate_normal(m[o], S[np.ix_(o, o)]).logpdf(vec[o]),
                                        abs=1e-9)
+
+
+def test_complete_data_likelihood_refuses_incomplete_data(holey):
+    """The two-level FIML container has no statistics by cluster size: the complete-data
+    likelihood says so instead of failing on a missing attribute."""
+    assert isinstance(holey, MissingClusterData) and holey.groups is None
+    mu, sw, sb = _moments()
+    with pytest.raises(ValueError, match="loglik_twolevel_missing"):
+        loglik_twolevel(holey, mu, sw, sb)
+
+
+def test_as_missing_needs_the_rows(demo):
+    d = prepare_data(demo, ("y1", "y2", "x1"), "cluster", ("w1", "w2"), ("y1", "y2"))
+    bare = dataclasses.replace(d, rows=None)
+    with pytest.raises(ValueError, match="no rows"):
+        as_missing(bare)
+    s = prepare_data(demo, ("y1", "y2"))
+    with pytest.raises(ValueError, match="no rows"):
+        as_missing(dataclasses.replace(s, rows=None))
+
+
+def test_missing_containers_need_their_pattern_fields(demo):
+    """The pattern statistics are required (keyword-only) fields, not None by default."""
+    s = prepare_data(demo, ("y1", "y2"))
+    with pytest.raises(TypeError, match="masks"):
+        MissingSingleData(s.names, s.nobs, s.mean, s.cov, 0, s.rows)
 
 
 def test_twolevel_gradient_matches_finite_differences(holey):

@@ -4,9 +4,9 @@ import math
 
 import pandas as pd
 import pytest
+from conftest import FIXTURES, estimate_row, lavaan_matches, load_reference
 
 import msem_nb as ms
-from conftest import FIXTURES, estimate_row, lavaan_matches, load_reference
 
 MODELS = ["M1_cfa_twolevel", "M2_saturated", "M6_single_level_cfa",
           "M6_single_level_cfa_meanstructure", "M7_random_intercept_regression"]

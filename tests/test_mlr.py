@@ -6,12 +6,12 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import FIXTURES, estimate_row, load_reference
 
 import msem_nb as ms
-from conftest import FIXTURES, estimate_row, load_reference
 from msem_nb.estimation.sandwich import unit_scores
-from msem_nb.inference.robust import h1_trace
 from msem_nb.estimation.saturated import Saturated
+from msem_nb.inference.robust import h1_trace
 
 SCALED_KEYS = ["chisq_scaled", "chisq_scaling_factor", "pvalue_scaled", "cfi_scaled",
                "tli_scaled", "rmsea_scaled", "cfi_robust", "tli_robust", "rmsea_robust"]

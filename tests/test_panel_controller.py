@@ -25,6 +25,8 @@ from msem_nb.widget.guess import default_variables, detect_cluster
 from msem_nb.widget.view import PanelView
 
 BASE = "level: within\n  y1 ~ x1\nlevel: between\n  y1 ~ w1\n"
+VIEW_METHODS = ("show_syntax", "show_grid", "show_status", "show_editor_error", "show_preview",
+                "show_fit", "show_results", "show_data", "show_decomposition")
 
 
 class RecordingView:
@@ -35,6 +37,8 @@ class RecordingView:
         self.status = ("", "", "")
         self.fits = []
         self.results = None
+        self.editor = (0, 0, "")
+        self.previews = []
 
     def show_syntax(self, text):
         self.syntax = text
@@ -45,6 +49,12 @@ class RecordingView:
     def show_status(self, state, message, detail=""):
         self.status = (state, message, detail)
         self.calls.append(("status", state, message))
+
+    def show_editor_error(self, line, col, message):
+        self.editor = (line, col, message)
+
+    def show_preview(self, figure, description):
+        self.previews.append((figure, description))
 
     def show_fit(self, fit, figure, diagram_error):
         self.fits.append((fit, figure, diagram_error))
@@ -70,7 +80,10 @@ def make(demo):
     def build(model=BASE, **kw):
         view = RecordingView()
         kw.setdefault("diagram_fn", _no_diagram)
+        results = kw.pop("results", True)
         ctl = PanelController(demo, kw.pop("cluster", "cluster"), model, view=view, **kw)
+        # as if the Results tab were open: the tables follow every fit
+        ctl.results_wanted = results
         ctl.start()
         made.append(ctl)
         return ctl, view
@@ -244,8 +257,7 @@ def test_views_satisfy_the_panel_view_protocol():
     assert isinstance(RecordingView(), PanelView)
     assert not isinstance(object(), PanelView)
     # the recorder takes the protocol's arguments by the same names
-    for name in ("show_syntax", "show_grid", "show_status", "show_fit", "show_results",
-                 "show_data", "show_decomposition"):
+    for name in VIEW_METHODS:
         want = list(inspect.signature(getattr(PanelView, name)).parameters)
         assert list(inspect.signature(getattr(RecordingView, name)).parameters) == want, name
 

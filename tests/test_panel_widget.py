@@ -35,6 +35,10 @@ def _widgets(w, seen=None):
     return out
 
 
+def _shape_names(view) -> list:
+    return [s.get("name") for s in view.data().get("layout", {}).get("shapes", [])]
+
+
 def _longest_sequence(obj) -> int:
     if isinstance(obj, dict):
         if "shape" in obj and "dtype" in obj:      # a typed array sent as a buffer
@@ -71,9 +75,12 @@ def test_grid_click_refits_and_redraws(panel):
     fit = panel.wait(60)
     assert "y2 ~ x1" in fit.model
     assert "msem-stale" not in panel._model.diagram_box._dom_classes
-    names = [s.name for s in panel._model.diagram.layout.shapes]
+    names = _shape_names(panel._model.diagram)
     assert "path:within:x1->y2" in names
+    # the Results tables are made when the tab is opened
+    panel.tabs.selected_index = panel.screens.index(panel._results)
     assert "y2 ~ x1" in panel._results.estimates.value
+    panel.tabs.selected_index = panel.screens.index(panel._model)
     # undo through the scriptable surface
     assert panel.toggle_path("y2", "x1", "within") is False
     panel.toggle_covariance("y2", "y2", "between", on=False)
@@ -86,7 +93,7 @@ def test_random_slope_click_and_refusal(panel):
                           "a": "y1", "b": "x1"}, [])
     assert "| y1 ~ x1" in panel.syntax
     panel.wait(60)
-    names = [s.name for s in panel._model.diagram.layout.shapes]
+    names = _shape_names(panel._model.diagram)
     assert any(n.startswith("slope-dot:") for n in names)
     # w1 is in the between block: the click is refused with a message, not an exception
     grid._dispatch(None, {"type": "toggle", "kind": "slope", "level": "within",
@@ -138,7 +145,10 @@ def test_export_code_reproduces_the_fit(panel, demo):
     ns = {"df": demo}
     exec(compile(code, "<export>", "exec"), ns)
     assert ns["fit"].loglik == pytest.approx(panel.result.loglik, abs=1e-8)
+    # the Export tab shows the same code once opened
+    panel.tabs.selected_index = panel.screens.index(panel._export)
     assert panel._export.code.value == code
+    panel.tabs.selected_index = panel.screens.index(panel._model)
 
 
 def test_export_buttons_send_messages(panel, monkeypatch):
@@ -189,8 +199,8 @@ def test_cluster_dropdown_switches_levels(panel, demo):
 
 def test_the_panel_is_a_view_built_from_screens(panel):
     assert isinstance(panel, PanelView)
-    for name in ("show_syntax", "show_grid", "show_status", "show_fit", "show_results",
-                 "show_data", "show_decomposition"):
+    for name in ("show_syntax", "show_grid", "show_status", "show_editor_error", "show_preview",
+                 "show_fit", "show_results", "show_data", "show_decomposition"):
         want = list(inspect.signature(getattr(PanelView, name)).parameters)
         assert list(inspect.signature(getattr(type(panel), name)).parameters) == want, name
     assert all(isinstance(s, Screen) for s in panel.screens)

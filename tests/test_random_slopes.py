@@ -5,15 +5,15 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import load_reference
 
 import msem_nb as ms
-from conftest import load_reference
 from msem_nb.data.prepare import prepare_data
 from msem_nb.errors import ModelSpecificationError
 from msem_nb.estimation.exogenous import exogenous_values
 from msem_nb.estimation.start import start_values
-from msem_nb.model.partable import build_partable
 from msem_nb.likelihood.slopes import SlopeObjective
+from msem_nb.model.partable import build_partable
 from msem_nb.model.spec import build_spec
 from msem_nb.syntax import parse
 

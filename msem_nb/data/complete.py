@@ -15,6 +15,7 @@ evaluation costs O(G p^3) for G distinct cluster sizes, whatever N is.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -47,13 +48,13 @@ class SingleData:
     def ntotal(self) -> int:
         return self.nobs
 
-    def subset(self, names) -> "SingleData":
+    def subset(self, names: Sequence[str]) -> SingleData:
         """Statistics of a subset of the variables (same rows)."""
         idx = [self.names.index(v) for v in names]
         return SingleData(tuple(names), self.nobs, self.mean[idx],
                           self.cov[np.ix_(idx, idx)], self.n_dropped)
 
-    def affine(self, loc: np.ndarray, scale: np.ndarray) -> "SingleData":
+    def affine(self, loc: np.ndarray, scale: np.ndarray) -> SingleData:
         """The statistics of ``(y - loc) / scale``, variable by variable."""
         return SingleData(self.names, self.nobs, (self.mean - loc) / scale,
                           self.cov / np.outer(scale, scale), self.n_dropped,
@@ -85,6 +86,9 @@ class ClusterData:
 
     Variables are ordered ``within + between_only``; ``within`` are the
     variables with a within part (within-only and both-level ones).
+    ``groups`` is None only for incomplete data
+    (:class:`msem_nb.data.missing.MissingClusterData`), which have no
+    statistics by cluster size.
     """
 
     within: tuple[str, ...]
@@ -93,7 +97,7 @@ class ClusterData:
     nobs: int
     nclusters: int
     within_sscp: np.ndarray
-    groups: SizeGroups
+    groups: SizeGroups | None
     sum_log_n: float
     cluster_ids: np.ndarray = field(repr=False)
     cluster_sizes: np.ndarray = field(repr=False)
@@ -123,7 +127,8 @@ class ClusterData:
     def p_within(self) -> int:
         return len(self.within)
 
-    def subset(self, within, between_only, both=None) -> "ClusterData":
+    def subset(self, within: Sequence[str], between_only: Sequence[str],
+               both: Sequence[str] | None = None) -> ClusterData:
         """Statistics of a subset of variables, recomputed from the stored rows.
 
         The pooled SSCP and group statistics are sub-blocks of the full ones,
@@ -134,6 +139,8 @@ class ClusterData:
         vidx = widx + [names.index(v) for v in between_only]
         both = tuple(v for v in (both if both is not None else self.both) if v in within)
         g = self.groups
+        if g is None:  # pragma: no cover - MissingClusterData has its own subset
+            raise ValueError("incomplete data have no statistics by cluster size")
         groups = SizeGroups(g.n, g.count, g.mean[:, vidx], g.sscp[:, vidx][:, :, vidx])
         rows = None if self.rows is None else self.rows[:, widx]
         return ClusterData(tuple(within), tuple(between_only), both, self.nobs,
@@ -142,13 +149,15 @@ class ClusterData:
                            self.cluster_vectors[:, vidx], self.n_dropped, rows,
                            self.offsets)
 
-    def affine(self, loc: np.ndarray, scale: np.ndarray) -> "ClusterData":
+    def affine(self, loc: np.ndarray, scale: np.ndarray) -> ClusterData:
         """The statistics of ``(y - loc) / scale``, variable by variable (``names`` order).
 
         Sums of squares about means only scale; means shift and scale.
         """
         pw = self.p_within
         g = self.groups
+        if g is None:  # pragma: no cover - MissingClusterData has its own affine
+            raise ValueError("incomplete data have no statistics by cluster size")
         groups = SizeGroups(g.n, g.count, (g.mean - loc) / scale,
                             g.sscp / np.outer(scale, scale))
         rows = None if self.rows is None else (self.rows - loc[:pw]) / scale[:pw]
@@ -163,7 +172,30 @@ class ClusterData:
                         + [float(self.nclusters)] * len(self.between_only))
 
 
-def cluster_stats(values, codes, uniques, within, between_only, both, n_dropped) -> ClusterData:
+def cluster_stats(values: np.ndarray, codes: np.ndarray, uniques: np.ndarray,
+                  within: Sequence[str], between_only: Sequence[str], both: Sequence[str],
+                  n_dropped: int) -> ClusterData:
+    """Sufficient statistics of complete two-level data.
+
+    Parameters
+    ----------
+    values : (N, p) array
+        Within variables then between-only ones, no missing values.
+    codes : (N,) int array
+        Cluster index of each row into `uniques` (0 .. J - 1, every index used).
+    uniques : (J,) array
+        The cluster ids.
+    within, between_only, both : sequence of str
+        Variable roles, as :class:`ClusterData` holds them.
+    n_dropped : int
+        Rows dropped before (recorded, not used).
+
+    Raises
+    ------
+    DataError
+        A between-only variable that varies within a cluster or is the same in
+        every cluster; a within variable with no within-cluster variation.
+    """
     if np.any(codes[1:] < codes[:-1]):
         # rows sorted by cluster, column-major (fast reductions over rows)
         values = np.asfortranarray(values[np.argsort(codes, kind="stable")])
@@ -210,14 +242,14 @@ def cluster_stats(values, codes, uniques, within, between_only, both, n_dropped)
     vectors = np.hstack([means_c + centre, zfirst])
     groups = _size_groups(sizes, vectors)
     return ClusterData(
-        within=tuple(within), between_only=tuple(between_only), both=both,
+        within=tuple(within), between_only=tuple(between_only), both=tuple(both),
         nobs=int(len(values)), nclusters=int(len(sizes)), within_sscp=within_sscp,
         groups=groups, sum_log_n=float(np.log(sizes).sum()), cluster_ids=uniques,
         cluster_sizes=sizes, cluster_vectors=vectors, n_dropped=n_dropped,
         rows=ywithin, offsets=offsets)
 
 
-def _plain(x):
+def _plain(x: object) -> object:
     """A numpy scalar as the plain Python value, for messages."""
     return x.item() if hasattr(x, "item") else x
 

@@ -16,10 +16,10 @@ any model variable carry no information and are dropped in every mode.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import KW_ONLY, dataclass, field
 from functools import cached_property
-from typing import ClassVar
+from typing import Any, ClassVar, TypedDict, overload
 
 import numpy as np
 import pandas as pd
@@ -37,7 +37,7 @@ MISSING_MODES = {"listwise": "listwise", "fiml": "ml.x", "ml.x": "ml.x", "ml": "
                  "direct": "ml"}
 
 
-def normalize_missing(missing) -> str:
+def normalize_missing(missing: object) -> str:
     """The mode (``"listwise"``, ``"ml"`` or ``"ml.x"``) a ``missing`` argument names."""
     key = str(missing).strip().lower()
     if key not in MISSING_MODES:
@@ -48,7 +48,8 @@ def normalize_missing(missing) -> str:
     return MISSING_MODES[key]
 
 
-def rows_to_keep(values: np.ndarray, missing: str, exo_cols=()) -> tuple[np.ndarray, int]:
+def rows_to_keep(values: np.ndarray, missing: str,
+                 exo_cols: Sequence[int] = ()) -> tuple[np.ndarray, int]:
     """Rows kept under a missing-data mode, and the number dropped.
 
     Listwise keeps complete rows; the FIML modes keep rows with at least one
@@ -82,16 +83,19 @@ class MissingSingleData(SingleData):
 
     ``mean`` and ``cov`` hold available-case estimates (for start values);
     the likelihood uses the per-pattern statistics. ``rows`` keeps the
-    values with NaN for missing ones.
+    values with NaN for missing ones. The fields below are keyword-only.
     """
 
-    masks: np.ndarray = field(default=None, repr=False)         # (K, p) observed
-    pattern_count: np.ndarray = field(default=None, repr=False)  # (K,)
-    pattern_mean: np.ndarray = field(default=None, repr=False)   # (K, p), 0 where missing
-    pattern_sscp: np.ndarray = field(default=None, repr=False)   # (K, p, p) about the mean
-    row_pattern: np.ndarray = field(default=None, repr=False)    # (N,)
+    _: KW_ONLY
+    masks: np.ndarray = field(repr=False)          # (K, p) observed
+    pattern_count: np.ndarray = field(repr=False)  # (K,)
+    pattern_mean: np.ndarray = field(repr=False)   # (K, p), 0 where missing
+    pattern_sscp: np.ndarray = field(repr=False)   # (K, p, p) about the mean
+    row_pattern: np.ndarray = field(repr=False)    # (N,)
     mode: str = "ml.x"
-    _cache: dict = field(default_factory=dict, repr=False)
+    # results of the layers above kept with the data (the FIML saturated model,
+    # msem_nb.estimation.saturated), whose types this layer cannot name
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     incomplete: ClassVar[bool] = True
 
@@ -99,12 +103,18 @@ class MissingSingleData(SingleData):
     def npatterns(self) -> int:
         return len(self.masks)
 
-    def subset(self, names) -> SingleData:
+    def subset(self, names: Sequence[str]) -> SingleData:
+        """The same rows on a subset of the variables (complete data if nothing is
+        missing on them)."""
+        if self.rows is None:  # pragma: no cover - every constructor keeps the rows
+            raise ValueError("the data set keeps no rows")
         idx = [self.names.index(v) for v in names]
         return missing_single_data(self.rows[:, idx], tuple(names), self.n_dropped, self.mode)
 
-    def affine(self, loc: np.ndarray, scale: np.ndarray) -> "MissingSingleData":
+    def affine(self, loc: np.ndarray, scale: np.ndarray) -> MissingSingleData:
         """The statistics of ``(y - loc) / scale``, variable by variable."""
+        if self.rows is None:  # pragma: no cover - every constructor keeps the rows
+            raise ValueError("the data set keeps no rows")
         return dataclasses.replace(
             self, mean=(self.mean - loc) / scale, cov=self.cov / np.outer(scale, scale),
             rows=(self.rows - loc) / scale,
@@ -113,6 +123,8 @@ class MissingSingleData(SingleData):
 
     def value_counts(self) -> np.ndarray:
         """Number of observed values of each variable."""
+        if self.rows is None:  # pragma: no cover - every constructor keeps the rows
+            raise ValueError("the data set keeps no rows")
         return (~np.isnan(self.rows)).sum(axis=0).astype(float)
 
 
@@ -125,34 +137,41 @@ class MissingClusterData(ClusterData):
     grand means), used only for start values; ``rows`` (the within
     variables) and the between-only part of ``cluster_vectors`` keep NaN
     where missing. ``groups`` is
-    None so that the complete-data likelihood cannot be applied by mistake.
-    ``rows``, ``values`` and ``offsets`` are sorted by cluster.
+    None (when values are missing) so that the complete-data likelihood cannot
+    be applied by mistake. ``rows``, ``values`` and ``offsets`` are sorted by
+    cluster. The fields below are keyword-only.
+
+    ``cluster_sum`` and ``sig_counts`` are scipy sparse matrices, typed ``Any``
+    (scipy has no type stubs).
     """
 
-    values: np.ndarray = field(default=None, repr=False)         # (N, p) raw, NaN missing
-    row_pattern: np.ndarray = field(default=None, repr=False)    # (N,)
-    masks: np.ndarray = field(default=None, repr=False)          # (K, pw)
-    pattern_count: np.ndarray = field(default=None, repr=False)  # (K,)
-    row_cluster: np.ndarray = field(default=None, repr=False)    # (N,)
+    _: KW_ONLY
+    values: np.ndarray = field(repr=False)         # (N, p) raw, NaN missing
+    row_pattern: np.ndarray = field(repr=False)    # (N,)
+    masks: np.ndarray = field(repr=False)          # (K, pw)
+    pattern_count: np.ndarray = field(repr=False)  # (K,)
+    row_cluster: np.ndarray = field(repr=False)    # (N,)
     # the likelihood's layout: rows sorted by pattern (contiguous blocks
     # pattern_start[k]:pattern_start[k+1]), so each block is one matrix product
-    pattern_start: np.ndarray = field(default=None, repr=False)  # (K + 1,)
-    yp_fill: np.ndarray = field(default=None, repr=False)        # (N, pw), 0 where missing
-    yp_obs: np.ndarray = field(default=None, repr=False)         # (N, pw) float 0/1
-    yp_cluster: np.ndarray = field(default=None, repr=False)     # (N,)
-    cluster_sum: object = field(default=None, repr=False)        # sparse (J, N): sums per cluster
-    z_fill: np.ndarray = field(default=None, repr=False)         # (J, pz)
-    z_obs: np.ndarray = field(default=None, repr=False)          # (J, pz)
-    z_pattern: np.ndarray = field(default=None, repr=False)      # (J,)
-    z_masks: np.ndarray = field(default=None, repr=False)        # (Kz, pz)
-    both_idx: np.ndarray = field(default=None, repr=False)       # positions among within
-    cluster_sig: np.ndarray = field(default=None, repr=False)    # (J,)
-    sig_counts: object = field(default=None, repr=False)         # sparse (S, K) rows per pattern
-    sig_zpat: np.ndarray = field(default=None, repr=False)       # (S,)
-    sig_nclusters: np.ndarray = field(default=None, repr=False)  # (S,)
-    nvals: np.ndarray = field(default=None, repr=False)          # (J,) observed values
+    pattern_start: np.ndarray = field(repr=False)  # (K + 1,)
+    yp_fill: np.ndarray = field(repr=False)        # (N, pw), 0 where missing
+    yp_obs: np.ndarray = field(repr=False)         # (N, pw) float 0/1
+    yp_cluster: np.ndarray = field(repr=False)     # (N,)
+    cluster_sum: Any = field(repr=False)           # sparse (J, N): sums per cluster
+    z_fill: np.ndarray = field(repr=False)         # (J, pz)
+    z_obs: np.ndarray = field(repr=False)          # (J, pz)
+    z_pattern: np.ndarray = field(repr=False)      # (J,)
+    z_masks: np.ndarray = field(repr=False)        # (Kz, pz)
+    both_idx: np.ndarray = field(repr=False)       # positions among within
+    cluster_sig: np.ndarray = field(repr=False)    # (J,)
+    sig_counts: Any = field(repr=False)            # sparse (S, K) rows per pattern
+    sig_zpat: np.ndarray = field(repr=False)       # (S,)
+    sig_nclusters: np.ndarray = field(repr=False)  # (S,)
+    nvals: np.ndarray = field(repr=False)          # (J,) observed values
     mode: str = "ml.x"
-    _cache: dict = field(default_factory=dict, repr=False)
+    # results of the layers above kept with the data (the FIML saturated model,
+    # msem_nb.estimation.saturated), whose types this layer cannot name
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     incomplete: ClassVar[bool] = True
 
@@ -161,22 +180,25 @@ class MissingClusterData(ClusterData):
         return len(self.masks)
 
     @cached_property
-    def sig_weights_t(self):
+    def sig_weights_t(self) -> Any:
         """(K, S) sparse: rows of each pattern over all clusters of each signature."""
         return sparse.csr_matrix(self.sig_counts.multiply(self.sig_nclusters[:, None]).T)
 
     @property
     def nsignatures(self) -> int:
-        return self.sig_counts.shape[0]
+        return int(self.sig_counts.shape[0])
 
-    def subset(self, within, between_only, both=None) -> ClusterData:
+    def subset(self, within: Sequence[str], between_only: Sequence[str],
+               both: Sequence[str] | None = None) -> ClusterData:
+        """The same rows on a subset of the variables, rebuilt from the raw values
+        (rows with nothing observed on them are left out)."""
         names = self.names
         idx = [names.index(v) for v in tuple(within) + tuple(between_only)]
-        both = tuple(v for v in (both if both is not None else self.both) if v in within)
+        kept = tuple(v for v in (both if both is not None else self.both) if v in within)
         vals = self.values[:, idx]
         keep = ~np.isnan(vals).all(axis=1)
         return _cluster_from_values(vals[keep], self.row_cluster[keep], self.cluster_ids,
-                                    tuple(within), tuple(between_only), both, self.n_dropped,
+                                    tuple(within), tuple(between_only), kept, self.n_dropped,
                                     self.mode)
 
     def affine(self, loc: np.ndarray, scale: np.ndarray) -> ClusterData:
@@ -197,7 +219,7 @@ class MissingClusterData(ClusterData):
 # building the containers
 # ----------------------------------------------------------------------------
 
-def _patterns(obs: np.ndarray):
+def _patterns(obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Distinct rows of a boolean matrix and the index of each row's pattern."""
     if obs.shape[1] == 0:
         return np.zeros((1, 0), bool), np.zeros(len(obs), int)
@@ -205,7 +227,7 @@ def _patterns(obs: np.ndarray):
     return masks.astype(bool), inv.reshape(-1)
 
 
-def _check_observed(values: np.ndarray, names) -> None:
+def _check_observed(values: np.ndarray, names: Sequence[str]) -> None:
     nobs = (~np.isnan(values)).sum(axis=0)
     for k in np.where(nobs == 0)[0]:
         raise DataError(f"variable '{names[k]}' has no observed values")
@@ -252,7 +274,7 @@ def _check_coverage(obs: np.ndarray, names: Sequence[str], unit: str,
         "use data in which they are observed together")
 
 
-def _pairwise_moments(values: np.ndarray):
+def _pairwise_moments(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Available-case means and pairwise covariances, made positive definite (start values)."""
     df = pd.DataFrame(values)
     mean = np.nanmean(values, axis=0)
@@ -265,7 +287,8 @@ def _pairwise_moments(values: np.ndarray):
     return mean, (V * w) @ V.T
 
 
-def missing_single_data(values: np.ndarray, names, n_dropped: int, mode: str) -> SingleData:
+def missing_single_data(values: np.ndarray, names: Iterable[str], n_dropped: int,
+                        mode: str) -> SingleData:
     """Pattern statistics of a single-level sample with missing values.
 
     Returns a plain SingleData when no value is missing.
@@ -298,8 +321,9 @@ def missing_single_data(values: np.ndarray, names, n_dropped: int, mode: str) ->
                              row_pattern=row_pat, mode=mode)
 
 
-def missing_cluster_data(values: np.ndarray, codes: np.ndarray, uniques: np.ndarray, within,
-                         between_only, both, n_dropped: int, mode: str) -> ClusterData:
+def missing_cluster_data(values: np.ndarray, codes: np.ndarray, uniques: np.ndarray,
+                         within: Iterable[str], between_only: Iterable[str],
+                         both: Iterable[str], n_dropped: int, mode: str) -> ClusterData:
     """Per-cluster pattern structure of a two-level sample with missing values.
 
     Parameters
@@ -315,7 +339,9 @@ def missing_cluster_data(values: np.ndarray, codes: np.ndarray, uniques: np.ndar
                                 normalize_missing(mode))
 
 
-def _cluster_from_values(values, codes, uniques, within, between_only, both, n_dropped, mode):
+def _cluster_from_values(values: np.ndarray, codes: np.ndarray, uniques: np.ndarray,
+                         within: tuple[str, ...], between_only: tuple[str, ...],
+                         both: tuple[str, ...], n_dropped: int, mode: str) -> ClusterData:
     """Build from rows already sorted by cluster code (codes may have gaps)."""
     names = within + between_only
     if len(values) == 0:
@@ -419,21 +445,48 @@ def _cluster_from_values(values, codes, uniques, within, between_only, both, n_d
         mode=mode)
 
 
-def _pattern_layout(y_fill, y_obs, row_pat, cl, K, J) -> dict:
+class _PatternLayout(TypedDict):
+    """The fields of MissingClusterData that lay the rows out by pattern."""
+
+    pattern_start: np.ndarray
+    yp_fill: np.ndarray
+    yp_obs: np.ndarray
+    yp_cluster: np.ndarray
+    cluster_sum: Any  # scipy sparse (no stubs)
+
+
+def _pattern_layout(y_fill: np.ndarray, y_obs: np.ndarray, row_pat: np.ndarray,
+                    cl: np.ndarray, K: int, J: int) -> _PatternLayout:
     """Rows re-ordered by pattern, and the sparse matrix that sums them per cluster."""
     order = np.argsort(row_pat, kind="stable")
     start = np.r_[0, np.cumsum(np.bincount(row_pat, minlength=K))]
     pcl = cl[order]
     N = len(order)
     csum = sparse.csr_matrix((np.ones(N), (pcl, np.arange(N))), shape=(J, N))
-    return dict(pattern_start=start, yp_fill=np.ascontiguousarray(y_fill[order]),
-                yp_obs=np.asarray(y_obs[order], dtype=float), yp_cluster=pcl,
-                cluster_sum=csum)
+    return _PatternLayout(pattern_start=start, yp_fill=np.ascontiguousarray(y_fill[order]),
+                          yp_obs=np.asarray(y_obs[order], dtype=float), yp_cluster=pcl,
+                          cluster_sum=csum)
 
 
-def as_missing(data):
-    """A complete data set in the missing-data layout (one pattern), for per-unit work."""
-    if data.incomplete:
+@overload
+def as_missing(data: SingleData) -> MissingSingleData: ...
+
+
+@overload
+def as_missing(data: ClusterData) -> MissingClusterData: ...
+
+
+def as_missing(data: SingleData | ClusterData) -> MissingSingleData | MissingClusterData:
+    """A complete data set in the missing-data layout (one pattern), for per-unit work.
+
+    Incomplete data are returned as they are.
+
+    Raises
+    ------
+    ValueError
+        When the data set keeps no rows (per-unit work needs them).
+    """
+    if isinstance(data, (MissingSingleData, MissingClusterData)):
         return data
     if isinstance(data, SingleData):
         vals = data.rows
@@ -446,6 +499,8 @@ def as_missing(data):
             masks=np.ones((1, p), bool), pattern_count=np.array([float(data.nobs)]),
             pattern_mean=data.mean[None].copy(), pattern_sscp=(dev.T @ dev)[None],
             row_pattern=np.zeros(len(vals), int), mode="listwise")
+    if data.rows is None:
+        raise ValueError("the data set keeps no rows; per-cluster scores need them")
     pw = data.p_within
     sizes = data.cluster_sizes
     J = data.nclusters

@@ -27,7 +27,7 @@ from collections.abc import Hashable, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from msem_nb.data.complete import SingleData, cluster_stats
+from msem_nb.data.complete import ClusterData, SingleData, cluster_stats
 from msem_nb.data.missing import missing_cluster_data, missing_single_data, rows_to_keep
 from msem_nb.errors import DataError, DataWarning
 from msem_nb.messages import notify
@@ -77,8 +77,8 @@ def check_cluster_ids(ids: pd.Series, cluster: Hashable) -> None:
     """
     if ids.dtype != object:
         return
-    seen: dict = {}
-    pairs = []
+    seen: dict[tuple[str, object], object] = {}
+    pairs: list[tuple[object, object]] = []
     for value in pd.unique(ids.to_numpy()):
         key = _id_key(value)
         if key in seen:
@@ -122,7 +122,7 @@ def _backtick_hint(name: str, columns: Iterable[Hashable]) -> str:
     return f". Did you mean {shown}?{case}{how}"
 
 
-def _numeric_block(df: pd.DataFrame, names) -> np.ndarray:
+def _numeric_block(df: pd.DataFrame, names: Sequence[str]) -> np.ndarray:
     """The model columns as a float matrix, with a clear error for bad columns."""
     missing = [v for v in names if v not in df.columns]
     if missing:
@@ -158,7 +158,8 @@ def _numeric_block(df: pd.DataFrame, names) -> np.ndarray:
     return out
 
 
-def _drop_missing(values: np.ndarray, missing: str, exo_cols=()) -> tuple[np.ndarray, int]:
+def _drop_missing(values: np.ndarray, missing: str,
+                  exo_cols: Sequence[int] = ()) -> tuple[np.ndarray, int]:
     # the rules per missing-data mode live with the FIML code
     return rows_to_keep(values, missing, exo_cols)
 
@@ -245,7 +246,7 @@ def _check_magnitude(values: np.ndarray, names: Sequence[str]) -> None:
             f"data['{names[k]}'] * 1e{-power}")
 
 
-def _check_constant(values: np.ndarray, names) -> None:
+def _check_constant(values: np.ndarray, names: Sequence[str]) -> None:
     if len(values) == 0:
         raise DataError("no rows left after removing rows with missing values")
     spread = np.ptp(values, axis=0)
@@ -255,8 +256,10 @@ def _check_constant(values: np.ndarray, names) -> None:
             "it carries no information; leave it out of the model")
 
 
-def prepare_data(df: pd.DataFrame, names, cluster=None, between_only=(), both=(),
-                 missing: str = "listwise", exogenous=()):
+def prepare_data(df: pd.DataFrame, names: Iterable[str], cluster: Hashable | None = None,
+                 between_only: Iterable[str] = (), both: Iterable[str] = (),
+                 missing: str = "listwise",
+                 exogenous: Iterable[str] = ()) -> SingleData | ClusterData:
     """Validate a DataFrame and compute the sufficient statistics.
 
     Parameters

@@ -21,10 +21,15 @@ class ModelData(Protocol):
     @property
     def names(self) -> tuple[str, ...]: ...
 
-    #: rows (level-1 units) used
-    nobs: int
-    #: rows dropped before the fit (listwise deletion, rows with nothing observed)
-    n_dropped: int
+    @property
+    def nobs(self) -> int:
+        """Rows (level-1 units) used."""
+        ...
+
+    @property
+    def n_dropped(self) -> int:
+        """Rows dropped before the fit (listwise deletion, rows with nothing observed)."""
+        ...
 
     @property
     def incomplete(self) -> bool:

@@ -17,11 +17,14 @@ units, through the Cholesky factors of their covariance.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from msem_nb.data.complete import ClusterData, SingleData
+from msem_nb.data.protocol import ModelData
 from msem_nb.errors import ConvergenceWarning, ModelSpecificationError, NotIdentifiedError
 from msem_nb.estimation.constraints import linear_constraints, null_space
 from msem_nb.estimation.exogenous import exogenous_values
@@ -31,18 +34,43 @@ from msem_nb.estimation.information import (
     observed_information,
 )
 from msem_nb.estimation.information import expected_information as analytic_expected
-from msem_nb.estimation.optimize import maximize, maximize_scoring, numeric_hessian
+from msem_nb.estimation.optimize import (
+    HessianFun,
+    OptimResult,
+    maximize,
+    maximize_scoring,
+    numeric_hessian,
+)
 from msem_nb.estimation.saturated import Saturated
 from msem_nb.estimation.start import start_values, user_starts
 from msem_nb.estimation.units import choose_units, with_fixed
 from msem_nb.likelihood.objective import Objective
+from msem_nb.likelihood.protocol import LogLikelihood
 from msem_nb.likelihood.slopes import CholeskyMap, SlopeObjective, boundary_notes
 from msem_nb.messages import notify
 from msem_nb.model.partable import ParTable
 from msem_nb.model.spec import ModelSpec, build_spec
 
-__all__ = ["Estimation", "Internal", "estimate", "count_moments", "expected_information",
-           "check_start"]
+__all__ = ["Estimation", "Internal", "RobustInfo", "estimate", "count_moments",
+           "expected_information", "check_start"]
+
+
+@dataclass(frozen=True, eq=False)
+class RobustInfo:
+    """What MLR adds to an estimation (:mod:`msem_nb.estimation.sandwich`).
+
+    ``meat`` is the sum of outer products of unit scores; ``vcov_model``
+    the covariance from the information matrix alone (the bread).
+    """
+
+    meat: np.ndarray
+    vcov_model: np.ndarray
+    nunits: int
+
+    @property
+    def trace_h0(self) -> float:
+        """tr(V B): the model's part of the scaling factor's numerator."""
+        return float(np.sum(self.vcov_model * self.meat))
 
 
 @dataclass(frozen=True, eq=False)
@@ -65,8 +93,18 @@ class Internal:
 
 @dataclass(frozen=True, eq=False)
 class Estimation:
+    """The result of one estimation: the free parameters and what inference needs.
+
+    ``objective`` is the log-likelihood (or fit function, MUML) that was
+    maximised; ``fixed_values`` maps rows of the parameter table to the fixed
+    values of the covariates' moments (fixed.x); ``sat_x`` is the saturated
+    model they come from, ``h1`` the saturated model of all variables when
+    it was fitted on the way; ``notes`` are plain-language remarks for the
+    user (random slopes at their boundary).
+    """
+
     spec: ModelSpec
-    objective: Objective
+    objective: LogLikelihood
     theta: np.ndarray
     loglik_joint: float
     loglik_x: float
@@ -76,13 +114,13 @@ class Estimation:
     iterations: int
     evaluations: int
     message: str
-    fixed_values: dict
+    fixed_values: dict[int, float]
     sat_x: Saturated | None
     n_constraints: int = 0
     h1: Saturated | None = None
-    notes: tuple = ()
+    notes: tuple[str, ...] = ()
     # MLR (msem_nb.inference.robust): the meat and the model-based vcov; vcov is then robust
-    robust: object = None
+    robust: RobustInfo | None = None
     # the table theta refers to when the estimator changed the caller's (MUML frees the
     # covariates' moments, msem_nb.estimation.muml); None: the caller's table
     partable: ParTable | None = None
@@ -99,7 +137,7 @@ class Estimation:
         return self.loglik_joint - self.loglik_x
 
 
-def count_moments(pt: ParTable, data) -> int:
+def count_moments(pt: ParTable, data: ModelData) -> int:
     """Number of sample moments the model is fitted to (free of fixed covariates).
 
     The covariances of each block's observed variables, plus one mean per
@@ -130,13 +168,20 @@ def expected_information(obj: Objective, theta: np.ndarray, K: np.ndarray) -> np
         info = analytic_expected(obj, theta)
         if info is not None:
             return K.T @ info @ K
-    _, (mu, sigma) = obj.moments(theta)
+    _, mom = obj.moments(theta)
     d = obj.data
+    if not isinstance(d, SingleData) or len(mom) != 2:
+        raise ValueError("the expected information of a two-level model is not available "
+                         "here (an implied covariance matrix is not positive definite)")
+    mu, sigma = mom
     pseudo = SingleData(d.names, d.nobs, d.mean if mu is None else mu, sigma)
     pobj = Objective(obj.spec, pseudo, obj.meanstructure)
 
-    def grad(xi):
-        return K.T @ pobj.loglik(theta + K @ (xi - xi0), gradient=True)[1]
+    def grad(xi: np.ndarray) -> np.ndarray:
+        g = pobj.loglik(theta + K @ (xi - xi0), gradient=True)[1]
+        if g is None:  # pragma: no cover - the implied matrix at theta is positive definite
+            raise FloatingPointError("implied covariance matrix is not positive definite")
+        return K.T @ g
 
     xi0 = np.zeros(K.shape[1])
     return -numeric_hessian(grad, xi0)
@@ -178,7 +223,10 @@ def check_start(start: object, pt: ParTable, npar: int) -> np.ndarray:
     return theta0
 
 
-def estimate(pt: ParTable, data, *, control: dict | None = None,
+# control's values differ in type by key (options.CONTROL_KEYS: counts, tolerances, a
+# start vector, a flag), hence Any
+def estimate(pt: ParTable, data: SingleData | ClusterData, *,
+             control: Mapping[str, Any] | None = None,
              information: str | None = None) -> Estimation:
     """Maximum likelihood estimates for a parameter table on prepared data.
 
@@ -191,7 +239,7 @@ def estimate(pt: ParTable, data, *, control: dict | None = None,
     ----------
     pt : ParTable
     data : SingleData or ClusterData
-    control : dict, optional
+    control : mapping, optional
         ``maxiter`` (most iterations: Fisher scoring and Newton steps where
         both information matrices are analytic, BFGS's otherwise), ``gtol``
         (BFGS's per-observation gradient tolerance), ``start`` (a full start
@@ -286,7 +334,7 @@ def _rows_or_clusters(data: SingleData | ClusterData, name: str) -> float:
     return float(data.nobs)
 
 
-def _estimate_slopes(pt: ParTable, data: ClusterData, control: dict,
+def _estimate_slopes(pt: ParTable, data: ClusterData, control: Mapping[str, Any],
                      lin: tuple[np.ndarray, np.ndarray] | None) -> Estimation:
     """Random slopes: estimated in the data's units, through Cholesky coordinates."""
     fixed_values, sat_x, _, h1 = exogenous_values(pt, data)
@@ -317,7 +365,8 @@ class _Fit:
 
 
 def _maximize(obj: Objective | SlopeObjective, pt: ParTable, theta0: np.ndarray,
-              lin: tuple[np.ndarray, np.ndarray] | None, control: dict, information: str,
+              lin: tuple[np.ndarray, np.ndarray] | None, control: Mapping[str, Any],
+              information: str,
               cmap: CholeskyMap | None) -> _Fit:
     """Maximise ``obj.loglik`` from theta0 under ``C theta = c`` (lin), with the covariance
     matrix of the estimates from the `information` matrix; warns as the caller's fit."""
@@ -343,14 +392,16 @@ def _maximize(obj: Objective | SlopeObjective, pt: ParTable, theta0: np.ndarray,
     # the differenced one (optimize.numeric_hessian).
     # The information at the start makes the optimiser's gradient tolerance
     # independent of the units of the variables.
-    hess = metric = None
-    res = None
+    hess: HessianFun | None = None
+    metric: np.ndarray | None = None
+    res: OptimResult | None = None
     if cmap is None and analytic_available(obj):
         aobj = obj
 
-        def hess(xi: np.ndarray) -> np.ndarray | None:
+        def analytic_hess(xi: np.ndarray) -> np.ndarray | None:
             info = observed_information(aobj, theta_p + K @ xi)
             return None if info is None else -(K.T @ info @ K)
+        hess = analytic_hess
 
         def evaluate(xi: np.ndarray, kind: str | None
                      ) -> tuple[float, np.ndarray | None, np.ndarray | None]:
@@ -397,8 +448,13 @@ def _maximize(obj: Objective | SlopeObjective, pt: ParTable, theta0: np.ndarray,
 
     vcov = None
     if res.hessian is not None and npar and want_se:
-        info = -res.hessian if information == "observed" else \
-            expected_information(obj, theta, K)
+        if information == "observed":
+            info = -res.hessian
+        elif isinstance(obj, Objective):
+            info = expected_information(obj, theta, K)
+        else:  # pragma: no cover - refused in estimate for random slopes
+            raise ModelSpecificationError("information='expected' is not available for "
+                                          "random-slope models")
         # Judge singularity on the correlation-scaled information, so that
         # parameters on very different scales do not look unidentified.
         dscale = np.sqrt(np.clip(np.abs(np.diag(info)), 1e-300, None))
@@ -447,7 +503,7 @@ _SCORING_STEPS = 40
 def _param_names(pt: ParTable) -> list[str]:
     tab = pt.table
     rec = pt.records
-    names = {}
+    names: dict[int, str] = {}
     for i in range(len(tab)):
         k = int(rec[i]["free"]) - 1
         if k >= 0 and k not in names:

@@ -7,17 +7,22 @@ reported conditional on them: ``loglik = loglik_joint - loglik_x``.
 
 from __future__ import annotations
 
-
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+
 from msem_nb.data.complete import ClusterData, SingleData
-from msem_nb.likelihood.complete import LOG2PI
+from msem_nb.errors import ModelSpecificationError
 from msem_nb.estimation.saturated import Saturated, fit_saturated
+from msem_nb.likelihood.complete import LOG2PI
 from msem_nb.model.partable import ParTable
 
+__all__ = ["exogenous_loglik", "exogenous_values"]
 
-def exogenous_loglik(data, names, h1) -> float:
+
+def exogenous_loglik(data: SingleData | ClusterData, names: Sequence[str],
+                     h1: Saturated) -> float:
     """The term lavaan 0.6-14 subtracts for fixed covariates under FIML.
 
     Single level: the saturated normal log-likelihood of the covariates at
@@ -26,13 +31,18 @@ def exogenous_loglik(data, names, h1) -> float:
     (divisor N) over the rows; for between-only ones, with the covariance of
     their cluster values over the clusters. With complete covariates both
     equal the covariates' own saturated log-likelihood.
+
+    Incomplete two-level data keep NaN where values are missing in ``rows``
+    and in the between-only part of ``cluster_vectors``
+    (:class:`msem_nb.data.missing.MissingClusterData`), so the pairwise
+    covariances below use the observed values.
     """
-    def h1_loglik(n, S):
+    def h1_loglik(n: int, S: np.ndarray) -> float:
         k = len(S)
         if k == 0:
             return 0.0
         sign, logdet = np.linalg.slogdet(S)
-        return -0.5 * n * (k * LOG2PI + logdet + k)
+        return float(-0.5 * n * (k * LOG2PI + logdet + k))
 
     if isinstance(data, SingleData):
         idx = [data.names.index(v) for v in names]
@@ -42,20 +52,21 @@ def exogenous_loglik(data, names, h1) -> float:
     out = 0.0
     N = data.nobs
     if wx:
-        rows = data.values[:, wx] if data.incomplete else data.rows[:, wx]
-        S = pd.DataFrame(rows).cov().to_numpy() * (N - 1) / N
+        if data.rows is None:  # pragma: no cover - prepare_data keeps the rows
+            raise ValueError("the data set keeps no rows")
+        S = pd.DataFrame(data.rows[:, wx]).cov().to_numpy() * (N - 1) / N
         out += h1_loglik(N, S)
     if bx:
         pw = data.p_within
         z = data.cluster_vectors[:, [pw + k for k in bx]]
-        if data.incomplete:
-            z = np.where(data.z_obs[:, bx] > 0, data.z_fill[:, bx], np.nan)
         J = len(z)
         S = pd.DataFrame(z).cov().to_numpy() * (J - 1) / J
         out += h1_loglik(J, S)
     return out
 
-def _exo_subset(pt: ParTable, data, exo):
+
+def _exo_subset(pt: ParTable, data: SingleData | ClusterData,
+                exo: Sequence[str]) -> SingleData | ClusterData:
     if isinstance(data, SingleData):
         return data.subset([v for v in data.names if v in exo])
     within = [v for v in data.within if v in exo]
@@ -94,7 +105,8 @@ def _separate_levels(data: ClusterData, within: list[str], between: list[str]) -
     return Saturated(tuple(within) + tuple(between), np.concatenate([mw, mb]), sw, sb, ll)
 
 
-def exogenous_values(pt: ParTable, data):
+def exogenous_values(pt: ParTable, data: SingleData | ClusterData
+                     ) -> tuple[dict[int, float], Saturated | None, float, Saturated | None]:
     """Fixed values of the exogenous covariates' moments, and log-likelihood terms.
 
     Returns ``(values, sat, loglik_x, h1)``: ``values`` maps table rows to
@@ -112,18 +124,17 @@ def exogenous_values(pt: ParTable, data):
     exo = pt.exogenous
     if not exo:
         return {}, None, 0.0, None
-    h1 = None
-    split = isinstance(data, ClusterData) and any(v in data.both for v in exo)
+    h1: Saturated | None = None
+    both = data.both if isinstance(data, ClusterData) else ()
     if data.incomplete:
         # incomplete data: covariate moments from the joint FIML saturated
-        # model, and lavaan's covariate term (msem_nb.data.missing.exogenous_loglik)
+        # model, and lavaan's covariate term (exogenous_loglik)
         h1 = sat = fit_saturated(data)
-        both = data.both if isinstance(data, ClusterData) else ()
         loglik_x = exogenous_loglik(data, [v for v in exo if v not in both], h1)
-    elif split:
+    elif any(v in both for v in exo):
         h1 = fit_saturated(data)
         sat = h1
-        plain = [v for v in exo if v not in data.both]
+        plain = [v for v in exo if v not in both]
         loglik_x = fit_saturated(_exo_subset(pt, data, plain)).loglik if plain else 0.0
     elif isinstance(data, ClusterData):
         sat = _separate_levels(data, [v for v in data.within if v in exo],
@@ -137,7 +148,7 @@ def exogenous_values(pt: ParTable, data):
     # the saturated covariance of each block's level: sigma_w for the lowest
     # level (and a single-level model), sigma_b for the between level
     level_cov = [sat.sigma_w if pt.is_lowest(b) else sat.sigma_b for b in range(len(pt.blocks))]
-    values = {}
+    values: dict[int, float] = {}
     for i, r in enumerate(rec):
         if not r["exo"]:
             continue
@@ -147,5 +158,9 @@ def exogenous_values(pt: ParTable, data):
             values[i] = float(sat.mu[a])
             continue
         c = names.index(rhs)
-        values[i] = float(level_cov[b][a, c])
+        cov = level_cov[b]
+        if cov is None:  # a two-level table on single-level data (fit's check_cluster refuses it)
+            raise ModelSpecificationError("the model has a between block but the data have "
+                                          "one level; pass cluster='...'")
+        values[i] = float(cov[a, c])
     return values, sat, loglik_x, h1

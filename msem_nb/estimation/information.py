@@ -82,7 +82,13 @@ from typing import TypeGuard
 import numpy as np
 
 from msem_nb.data.complete import ClusterData
-from msem_nb.likelihood.complete import LOG2PI, loglik_single, loglik_twolevel
+from msem_nb.likelihood.complete import (
+    LOG2PI,
+    SingleGradient,
+    TwoLevelGradient,
+    loglik_single,
+    loglik_twolevel,
+)
 from msem_nb.likelihood.objective import Objective
 from msem_nb.model.implied import BlockMoments
 from msem_nb.model.spec import BlockSpec
@@ -275,7 +281,7 @@ def _normal_pieces(U: np.ndarray, V: np.ndarray, Oi: np.ndarray, c: np.ndarray,
 class _MomentParts:
     info: np.ndarray                 # Delta' (-d2l/dm dm') Delta
     bm: list[BlockMoments]
-    grads: tuple                     # dl/dm as the likelihood returns it
+    grads: SingleGradient | TwoLevelGradient  # dl/dm as the likelihood returns it
     loglik: float
 
 
@@ -294,11 +300,15 @@ def _moment_parts(obj: Objective, theta: np.ndarray, observed: bool) -> _MomentP
     m = len(lay.par)
     E = np.zeros((m, m))
     mm = W = None
-    grads: tuple
+    grads: SingleGradient | TwoLevelGradient
     if isinstance(data, ClusterData):
+        if len(mom) != 3:  # pragma: no cover - Objective.moments follows the data's levels
+            raise ValueError("two-level data need (mu, sigma_w, sigma_b)")
         mu, sw, sb = mom
         pw, p = data.p_within, len(mu)
         g = data.groups
+        if g is None:  # pragma: no cover - ClusterData from cluster_stats has size groups
+            raise ValueError("incomplete data have no statistics by cluster size")
         cnt = g.count
         # one batched factorisation for Sigma_W (padded with an identity block)
         # and every Omega_n = Sigma_B + E Sigma_W E' / n
@@ -337,14 +347,16 @@ def _moment_parts(obj: Objective, theta: np.ndarray, observed: bool) -> _MomentP
                                    v if observed else None, f, True)
         E += Eb
     else:
-        mu, sigma = mom
+        if len(mom) != 2:  # pragma: no cover - Objective.moments follows the data's levels
+            raise ValueError("single-level data need (mu, sigma)")
+        mu1, sigma = mom    # mu1 is None without a mean structure
         inv_logdet = _inverse_logdet(sigma)
         if inv_logdet is None:
             return None
         Si, logdet1 = inv_logdet
         n = float(data.nobs)
         p = len(sigma)
-        dd = None if mu is None else data.mean - mu
+        dd = None if mu1 is None else data.mean - mu1
         M = data.cov if dd is None else data.cov + np.outer(dd, dd)
         ll = -0.5 * n * (p * LOG2PI + logdet1 + np.sum(Si * M))
         R1 = n * (Si @ M @ Si)
@@ -458,9 +470,11 @@ def _block_derivatives(bs: BlockSpec, bm: BlockMoments, G: np.ndarray, g: np.nda
     return out
 
 
-def _curvature(obj: Objective, bm: list[BlockMoments], grads: tuple) -> np.ndarray:
+def _curvature(obj: Objective, bm: list[BlockMoments],
+               grads: SingleGradient | TwoLevelGradient) -> np.ndarray:
     spec, npar = obj.spec, obj.spec.npar
-    if len(bm) == 1:
+    # one block (single level) gives (g_mu, G), two levels (g_mu, G_w, G_b)
+    if len(grads) == 2:
         g_mu, G = grads
         return _block_curvature(spec.blocks[0], bm[0], G, g_mu, npar)
     g_mu, G_w, G_b = grads
@@ -477,10 +491,13 @@ def moment_curvature(obj: Objective, theta: np.ndarray) -> np.ndarray | None:
     theta = np.asarray(theta, dtype=float)
     bm, mom = obj.moments(theta)
     data = obj.data
-    if isinstance(data, ClusterData):
-        _, grads = loglik_twolevel(data, mom[0], mom[1], mom[2], gradient=True)
-    else:
-        _, grads = loglik_single(data, mom[0], mom[1], gradient=True)
+    grads: SingleGradient | TwoLevelGradient | None
+    if isinstance(data, ClusterData) and len(mom) == 3:
+        _, grads = loglik_twolevel(data, *mom, gradient=True)
+    elif not isinstance(data, ClusterData) and len(mom) == 2:
+        _, grads = loglik_single(data, *mom, gradient=True)
+    else:  # pragma: no cover - Objective.moments follows the data's levels
+        raise ValueError("the moments do not match the data's number of levels")
     if grads is None:
         return None
     return _curvature(obj, bm, grads)
@@ -527,12 +544,14 @@ def loglik_information(obj: Objective, theta: np.ndarray, kind: str = "observed"
     spec = obj.spec
     grad = np.zeros(spec.npar)
     observed = kind == "observed"
-    curv = []
-    if len(res.bm) == 1:
-        g_mu, G = res.grads
-        curv.append(_block_derivatives(spec.blocks[0], res.bm[0], G, g_mu, grad, observed))
+    curv: list[np.ndarray | None] = []
+    grads = res.grads
+    # one block (single level) gives (g_mu, G), two levels (g_mu, G_w, G_b)
+    if len(grads) == 2:
+        g_mu1, G = grads
+        curv.append(_block_derivatives(spec.blocks[0], res.bm[0], G, g_mu1, grad, observed))
     else:
-        g_mu, G_w, G_b = res.grads
+        g_mu, G_w, G_b = grads
         w, _, ix = obj.level_blocks
         for b, bs in enumerate(spec.blocks):
             curv.append(_block_derivatives(bs, res.bm[b], G_w if b == w else G_b[ix],

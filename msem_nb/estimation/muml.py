@@ -29,7 +29,9 @@ F is not a log-likelihood: ``loglik_joint`` is NaN and F itself is kept in
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -105,8 +107,9 @@ def muml_partable(pt: ParTable) -> ParTable:
     return ParTable(tab, pt.blocks, pt.meanstructure, pt.nlevels, pt.defined, pt.constraints)
 
 
+# control: as for estimate.estimate (values of several types, options.CONTROL_KEYS)
 def estimate_muml(pt: ParTable, data: ModelData, *,
-                  control: dict | None = None) -> MumlEstimation:
+                  control: Mapping[str, Any] | None = None) -> MumlEstimation:
     """MUML estimates of a two-level table on complete clustered data.
 
     Parameters
@@ -117,7 +120,7 @@ def estimate_muml(pt: ParTable, data: ModelData, *,
     data : ClusterData
         Complete (listwise) two-level data; anything else is refused
         (:func:`check_muml_data`).
-    control : dict, optional
+    control : mapping, optional
         ``maxiter``, ``gtol``, ``start`` (a full start vector of the freed
         table's parameters; skips the first stage), ``se`` (False: no
         Hessian, no vcov).

@@ -15,12 +15,20 @@ gradient tolerances are units-free as well.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
+from typing import TypeAlias
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-__all__ = ["OptimResult", "maximize", "maximize_scoring", "numeric_hessian"]
+__all__ = ["OptimResult", "maximize", "maximize_scoring", "numeric_hessian", "FunGrad",
+           "HessianFun"]
+
+#: ``fun_grad(x) -> (f, g)``: the value and its gradient (None where f is not finite)
+FunGrad: TypeAlias = Callable[[np.ndarray], tuple[float, np.ndarray | None]]
+#: ``hess(x)``: the analytic Hessian, or None where it cannot be evaluated
+HessianFun: TypeAlias = Callable[[np.ndarray], np.ndarray | None]
 
 
 @dataclass(frozen=True)
@@ -35,7 +43,8 @@ class OptimResult:
     message: str
 
 
-def numeric_hessian(grad_fun, x: np.ndarray, g0: np.ndarray | None = None,
+def numeric_hessian(grad_fun: Callable[[np.ndarray], np.ndarray], x: np.ndarray,
+                    g0: np.ndarray | None = None,
                     rel_step: float | None = None) -> np.ndarray:
     """Differences of an analytic gradient, symmetrised.
 
@@ -58,9 +67,10 @@ def numeric_hessian(grad_fun, x: np.ndarray, g0: np.ndarray | None = None,
     return 0.5 * (H + H.T)
 
 
-def maximize(fun_grad, x0, *, scale: float = 1.0, maxiter: int = 2000,
+def maximize(fun_grad: FunGrad, x0: ArrayLike, *, scale: float = 1.0, maxiter: int = 2000,
              gtol: float = 1e-5, final_gtol: float = 1e-9, newton_steps: int = 3,
-             hessian: bool = True, hess=None, metric: np.ndarray | None = None,
+             hessian: bool = True, hess: HessianFun | None = None,
+             metric: np.ndarray | None = None,
              newton_from: float = 1e-2, central: bool = False) -> OptimResult:
     """Maximise ``f`` given ``fun_grad(x) -> (f, g)`` (g None when f is not finite).
 
@@ -97,7 +107,7 @@ def maximize(fun_grad, x0, *, scale: float = 1.0, maxiter: int = 2000,
     """
     nev = 0
 
-    def fg(x):
+    def fg(x: np.ndarray) -> tuple[float, np.ndarray | None]:
         nonlocal nev
         nev += 1
         f, g = fun_grad(x)
@@ -105,13 +115,13 @@ def maximize(fun_grad, x0, *, scale: float = 1.0, maxiter: int = 2000,
             return np.inf, None
         return -f / scale, -np.asarray(g) / scale
 
-    def grad_only(x):
+    def grad_only(x: np.ndarray) -> np.ndarray:
         f, g = fg(x)
         if g is None:
             raise FloatingPointError("gradient not finite near the solution")
         return g
 
-    def hessian_at(x, g):
+    def hessian_at(x: np.ndarray, g: np.ndarray) -> np.ndarray:
         if hess is not None:
             Hx = hess(x)
             if Hx is not None and np.all(np.isfinite(Hx)):
@@ -290,7 +300,7 @@ _DISTANCE_DONE = 1e-20
 _DECREMENT_QUADRATIC = 1e-10
 
 
-def _newton_phase(fg: Callable[[np.ndarray], tuple[float, np.ndarray | None]],
+def _newton_phase(fg: FunGrad,
                   hessian_at: Callable[[np.ndarray, np.ndarray], np.ndarray],
                   x: np.ndarray, f: float, g: np.ndarray, max_steps: int = 20
                   ) -> tuple[np.ndarray, float, np.ndarray, int, np.ndarray | None, bool]:

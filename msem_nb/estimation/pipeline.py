@@ -17,13 +17,13 @@ frees the covariates' moments); the Estimation then carries it as
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Hashable
 
 import pandas as pd
 
 from msem_nb.data.center import center_columns
+from msem_nb.data.complete import ClusterData, SingleData
 from msem_nb.data.prepare import prepare_data
-from msem_nb.data.protocol import ModelData
 from msem_nb.errors import ModelSpecificationError
 from msem_nb.estimation.estimate import Estimation, estimate
 from msem_nb.estimation.muml import check_muml_table, estimate_muml
@@ -34,7 +34,7 @@ from msem_nb.model.partable import ParTable
 __all__ = ["prepare", "fit_prepared", "check_cluster"]
 
 
-def check_cluster(pt: ParTable, cluster: Any) -> None:
+def check_cluster(pt: ParTable, cluster: Hashable | None) -> None:
     """A multilevel table needs a cluster column, a single-level one none."""
     if pt.multilevel and cluster is None:
         raise ModelSpecificationError(
@@ -45,8 +45,8 @@ def check_cluster(pt: ParTable, cluster: Any) -> None:
             "blocks; write the model in two level blocks, or leave cluster=None")
 
 
-def prepare(pt: ParTable, data: pd.DataFrame, cluster: Any,
-            options: FitOptions) -> tuple[ModelData, dict[str, str]]:
+def prepare(pt: ParTable, data: pd.DataFrame, cluster: Hashable | None,
+            options: FitOptions) -> tuple[SingleData | ClusterData, dict[str, str]]:
     """The data container for `pt`, and the centring applied (column -> how).
 
     Raises ``ModelSpecificationError`` when the estimator cannot fit the
@@ -77,15 +77,17 @@ def prepare(pt: ParTable, data: pd.DataFrame, cluster: Any,
     return prepared, centering
 
 
-def fit_prepared(pt: ParTable, data: ModelData, options: FitOptions) -> Estimation:
+def fit_prepared(pt: ParTable, data: SingleData | ClusterData,
+                 options: FitOptions) -> Estimation:
     """Estimate `pt` on prepared `data`: ML, with MLR's sandwich when asked, or MUML.
 
     Parameters
     ----------
     pt : ParTable
         Built with ``options.fixed_x`` and ``options.resolved_meanstructure()``.
-    data : ModelData
-        From :func:`prepare` (or :func:`msem_nb.data.prepare.prepare_data`).
+    data : SingleData or ClusterData
+        From :func:`prepare` (or :func:`msem_nb.data.prepare.prepare_data`); the
+        incomplete-data containers are subclasses of these.
     options : FitOptions
 
     Returns

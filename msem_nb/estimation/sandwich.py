@@ -18,47 +18,33 @@ stays exact. The scaled test that uses ``B`` is in
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+
 import numpy as np
-from msem_nb.data.complete import SingleData
-from msem_nb.likelihood.missing import (
-    casewise_single,
-    clusterwise_twolevel)
-from msem_nb.estimation.information import moment_jacobian
+from numpy.typing import ArrayLike
+
+from msem_nb.data.complete import ClusterData, SingleData
 from msem_nb.errors import ModelSpecificationError
+from msem_nb.estimation.estimate import Estimation, RobustInfo
+from msem_nb.estimation.information import moment_jacobian
+from msem_nb.likelihood.missing import casewise_single, clusterwise_twolevel
 from msem_nb.likelihood.objective import Objective
+from msem_nb.likelihood.protocol import DataMoments
+
+# RobustInfo lives with Estimation (its ``robust`` field) and is kept importable from here
 __all__ = ["RobustInfo", "unit_scores", "mlr_estimation", "vech_units"]
-
-
-@dataclass(frozen=True, eq=False)
-class RobustInfo:
-    """What MLR adds to an estimation.
-
-    ``meat`` is the sum of outer products of unit scores; ``vcov_model``
-    the covariance from the information matrix alone (the bread).
-    """
-
-    meat: np.ndarray
-    vcov_model: np.ndarray
-    nunits: int
-
-    @property
-    def trace_h0(self) -> float:
-        """tr(V B): the model's part of the scaling factor's numerator."""
-        return float(np.sum(self.vcov_model * self.meat))
 
 
 # ----------------------------------------------------------------------------
 # scores
 # ----------------------------------------------------------------------------
 
-def vech_units(n):
+def vech_units(n: int) -> tuple[np.ndarray, np.ndarray]:
     """Lower-triangle index pairs of an n x n symmetric matrix."""
     r, c = np.tril_indices(n)
     return r, c
 
 
-def _unit_moment_scores(obj, moments) -> np.ndarray:
+def _unit_moment_scores(obj: Objective, moments: DataMoments) -> np.ndarray:
     """Per-unit derivatives in the coordinates of ``moment_jacobian``.
 
     A symmetric matrix derivative G contributes G[a, b] for each a >= b,
@@ -67,12 +53,18 @@ def _unit_moment_scores(obj, moments) -> np.ndarray:
     derivative, the between block its part of the between one.
     """
     data, meanstructure = obj.data, obj.meanstructure
-    if isinstance(data, SingleData):
+    if isinstance(data, SingleData) and len(moments) == 2:
         mu, sigma = moments
-        _, g_mu, G = casewise_single(data, mu if meanstructure else None, sigma)
+        _, g_rows, G = casewise_single(data, mu if meanstructure else None, sigma)
         r, c = vech_units(G.shape[1])
-        parts = ([g_mu] if meanstructure else []) + [G[:, r, c]]
+        parts = [G[:, r, c]]
+        if meanstructure:
+            if g_rows is None:  # pragma: no cover - casewise_single gives it when mu is given
+                raise ValueError("no mean derivative for a model with a mean structure")
+            parts.insert(0, g_rows)
         return np.hstack(parts)
+    if not isinstance(data, ClusterData) or len(moments) != 3:  # pragma: no cover
+        raise ValueError("the moments do not match the data's number of levels")
     mu, sw, sb = moments
     _, (g_mu, G_w, G_b) = clusterwise_twolevel(data, mu, sw, sb)
     parts = [g_mu]
@@ -85,7 +77,7 @@ def _unit_moment_scores(obj, moments) -> np.ndarray:
     return np.hstack(parts)
 
 
-def unit_scores(obj, theta) -> np.ndarray:
+def unit_scores(obj: Objective, theta: ArrayLike) -> np.ndarray:
     """Score contributions of the independent units (rows or clusters).
 
     Returns
@@ -93,13 +85,13 @@ def unit_scores(obj, theta) -> np.ndarray:
     (n_units, npar) array whose column sums are the gradient of the
     log-likelihood at `theta`.
     """
-    theta = np.asarray(theta, dtype=float)
-    _, mom = obj.moments(theta)
+    th = np.asarray(theta, dtype=float)
+    _, mom = obj.moments(th)
     M = _unit_moment_scores(obj, mom)
-    return M @ moment_jacobian(obj, theta)
+    return M @ moment_jacobian(obj, th)
 
 
-def mlr_estimation(est):
+def mlr_estimation(est: Estimation) -> Estimation:
     """An Estimation whose ``vcov`` is the Huber-White sandwich.
 
     The model-based covariance and the meat are kept in ``est.robust``.

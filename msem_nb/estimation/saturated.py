@@ -3,22 +3,50 @@
 Used for the chi-square test, for the fixed values of exogenous covariates
 (fixed.x), for ICCs and for start values. Single level: closed form. Two
 levels: closed form when no variable has both a within and a between part,
-otherwise maximised over Cholesky factors with the analytic gradient.
+otherwise Fisher scoring in canonical coordinates
+(:mod:`msem_nb.estimation.saturated_twolevel`; O(p^2) memory). Incomplete
+data (FIML) are maximised over Cholesky factors with the analytic gradient.
+
+A prepared data set is immutable, so its saturated model is fitted once and
+kept with it (:func:`data_cache`): fit measures, ``decompose`` and the
+panel's refits on the same prepared data share it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Callable
 
 import numpy as np
 
 from msem_nb.data.complete import ClusterData, SingleData
-from msem_nb.likelihood.complete import loglik_single, loglik_twolevel
+from msem_nb.data.missing import MissingSingleData
 from msem_nb.estimation.optimize import maximize
 from msem_nb.estimation.saturated_missing import fit_saturated_single_missing
+from msem_nb.estimation.saturated_twolevel import fit_twolevel_h1
+from msem_nb.likelihood.complete import loglik_single, loglik_twolevel
 from msem_nb.likelihood.missing import loglik_twolevel_missing
 
-__all__ = ["Saturated", "fit_saturated", "moment_starts"]
+__all__ = ["Saturated", "fit_saturated", "moment_starts", "data_cache"]
+
+def data_cache(data: object) -> dict:
+    """A dict kept with a prepared data set for results that depend only on it.
+
+    The incomplete-data containers carry one (``_cache``); the complete-data
+    containers, frozen dataclasses without that field, get it in their
+    instance dict on first use. Either way it lives and dies with the data
+    object (cached values may refer back to the data: a cycle the garbage
+    collector handles, unlike a weak-key table whose values hold their key).
+    A new container (``subset``, ``dataclasses.replace``) starts empty.
+    """
+    own = getattr(data, "_cache", None)
+    if isinstance(own, dict):
+        return own
+    slots = getattr(data, "__dict__", None)
+    if slots is None:           # no instance dict: nothing can be kept
+        return {}
+    cache: dict = slots.setdefault("_cache", {})
+    return cache
 
 
 @dataclass(frozen=True, eq=False)
@@ -35,9 +63,10 @@ class Saturated:
     sigma_b: np.ndarray | None
     loglik: float
     converged: bool = True
+    iterations: int = 0
 
 
-def moment_starts(data: ClusterData):
+def moment_starts(data: ClusterData) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Moment estimates: pooled within covariance and a between covariance.
 
     The between part of within variables is the covariance of cluster means
@@ -68,8 +97,8 @@ def _make_pd(S: np.ndarray, floor: float) -> np.ndarray:
     return (V * w) @ V.T
 
 
-def fit_saturated(data) -> Saturated:
-    """Fit the saturated model to prepared data.
+def fit_saturated(data: SingleData | ClusterData) -> Saturated:
+    """Fit the saturated model to prepared data, once per data object.
 
     Parameters
     ----------
@@ -78,36 +107,49 @@ def fit_saturated(data) -> Saturated:
     Returns
     -------
     Saturated
+        Kept with `data` (:func:`data_cache`) and returned again on later
+        calls; its arrays are read-only.
     """
+    cache = data_cache(data)
+    h1 = cache.get("h1")
+    if h1 is None:
+        h1 = _fit(data)
+        # shared by every later caller on these data: nobody may change it
+        for a in (h1.mu, h1.sigma_w, h1.sigma_b):
+            if a is not None:
+                a.setflags(write=False)
+        cache["h1"] = h1
+    return h1
+
+
+def _fit(data: SingleData | ClusterData) -> Saturated:
     if data.incomplete:
-        # incomplete data: no closed form; fitted once and kept with the data
-        if "h1" not in data._cache:
-            data._cache["h1"] = _fit_missing(data)
-        return data._cache["h1"]
+        return _fit_missing(data)
     if isinstance(data, SingleData):
         ll, _ = loglik_single(data, data.mean, data.cov, gradient=False)
         return Saturated(data.names, data.mean.copy(), data.cov.copy(), None, ll)
     return _fit_twolevel(data)
 
 
-def _fit_missing(data) -> Saturated:
-    if isinstance(data, SingleData):
+def _fit_missing(data: SingleData | ClusterData) -> Saturated:
+    if isinstance(data, MissingSingleData):
         mu, sigma, ll, ok = fit_saturated_single_missing(data)
         return Saturated(data.names, mu, sigma, None, ll, ok)
-    return _fit_twolevel(data, loglik_twolevel_missing)
+    assert isinstance(data, ClusterData)
+    return _fit_twolevel_bfgs(data, loglik_twolevel_missing)
 
 
-def _fit_twolevel(data: ClusterData, loglik=loglik_twolevel) -> Saturated:
+def _fit_twolevel(data: ClusterData) -> Saturated:
     pw = data.p_within
     p = len(data.names)
     bc = _between_capable(data)
-    within_only = np.setdiff1d(np.arange(pw), bc)
     names = data.names
 
-    if not data.both and loglik is loglik_twolevel:
+    if not data.both:
         # No variable has two parts: within rows are iid, between-only
         # values are iid over clusters; the MLEs are sample moments.
         rows = data.rows
+        assert rows is not None     # complete two-level data keep their rows
         mu = np.zeros(p)
         mu_w = rows.mean(axis=0)
         sw = (rows - mu_w).T @ (rows - mu_w) / data.nobs
@@ -121,6 +163,21 @@ def _fit_twolevel(data: ClusterData, loglik=loglik_twolevel) -> Saturated:
         ll, _ = loglik_twolevel(data, mu, sw, sb, gradient=False)
         return Saturated(names, mu, sw, sb, ll)
 
+    res = fit_twolevel_h1(data, moment_starts(data))
+    if res is None:
+        # start values outside the parameter space (collinear variables):
+        # the quasi-Newton fit over Cholesky factors reports what it can
+        return _fit_twolevel_bfgs(data, loglik_twolevel)
+    return Saturated(names, res.mu, res.sigma_w, res.sigma_b, res.loglik, res.converged,
+                     res.iterations)
+
+
+def _fit_twolevel_bfgs(data: ClusterData, loglik: Callable[..., Any]) -> Saturated:
+    """Quasi-Newton over Cholesky factors (FIML; memory of order p^4)."""
+    pw = data.p_within
+    p = len(data.names)
+    bc = _between_capable(data)
+    within_only = np.setdiff1d(np.arange(pw), bc)
     mu0, s_pw, s_b = moment_starts(data)
     sb0 = s_b[np.ix_(bc, bc)]
     scale = np.maximum(np.diag(sb0), 1e-3 * np.diag(s_b)[bc].clip(min=1e-8))
@@ -132,7 +189,7 @@ def _fit_twolevel(data: ClusterData, loglik=loglik_twolevel) -> Saturated:
     nw = len(iw[0])
     x0 = np.concatenate([mu0, Lw0[iw], Lb0[ib]])
 
-    def unpack(x):
+    def unpack(x: np.ndarray) -> tuple[np.ndarray, ...]:
         mu = x[:p]
         Lw = np.zeros((pw, pw))
         Lw[iw] = x[p:p + nw]
@@ -143,7 +200,7 @@ def _fit_twolevel(data: ClusterData, loglik=loglik_twolevel) -> Saturated:
         sb[np.ix_(bc, bc)] = Lb @ Lb.T
         return mu, Lw, Lb, sw, sb
 
-    def fun_grad(x):
+    def fun_grad(x: np.ndarray) -> tuple[float, np.ndarray | None]:
         mu, Lw, Lb, sw, sb = unpack(x)
         ll, g = loglik(data, mu, sw, sb)
         if g is None:
@@ -158,4 +215,4 @@ def _fit_twolevel(data: ClusterData, loglik=loglik_twolevel) -> Saturated:
     if len(within_only):
         sb[within_only, :] = 0.0
         sb[:, within_only] = 0.0
-    return Saturated(names, mu, sw, sb, res.fun, res.converged)
+    return Saturated(data.names, mu, sw, sb, res.fun, res.converged, res.iterations)

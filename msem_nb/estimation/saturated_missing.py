@@ -7,19 +7,18 @@ available-case start values.
 
 from __future__ import annotations
 
-
-
 import numpy as np
-from msem_nb.data.missing import MissingSingleData
-from msem_nb.likelihood.missing import loglik_single_missing
-from msem_nb.estimation.optimize import maximize
 
+from msem_nb.data.missing import MissingSingleData
+from msem_nb.estimation.optimize import maximize
+from msem_nb.likelihood.missing import loglik_single_missing
 
 # ----------------------------------------------------------------------------
 # saturated model and covariate terms
 # ----------------------------------------------------------------------------
 
-def fit_saturated_single_missing(data: MissingSingleData):
+def fit_saturated_single_missing(data: MissingSingleData
+                                 ) -> tuple[np.ndarray, np.ndarray, float, bool]:
     """ML estimates of a free mean and covariance from incomplete rows.
 
     Maximised over the mean and the Cholesky factor of the covariance with
@@ -35,12 +34,12 @@ def fit_saturated_single_missing(data: MissingSingleData):
     L0 = np.linalg.cholesky(data.cov)
     x0 = np.concatenate([data.mean, L0[il]])
 
-    def unpack(x):
+    def unpack(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         L = np.zeros((p, p))
         L[il] = x[p:]
         return x[:p], L
 
-    def fun_grad(x):
+    def fun_grad(x: np.ndarray) -> tuple[float, np.ndarray | None]:
         mu, L = unpack(x)
         ll, g = loglik_single_missing(data, mu, L @ L.T)
         if g is None:

@@ -3,16 +3,20 @@
 
 from __future__ import annotations
 
-
+from typing import TypeAlias
 
 import numpy as np
-from msem_nb.data.complete import SingleData
-from msem_nb.model.partable import ParTable
+
+from msem_nb.data.complete import ClusterData, SingleData
 from msem_nb.estimation.saturated import moment_starts
+from msem_nb.model.partable import ParTable
 from msem_nb.model.spec import ModelSpec
 
+#: one level's sample moments for start values: (names, mean, covariance)
+LevelMoments: TypeAlias = tuple[tuple[str, ...], np.ndarray, np.ndarray]
 
-def _level_moments(data):
+
+def _level_moments(data: SingleData | ClusterData) -> dict[int, LevelMoments]:
     """Sample moments per level used for start values: {level: (names, mean, cov)}.
 
     Levels are numbered as in the block keys (1 = lowest).
@@ -68,10 +72,10 @@ def _factor_moments(C: np.ndarray) -> tuple[np.ndarray, float]:
         ok = ref > 0
         ok[0] = False
         lam[ok] = np.clip(num[ok] / ref[ok], -5.0, 5.0)
-    j, l = np.triu_indices(K, 1)
-    prod = lam[j] * lam[l]
+    ia, ib = np.triu_indices(K, 1)
+    prod = lam[ia] * lam[ib]
     keep = prod > 0
-    psi = float(np.mean(C[j, l][keep] / prod[keep])) if keep.any() else 0.0
+    psi = float(np.mean(C[ia, ib][keep] / prod[keep])) if keep.any() else 0.0
     return lam, max(psi, 0.05 * float(C[0, 0]))
 
 
@@ -129,7 +133,8 @@ def _paths(pt: ParTable, b: int, names: tuple[str, ...], cov: np.ndarray,
     return slopes, resid
 
 
-def start_values(pt: ParTable, spec: ModelSpec, data, user: bool = True) -> np.ndarray:
+def start_values(pt: ParTable, spec: ModelSpec, data: SingleData | ClusterData,
+                 user: bool = True) -> np.ndarray:
     """Start values from the sample moments of each level.
 
     Loadings and factor variances from the indicators' covariances
@@ -144,8 +149,10 @@ def start_values(pt: ParTable, spec: ModelSpec, data, user: bool = True) -> np.n
     by_level = _level_moments(data)
     moments = [by_level[k.level] for k in pt.block_keys]
     theta = np.zeros(spec.npar)
-    seen = set()
-    lvvar, loadings, resvar = {}, {}, {}
+    seen: set[int] = set()
+    lvvar: dict[tuple[int, str], float] = {}
+    loadings: dict[tuple[int, str, str], float] = {}
+    resvar: dict[tuple[int, str], float] = {}
     paths: dict[tuple[int, str, str], float] = {}
     lvcov: dict[tuple[int, str, str], float] = {}
     for b, bv in enumerate(pt.blocks):

@@ -15,10 +15,13 @@ correct, only slower.
 from __future__ import annotations
 
 import numpy as np
-from msem_nb.syntax.expressions import BinaryNode, CallNode, NameNode, NegNode, NumNode
-from msem_nb.estimation.constraints import label_values
 
-__all__ = ["defined_draws", "defined_delta", "evaluate_array", "label_arrays"]
+from msem_nb.estimation.constraints import label_values
+from msem_nb.messages import notify
+from msem_nb.syntax.expressions import BinaryNode, CallNode, NameNode, NegNode, NumNode
+
+__all__ = ["defined_draws", "defined_delta", "defined_values", "notify_undefined",
+           "evaluate_array", "label_arrays"]
 
 _FUNCTIONS = {"exp": np.exp, "log": np.log, "sqrt": np.sqrt, "abs": np.abs,
               "sin": np.sin, "cos": np.cos, "tan": np.tan}
@@ -144,26 +147,74 @@ def defined_draws(pt, thetas: np.ndarray, fixed_values: dict | None = None) -> n
     return out
 
 
+def defined_values(pt, theta: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Values of the ``:=`` parameters at one parameter vector, never raising.
+
+    Parameters
+    ----------
+    pt : ParTable
+    theta : numpy.ndarray
+        Free parameter vector.
+
+    Returns
+    -------
+    values : numpy.ndarray
+        One per defined parameter, NaN where it cannot be evaluated (the log
+        or square root of a negative number, a division by zero, an
+        overflow, or an earlier defined parameter that is NaN).
+    problems : list of str
+        Why, one sentence per NaN value, naming the statement and its line.
+    """
+    env = label_values(pt, theta)
+    out, problems = [], []
+    for d in pt.defined:
+        why = ""
+        try:
+            v = float(d.expr.evaluate(env))
+        except ZeroDivisionError:
+            v, why = np.nan, "a division by zero"
+        except OverflowError:
+            v, why = np.nan, "the value overflows"
+        except ValueError:
+            v, why = np.nan, ("a value outside a function's domain, such as the log or square "
+                              "root of a negative number")
+        if not why and not np.isfinite(v):
+            bad = [n for n in d.expr.names if not np.isfinite(env.get(n, np.nan))]
+            why = (f"it uses {', '.join(bad)}, which cannot be evaluated" if bad
+                   else "the value is not finite")
+            v = np.nan
+        if why:
+            at = ", ".join(f"{n} = {env[n]:.4g}" for n in d.expr.names
+                           if n in env and np.isfinite(env[n]))
+            problems.append(
+                f"line {d.line}: the defined parameter '{d.lhs} := {d.expr.text}' cannot be "
+                f"evaluated at the estimates{f' ({at})' if at else ''}: {why}; its value, "
+                "standard error and interval are NaN")
+        env[d.lhs] = v
+        out.append(v)
+    return np.array(out, dtype=float), problems
+
+
+def notify_undefined(pt, theta: np.ndarray) -> None:
+    """Record (and, unless quiet, issue) a warning for each ``:=`` parameter
+    that cannot be evaluated at `theta` (see :func:`defined_values`)."""
+    # stack: notify_undefined, fit_partable, fit, the caller of fit
+    for text in defined_values(pt, theta)[1]:
+        notify(text, UserWarning, stacklevel=4)
+
+
 def defined_delta(pt, theta: np.ndarray, vcov: np.ndarray | None):
     """Values of the ``:=`` parameters and their delta-method standard errors.
 
     The Jacobian is taken by central differences of the expressions, which
-    are cheap closed forms of the labelled parameters.
+    are cheap closed forms of the labelled parameters. A parameter that
+    cannot be evaluated at `theta` (or next to it) gets NaN, not an error.
 
     Returns
     -------
     values, se : arrays, one entry per defined parameter (se NaN without vcov)
     """
-
-    def values(th):
-        env = label_values(pt, th)
-        out = []
-        for d in pt.defined:
-            env[d.lhs] = d.expr.evaluate(env)
-            out.append(env[d.lhs])
-        return np.array(out)
-
-    val = values(theta)
+    val = defined_values(pt, theta)[0]
     se = np.full(len(val), np.nan)
     if vcov is not None:
         J = np.empty((len(val), len(theta)))
@@ -171,6 +222,8 @@ def defined_delta(pt, theta: np.ndarray, vcov: np.ndarray | None):
             h = 1e-6 * max(1.0, abs(theta[j]))
             e = np.zeros(len(theta))
             e[j] = h
-            J[:, j] = (values(theta + e) - values(theta - e)) / (2 * h)
-        se = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", J, vcov, J), 0, None))
+            J[:, j] = (defined_values(pt, theta + e)[0]
+                       - defined_values(pt, theta - e)[0]) / (2 * h)
+        with np.errstate(invalid="ignore"):
+            se = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", J, vcov, J), 0, None))
     return val, se

@@ -10,6 +10,11 @@ block's level and the block's implied matrix:
     SRMR_b = sqrt( mean over i >= j of (r_h1[i, j] - r_model[i, j])^2 )
 
 A block with a non-positive variance (saturated or implied) has SRMR NaN.
+
+The saturated model and the baseline depend on the data and the variable
+set only, not on the model's paths: both are fitted once per prepared data
+set and kept with it (:func:`msem_nb.estimation.saturated.data_cache`), so
+refits of other models on the same prepared data (the panel) reuse them.
 """
 
 from __future__ import annotations
@@ -17,12 +22,43 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from msem_nb.data.complete import SingleData
-from msem_nb.estimation.saturated import Saturated
+from msem_nb.data.complete import ClusterData, SingleData
+from msem_nb.estimation.estimate import Estimation, estimate
+from msem_nb.estimation.saturated import Saturated, data_cache
 from msem_nb.model.blocks import BlockKey
+from msem_nb.model.partable import ParTable, baseline_partable
 
 __all__ = ["fit_measures", "srmr_single", "srmr_block", "srmr_twolevel", "level_covariance",
-           "srmr_key"]
+           "srmr_key", "baseline_fit"]
+
+
+def baseline_fit(pt: ParTable, data: SingleData | ClusterData, *,
+                 information: str | None = None) -> tuple[ParTable, Estimation]:
+    """The baseline (independence) model of `pt` and its estimates on `data`.
+
+    The baseline table depends only on the variables' roles (levels, fixed
+    covariates, mean structure), not on the model's paths, so the fit is
+    kept with the prepared data under the baseline table's content and
+    `information`: another model with the same variables on the same data
+    reuses it.
+    """
+    base_pt = baseline_partable(pt)
+    cols = ("lhs", "op", "rhs", "block", "free", "exo", "ustart")
+    rows = tuple(tuple(_hashable(r[c]) for c in cols) for r in base_pt.records)
+    key = ("baseline", rows, base_pt.blocks, base_pt.meanstructure, base_pt.nlevels,
+           information)
+    cache = data_cache(data)
+    hit = cache.get(key)
+    if hit is None:
+        hit = cache[key] = (base_pt, estimate(base_pt, data, information=information))
+    return hit
+
+
+def _hashable(v: object) -> object:
+    """A table cell as a key part; NaN (an empty ``ustart``) as None, since NaN != NaN."""
+    if isinstance(v, float) and v != v:
+        return None
+    return v.item() if isinstance(v, np.generic) else v
 
 
 def _cov2cor(S: np.ndarray) -> np.ndarray:

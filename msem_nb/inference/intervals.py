@@ -12,7 +12,8 @@
 
 Both take a ``seed``. Every bootstrap replicate gets its own child of
 ``numpy.random.SeedSequence(seed)``, so the results do not depend on
-``n_jobs``. Failed or non-converged replicates are counted and reported.
+``n_jobs``. Failed or non-converged replicates are counted and reported; a
+fit that did not converge itself gets a ConvergenceWarning and a note.
 """
 
 from __future__ import annotations
@@ -26,9 +27,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from msem_nb.errors import ModelSpecificationError
+from msem_nb.errors import ConvergenceWarning, ModelSpecificationError
 from msem_nb.inference.arguments import (
     check_choice,
     check_count,
@@ -37,89 +37,16 @@ from msem_nb.inference.arguments import (
     is_whole,
 )
 from msem_nb.inference.defined import defined_draws
+from msem_nb.inference.interval_bounds import acceleration, bca_interval, percentile_interval
 from msem_nb.inference.progress import Progress
 from msem_nb.inference.resample import Replicator, run_batch, set_replicator
-from msem_nb.inference.wald import LEVEL_DEPRECATION, resolve_ci_level
+from msem_nb.inference.wald import LEVEL_DEPRECATION
+from msem_nb.messages import notify
 
-__all__ = ["IntervalResult", "monte_carlo", "bootstrap", "percentile_interval",
-           "bca_interval", "acceleration"]
+__all__ = ["IntervalResult", "monte_carlo", "bootstrap"]
 
 _TABLE_COLUMNS = ["lhs", "op", "rhs", "level", "label", "est", "se", "ci_lower", "ci_upper",
                   "method", "n_ok", "n_failed"]
-
-
-# ---------------------------------------------------------------------------
-# Interval formulas
-# ---------------------------------------------------------------------------
-
-def percentile_interval(values: np.ndarray, ci_level: float = 0.95, *,
-                        level: float | None = None) -> tuple[float, float]:
-    """Percentile interval of the finite `values` (NaN, NaN if there are none).
-
-    ``level`` is the deprecated name of `ci_level`.
-    """
-    ci_level = resolve_ci_level(ci_level, level)
-    v = np.asarray(values, dtype=float)
-    v = v[np.isfinite(v)]
-    if not len(v):
-        return np.nan, np.nan
-    alpha = 1 - ci_level
-    lo, hi = np.quantile(v, [alpha / 2, 1 - alpha / 2])
-    return float(lo), float(hi)
-
-
-def acceleration(jack: np.ndarray) -> float:
-    """BCa acceleration from (grouped) jackknife estimates (Efron, 1987).
-
-    ``a = sum(d^3) / (6 sum(d^2)^1.5)`` with ``d`` the deviations of the
-    leave-one-out estimates from their mean; 0 when they do not vary.
-    """
-    j = np.asarray(jack, dtype=float)
-    j = j[np.isfinite(j)]
-    if len(j) < 3:
-        return np.nan
-    d = j.mean() - j
-    den = 6.0 * np.sum(d ** 2) ** 1.5
-    return float(np.sum(d ** 3) / den) if den > 0 else 0.0
-
-
-def bca_interval(values: np.ndarray, estimate: float, accel: float,
-                 ci_level: float = 0.95, *, level: float | None = None
-                 ) -> tuple[float, float, float]:
-    """Bias-corrected and accelerated percentile interval.
-
-    Parameters
-    ----------
-    values : array
-        Bootstrap estimates (non-finite ones are ignored).
-    estimate : float
-        The estimate on the original data.
-    accel : float
-        Acceleration, e.g. from :func:`acceleration`.
-    ci_level : float
-        Confidence level (``level`` is its deprecated name).
-
-    Returns
-    -------
-    (lower, upper, z0)
-        NaN bounds when the bias correction is infinite (every replicate on
-        one side of the estimate) or the acceleration is not available.
-    """
-    ci_level = resolve_ci_level(ci_level, level)
-    v = np.asarray(values, dtype=float)
-    v = v[np.isfinite(v)]
-    if not len(v) or not np.isfinite(accel):
-        return np.nan, np.nan, np.nan
-    # Ties count half, so that a replicate equal to the estimate is neutral.
-    prop = (np.sum(v < estimate) + 0.5 * np.sum(v == estimate)) / len(v)
-    z0 = stats.norm.ppf(prop)
-    if not np.isfinite(z0):
-        return np.nan, np.nan, float(z0)
-    alpha = 1 - ci_level
-    zq = stats.norm.ppf([alpha / 2, 1 - alpha / 2])
-    adj = stats.norm.cdf(z0 + (z0 + zq) / (1 - accel * (z0 + zq)))
-    lo, hi = np.quantile(v, adj)
-    return float(lo), float(hi), float(z0)
 
 
 # ---------------------------------------------------------------------------
@@ -284,6 +211,16 @@ def _row_columns(fit) -> pd.Series:
     return pd.Series(out, index=est.index, dtype=object)
 
 
+def _convergence_notes(fit) -> tuple[str, ...]:
+    """Warn (ConvergenceWarning) when `fit` did not converge; the note for the result."""
+    if fit.converged:
+        return ()
+    text = ("the fit did not converge: these intervals are centred on estimates that are not "
+            "maximum likelihood estimates and are not trustworthy; refit until it converges")
+    notify(text, ConvergenceWarning, stacklevel=3)
+    return (text,)
+
+
 def _seed_sequence(seed) -> np.random.SeedSequence:
     if isinstance(seed, np.random.SeedSequence):
         return seed
@@ -376,6 +313,7 @@ def monte_carlo(fit, n_draws: int = 20_000, *, ci_level: float | None = None, se
         raise ModelSpecificationError("the fit has no covariance matrix of the estimates (it did not "
                          "converge or the information matrix is not positive definite); "
                          "Monte Carlo intervals need one")
+    notes = _convergence_notes(fit)
     ss = _seed_sequence(seed)
     rng = np.random.default_rng(ss)
     theta = np.asarray(fit.estimation.theta, dtype=float)
@@ -392,7 +330,8 @@ def monte_carlo(fit, n_draws: int = 20_000, *, ci_level: float | None = None, se
     bounds = {c: percentile_interval(draws[c].to_numpy(), ci_level) for c in draws.columns}
     return _build(fit, draws, n_draws, "monte_carlo",
                   "Monte Carlo, percentile", ci_level,
-                  _seed_label(ss), bounds=bounds, elapsed=time.perf_counter() - t0)
+                  _seed_label(ss), bounds=bounds, notes=notes,
+                  elapsed=time.perf_counter() - t0)
 
 
 # ---------------------------------------------------------------------------
@@ -513,6 +452,7 @@ def bootstrap(fit, n_boot: int = 1000, *, type: str = "cluster", ci: str = "bca"
     ci_level = confidence_level(ci_level, level, default=None)
     ci_level = fit.ci_level if ci_level is None else ci_level
     seed = check_seed(seed)
+    notes = list(_convergence_notes(fit))
     rep = Replicator.from_fit(fit, covariates if type == "parametric" else None)
     ss = _seed_sequence(seed)
     # Separate streams for the replicates and the jackknife grouping, so that
@@ -541,7 +481,6 @@ def bootstrap(fit, n_boot: int = 1000, *, type: str = "cluster", ci: str = "bca"
     where = ("cluster" if rep.clustered else "rows") if type == "cluster" else "parametric"
     kind_text = {"cluster": f"{'cluster' if rep.clustered else 'nonparametric (rows)'} bootstrap",
                  "parametric": "parametric bootstrap"}[type]
-    notes = []
     if type == "parametric":
         notes.append(f"Data drawn from the fitted model with the observed "
                      f"{'cluster sizes' if rep.clustered else 'number of rows'}; "

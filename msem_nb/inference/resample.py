@@ -34,11 +34,11 @@ import numpy as np
 import pandas as pd
 
 from msem_nb.data.complete import ClusterData
-from msem_nb.messages import collecting
 from msem_nb.estimation.options import FitOptions
 from msem_nb.estimation.pipeline import fit_prepared, prepare
-from msem_nb.model.partable import ParTable
 from msem_nb.inference.defined import defined_draws
+from msem_nb.messages import collecting
+from msem_nb.model.partable import ParTable
 
 __all__ = ["Replicator", "run_task", "set_replicator", "conditional", "psd_sqrt"]
 

@@ -25,15 +25,16 @@ import numpy as np
 from scipy import stats
 
 from msem_nb.data.complete import SingleData
+from msem_nb.estimation.optimize import numeric_hessian
+from msem_nb.estimation.sandwich import RobustInfo, mlr_estimation
+from msem_nb.inference.fitmeasures import rmsea_ci
+from msem_nb.likelihood.complete import loglik_single, loglik_twolevel
 from msem_nb.likelihood.missing import (
     casewise_single,
     clusterwise_twolevel,
     loglik_single_missing,
-    loglik_twolevel_missing)
-from msem_nb.likelihood.complete import loglik_single, loglik_twolevel
-from msem_nb.estimation.optimize import numeric_hessian
-from msem_nb.inference.fitmeasures import rmsea_ci
-from msem_nb.estimation.sandwich import RobustInfo, mlr_estimation
+    loglik_twolevel_missing,
+)
 
 __all__ = ["h1_trace", "scaled_test", "robust_fit_measures", "mlr_fit_measures"]
 

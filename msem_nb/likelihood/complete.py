@@ -108,10 +108,19 @@ def loglik_twolevel(data: ClusterData, mu: np.ndarray, sigma_w: np.ndarray,
     -------
     ll : float
     (g_mu, G_w, G_b) : derivatives, or None
+
+    Raises
+    ------
+    ValueError
+        For incomplete data (no statistics by cluster size).
     """
     pw = data.p_within
     p = len(mu)
     g = data.groups
+    if g is None:
+        raise ValueError("incomplete data (missing values) have no statistics by cluster "
+                         "size; their likelihood is msem_nb.likelihood.missing."
+                         "loglik_twolevel_missing")
     G = len(g.n)
     # One batched factorisation for Sigma_W (padded with an identity block,
     # which leaves its inverse and determinant unchanged) and every Omega_n:

@@ -529,8 +529,16 @@ def _check_labels(df: pd.DataFrame, defined: Iterable[Statement],
                 f"label '{name}' is on both a fixed and a free parameter; give the fixed one "
                 "its value on every row or remove the label")
     known = set(labels)
+    defined_at: dict[str, int] = {}
     for d in defined:
         assert d.expr is not None  # the parser gives every ':=' its expression
+        if d.lhs in labels or d.lhs in defined_at:
+            why = (f"is defined twice (lines {defined_at[d.lhs]} and {d.line})" if d.lhs in
+                   defined_at else "is already the label of a parameter (line "
+                   f"{int(df.loc[df['label'] == d.lhs, 'line'].iloc[0])})")
+            raise ModelSpecificationError(f"line {d.line}: '{d.lhs}' in '{d.lhs} := "
+                                          f"{d.expr.text}' {why}; use another name")
+        defined_at[d.lhs] = d.line
         missing = [n for n in d.expr.names if n not in known]
         if missing:
             raise ModelSpecificationError(

@@ -26,10 +26,10 @@ import math
 
 import pandas as pd
 
-from msem_nb.present.layout import MAX_LABEL, compute_layout, model_graph
 from msem_nb.model.partable import ParTable, build_partable
-from msem_nb.syntax import parse
+from msem_nb.present.layout import MAX_LABEL, compute_layout, model_graph
 from msem_nb.present.notebook_output import static_figure
+from msem_nb.syntax import parse
 
 __all__ = ["path_diagram"]
 

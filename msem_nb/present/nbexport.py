@@ -24,8 +24,7 @@ from jinja2 import DictLoader
 from nbconvert.exporters import HTMLExporter
 from traitlets import default
 
-from msem_nb.present.notebook_output import PLOTLYJS_MARK
-from msem_nb.present.notebook_output import figure_html, plotlyjs_script
+from msem_nb.present.notebook_output import PLOTLYJS_MARK, figure_html, plotlyjs_script
 
 __all__ = ["MsemReportExporter", "prepare_report_notebook", "REPORT_TAG"]
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import html
 
 import numpy as np
-from msem_nb.format import num
 
+from msem_nb.format import num
 
 __all__ = ["icc_figure", "correlation_figure"]
 

@@ -30,7 +30,13 @@ from msem_nb.format import num, pvalue
 from msem_nb.inference.decompose import decompose
 from msem_nb.present.notebook_output import figure_html, plotlyjs_script
 from msem_nb.present.notebook_run import execute_notebook
-from msem_nb.present.summary import section_rows, with_level_fit_labels
+from msem_nb.present.summary import (
+    FLAG_NOTE,
+    flagged_rows,
+    r2_rows,
+    section_rows,
+    with_level_fit_labels,
+)
 from msem_nb.version import __version__
 
 __all__ = ["Report", "Section", "make_report"]
@@ -54,6 +60,7 @@ _CSS = """
 .msem-report td.num{text-align:right;font-variant-numeric:tabular-nums}
 .msem-report pre{background:#f7f7f7;padding:8px;border-radius:4px;overflow-x:auto}
 .msem-report .note{color:#555}
+.msem-report .warn{background:#fff3cd;border:1px solid #e0b000;padding:4px 8px}
 """
 
 
@@ -283,12 +290,18 @@ class Report:
         if note:
             html_ += f"<p class='note'>{_e(note)}</p>"
             md += f"\n\n{_md_text(note)}"
+        messages = [str(m) for m in getattr(fit, "messages", ())]
+        if messages:
+            html_ += ("<p><b>Warnings of this fit</b></p><ul class='warn'>"
+                      + "".join(f"<li>{_e(m)}</li>" for m in messages) + "</ul>")
+            md += "\n\n**Warnings of this fit**\n\n" + "\n".join(
+                f"- {_md_text(m)}" for m in messages)
         return Section("fit", "Estimation and model fit", html_, md)
 
     @staticmethod
-    def _param_rows(part: pd.DataFrame, op: str, slopes: dict):
+    def _param_rows(part: pd.DataFrame, op: str, slopes: dict, flags=None):
         rows = []
-        for r in part.to_dict("records"):
+        for i, r in zip(part.index, part.to_dict("records")):
             if op == "|~":
                 name = f"{slopes.get((r['lhs'], r['rhs']), '?')} | {r['lhs']} ~ {r['rhs']}"
             elif op == "~1":
@@ -303,6 +316,8 @@ class Report:
                          _p(r["pvalue"]) if free else "",
                          _num(r["ci_lower"]) if free else "", _num(r["ci_upper"]) if free else "",
                          _num(r.get("std_all"))))
+            if flags:
+                rows[-1] += (("! " + flags[i]) if i in flags else "",)
         return rows
 
     _EST_HEADER = ["Parameter", "Label", "Estimate", "SE", "z", "p", "CI lower", "CI upper",
@@ -317,24 +332,32 @@ class Report:
         if "slope" in tab:
             for r in tab[tab["op"] == "|~"].to_dict("records"):
                 slopes[(r["lhs"], r["rhs"])] = r["slope"]
+        flags = flagged_rows(fit)
+        header = self._EST_HEADER + (["Flag"] if flags else [])
         html_parts, md_parts = [], []
         for level in levels:
             if level:
                 html_parts.append(f"<h4>Level: {_e(level)}</h4>")
                 md_parts.append(f"#### Level: {level}")
             for title, op, part in section_rows(est, level, _OPS):
-                prow = self._param_rows(part, op, slopes)
+                prow = self._param_rows(part, op, slopes, flags)
                 html_parts.append(f"<p><b>{_e(title)}</b></p>"
-                                  + _html_table(self._EST_HEADER, prow,
-                                                numeric=(2, 3, 4, 5, 6, 7, 8)))
-                md_parts.append(f"**{title}**\n\n" + _md_table(self._EST_HEADER, prow,
-                                                               code=(0, 1)))
+                                  + _html_table(header, prow, numeric=(2, 3, 4, 5, 6, 7, 8)))
+                md_parts.append(f"**{title}**\n\n" + _md_table(header, prow, code=(0, 1)))
+            r2 = [(v, _num(x)) for v, x in r2_rows(fit, level)]
+            if r2:
+                html_parts.append("<p><b>R-square</b></p>"
+                                  + _html_table(["Variable", "R-square"], r2, numeric=(1,)))
+                md_parts.append("**R-square**\n\n" + _md_table(["Variable", "R-square"], r2,
+                                                                 code=(0,)))
         level_pct = f"{100 * getattr(fit, 'ci_level', 0.95):g}"
         note = (f"Wald confidence intervals ({level_pct}%); Std.all: completely standardized "
                 "estimates; fixed parameters have no standard error.")
         if slopes:
             note += (" A random slope's average and variance are the mean and variance of its "
                      "latent variable at the between level.")
+        if flags:
+            note += " " + FLAG_NOTE.replace("! marks", "Flag marks") + "."
         html_parts.append(f"<p class='note'>{_e(note)}</p>")
         md_parts.append(note)
         return Section("estimates", "Parameter estimates", "".join(html_parts),
@@ -345,13 +368,15 @@ class Report:
         part = est[est["op"] == ":="]
         rows = []
         for r in part.to_dict("records"):
-            rows.append((r["lhs"], r["rhs"], _num(r["est"]), _num(r["se"]), _num(r["z"], 2),
+            rows.append((r["lhs"], r["rhs"], _num(r["est"]) or "NA", _num(r["se"]), _num(r["z"], 2),
                          _p(r["pvalue"]), _num(r["ci_lower"]), _num(r["ci_upper"]),
                          _num(r.get("std_all"))))
         header = ["Name", "Definition", "Estimate", "SE", "z", "p", "CI lower", "CI upper",
                   "Std.all"]
         note = ("Defined parameters (such as indirect effects a*b) with delta-method "
                 "standard errors.")
+        if not np.isfinite(part["est"].to_numpy(float)).all():
+            note += " NA: cannot be evaluated at the estimates (see the fit's warnings)."
         html_ = _html_table(header, rows, numeric=(2, 3, 4, 5, 6, 7, 8)) + \
             f"<p class='note'>{_e(note)}</p>"
         md = _md_table(header, rows, code=(0, 1)) + "\n\n" + note
@@ -376,7 +401,16 @@ class Report:
         lv = f" in {fit.nclusters} clusters" if fit.nclusters is not None else ""
         return (f"<h2>{_e(self.title)}</h2><p class='note'>msem_nb {_e(__version__)}: "
                 f"{_e(fit.estimator)} estimation, {fit.nobs} observations{lv}, "
-                f"{'converged' if fit.converged else 'did NOT converge'}.</p>")
+                f"{'converged' if fit.converged else 'did NOT converge'}.</p>"
+                + (f"<p class='warn'>{_e(self._improper_line())}</p>"
+                   if self._improper_line() else ""))
+
+    def _improper_line(self) -> str:
+        findings = getattr(self.fit, "improper", ())
+        if not findings:
+            return ""
+        return ("Warning: improper solution: " + "; ".join(f.short for f in findings)
+                + ". See the flagged estimates and the warnings of the fit.")
 
     def _repr_html_(self) -> str:
         body = "".join(f"<h3>{_e(s.title)}</h3>{s.body_html()}" for s in self.sections)
@@ -421,6 +455,8 @@ class Report:
         parts = [f"# {_md_text(self.title)}",
                  f"msem_nb {__version__}: {fit.estimator} estimation, {fit.nobs} observations{lv}, "
                  f"{'converged' if fit.converged else 'did NOT converge'}."]
+        if self._improper_line():
+            parts.append(f"**{_md_text(self._improper_line())}**")
         for s in self.sections:
             parts.append(f"## {s.title}")
             parts.append(s.markdown)

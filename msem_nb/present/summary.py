@@ -15,10 +15,16 @@ import numpy as np
 
 from msem_nb.format import num
 from msem_nb.inference.fitmeasures import srmr_key
+from msem_nb.inference.improper import KINDS
 from msem_nb.version import __version__
 
 __all__ = ["summary_text", "summary_html", "section_rows", "level_fit_labels",
-           "with_level_fit_labels"]
+           "with_level_fit_labels", "flagged_rows", "FLAG_NOTE", "r2_rows", "r2_lines"]
+
+# how flagged rows are explained under the tables
+FLAG_NOTE = ("! marks estimates named in the improper-solution warnings (a negative "
+             "variance, a correlation or std.all beyond +/-1, a latent covariance matrix that "
+             "is not positive definite, an estimate at a boundary)")
 
 _SECTIONS = [("=~", "Latent Variables"), ("~", "Regressions"), ("~~", "Covariances"),
              ("~1", "Intercepts"), ("var", "Variances")]
@@ -68,9 +74,33 @@ def with_level_fit_labels(labels, fit) -> list[tuple[str, str]]:
     return out
 
 
+def flagged_rows(fit) -> dict[int, str]:
+    """Rows of ``fit.estimates`` named by ``fit.improper``: row -> what is wrong
+    ("negative variance", "std.all beyond +/-1", ...; several joined by ", ")."""
+    out: dict[int, list[str]] = {}
+    for f in getattr(fit, "improper", ()):
+        for i in f.rows:
+            what = out.setdefault(int(i), [])
+            if KINDS[f.kind] not in what:
+                what.append(KINDS[f.kind])
+    return {i: ", ".join(w) for i, w in out.items()}
+
+
+def _improper_lines(fit) -> list[str]:
+    findings = getattr(fit, "improper", ())
+    if not findings:
+        return []
+    lines = ["", "  WARNING: improper solution; inspect the estimates marked ! below"]
+    for f in findings:
+        lines += textwrap.wrap(f.short, 76, initial_indent="    - ",
+                               subsequent_indent="      ")
+    return lines
+
+
 def _header_lines(fit) -> list[str]:
     fm_status = "ended normally" if fit.converged else "did NOT end normally"
-    lines = [f"msem_nb {__version__} {fm_status} after {fit.iterations} iterations", ""]
+    lines = [f"msem_nb {__version__} {fm_status} after {fit.iterations} iterations",
+             *_improper_lines(fit), ""]
     kv = [("Estimator", fit.estimator), ("Optimization method", "BFGS + Newton"),
           ("Number of model parameters", str(fit.npar)), ("", ""),
           ("Number of observations", str(fit.nobs))]
@@ -140,6 +170,7 @@ def summary_text(fit, standardized: bool = True) -> str:
     if standardized:
         head += f"{'Std.all':>9}"
     pt = fit.partable
+    flags = flagged_rows(fit)
     for key in pt.block_keys:
         level = key.name
         if pt.multilevel:
@@ -165,21 +196,52 @@ def summary_text(fit, standardized: bool = True) -> str:
                     name = "   " + dot + r["lhs"]
                 if r["label"]:
                     name += f" ({r['label']})"
-                lines.append(_row_line(name, r, standardized))
+                lines.append(_row_line(name, r, standardized, _ in flags))
+        lines += r2_lines(fit, level)
     defined = est[est["op"] == ":="]
     if len(defined):
         lines += ["", "Defined Parameters:", head]
         for _, r in defined.iterrows():
             lines.append(_row_line(f"    {r['lhs']}", r, standardized))
+        if not np.isfinite(defined["est"].to_numpy(float)).all():
+            lines += ["", "  NA: cannot be evaluated at the estimates (see fit.messages)"]
+    if flags:
+        lines += [""] + textwrap.wrap(FLAG_NOTE, 78, initial_indent="  ",
+                                      subsequent_indent="  ")
     return "\n".join(lines) + "\n"
 
 
-def _row_line(name, r, standardized) -> str:
+def r2_rows(fit, level: str) -> list[tuple[str, float]]:
+    """(variable, R-square) of the endogenous variables of one level that have one
+    (random slopes have none); empty when not available."""
+    try:
+        r2 = fit.r2
+    except Exception:  # R-square is extra; never lose the summary
+        return []
+    part = r2[(r2["level"] == level) & np.isfinite(r2["r2"].to_numpy(dtype=float))]
+    return list(zip(part["variable"], part["r2"]))
+
+
+def r2_lines(fit, level: str) -> list[str]:
+    """The "R-Square:" block of one level, as lavaan's ``summary(rsquare = TRUE)``."""
+    rows = r2_rows(fit, level)
+    if not rows:
+        return []
+    return ["", "R-Square:", f"{'':<20}{'Estimate':>9}"] + \
+        [f"    {v:<16}{_fmt(x)}".rstrip() for v, x in rows]
+
+
+def _row_line(name, r, standardized, flag=False) -> str:
     free = bool(r["free"])
-    s = f"{name:<20}{_fmt(r['est'])}"
+    est = _fmt(r["est"])
+    if r["op"] == ":=" and not np.isfinite(r["est"]):
+        est = f"{'NA':>9}"
+    s = f"{name:<20}{est}"
     s += (_fmt(r["se"]) + _fmt(r["z"], digits=3) + _fmt(r["pvalue"])) if free else " " * 27
     if standardized:
         s += _fmt(r["std_all"])
+    if flag:
+        s = f"{s:<{20 + 9 * (5 if standardized else 4)}}  !"
     return s.rstrip()
 
 
@@ -195,6 +257,12 @@ def summary_html(fit) -> str:
     if fit.n_dropped:
         parts.append(f"; {fit.n_dropped} rows with missing values dropped")
     parts.append("<br>")
+    findings = getattr(fit, "improper", ())
+    if findings:
+        parts.append('<div class="msem-improper" style="background:#fff3cd;border:1px solid '
+                     '#e0b000;padding:4px 8px;margin:6px 0"><b>Warning: improper solution</b> '
+                     '(rows marked ! below)<ul style="margin:2px 0">'
+                     + "".join(f"<li>{e(f.short)}</li>" for f in findings) + "</ul></div>")
     try:
         fm = fit.fit_measures
         keys = [k for k in ("chisq", "df", "pvalue", "chisq_scaled", "chisq_scaling_factor",
@@ -210,6 +278,9 @@ def summary_html(fit) -> str:
     est = fit.estimates
     cols = ["lhs", "op", "rhs", "label", "est", "se", "z", "pvalue", "ci_lower", "ci_upper",
             "std_all"]
+    flags = flagged_rows(fit)
+    if flags:
+        cols = cols + ["flag"]
     multi = fit.partable.multilevel
     # one table per level, then (multilevel) the defined parameters, whose level is ""
     levels = [k.name for k in fit.partable.block_keys] + ([""] if multi else [])
@@ -224,17 +295,28 @@ def summary_html(fit) -> str:
         parts.append('<table style="border-collapse:collapse"><tr>' +
                      "".join(f"<th style='padding:1px 6px;text-align:left'>{c}</th>" for c in cols) +
                      "</tr>")
-        for _, r in rows.iterrows():
+        for i, r in rows.iterrows():
             cells = []
             for c in cols:
-                v = r[c]
-                if isinstance(v, (float, np.floating)):
+                v = ("! " + flags[i] if i in flags else "") if c == "flag" else r[c]
+                if c == "est" and r["op"] == ":=" and not np.isfinite(v):
+                    cells.append("<td style='padding:1px 6px;text-align:right' title='cannot be "
+                                 "evaluated at the estimates (see fit.messages)'>NA</td>")
+                elif isinstance(v, (float, np.floating)):
                     txt = _num(v) if (r["free"] or c in ("est", "std_all")) else ""
                     cells.append(f"<td style='padding:1px 6px;text-align:right'>{txt}</td>")
                 else:
                     cells.append(f"<td style='padding:1px 6px'>{e(str(v))}</td>")
-            parts.append("<tr>" + "".join(cells) + "</tr>")
+            mark = (f" class='msem-flagged' style='background:#fff3cd' title='{e(flags[i])}'"
+                    if i in flags else "")
+            parts.append(f"<tr{mark}>" + "".join(cells) + "</tr>")
         parts.append("</table>")
+        r2 = r2_rows(fit, level) if (level or not multi) else []
+        if r2:
+            parts.append("<p style='margin:4px 0'>R-square: " + ", ".join(
+                f"{e(str(v))} {_num(x)}" for v, x in r2) + "</p>")
+    if flags:
+        parts.append(f"<p style='color:#555'>{e(FLAG_NOTE)}</p>")
     parts.append("</div>")
     return "".join(parts)
 

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from msem_nb.format import num
 from msem_nb.api import fit
 from msem_nb.errors import DataError, DataWarning, MsemError
+from msem_nb.format import num
 from msem_nb.inference.decompose import decompose
 from msem_nb.inference.wald import LEVEL_DEPRECATION, resolve_ci_level
 from msem_nb.messages import collecting, notify

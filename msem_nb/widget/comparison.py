@@ -33,14 +33,14 @@ class CompareRequest:
 
 def default_pair(model: ModelState, variables) -> tuple:
     """(y, x) for a first comparison: the model's first path at its lowest level between
-    two of `variables`, else its first random slope, else the first two variables."""
+    two of `variables`, else its first random slope; (None, None) when the model has
+    neither (any pair of columns would be an arbitrary question)."""
     blk = model.blocks[model.levels[0]]
     pairs = list(blk.paths) + [(y, t.name) for y, t in blk.slopes.values()]
     for y, x in pairs:
         if y in variables and x in variables and y != x:
             return y, x
-    v = list(variables)
-    return (v[0] if v else None), (v[1] if len(v) > 1 else None)
+    return None, None
 
 
 def check_request(data: pd.DataFrame, req: CompareRequest) -> None:

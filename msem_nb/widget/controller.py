@@ -4,20 +4,27 @@
 variables, the model (:class:`~msem_nb.widget.model.ModelState`) and the
 syntax text, and keeps them consistent:
 
-* a switch changes the model, the model rewrites the syntax;
+* a switch changes the model through a
+  :class:`~msem_nb.widget.switches.Switchboard` (so that switching it back
+  restores the model exactly), the model rewrites the syntax;
 * typed syntax that parses replaces the model (and so the switches); syntax
-  that does not parse leaves the model and the last results as they were
-  and reports the line and column;
+  that does not parse, or names a variable the data do not have, leaves the
+  model and the last results as they were and reports the line and column
+  (with the nearest column's name for a misspelt variable);
 * every change of the model or of the options asks for a refit, which runs
   on a worker thread (:class:`~msem_nb.widget.scheduler.Scheduler`) so that
-  a newer change supersedes an older fit. A refit starts from the parsed
-  model (the parse of the typed text, or the state's own statements after a
-  switch) and goes through :class:`~msem_nb.widget.refit.Refitter`: the
-  syntax is never written out and parsed again to fit it.
+  a newer change supersedes an older fit. After a switch the new model's
+  diagram (its structure, without numbers) is drawn first, then the fit's. A refit starts from the parsed model and goes through
+  :class:`~msem_nb.widget.refit.Refitter`: the syntax is never written out
+  and parsed again to fit it.
+* the data summary and the variables' roles are computed on a second worker
+  at once; the decomposition's figures (or, single-level, the plain
+  correlations) only once asked for (:meth:`PanelController.want_figures`,
+  when their tab is first opened), and the Results tables only while wanted.
 
 What the user sees is pushed to a view (:class:`~msem_nb.widget.view.PanelView`:
-the widget panel, or a recorder in tests) through a handful of ``show_*``
-methods, always under one lock, so a view never sees half an update.
+the widget panel, or a recorder in tests) through its ``show_*`` methods,
+always under one lock, so a view never sees half an update.
 """
 
 from __future__ import annotations
@@ -28,27 +35,34 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from msem_nb.errors import DataError
+from msem_nb.errors import DataError, ModelSpecificationError
 from msem_nb.estimation.options import FitOptions
-from msem_nb.inference.decompose import decompose
 from msem_nb.messages import collecting
 from msem_nb.present.diagram import path_diagram
-from msem_nb.present.plots import correlation_figure, icc_figure
 from msem_nb.syntax import ModelSyntaxError, ParsedModel, parse
 from msem_nb.widget import tables
-from msem_nb.widget.describe import describe_error
-from msem_nb.widget.gridspec import grid_spec
-from msem_nb.widget.guess import default_variables, detect_cluster
+from msem_nb.widget.datasummary import SINGLE_LEVEL_NOTE, DataSummaries
+from msem_nb.widget.describe import describe_error, diagram_text
+from msem_nb.widget.gridspec import grid_spec, loading_spec
+from msem_nb.widget.guess import check_cluster, default_variables, detect_cluster
 from msem_nb.widget.model import SINGLE_LEVEL, TWO_LEVELS, ModelState, read_syntax
+from msem_nb.widget.names import locate, unknown_message, unknown_names
 from msem_nb.widget.refit import Refitter
 from msem_nb.widget.scheduler import Scheduler
+from msem_nb.widget.status import fit_status
+from msem_nb.widget.switches import Switchboard
 from msem_nb.widget.view import PanelView
 
-__all__ = ["PanelController"]
-
+__all__ = ["PanelController", "SINGLE_LEVEL_NOTE"]
 
 def _default_diagram(fit):
     return path_diagram(fit)
+
+
+def _default_preview(partable):
+    # the model's structure only: the last fit's numbers may not hold for the new model
+    return path_diagram(partable, title="Path diagram: the model as switched, being fitted "
+                                        "\u2026")
 
 
 @dataclass(frozen=True)
@@ -60,12 +74,19 @@ class _FitRequest:
     cluster: object
     estimator: str
     missing: str
+    # a switch was clicked: draw the new model at once, before its fit
+    preview: bool = False
+
+    @property
+    def key(self) -> tuple:
+        return (self.syntax, self.cluster, self.estimator, self.missing)
 
 
 @dataclass(frozen=True)
 class _DataRequest:
     cluster: object
     variables: tuple
+    figures: bool = False
 
 
 class PanelController:
@@ -75,7 +96,9 @@ class PanelController:
     ----------
     data : pandas.DataFrame
     cluster : str or None
-        Cluster column; ``"auto"`` guesses one (:func:`detect_cluster`).
+        Cluster column; ``"auto"`` guesses one (:func:`detect_cluster`). A
+        column that cannot be one (a row id: every value once) gives a
+        single-level panel that says why (:attr:`cluster_problem`).
     model : str, optional
         Starting syntax.
     variables : list of str, optional
@@ -87,42 +110,68 @@ class PanelController:
         As in :func:`msem_nb.fit`.
     debounce : float
         Seconds (see :class:`~msem_nb.widget.scheduler.Scheduler`).
-    fit_fn, diagram_fn : callable, optional
+    fit_fn, diagram_fn, preview_fn : callable, optional
         Replace the refit (then ``fit_fn(syntax, data, cluster=, estimator=,
-        missing=)`` as :func:`msem_nb.fit`) and the diagram function (tests).
+        missing=)`` as :func:`msem_nb.fit`), the diagram of a fit and the
+        diagram drawn before a fit (``preview_fn(partable)``; None with a
+        replaced `diagram_fn`: no early diagram) - for tests.
+
+    Attributes
+    ----------
+    results_wanted : bool
+        The Results tables are computed with every fit only while True
+        (the panel sets it while the Results tab is open).
     """
 
     def __init__(self, data: pd.DataFrame, cluster=None, model: str | None = None, *,
                  variables=None, view: PanelView, estimator: str = "ML",
-                 missing: str = "listwise",
-                 debounce: float = 0.15, fit_fn=None, diagram_fn=None):
+                 missing: str = "listwise", debounce: float = 0.15, fit_fn=None,
+                 diagram_fn=None, preview_fn=None):
         if not isinstance(data, pd.DataFrame):
             raise DataError(f"data must be a pandas DataFrame, not {type(data).__name__}")
+        self.cluster_problem: str | None = None
         if cluster == "auto":
             cluster = detect_cluster(data)
-        if cluster is not None and cluster not in data.columns:
-            raise DataError(f"cluster column '{cluster}' is not in the data; the columns are: "
-                            f"{', '.join(map(str, data.columns))}")
+        elif cluster is not None:
+            if cluster not in data.columns:
+                raise DataError(f"cluster column '{cluster}' is not in the data; the columns "
+                                f"are: {', '.join(map(str, data.columns))}")
+            try:
+                check_cluster(data, cluster)
+            except DataError as err:
+                # the panel opens single-level and says why, rather than not at all
+                self.cluster_problem = f"Cannot use '{cluster}' as the cluster column: {err}"
+                cluster = None
         self.data = data
         self.view = view
         self.cluster = cluster
         self.columns = [str(c) for c in data.columns]
         self.variables = list(variables) if variables is not None \
             else default_variables(data, cluster)
+        self.variables = [v for v in self.variables if v != cluster]
         unknown = [v for v in self.variables if v not in data.columns]
         if unknown:
             raise DataError(f"unknown variable(s): {', '.join(map(str, unknown))}")
         self.estimator = estimator
         self.missing = missing
         self.roles: dict[str, str] = {}
+        self.roles_ready = cluster is None
         self._new_levels = False
         self.decomposition = None
         self.result = None
+        self.result_key: tuple | None = None
         self.error: BaseException | None = None
         self.elapsed: float | None = None
+        self.results_wanted = False
+        self._figures_wanted = False
+        self._parts: tuple = (None, None)
+        #: the data tab's summaries and the decomposition (computed once per variables)
+        self.summaries = DataSummaries(data)
         self._fit_fn = fit_fn
         self._refitter = Refitter(data)
         self._diagram_fn = diagram_fn or _default_diagram
+        self._preview_fn = preview_fn if preview_fn is not None else (
+            _default_preview if diagram_fn is None else None)
         self.lock = threading.RLock()
         self._fits = Scheduler(self._fit_job, debounce, on_request=self._on_fit_request,
                                on_crash=self._on_crash, name="msem-fit", lock=self.lock)
@@ -140,13 +189,14 @@ class PanelController:
         except ModelSyntaxError as err:
             self.model = ModelState(levels)
             self.syntax_error = err
+        self.switches = Switchboard(self.model, lambda: self.roles, self.columns)
 
     def start(self) -> None:
-        """Draw everything once: the data summary and decomposition now, the first fit queued."""
+        """Show the syntax and queue the data summary and the first fit (nothing runs here)."""
         with self.lock:
             self.view.show_syntax(self.syntax)
-            self._data_job(_DataRequest(self.cluster, tuple(self.variables)),
-                           lambda fn: (fn(), True)[1])
+            self.view.show_grid(self.grid())
+            self._request_data(immediate=True)
             self._request_fit(immediate=True)
 
     def close(self) -> None:
@@ -159,8 +209,11 @@ class PanelController:
                 | set(self.model.slope_names()))
 
     def grid(self) -> dict:
+        """The switch grids, or a loading note while a two-level model waits for the roles."""
+        if self.cluster is not None and not self.roles_ready:
+            return loading_spec()
         return grid_spec(self.model, self.variables, self.roles if self.cluster else None,
-                         self.columns)
+                         self.columns, known=self.known_names())
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the data and fit workers are idle; False on timeout."""
@@ -177,6 +230,26 @@ class PanelController:
     def busy(self) -> bool:
         return self._fits.busy or self._data_jobs.busy
 
+    def current_key(self) -> tuple:
+        """What a fit of the panel's current state is a fit of."""
+        return (self.syntax, self.cluster, self.estimator, self.missing)
+
+    def fit_is_current(self) -> bool:
+        """Whether :attr:`result` is the fit of exactly what the panel shows now
+        (its syntax, cluster column and options; a refit of the same is still it)."""
+        with self.lock:
+            return (self.result is not None and self.error is None
+                    and self.result_key == self.current_key())
+
+    def results_parts(self) -> dict | None:
+        """The Results tables of the latest fit (computed once per fit), or None."""
+        fit = self.result
+        if fit is None:
+            return None
+        if self._parts[0] is not fit:
+            self._parts = (fit, tables.results_parts(fit))
+        return self._parts[1]
+
     # -- changes from the user ------------------------------------------------------
     def set_syntax(self, text: str, immediate: bool | None = False) -> None:
         """The syntax box changed (typing, or ``panel.syntax = ...``)."""
@@ -191,6 +264,8 @@ class PanelController:
                 if state.is_empty() and state.levels != self._levels():
                     state = ModelState(self._levels())
                 self.model, self.parsed = state, parsed
+                # the text is the user's: nothing in it was added on a switch's behalf
+                self.switches.reset(state)
                 self.view.show_grid(self.grid())
             self._request_fit(immediate=immediate)
 
@@ -198,18 +273,20 @@ class PanelController:
         """Switch ``lhs ~ rhs`` at `level`; returns whether it is on."""
         with self.lock:
             self._check_names(lhs, rhs)
-            now = self.model.toggle_path(lhs, rhs, self._level(level), on)
-            if now:
-                self._ensure_cluster_parts([lhs], level)
-            self._model_changed()
+            if lhs == rhs:
+                raise ValueError(f"a variable cannot be regressed on itself ('{lhs} ~ {rhs}')")
+            self._ensure_roles()
+            now = self.switches.toggle(("path", self._level(level), lhs, rhs), on)
+            self._model_changed(preview=True)
             return now
 
     def toggle_covariance(self, a, b, level=None, on=None) -> bool:
         """Switch ``a ~~ b`` (a == b: the variance) at `level`; returns whether it is on."""
         with self.lock:
             self._check_names(a, b)
-            now = self.model.toggle_covariance(a, b, self._level(level), on)
-            self._model_changed()
+            self._ensure_roles()
+            now = self.switches.toggle(("cov", self._level(level), a, b), on)
+            self._model_changed(preview=True)
             return now
 
     def toggle_random_slope(self, y, x, on=None) -> str | None:
@@ -229,11 +306,10 @@ class PanelController:
                 raise ValueError(
                     f"'{x}' is used in the {above} block; a random slope needs a covariate "
                     f"without a {above} part there (remove '{x}' from the {above} level first)")
-            name = self.model.toggle_random_slope(y, x, on, taken=self.columns)
-            if name is not None:
-                self._ensure_cluster_parts([y], self.model.slope_level)
-            self._model_changed()
-            return name
+            self._ensure_roles()
+            self.switches.toggle(("slope", y, x), on)
+            self._model_changed(preview=True)
+            return self.model.slope_of(y, x)
 
     def set_latent(self, name: str, indicators, level=None) -> None:
         """Define (or redefine) a latent variable measured by `indicators`."""
@@ -245,32 +321,42 @@ class PanelController:
                 raise ValueError(f"'{name}' is a column of the data; a latent variable needs "
                                  "another name")
             self._check_names(*indicators)
-            self.model.set_latent(name, indicators, self._level(level))
-            self._ensure_cluster_parts(indicators, level)
-            self._model_changed()
+            self._ensure_roles()
+            self.switches.set_latent(name, list(indicators), self._level(level))
+            self._model_changed(preview=True)
 
     def remove_latent(self, name: str, level=None) -> None:
         with self.lock:
-            self.model.remove_latent(name, self._level(level))
-            self._model_changed()
+            self.switches.remove_latent(name, self._level(level))
+            self._model_changed(preview=True)
 
     def set_cluster(self, cluster) -> None:
-        """Change the cluster column (None: single-level); the model follows."""
+        """Change the cluster column (None: single-level); the model follows.
+
+        Raises
+        ------
+        DataError
+            For a column that cannot be a cluster column (nothing changes).
+        """
         with self.lock:
             if cluster is not None and cluster not in self.data.columns:
                 raise DataError(f"cluster column '{cluster}' is not in the data")
+            check_cluster(self.data, cluster)
             old_levels = self._levels()
             self.cluster = cluster
+            self.cluster_problem = None
             if cluster in self.variables:
                 self.variables = [v for v in self.variables if v != cluster]
             self.roles = {}
+            self.roles_ready = cluster is None
             if self._levels() != old_levels:
                 self.model = self.model.with_levels(self._levels())
+                self.switches.reset(self.model)
                 # once the roles are known, outcomes get their cluster parts
                 self._new_levels = self.model.multilevel
                 self._syntax_from_model()
             self.view.show_grid(self.grid())
-            self._data_jobs.request(_DataRequest(cluster, tuple(self.variables)), immediate=True)
+            self._request_data(immediate=True)
             self._request_fit()
 
     def set_variables(self, variables) -> None:
@@ -280,7 +366,7 @@ class PanelController:
             self._check_names(*variables)
             self.variables = list(variables)
             self.view.show_grid(self.grid())
-            self._data_jobs.request(_DataRequest(self.cluster, tuple(self.variables)))
+            self._request_data()
 
     def set_options(self, estimator: str | None = None, missing: str | None = None) -> None:
         with self.lock:
@@ -294,21 +380,28 @@ class PanelController:
         """Fit the current syntax again."""
         self._request_fit(immediate=True)
 
+    def want_figures(self) -> None:
+        """Compute the decomposition's figures from now on (their tab was opened)."""
+        with self.lock:
+            if not self._figures_wanted:
+                self._figures_wanted = True
+                self._request_data(immediate=True)
+
     # -- helpers ------------------------------------------------------------------
     def _levels(self):
         # one cluster column: the two levels of the syntax
         return TWO_LEVELS if self.cluster is not None else SINGLE_LEVEL
 
-    def _level(self, level):
+    def _level(self, level) -> str:
         if not self.model.multilevel:
             if level not in (None, "", "within"):
                 raise ValueError(f"the model has one level; level={level!r} does not exist "
                                  "(choose a cluster column for a two-level model)")
-            return None
+            return ""
         if level in (None, ""):
             raise ValueError("say which level: "
                              + " or ".join(f"level={lv!r}" for lv in self.model.levels))
-        return level
+        return self.model.level_key(level)
 
     def _check_names(self, *names) -> None:
         known = self.known_names()
@@ -317,19 +410,17 @@ class PanelController:
             raise ValueError(f"unknown variable(s): {', '.join(bad)}; use data columns, latent "
                              "variables or random slopes of the model")
 
-    def _ensure_cluster_parts(self, names, level) -> None:
-        # A variable with variance between clusters that the model names only
-        # in the lowest block would be treated as within-only, leaving its
-        # cluster-level variance unmodelled. Give it a variance at the cluster
-        # level (its random intercept), as Mplus does by default; the switch
-        # shows it.
-        above = self.model.cluster_level
-        if above is None or level not in (self.model.levels[0], None):
+    def _ensure_roles(self) -> None:
+        """The variables' roles, now: a switch clicked before the data worker is done needs
+        them to give an outcome its between part."""
+        if self.cluster is None or self.roles_ready or not self.variables:
             return
-        used = set(self.model.blocks[above].names())
-        for v in names:
-            if self.roles.get(v) == "both" and v not in used:
-                self.model.toggle_covariance(v, v, above, on=True)
+        dec, _error = self.summaries.decomposition(self.cluster, self.variables)
+        if dec is not None:
+            self.roles = {r["variable"]: r["role"] for r in dec.roles.to_dict("records")}
+        # the grids can show the variables by their roles now (the data worker's summary
+        # follows with the same decomposition)
+        self.roles_ready = True
 
     def _syntax_from_model(self) -> None:
         # the model changed: its text and its parsed form follow, unparsed
@@ -338,16 +429,21 @@ class PanelController:
         self.parsed = None if self.model.is_empty() else self.model.to_parsed(self.syntax)
         self.view.show_syntax(self.syntax)
 
-    def _model_changed(self) -> None:
+    def _model_changed(self, preview: bool = False) -> None:
         self._syntax_from_model()
         self.view.show_grid(self.grid())
-        self._request_fit()
+        self._request_fit(preview=preview)
 
-    def _request_fit(self, immediate: bool | None = None) -> None:
+    def _request_fit(self, immediate: bool | None = None, preview: bool = False) -> None:
         with self.lock:
             self._fits.request(_FitRequest(self.syntax, self.parsed, self.syntax_error,
-                                           self.cluster, self.estimator, self.missing),
+                                           self.cluster, self.estimator, self.missing,
+                                           preview and self._preview_fn is not None),
                                immediate=immediate)
+
+    def _request_data(self, immediate: bool | None = None) -> None:
+        self._data_jobs.request(_DataRequest(self.cluster, tuple(self.variables),
+                                             self._figures_wanted), immediate=immediate)
 
     def _on_fit_request(self, gen, req: _FitRequest) -> None:
         if req.parse_error is None and req.syntax.strip():
@@ -357,118 +453,118 @@ class PanelController:
         msg, detail = describe_error(exc)
         self.view.show_status("error", "Internal error in the panel: " + msg, detail)
 
-    # -- worker jobs -------------------------------------------------------------------
+    # -- the fit worker --------------------------------------------------------------------
     def _fit_job(self, req: _FitRequest, publish) -> None:
         if req.parse_error is not None:
-            publish(lambda: self._show_failure(req.parse_error, None))
+            publish(lambda: self._show_failure(req.parse_error, req))
             return
         if not req.syntax.strip():
-            publish(lambda: self.view.show_status(
-                "idle", "No model yet: switch paths on in the Model screen, or type the "
-                        "model in the syntax box."))
+            publish(lambda: self._show_empty())
+            return
+        # level headers without statements: the parser says why there is nothing to fit
+        parsed = req.parsed if req.parsed is not None else parse(req.syntax)
+        unknown = unknown_names(parsed, self.columns)
+        if unknown:
+            publish(lambda: self._show_unknown(unknown, req))
             return
         t0 = time.perf_counter()
         try:
+            options = FitOptions(estimator=req.estimator, missing=req.missing)
+            table = self._preview(req, parsed, options, publish)
             # the core records its warnings per thread; catch_warnings is global
             with collecting(quiet=True) as caught:
-                fit = self._fit(req)
+                fit = self._fit(req, parsed, options, table)
         except Exception as exc:  # noqa: BLE001 - every failure is shown, none kills the panel
-            elapsed = time.perf_counter() - t0
-            publish(lambda e=exc: self._show_failure(e, elapsed))
+            publish(lambda e=exc: self._show_failure(e, req))
             return
         elapsed = time.perf_counter() - t0
-        notes = list(dict.fromkeys(list(getattr(fit, "messages", ())) + list(caught)))
         try:
             figure, diagram_error = self._diagram_fn(fit), None
         except Exception as exc:  # noqa: BLE001 - the results stay usable without a diagram
             figure = None
             diagram_error = f"The diagram could not be drawn: {describe_error(exc)[0]}"
-        if not publish(lambda: self._show_fit(fit, figure, diagram_error, elapsed, notes)):
+        notes = list(caught)
+        if not publish(lambda: self._show_fit(fit, figure, diagram_error, elapsed, notes, req)):
             return
-        parts = tables.results_parts(fit)
-        publish(lambda: self.view.show_results(parts))
+        if self.results_wanted:
+            parts = self.results_parts()
+            publish(lambda: self.view.show_results(parts))
 
-    def _fit(self, req: _FitRequest):
+    def _preview(self, req: _FitRequest, parsed, options, publish):
+        """Draw the model about to be fitted (a switch was clicked); returns its table."""
+        if not req.preview or self._fit_fn is not None:
+            return None
+        try:
+            table = self._refitter.table(parsed, options)
+            figure = self._preview_fn(table[0])
+        except Exception:  # noqa: BLE001 - the fit says what is wrong with the model
+            return None
+        publish(lambda: self.view.show_preview(figure, diagram_text(table[0])))
+        return table
+
+    def _fit(self, req: _FitRequest, parsed, options, table):
         if self._fit_fn is not None:
             return self._fit_fn(req.syntax, self.data, cluster=req.cluster,
                                 estimator=req.estimator, missing=req.missing)
-        # level headers without statements: the parser says why there is nothing to fit
-        parsed = req.parsed if req.parsed is not None else parse(req.syntax)
-        options = FitOptions(estimator=req.estimator, missing=req.missing)
-        return self._refitter.fit(parsed, req.cluster, options, model=req.syntax)
+        return self._refitter.fit(parsed, req.cluster, options, model=req.syntax, table=table)
 
-    def _show_failure(self, exc, elapsed) -> None:
+    def _show_empty(self) -> None:
+        self.error = None
+        self.result_key = None
+        self.view.show_editor_error(0, 0, "")
+        self.view.show_status("idle", "No model yet: switch paths on in the Model screen, or "
+                                      "type the model in the syntax box.")
+
+    def _show_unknown(self, unknown, req: _FitRequest) -> None:
+        message = unknown_message(unknown)
+        self.error = ModelSpecificationError(message)
+        self._report_failure(message, "", unknown[0].line, unknown[0].col, message)
+
+    def _show_failure(self, exc, req: _FitRequest) -> None:
         self.error = exc
         msg, detail = describe_error(exc)
-        if elapsed is not None:
-            msg += f" ({elapsed:.2f} s)"
+        if isinstance(exc, ModelSyntaxError):
+            line, col = exc.line, exc.col
+            editor = f"Line {exc.line}, column {exc.col}: {exc.msg}"
+        else:
+            line, col = locate(str(exc), req.syntax)
+            editor = msg
+        self._report_failure(msg, detail, line, col, editor)
+
+    def _report_failure(self, msg, detail, line, col, editor) -> None:
         if self.result is not None:
             msg += " \u2014 the results shown are from the last model that could be fitted."
         self.view.show_status("error", msg, detail)
+        self.view.show_editor_error(line, col, editor)
 
-    def _show_fit(self, fit, figure, diagram_error, elapsed, notes) -> None:
+    def _show_fit(self, fit, figure, diagram_error, elapsed, notes, req: _FitRequest) -> None:
         self.result = fit
         self.error = None
         self.elapsed = elapsed
-        extra = f"log-likelihood {fit.loglik:.3f}, {fit.npar} free parameters"
-        if fit.converged:
-            self.view.show_status("ok", f"Converged in {elapsed:.2f} s ({fit.iterations} "
-                                        f"iterations; {extra}).", "\n".join(notes))
-        else:
-            self.view.show_status("warn", f"Did NOT converge ({elapsed:.2f} s, {fit.iterations} "
-                                          "iterations): the estimates are not reliable.",
-                                  "\n".join(notes))
+        self.result_key = req.key
+        self.view.show_status(*fit_status(fit, notes, elapsed))
+        self.view.show_editor_error(0, 0, "")
         self.view.show_fit(fit, figure, diagram_error)
 
+    # -- the data worker ------------------------------------------------------------------
     def _data_job(self, req: _DataRequest, publish) -> None:
-        dec, figures, error = None, {}, None
-        if req.cluster is not None and req.variables:
-            try:
-                with collecting(quiet=True) as caught:
-                    dec = decompose(self.data, req.cluster, list(req.variables))
-                if caught:
-                    error = " ".join(caught)
-            except Exception as exc:  # noqa: BLE001
-                error = describe_error(exc)[0]
-            if dec is not None:
-                try:
-                    figures = {"icc": icc_figure(dec), "corr": correlation_figure(dec)}
-                except Exception as exc:  # noqa: BLE001 - tables still show
-                    error = f"The figures could not be drawn: {describe_error(exc)[0]}"
+        dec, figures, error = self.summaries.compute(req.cluster, req.variables, req.figures)
         publish(lambda: self._apply_data(req, dec, figures, error))
 
     def _apply_data(self, req: _DataRequest, dec, figures, error) -> None:
         self.decomposition = dec
         self.roles = ({r["variable"]: r["role"] for r in dec.roles.to_dict("records")}
                       if dec is not None else {})
-        variables = list(req.variables)
-        if dec is not None:
-            sizes, missing = dec.cluster_sizes, dec.missingness
-        else:
-            sizes = None
-            counts = self.data[variables].isna().sum() if variables else pd.Series(dtype=float)
-            missing = pd.DataFrame({"n_missing": counts, "share_missing": counts / len(self.data)})
-        self.view.show_data(tables.data_summary_html(len(self.data), req.cluster, variables,
-                                                     sizes, missing))
-        if req.cluster is None:
-            note = "Choose a cluster column on the Data screen to see the decomposition."
-        elif not variables:
-            note = "Choose variables on the Data screen."
-        else:
-            note = error
-        self.view.show_decomposition(dec, figures, tables.roles_html(dec) if dec is not None
-                                     else "", note)
+        self.roles_ready = True
+        s = self.summaries
+        self.view.show_data(s.data_html(req.cluster, req.variables, dec, self.cluster_problem))
+        roles, note = s.roles_html(req.cluster, req.variables, dec, error)
+        self.view.show_decomposition(dec, figures, roles, note)
         if self._new_levels and dec is not None and req.cluster == self.cluster:
             self._new_levels = False
             before = self.model.to_syntax()
-            self._ensure_cluster_parts(self._lowest_outcomes(), self.model.levels[0])
+            self.switches.claim_all()
             if self.model.to_syntax() != before:
                 self._model_changed()
                 return
         self.view.show_grid(self.grid())
-
-    def _lowest_outcomes(self) -> list[str]:
-        blk = self.model.blocks[self.model.levels[0]]
-        out = [y for (y, _x) in blk.paths] + [y for y, _t in blk.slopes.values()]
-        out += [t.name for terms in blk.latents.values() for t in terms]
-        return list(dict.fromkeys(out))

@@ -88,6 +88,8 @@ def reproduction_code(syntax: str, cluster: str | None, *, data_name: str | None
                 lines.append("import pandas as pd")
             lines += ["", f"data = {data_code}"]
         data_name = "data"
+    if cluster is None:
+        lines += ["", "# a single-level model: no cluster column"]
     lines += ["", f"model = {python_string(syntax)}"]
     args = [f"cluster={cluster!r}"] if cluster is not None else []
     if str(estimator).upper() != "ML":

@@ -1,10 +1,17 @@
 """The panel's own front-end widgets (anywidget, ES modules in ``js/``).
 
-Three small widgets, each a trait-only Python class whose JavaScript module
-draws the traits and reports clicks as messages:
+Small widgets, each a trait-only Python class whose JavaScript module draws
+the traits and reports what the user does as messages:
 
-* :class:`ModelGrid` - the path / covariance / random-slope switches;
-* :class:`StatusLine` - fitting / converged / failed, with error details;
+* :class:`ModelGrid` - the path / covariance / random-slope switches (one
+  tab stop, arrow keys inside);
+* :class:`StatusLine` - loading / fitting / converged / warning / failed,
+  with details; it also notices a dead kernel and then disables the panel;
+* :class:`SyntaxEditor` - the model text, with line numbers and the line of
+  an error marked;
+* :class:`PlotView` - a Plotly figure sent as JSON and drawn with plotly.js,
+  which reaches the browser once per page (not once per figure, as a
+  FigureWidget's does) and only when a figure is first drawn;
 * :class:`NotebookBridge` - inserts cells into the notebook and starts
   downloads (things only the browser side can do).
 
@@ -15,14 +22,17 @@ package data) and are loaded by anywidget with no build step.
 from __future__ import annotations
 
 import base64
+import importlib.util
 import itertools
+import json
 import threading
 from pathlib import Path
 
 import anywidget
 import traitlets
 
-__all__ = ["ModelGrid", "StatusLine", "NotebookBridge", "JS_DIR"]
+__all__ = ["ModelGrid", "StatusLine", "SyntaxEditor", "PlotView", "NotebookBridge", "JS_DIR",
+           "figure_json", "plotlyjs_bytes"]
 
 #: Folder of the ES modules.
 JS_DIR = Path(__file__).with_name("js")
@@ -67,7 +77,8 @@ class StatusLine(anywidget.AnyWidget):
     Attributes
     ----------
     state : str
-        "idle", "fitting", "ok", "warn" or "error".
+        "idle", "loading", "fitting", "ok", "warn" or "error". The page adds
+        "disconnected" by itself when the kernel behind the panel stops.
     message, detail : str
         Plain text (shown as text, never parsed as HTML).
     """
@@ -76,6 +87,137 @@ class StatusLine(anywidget.AnyWidget):
     state = traitlets.Unicode("idle").tag(sync=True)
     message = traitlets.Unicode("").tag(sync=True)
     detail = traitlets.Unicode("").tag(sync=True)
+    # the page finds this widget's own model by it, to watch its connection
+    own_id = traitlets.Unicode("").tag(sync=True)
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.own_id = self.model_id
+
+
+class SyntaxEditor(anywidget.AnyWidget):
+    """A labelled text box for the model, with line numbers and an error marker.
+
+    Attributes
+    ----------
+    value : str
+        The text (typing in the page changes it).
+    error : dict
+        ``{"line": int, "col": int, "message": str}`` shown beside the editor
+        with the line marked; ``{}`` for none.
+    label, hint, placeholder : str
+    """
+
+    _esm = JS_DIR / "syntax_editor.js"
+    value = traitlets.Unicode("").tag(sync=True)
+    error = traitlets.Dict().tag(sync=True)
+    label = traitlets.Unicode("Model syntax").tag(sync=True)
+    hint = traitlets.Unicode("").tag(sync=True)
+    placeholder = traitlets.Unicode("").tag(sync=True)
+    rows = traitlets.Int(14).tag(sync=True)
+
+    def show_error(self, line: int = 0, col: int = 0, message: str = "") -> None:
+        """Mark `line` (1-based; 0 for no line) and show `message` beside the editor."""
+        self.error = {"line": int(line), "col": int(col), "message": str(message)} \
+            if message else {}
+
+
+def plotlyjs_bytes() -> bytes:
+    """plotly.js as shipped with the installed plotly (the file plotly's own HTML embeds)."""
+    global _PLOTLYJS
+    if _PLOTLYJS is None:
+        spec = importlib.util.find_spec("plotly")
+        if spec is None or not spec.submodule_search_locations:
+            raise ImportError("the panel's figures need plotly: pip install plotly")
+        path = Path(list(spec.submodule_search_locations)[0]) / "package_data" / "plotly.min.js"
+        _PLOTLYJS = path.read_bytes()
+    return _PLOTLYJS
+
+
+_PLOTLYJS: bytes | None = None
+
+
+def figure_json(fig) -> str:
+    """A Plotly figure (or its dict) as strict JSON: NaN and infinities become null.
+
+    Plotly's own encoder turns numpy arrays into typed arrays and non-finite
+    numbers into ``null``, which plotly.js draws as gaps; a plain
+    ``json.dumps`` would write ``NaN``, which no browser parses.
+    """
+    if fig is None:
+        return ""
+    import plotly.io as pio
+    text = pio.to_json(fig, validate=False)
+    # the encoder's own guarantee, checked: never send what the page cannot parse
+    json.loads(text, parse_constant=_refuse_constant)
+    return text
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"non-JSON number {name} in a figure")
+
+
+class PlotView(anywidget.AnyWidget):
+    """A Plotly figure drawn in the page with plotly.js, following the panel's width.
+
+    Attributes
+    ----------
+    figure : str
+        The figure as JSON (:func:`figure_json`); "" shows `placeholder`.
+    css_class : str
+        Class of the graph div (``msem-diagram``, ...).
+    label : str
+        The figure's accessible name.
+    description : str
+        Its text version: shown under the figure (collapsed) and read as its
+        accessible description.
+    keep_aspect : bool
+        Scale the height with the width (diagrams), within the window.
+    placeholder : str
+        Shown while there is no figure (e.g. "Loading ...").
+
+    The page asks for plotly.js once (message ``{"type": "need_plotly"}``)
+    and gets it as a binary buffer; every later figure on the page uses it.
+    """
+
+    _esm = JS_DIR / "plot_view.js"
+    figure = traitlets.Unicode("").tag(sync=True)
+    css_class = traitlets.Unicode("").tag(sync=True)
+    label = traitlets.Unicode("").tag(sync=True)
+    description = traitlets.Unicode("").tag(sync=True)
+    keep_aspect = traitlets.Bool(False).tag(sync=True)
+    placeholder = traitlets.Unicode("").tag(sync=True)
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.on_msg(self._on_msg)
+        self._shown = None      # the figure object drawn last
+
+    def show(self, fig, description: str | None = None) -> None:
+        """Draw `fig` (a Plotly figure or dict; None clears it) and its text version."""
+        with self.hold_sync():
+            self.figure = figure_json(fig)
+            if description is not None:
+                self.description = description
+        self._shown = fig
+
+    @property
+    def shown(self):
+        """The figure object last given to :meth:`show`."""
+        return self._shown
+
+    def data(self) -> dict:
+        """The figure as the page gets it (a dict; empty without a figure)."""
+        return json.loads(self.figure) if self.figure else {}
+
+    def _on_msg(self, _widget, content, _buffers) -> None:
+        if isinstance(content, dict) and content.get("type") == "need_plotly":
+            try:
+                lib = plotlyjs_bytes()
+            except Exception as exc:  # noqa: BLE001 - the page says why instead of drawing
+                self.send({"type": "plotly_js", "error": str(exc)})
+                return
+            self.send({"type": "plotly_js"}, buffers=[lib])
 
 
 class NotebookBridge(anywidget.AnyWidget):

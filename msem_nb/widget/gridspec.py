@@ -11,18 +11,36 @@ from __future__ import annotations
 
 from msem_nb.widget.model import ModelState
 
-__all__ = ["grid_spec", "level_variables", "slope_allowed", "LEVEL_TITLES"]
+__all__ = ["grid_spec", "level_variables", "slope_allowed", "LEVEL_TITLES", "LEVEL_HINTS",
+           "loading_spec"]
 
 #: Grid titles by level name; another level is titled by its name.
 LEVEL_TITLES = {"within": "Within (individual level)", "between": "Between (cluster level)",
                 "": "Model (single level)"}
+
+#: What a grid's switches mean, by level name ("" is a single-level model).
+LEVEL_HINTS = {
+    "within": "Row \u2190 column: regression of the row on the column. Diagonal: (residual) "
+              "variance. A path that is on gets an F/R switch beside it: fixed, or a random "
+              "slope that varies across clusters.",
+    "between": "Row \u2190 column: regression of cluster parts (cluster means). Diagonal: "
+               "variance (for a variable with a within part, its random intercept).",
+    "": "Row \u2190 column: regression of the row on the column. Diagonal: (residual) variance. "
+        "Single-level model: no cluster column, so no within/between split.",
+}
+
+
+def loading_spec(text: str = "Loading the variables\u2026") -> dict:
+    """A spec that shows `text` instead of switches (before the data summary is ready)."""
+    return {"levels": [], "loading": text}
 
 #: Which levels a variable of each suggested role (msem_nb.inference.decompose) can appear at.
 _ROLE_LEVELS = {"within-only": ("within",), "between-only": ("between",),
                 "both": ("within", "between"), "none": ()}
 
 
-def level_variables(model: ModelState, level: str, variables, roles: dict | None) -> list[dict]:
+def level_variables(model: ModelState, level: str, variables, roles: dict | None,
+                    known=None) -> list[dict]:
     """The rows/columns of one level's grid.
 
     Parameters
@@ -34,6 +52,10 @@ def level_variables(model: ModelState, level: str, variables, roles: dict | None
     roles : dict, optional
         Variable -> suggested role from the decomposition; without it every
         variable is offered at every level.
+    known : set of str, optional
+        Names a row or column may have (data columns, latent variables,
+        random slopes); a name the model uses that is none of these (a
+        misspelt variable) gets no row. Default: no check.
 
     Returns
     -------
@@ -54,7 +76,7 @@ def level_variables(model: ModelState, level: str, variables, roles: dict | None
         if not level or level in levels:
             observed.append(v)
     for v in blk.names():
-        if v not in special and v not in observed:
+        if v not in special and v not in observed and (known is None or v in known):
             observed.append(v)
     return ([{"name": v, "kind": "observed"} for v in observed]
             + [{"name": v, "kind": "latent"} for v in latents]
@@ -80,7 +102,7 @@ def slope_allowed(model: ModelState, columns) -> tuple[list[str], list[str]]:
 
 
 def grid_spec(model: ModelState, variables, roles: dict | None = None,
-              columns=None) -> dict:
+              columns=None, known=None) -> dict:
     """Describe the switch grids of every level.
 
     Parameters
@@ -93,12 +115,14 @@ def grid_spec(model: ModelState, variables, roles: dict | None = None,
     columns : sequence of str, optional
         Data columns (random slopes need observed variables); default
         `variables`.
+    known : set of str, optional
+        See :func:`level_variables`.
 
     Returns
     -------
     dict
-        ``{"levels": [...]}``; each level has ``level``, ``title``,
-        ``vars`` (see :func:`level_variables`), ``paths`` (list of
+        ``{"levels": [...], "multilevel": bool}``; each level has ``level``,
+        ``title``, ``hint``, ``vars`` (see :func:`level_variables`), ``paths`` (list of
         [outcome, predictor]), ``covs`` (list of [a, b], a != b),
         ``variances`` (names), ``slopes`` (list of [outcome, covariate,
         name]), ``slope_y`` and ``slope_x`` (names allowed as outcome and
@@ -109,11 +133,12 @@ def grid_spec(model: ModelState, variables, roles: dict | None = None,
     out = []
     for lv in model.levels:
         blk = model.blocks[lv]
-        vars_ = level_variables(model, lv, variables, roles)
+        vars_ = level_variables(model, lv, variables, roles, known)
         declares_slopes = lv == model.slope_level
         out.append({
             "level": lv,
             "title": LEVEL_TITLES.get(lv, f"Level: {lv}"),
+            "hint": LEVEL_HINTS.get(lv, ""),
             "vars": vars_,
             "paths": [[y, x] for (y, x) in blk.paths],
             "covs": [[a, b] for (a, b) in blk.covs if a != b],
@@ -122,4 +147,4 @@ def grid_spec(model: ModelState, variables, roles: dict | None = None,
             "slope_y": slope_y if declares_slopes else [],
             "slope_x": slope_x if declares_slopes else [],
         })
-    return {"levels": out}
+    return {"levels": out, "multilevel": model.multilevel}

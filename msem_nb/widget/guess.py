@@ -1,10 +1,12 @@
-"""What the panel guesses about a DataFrame: its cluster column and its variables."""
+"""What the panel guesses about a DataFrame (its cluster column, its variables) and checks."""
 
 from __future__ import annotations
 
 import pandas as pd
 
-__all__ = ["detect_cluster", "default_variables"]
+from msem_nb.errors import DataError
+
+__all__ = ["detect_cluster", "default_variables", "check_cluster"]
 
 _ID_HINTS = ("cluster", "class", "school", "group", "team", "firm", "person", "subject",
              "country", "site", "clinic", "unit", "id")
@@ -58,3 +60,35 @@ def default_variables(data: pd.DataFrame, cluster) -> list[str]:
             continue    # a running id, not a variable
         out.append(col)
     return out
+
+
+def check_cluster(data: pd.DataFrame, cluster) -> None:
+    """Refuse a column that cannot be a cluster column, with a message that says why.
+
+    Raises
+    ------
+    DataError
+        When the column is not in the data, has no value, has one value in
+        every row (one cluster), or a value of its own in most rows (a row id
+        or a continuous variable: most clusters would have one member).
+    """
+    if cluster is None:
+        return
+    if cluster not in data.columns:
+        raise DataError(f"'{cluster}' is not a column of the data")
+    s = data[cluster].dropna()
+    if not len(s):
+        raise DataError(f"'{cluster}' has no values: it cannot say which cluster a row is in")
+    j = s.nunique()
+    if j < 2:
+        raise DataError(f"'{cluster}' has the same value in every row: that is one cluster, "
+                        "and a two-level model needs many")
+    singletons = float((s.value_counts() == 1).mean())
+    if singletons > 0.5:
+        kind = ("a continuous variable" if pd.api.types.is_float_dtype(s)
+                and not (s == s.round()).all() else "a row id")
+        what = ("a different value in every row" if j == len(s)
+                else f"a value of its own in most rows ({j:,} values in {len(s):,} rows)")
+        raise DataError(f"'{cluster}' has {what}, so most clusters would have one member: it "
+                        f"looks like {kind}, not a cluster column. A cluster column repeats an "
+                        "id for the rows of each cluster (class, school, team).")

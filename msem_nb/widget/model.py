@@ -298,10 +298,11 @@ class ModelState:
     # -- queries ------------------------------------------------------------
     def block(self, level) -> Block:
         """The block of `level` ("within", "between"; "" or None when single-level)."""
-        key = self._level_key(level)
+        key = self.level_key(level)
         return self.blocks[key]
 
-    def _level_key(self, level) -> str:
+    def level_key(self, level) -> str:
+        """The block key of `level` ("1" and 1 name "within"; "" when single-level)."""
         if not self.multilevel:
             if level not in (None, "", "within"):
                 raise ValueError(f"the model is single-level; there is no level {level!r}")
@@ -314,7 +315,7 @@ class ModelState:
 
     def latent_names(self, level=None) -> list[str]:
         """Latent variables of one level, or of every level when `level` is None."""
-        levels = self.levels if level is None else (self._level_key(level),)
+        levels = self.levels if level is None else (self.level_key(level),)
         return list(dict.fromkeys(f for lv in levels for f in self.blocks[lv].latents))
 
     def slope_names(self) -> list[str]:

@@ -1,4 +1,4 @@
-"""``ms.Panel``: the notebook panel that builds, fits and reports a two-level SEM.
+"""``ms.Panel``: the notebook panel that builds, fits and reports a one- or two-level SEM.
 
 The panel is a thin layer: screens (:mod:`msem_nb.widget.screens`, one
 per tab) hold the widgets, the controller (:mod:`msem_nb.widget.controller`)
@@ -8,6 +8,11 @@ events call the controller, and the controller's ``show_*`` calls (the
 satisfies) reach the screens. The tabs are built by iterating the screens.
 Fits run on a worker thread; nothing statistical happens in the browser,
 and the data never go there (only summaries: ICCs, correlations, estimates).
+
+Constructing a panel is quick: it builds the widgets and queues the work
+(the data summary, the first fit); its status line says "Loading" until the
+first results arrive, and heavy tabs (the decomposition's figures, Compare,
+the Results tables) compute when they are first opened.
 """
 
 from __future__ import annotations
@@ -17,7 +22,10 @@ from pathlib import Path
 import ipywidgets as W
 import pandas as pd
 
+from msem_nb.errors import DataError
+from msem_nb.widget import tables
 from msem_nb.widget.controller import PanelController
+from msem_nb.widget.describe import diagram_text
 from msem_nb.widget.export import (
     find_variable_name,
     report_cell_outputs,
@@ -28,7 +36,7 @@ from msem_nb.widget.frontend import StatusLine
 from msem_nb.widget.screens.base import STYLE, Screen
 from msem_nb.widget.screens.compare import CompareScreen
 from msem_nb.widget.screens.data import DataScreen
-from msem_nb.widget.screens.decomposition import DecompositionScreen
+from msem_nb.widget.screens.decomposition import TITLES, DecompositionScreen
 from msem_nb.widget.screens.export import ExportScreen
 from msem_nb.widget.screens.model_builder import ModelScreen
 from msem_nb.widget.screens.results import ResultsScreen
@@ -37,7 +45,7 @@ __all__ = ["Panel"]
 
 
 class Panel:
-    """Interactive two-level SEM in a notebook.
+    """Interactive one- or two-level SEM in a notebook.
 
     Parameters
     ----------
@@ -67,11 +75,13 @@ class Panel:
     widget : ipywidgets.VBox
         What the notebook displays.
     status : StatusLine
-        ``status.state`` ("idle", "fitting", "ok", "warn", "error"),
-        ``status.message`` and ``status.detail`` (plain text).
+        ``status.state`` ("loading", "idle", "fitting", "ok", "warn",
+        "error"), ``status.message`` and ``status.detail`` (plain text).
+        "ok" (green) only for a converged fit without any warning and with
+        standard errors.
     tabs : ipywidgets.Tab
-        One tab per screen: Data, Decomposition, Model, Results, Compare,
-        Export.
+        One tab per screen: Data, Decomposition (Correlations without a
+        cluster column), Model, Results, Compare, Export.
     screens : list of Screen
         The screens in tab order (:class:`msem_nb.widget.screens.Screen`).
 
@@ -94,13 +104,16 @@ class Panel:
             data = pd.read_csv(path)
         self._data_name = data_name
         self._stale = False
-        self.status = StatusLine()
+        self.status = StatusLine(state="loading",
+                                 message="Loading: summarising the data and fitting the "
+                                         "first model \u2026")
         self._ctl = PanelController(
             data, "auto" if cluster is None and not single_level else cluster, model,
             variables=variables, view=self, estimator=estimator, missing=missing,
             debounce=debounce)
         self._build_screens(estimator, missing, debounce)
         self._wire()
+        self._show_mode()
         self._ctl.start()
 
     # -- construction ---------------------------------------------------------
@@ -108,21 +121,38 @@ class Panel:
         ctl = self._ctl
         numeric = [str(c) for c in ctl.data.select_dtypes("number").columns]
         self._data = DataScreen(ctl.columns, numeric, ctl.cluster, ctl.variables)
-        self._dec = DecompositionScreen()
+        if ctl.cluster_problem:
+            self._data.problem.value = tables.note_html(ctl.cluster_problem, bad=True)
+        self._dec = DecompositionScreen(ctl.want_figures)
         self._model = ModelScreen(estimator, missing)
         self._results = ResultsScreen()
         self._cmp = CompareScreen(ctl, debounce)
-        self._export = ExportScreen(self.export_code)
+        self._export = ExportScreen(self.export_state)
         self.screens: list[Screen] = [self._data, self._dec, self._model, self._results,
                                       self._cmp, self._export]
         self.tabs = W.Tab(children=[s.box for s in self.screens])
         for i, screen in enumerate(self.screens):
             self.tabs.set_title(i, screen.title)
         self.tabs.selected_index = self.screens.index(self._model)
-        self.widget = W.VBox([W.HTML(STYLE + "<b>msem_nb</b> two-level SEM panel"),
-                              self.status, self.tabs])
+        self.header = W.HTML()
+        self.widget = W.VBox([W.HTML(STYLE), self.header, self.status, self.tabs],
+                             layout=W.Layout(width="100%"))
         self.widget.add_class("msem-panel")
         self._export.bridge.host_model_id = self.widget.model_id
+
+    def _show_mode(self) -> None:
+        """Header, tab title and hints for a two-level or a single-level model."""
+        cluster = self._ctl.cluster
+        if cluster is None:
+            text = ("<b>msem_nb</b> single-level SEM panel <span style='color:#666'>(no "
+                    "cluster column: choose one on the Data tab for a two-level model)</span>")
+        else:
+            text = (f"<b>msem_nb</b> two-level SEM panel <span style='color:#666'>(clusters: "
+                    f"{tables.esc(cluster)})</span>")
+        self.header.value = f"<div class='msem-header' style='margin:2px 0'>{text}</div>"
+        self._dec.title = TITLES[cluster is not None]
+        self.tabs.set_title(self.screens.index(self._dec), self._dec.title)
+        self._model.set_single(cluster is None)
 
     def _wire(self) -> None:
         m = self._model
@@ -152,7 +182,7 @@ class Panel:
     # -- the view interface (PanelView: called by the controller, under its lock) -------
     def show_syntax(self, text: str) -> None:
         self._model.show_syntax(text)
-        self._export.update()
+        self._update_export()
 
     def show_grid(self, spec: dict) -> None:
         self._model.update(spec, self._ctl.model)
@@ -163,6 +193,15 @@ class Panel:
             self.status.message = message
             self.status.detail = detail
         self._mark_stale(state == "fitting")
+        self._update_export()
+
+    def _update_export(self) -> None:
+        # the Export tab is brought up to date when it is opened, and while it is open
+        if self._shown() is self._export:
+            self._export.update()
+
+    def show_editor_error(self, line: int, col: int, message: str) -> None:
+        self._model.show_error(line, col, message)
 
     def _mark_stale(self, stale: bool) -> None:
         # dim what belongs to the previous model until the new fit is shown
@@ -172,10 +211,15 @@ class Panel:
         for w in (self._model.diagram_box, self._results.box):
             (w.add_class if stale else w.remove_class)("msem-stale")
 
+    def show_preview(self, figure, description: str) -> None:
+        self._model.show_diagram(figure, None, description)
+
     def show_fit(self, fit, figure, diagram_error) -> None:
-        self._model.show_diagram(figure, diagram_error)
+        text = diagram_text(fit.partable, fit.estimates)
+        self._model.show_diagram(figure, diagram_error, text)
         if figure is not None:
-            self._results.set_diagram(figure, shown=self._shown() is self._results)
+            self._results.set_diagram(figure, shown=self._shown() is self._results,
+                                      description=text)
 
     def show_results(self, parts: dict) -> None:
         self._results.update(parts)
@@ -206,16 +250,22 @@ class Panel:
 
     def _on_syntax_typed(self, text: str) -> None:
         self._ctl.set_syntax(text, immediate=False)
-        self._export.update()
+        self._update_export()
 
     def _on_cluster(self, cluster) -> None:
+        previous = self._ctl.cluster
         try:
             self._ctl.set_cluster(cluster)
         except Exception as err:  # noqa: BLE001 - shown, the panel stays usable
-            self.show_status("error", f"Cannot use that cluster column: {err}")
+            why = f"Cannot use '{cluster}' as the cluster column: {err}" \
+                if isinstance(err, DataError) else f"Cannot use that cluster column: {err}"
+            self._data.refuse_cluster(previous, why)
+            self.show_status("warn", why + " The cluster column is unchanged.")
             return
+        self._data.clear_problem()
         self._data.offer_variables([c for c in self._ctl.data.select_dtypes("number").columns
                                     if c != self._ctl.cluster])
+        self._show_mode()
         self._cmp.update(rerun=True)
 
     def _on_variables(self, variables: list) -> None:
@@ -224,8 +274,14 @@ class Panel:
 
     def _on_tab(self, change) -> None:
         screen = self._shown()
-        if screen is not None:
-            with self._ctl.lock:
+        with self._ctl.lock:
+            # the Results tables are computed only while someone looks at them
+            self._ctl.results_wanted = screen is self._results
+            if screen is self._results:
+                parts = self._ctl.results_parts()
+                if parts is not None:
+                    self._results.update(parts)
+            if screen is not None:
                 screen.on_show()
 
     def _on_latent_add(self, _btn) -> None:
@@ -253,7 +309,7 @@ class Panel:
     def syntax(self, text: str) -> None:
         self._model.show_syntax(text)
         self._ctl.set_syntax(text, immediate=None)
-        self._export.update()
+        self._update_export()
 
     @property
     def result(self):
@@ -332,7 +388,12 @@ class Panel:
         self._ctl.remove_latent(name, level)
 
     def set_cluster(self, cluster) -> None:
-        """Change the cluster column (None for a single-level model)."""
+        """Change the cluster column (None for a single-level model), as the Data tab does.
+
+        A column that cannot be a cluster column (a row id, a continuous
+        variable) is refused: the cluster column stays, and the Data tab and
+        the status line say why (:attr:`cluster` tells which one is in use).
+        """
         self._data.cluster.value = cluster
 
     def compare(self, y, x, mediators=None, wait: bool = False,
@@ -391,25 +452,79 @@ class Panel:
         _close_tree(self.widget)
 
     # -- export ---------------------------------------------------------------------------
-    def export_code(self, report: bool = True) -> str:
-        """Python code that refits the current model (and shows its report)."""
+    def export_state(self) -> tuple[str, str | None]:
+        """The code that reproduces the model shown, and why it cannot be exported now.
+
+        Returns
+        -------
+        (code, problem)
+            `code` refits the model of the fit on the screen (its syntax,
+            cluster column and options); `problem` is None when that is the
+            model in the syntax box, else a sentence saying why not (an
+            error, an empty model, a fit still running).
+        """
         ctl = self._ctl
-        name = self._data_name or find_variable_name(ctl.data)
-        # syntax that does not parse cannot be exported; the switches hold
-        # the last model that did
-        syntax = ctl.model.to_syntax() if ctl.syntax_error is not None else ctl.syntax
-        return reproduction_code(syntax, ctl.cluster, data_name=name,
-                                 data_code=self._data_code, estimator=ctl.estimator,
-                                 missing=ctl.missing, report=report)
+        with ctl.lock:
+            fit, key = ctl.result, ctl.result_key
+            if not ctl.syntax.strip():
+                problem = ("The model is empty: switch paths on or type a model first; there "
+                           "is nothing to export.")
+            elif ctl.error is not None:
+                problem = ("The syntax box has an error (see the Model tab), so an export would "
+                           "not match it. Fix the error first; the diagram and results still "
+                           "show the last model that could be fitted.")
+            elif not ctl.fit_is_current():
+                problem = "The model is being fitted; the export is ready as soon as the fit is."
+            else:
+                problem = None
+            if fit is None or key is None:
+                return "# Nothing to export yet: no model has been fitted.\n", problem
+            code = self._code(*key, report=True)
+            if problem is not None:
+                code = ("# NOTE: this reproduces the last model that could be fitted (the one "
+                        "shown),\n# not what the syntax box holds now.\n" + code)
+            return code, problem
+
+    def _code(self, syntax, cluster, estimator, missing, report: bool) -> str:
+        name = self._data_name or find_variable_name(self._ctl.data)
+        return reproduction_code(syntax, cluster, data_name=name, data_code=self._data_code,
+                                 estimator=estimator, missing=missing, report=report)
+
+    def export_code(self, report: bool = True) -> str:
+        """Python code that refits the model shown (and shows its report if `report`).
+
+        It is the model of the fit on the screen; :meth:`export_state` says
+        whether that is also the model in the syntax box.
+        """
+        ctl = self._ctl
+        with ctl.lock:
+            key = ctl.result_key
+        if key is None:
+            return self.export_state()[0]
+        return self._code(*key, report=report)
 
     def insert_code_cell(self) -> None:
         """Insert the reproducing code as a new cell below the panel (in the browser)."""
-        self._export.bridge.insert_cell(self.export_code(),
-                                        callback=self._export.reply("Code cell inserted"))
+        code, problem = self.export_state()
+        if problem is not None:
+            self._export.note(f"No code cell: {problem}", bad=True)
+            return
+        self._export.bridge.insert_cell(code, callback=self._export.reply("Code cell inserted"))
 
     def report(self, **kwargs):
-        """The report of the latest fit (:class:`msem_nb.present.report.Report`)."""
+        """The report of the fit shown (:class:`msem_nb.present.report.Report`).
+
+        Raises
+        ------
+        ValueError
+            When nothing is fitted, or the syntax box does not hold the model
+            shown (an error, an empty model): a report would be of another
+            model than the one in the box.
+        """
         fit = self.wait()
+        _code, problem = self.export_state()
+        if problem is not None:
+            raise ValueError(problem)
         if fit is None:
             raise ValueError("there is no fitted model to report yet")
         kwargs.setdefault("data", self._ctl.data)

@@ -67,8 +67,18 @@ class Refitter:
         self.reused = 0
         self._cache: dict[tuple, _Prepared] = {}
 
+    def table(self, parsed: ParsedModel, options: FitOptions) -> tuple[ParTable, tuple]:
+        """The parameter table of `parsed` and the messages of building it.
+
+        The panel draws a new model's diagram from it before the fit is done.
+        """
+        with collecting(quiet=True) as early:
+            pt = build_partable(parsed, meanstructure=options.resolved_meanstructure(),
+                                fixed_x=options.fixed_x)
+        return pt, tuple(early)
+
     def fit(self, parsed: ParsedModel, cluster: Any, options: FitOptions, *,
-            model: str = "") -> FitResult:
+            model: str = "", table: tuple[ParTable, tuple] | None = None) -> FitResult:
         """Fit `parsed` on the data.
 
         Parameters
@@ -78,6 +88,8 @@ class Refitter:
         options : FitOptions
         model : str
             The text the result reports as its model (the syntax box).
+        table : (ParTable, messages), optional
+            What :meth:`table` gave for `parsed` and `options` (not built again).
 
         Returns
         -------
@@ -86,9 +98,7 @@ class Refitter:
             the same order, including the data's (dropped rows, ...) when
             the prepared data were reused.
         """
-        with collecting(quiet=True) as early:
-            pt = build_partable(parsed, meanstructure=options.resolved_meanstructure(),
-                                fixed_x=options.fixed_x)
+        pt, early = table if table is not None else self.table(parsed, options)
         prepared, centering, prep_messages = self._prepare(pt, cluster, options)
         res = fit_partable(pt, prepared, cluster, options, model=model, centering=centering,
                            quiet=True)

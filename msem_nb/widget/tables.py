@@ -21,8 +21,8 @@ from msem_nb.widget.describe import describe_error
 from msem_nb.widget.effects import indirect_effects
 
 __all__ = ["esc", "cell", "pvalue_cell", "table_html", "wrap", "data_summary_html", "roles_html",
-           "fit_measures_html", "estimates_html", "indirect_html", "note_html", "results_parts",
-           "CSS"]
+           "fit_measures_html", "fit_line_html", "estimates_html", "indirect_html", "note_html",
+           "results_parts", "CSS"]
 
 CSS = """<style>
 .msem-tab table{border-collapse:collapse;margin:4px 0 10px;font-size:12px}
@@ -32,6 +32,11 @@ CSS = """<style>
 .msem-tab tr.grp td{background:#fbfbfb;font-weight:bold;padding-top:6px}
 .msem-tab .note{color:#555;margin:2px 0}
 .msem-tab .bad{color:#b00}
+.msem-tab .msem-levels{display:flex;flex-wrap:wrap;gap:0 28px;align-items:flex-start}
+.msem-tab .msem-levels>div{flex:0 1 auto;min-width:0;max-width:100%;overflow-x:auto}
+.msem-tab .msem-fitline{margin:2px 0 6px;line-height:1.5}
+.msem-tab .msem-fitline b{font-weight:600}
+.msem-tab details summary{cursor:pointer;color:#333;margin:4px 0}
 </style>"""
 
 
@@ -161,6 +166,49 @@ def fit_measures_html(fit, fm: dict | None, error: str | None = None) -> str:
     return wrap(out)
 
 
+def _fm(fm: dict | None, key: str):
+    v = (fm or {}).get(key)
+    try:
+        return v if v is not None and np.isfinite(float(v)) else None
+    except (TypeError, ValueError):
+        return None
+
+
+def fit_line_html(fit, fm: dict | None) -> str:
+    """One compact line: estimator, convergence, N and J, the test and the main indices."""
+    bits = [esc(fit.estimator),
+            (f"converged ({fit.iterations} iterations)" if fit.converged
+             else "<span class='bad'>NOT converged</span>"),
+            f"N = {fit.nobs:,}" + (f" in {fit.nclusters:,} clusters"
+                                   if fit.nclusters is not None else "")]
+    chisq, df = _fm(fm, "chisq_scaled") or _fm(fm, "chisq"), _fm(fm, "df")
+    if chisq is not None and df is not None:
+        scaled = " (scaled)" if _fm(fm, "chisq_scaled") is not None else ""
+        bits.append(f"<b>\u03c7\u00b2</b>({int(df)}) = {cell(chisq, 2)}{scaled}, "
+                    f"p {_p_text(_fm(fm, 'pvalue_scaled') or _fm(fm, 'pvalue'))}")
+    for key, label in (("cfi", "CFI"), ("tli", "TLI"), ("rmsea", "RMSEA")):
+        v = _fm(fm, key + "_scaled") or _fm(fm, key)
+        if v is not None:
+            bits.append(f"<b>{label}</b> {cell(v)}")
+    srmr = [(lv, _fm(fm, f"srmr_{lv}")) for lv in ("within", "between")]
+    if any(v is not None for _, v in srmr):
+        bits.append("<b>SRMR</b> " + ", ".join(f"{lv} {cell(v)}" for lv, v in srmr
+                                               if v is not None))
+    elif _fm(fm, "srmr") is not None:
+        bits.append(f"<b>SRMR</b> {cell(_fm(fm, 'srmr'))}")
+    for key, label in (("loglik", "log-likelihood"), ("aic", "AIC"), ("bic", "BIC")):
+        if _fm(fm, key) is not None:
+            bits.append(f"{label} {cell(_fm(fm, key), 1)}")
+    return wrap("<p class='msem-fitline'>" + " \u00b7 ".join(bits) + "</p>")
+
+
+def _p_text(p) -> str:
+    if p is None:
+        return "NA"
+    text = pvalue_cell(p)
+    return text if text.startswith("&lt;") else "= " + text
+
+
 _OP_GROUPS = [("=~", "Loadings"), ("|~", "Random slopes"), ("~", "Regressions"),
               ("~~", "Covariances"), ("var", "Variances"), ("~1", "Intercepts and means")]
 _EST_HEADER = ["parameter", "label", "estimate", "SE", "z", "p", "CI lower", "CI upper",
@@ -195,13 +243,13 @@ def estimates_html(fit) -> str:
                              pvalue_cell(r["pvalue"]) if free else "",
                              cell(r["ci_lower"]) if free else "",
                              cell(r["ci_upper"]) if free else "", cell(r["std_all"])))
-        if level:
-            parts.append(f"<h4>Level: {esc(level)}</h4>")
-        parts.append(table_html(_EST_HEADER, rows, numeric=(2, 3, 4, 5, 6, 7, 8)))
-    if slopes:
-        parts.append("<p class='note'>A random slope's average and variance are the mean and "
-                     "variance of its variable at the between level.</p>")
-    return wrap("".join(parts))
+        head = f"<h4>Level: {esc(level)}</h4>" if level else ""
+        parts.append(f"<div class='msem-level'>{head}"
+                     f"{table_html(_EST_HEADER, rows, numeric=(2, 3, 4, 5, 6, 7, 8))}</div>")
+    note = ("<p class='note'>A random slope's average and variance are the mean and variance "
+            "of its variable at the between level.</p>") if slopes else ""
+    # the levels side by side where the page is wide enough
+    return wrap(f"<div class='msem-levels'>{''.join(parts)}</div>{note}")
 
 
 def indirect_html(effects: pd.DataFrame, defined: pd.DataFrame | None = None) -> str:
@@ -229,12 +277,12 @@ def indirect_html(effects: pd.DataFrame, defined: pd.DataFrame | None = None) ->
 
 
 def results_parts(fit) -> dict:
-    """HTML of the Results screen: fit measures, estimates, indirect effects."""
+    """HTML of the Results screen: the fit line, fit measures, estimates, indirect effects."""
     try:
         fm, fm_error = fit.fit_measures, None
     except Exception as exc:  # noqa: BLE001 - estimates stay useful without fit measures
         fm, fm_error = None, describe_error(exc)[0]
-    out = {"fit": fit_measures_html(fit, fm, fm_error)}
+    out = {"line": fit_line_html(fit, fm), "fit": fit_measures_html(fit, fm, fm_error)}
     try:
         out["estimates"] = estimates_html(fit)
     except Exception as exc:  # noqa: BLE001

@@ -34,6 +34,14 @@ class PanelView(Protocol):
         """The status line: `state` is "idle", "fitting", "ok", "warn" or "error"."""
         ...
 
+    def show_editor_error(self, line: int, col: int, message: str) -> None:
+        """Mark `line` (1-based) of the syntax box with `message`; line 0 and "" clear it."""
+        ...
+
+    def show_preview(self, figure: Any, description: str) -> None:
+        """The diagram of a model about to be fitted (a switch was clicked), and its text."""
+        ...
+
     def show_fit(self, fit: FitResult, figure: Any, diagram_error: str | None) -> None:
         """A new fit and its path diagram (None when it could not be drawn, and why)."""
         ...

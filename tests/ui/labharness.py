@@ -217,6 +217,59 @@ MEASURE_TOGGLE_JS = """([level, lhs, rhs, want]) => new Promise((resolve, reject
 })"""
 
 
+#: Like MEASURE_TOGGLE_JS, in more detail: resolves with the milliseconds from the click
+#: to (``confirm``) the switch confirmed by the kernel (its pending mark gone: one round
+#: trip with almost no work), (``diagram``) the diagram redrawn with (or without) the
+#: arrow, and (``fitted``) the diagram of the new fit drawn (the first redraw after the
+#: status line leaves "fitting"). Times come from the page's own clock (Plotly's
+#: ``plotly_afterplot`` event and MutationObservers started just before the click).
+MEASURE_CLICK_JS = """([level, lhs, rhs, want]) => new Promise((resolve, reject) => {
+  const gd = document.querySelector('.js-plotly-plot.msem-diagram');
+  const sel = `button.msem-cell[data-kind=path][data-level="${level}"]` +
+              `[data-a="${lhs}"][data-b="${rhs}"]`;
+  const btn = document.querySelector(sel);
+  const status = document.querySelector('.msem-status');
+  if (!gd || !btn || !status) { reject(new Error('no diagram or no switch ' + sel)); return; }
+  const name = `path:${level}:${rhs}->${lhs}`;
+  const has = () => ((gd.layout && gd.layout.shapes) || []).some(s => s.name === name);
+  const out = {};
+  let fitting = false;
+  let t0 = 0;
+  const now = () => performance.now() - t0;
+  const done = () => {
+    if (out.confirm !== undefined && out.diagram !== undefined && out.fitted !== undefined) {
+      obs.disconnect(); sobs.disconnect(); bobs.disconnect();
+      gd.removeListener('plotly_afterplot', onPlot);
+      resolve(out);
+    }
+  };
+  const onPlot = () => {
+    if (has() !== want) return;
+    if (out.diagram === undefined) out.diagram = now();
+    const st = status.dataset.state;
+    if (fitting && (st === 'ok' || st === 'warn' || st === 'error') && out.fitted === undefined)
+      out.fitted = now();
+    done();
+  };
+  const obs = new MutationObserver(() => {
+    if (out.diagram === undefined && has() === want) { out.diagram = now(); done(); }
+  });
+  const sobs = new MutationObserver(() => { if (status.dataset.state === 'fitting') fitting = true; });
+  const bobs = new MutationObserver(() => {
+    if (out.confirm === undefined && !btn.classList.contains('msem-pending') &&
+        btn.getAttribute('aria-pressed') === String(want)) { out.confirm = now(); done(); }
+  });
+  obs.observe(gd, {subtree: true, childList: true, attributes: true});
+  sobs.observe(status, {subtree: true, attributes: true});
+  bobs.observe(btn, {attributes: true});
+  gd.on('plotly_afterplot', onPlot);
+  setTimeout(() => { obs.disconnect(); sobs.disconnect(); bobs.disconnect();
+                     reject(new Error('no redraw in 30 s: ' + JSON.stringify(out))); }, 30000);
+  t0 = performance.now();
+  btn.click();
+})"""
+
+
 def diagram_shapes(page) -> list:
     """Names of the layout shapes of the panel's diagram."""
     return page.evaluate("""() => {

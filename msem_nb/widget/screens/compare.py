@@ -6,7 +6,12 @@ Compare button, the forest plot, the table and the notes) and runs
 :class:`~msem_nb.widget.scheduler.Scheduler` that shares the panel's display
 lock: a newer request supersedes an older one, and a comparison that fails
 (or crashes) is reported on the screen, which stays usable. Every name
-reaches the page escaped.
+reaches the page escaped. A comparison whose fits warned (standard errors
+not available, ...) is shown in amber with each warning once.
+
+The tab opens on the model's own question (its first within path) and
+compares it at once; without a path in the model nothing is pre-selected
+and nothing runs until y and x are chosen.
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ from msem_nb.widget import tables
 from msem_nb.widget.comparison import CompareRequest, default_pair, run_comparison
 from msem_nb.widget.describe import describe_error
 from msem_nb.widget.scheduler import Scheduler
-from msem_nb.widget.screens.figures import empty_figure, replace_figure
+from msem_nb.widget.screens.figures import plot_view
+from msem_nb.widget.status import unique_notes
 
 __all__ = ["CompareScreen", "comparison_notes_html", "comparison_table_html", "message_html"]
 
@@ -27,6 +33,9 @@ _INTRO = ("<p style='color:#555;margin:2px 0'>The same effect estimated six ways
           "ignoring the clusters to a two-level SEM with latent cluster means, on the rows "
           "complete on the chosen variables. Choose an outcome y and a predictor x "
           "(optionally mediators, Ctrl/Cmd-click) measured on level-1 units.</p>")
+
+#: How the outcome and predictor dropdowns say "nothing chosen yet".
+CHOOSE = "(choose)"
 
 _MSG_STYLE = {"idle": "color:#555", "running": "color:#4c78a8", "ok": "color:#2d7a2d",
               "warn": "color:#9a6b00", "error": "color:#b00"}
@@ -110,21 +119,23 @@ class CompareScreen:
 
     def _build(self) -> None:
         width = W.Layout(width="300px")
-        self.y = W.Dropdown(options=[], description="Outcome y", layout=width)
-        self.x = W.Dropdown(options=[], description="Predictor x", layout=width)
+        self.y = W.Dropdown(options=[(CHOOSE, None)], value=None, description="Outcome y",
+                            layout=width)
+        self.x = W.Dropdown(options=[(CHOOSE, None)], value=None, description="Predictor x",
+                            layout=width)
         self.mediators = W.SelectMultiple(options=[], rows=4, description="Mediators",
                                           layout=W.Layout(width="300px"))
         self.run = W.Button(description="Compare", icon="balance-scale", button_style="primary",
                             layout=W.Layout(width="120px"))
         self.msg = W.HTML()
-        self.figure = empty_figure()
-        self.figure.add_class("msem-compare-figure")
+        self.figure = plot_view("msem-compare-figure", "Forest plot of the effect by approach",
+                                "")
         self.table = W.HTML()
         self.notes = W.HTML()
-        # the FigureWidget's view ignores later class changes: dim its box instead
-        self.out = W.VBox([self.figure, self.table, self.notes])
+        self.out = W.VBox([self.figure, self.table, self.notes], layout=W.Layout(width="100%"))
         self.box = W.VBox([W.HTML(_INTRO), W.HBox([W.VBox([self.y, self.x]), self.mediators,
-                                                   self.run]), self.msg, self.out])
+                                                   self.run]), self.msg, self.out],
+                          layout=W.Layout(width="100%"))
         self.box.add_class("msem-compare")
 
     # -- selection -------------------------------------------------------------------
@@ -150,10 +161,11 @@ class CompareScreen:
     def _set(self, opts, y, x, meds) -> None:
         self._quiet = True
         try:
-            pairs = [(str(v), v) for v in opts]
-            if [o[1] for o in self.y.options] != list(opts):
+            pairs = [(CHOOSE, None)] + [(str(v), v) for v in opts]
+            if [o[1] for o in self.y.options] != [None] + list(opts):
                 self.y.options, self.x.options = pairs, pairs
-            self.y.value, self.x.value = y, x
+            self.y.value = y if y in opts else None
+            self.x.value = x if x in opts else None
             med_opts = [(str(v), v) for v in opts if v not in (y, x)]
             if list(self.mediators.options) != med_opts:
                 self.mediators.options = med_opts
@@ -176,22 +188,30 @@ class CompareScreen:
             return
         if change["owner"] is not self.mediators:
             # y and x are not offered as mediators
-            self._set([o[1] for o in self.y.options], self.y.value, self.x.value,
-                      tuple(self.mediators.value))
+            self._set([o[1] for o in self.y.options if o[1] is not None], self.y.value,
+                      self.x.value, tuple(self.mediators.value))
         if self._requested:
             self.request()
 
     def on_show(self) -> None:
-        """The tab was opened: the first time, compare the default pair."""
+        """The tab was opened: the first time, compare the model's own path, if it has one."""
         if not self._requested:
             self.refresh_options(reset=True)
             if self.y.value is not None and self.x.value is not None:
                 self.request(immediate=True)
+            else:
+                self.msg.value = message_html(
+                    "idle", "Choose an outcome y and a predictor x, then press Compare.")
 
     # -- running -----------------------------------------------------------------------
-    def request(self, immediate: bool | None = None) -> int:
-        """Compare the selected variables (on the worker); returns the request's generation."""
+    def request(self, immediate: bool | None = None) -> int | None:
+        """Compare the selected variables (on the worker); returns the request's generation
+        (None when y or x is not chosen yet: the screen asks for them)."""
         with self._ctl.lock:
+            if self.y.value is None or self.x.value is None:
+                self.msg.value = message_html(
+                    "idle", "Choose an outcome y and a predictor x, then press Compare.")
+                return None
             self._requested = True
             req = CompareRequest(self.y.value, self.x.value, tuple(self.mediators.value),
                                  self._ctl.cluster)
@@ -206,6 +226,8 @@ class CompareScreen:
         with self._ctl.lock:
             self._set(self._offered((y, x, *meds)), y, x, meds)
             gen = self.request(immediate=True)
+        if gen is None:
+            raise ValueError("choose an outcome y and a predictor x")
         if not wait:
             return None
         if not self._sched.wait(timeout):
@@ -248,17 +270,17 @@ class CompareScreen:
 
     def _show(self, cmp, fig, fig_error, parts, notes, elapsed) -> None:
         self.comparison, self.error = cmp, None
-        replace_figure(self.figure, fig)
+        self.figure.show(fig)
         self.table.value, self.notes.value = parts
         failed = [a for a, f in cmp.fits.items() if f is None]
         text = (f"Compared in {elapsed:.2f} s: {cmp.question}, {cmp.nobs:,} {cmp.units[0]} in "
                 f"{cmp.nclusters:,} {cmp.units[1]}.")
-        extra = list(notes) + ([fig_error] if fig_error else [])
+        # several approaches can raise the same warning: each is said once
+        extra = unique_notes(notes, [fig_error] if fig_error else [])
         if failed:
             extra.append(f"{len(failed)} of {len(cmp.fits)} approaches could not be fitted "
                          "(see the notes in the table).")
-        self.msg.value = message_html("warn" if failed or fig_error else "ok",
-                                      " ".join([text] + extra))
+        self.msg.value = message_html("warn" if extra else "ok", " ".join([text] + extra))
         self.out.remove_class("msem-stale")
 
     def _show_error(self, exc, internal: bool = False) -> None:
@@ -266,6 +288,6 @@ class CompareScreen:
         msg = describe_error(exc)[0]
         self.msg.value = message_html("error", ("Internal error in the panel: " if internal else
                                                 "Cannot compare the approaches: ") + msg)
-        replace_figure(self.figure, None)
+        self.figure.show(None)
         self.table.value = self.notes.value = ""
         self.out.remove_class("msem-stale")

@@ -6,6 +6,8 @@ from typing import Callable
 
 import ipywidgets as W
 
+from msem_nb.widget import tables
+
 __all__ = ["DataScreen", "NO_CLUSTER"]
 
 #: How the cluster dropdown names "no cluster column".
@@ -43,12 +45,26 @@ class DataScreen:
                        "Model screen.</p>")
         self.summary = W.HTML()
         self.summary.layout.margin = "0 0 0 24px"
-        self.box = W.HBox([W.VBox([self.cluster, self.variables, help_]), self.summary])
-        self._quiet = False      # True while Python sets the variables
+        self.problem = W.HTML()
+        self.box = W.HBox([W.VBox([self.cluster, self.problem, self.variables, help_]),
+                           self.summary], layout=W.Layout(flex_flow="row wrap"))
+        self._quiet = False      # True while Python sets the variables or the cluster
 
     def on_cluster(self, fn: Callable[[object], None]) -> None:
         """Call ``fn(column)`` when the user chooses a cluster column (None: none)."""
-        self.cluster.observe(lambda ch: fn(ch["new"]), "value")
+        self.cluster.observe(lambda ch: None if self._quiet else fn(ch["new"]), "value")
+
+    def refuse_cluster(self, previous, why: str) -> None:
+        """Put the dropdown back on `previous` (no callback) and say why."""
+        self._quiet = True
+        try:
+            self.cluster.value = previous
+        finally:
+            self._quiet = False
+        self.problem.value = tables.note_html(why, bad=True)
+
+    def clear_problem(self) -> None:
+        self.problem.value = ""
 
     def on_variables(self, fn: Callable[[list], None]) -> None:
         """Call ``fn(variables)`` when the user changes the chosen variables."""

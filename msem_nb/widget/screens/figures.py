@@ -1,42 +1,35 @@
-"""Plotly FigureWidgets of the screens: an empty one, and redrawing one in few messages."""
+"""The screens' figures: :class:`~msem_nb.widget.frontend.PlotView` widgets.
+
+A figure is sent to the page as JSON and drawn there with plotly.js at the
+width of its screen; a new figure replaces the old one whole (no stale
+titles, axes or panels of the previous one can linger). Until a figure
+arrives the view shows a placeholder that says what is coming.
+"""
 
 from __future__ import annotations
 
-__all__ = ["empty_figure", "replace_figure"]
+from msem_nb.widget.frontend import PlotView
+
+__all__ = ["plot_view", "LOADING"]
+
+#: The placeholder of a figure that is being computed.
+LOADING = "Loading\u2026"
 
 
-def empty_figure(height: int = 120):
-    """An empty Plotly FigureWidget (filled in later with :func:`replace_figure`)."""
-    import plotly.graph_objects as go
-    fw = go.FigureWidget()
-    fw.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10),
-                     xaxis=dict(visible=False), yaxis=dict(visible=False),
-                     template="plotly_white")
-    return fw
+def plot_view(css_class: str, label: str, placeholder: str = LOADING,
+              keep_aspect: bool = False) -> PlotView:
+    """An empty figure view.
 
-
-def replace_figure(fw, fig) -> None:
-    """Make FigureWidget `fw` show `fig` (None: blank), in as few messages as possible.
-
-    Traces of the same number and types are updated in place (one restyle
-    message); otherwise they are replaced. Layout keys that `fig` lacks are
-    cleared so nothing of the old figure lingers.
+    Parameters
+    ----------
+    css_class : str
+        Class of the graph div in the page (tests and styles find it by it).
+    label : str
+        The figure's accessible name.
+    placeholder : str
+        Shown until :meth:`PlotView.show` gets a figure.
+    keep_aspect : bool
+        Scale the height with the width (path diagrams).
     """
-    if fig is None:
-        import plotly.graph_objects as go
-        fig = go.Figure(layout=dict(height=60, xaxis=dict(visible=False),
-                                    yaxis=dict(visible=False), template="plotly_white"))
-    same = (len(fw.data) == len(fig.data)
-            and all(a.type == b.type for a, b in zip(fw.data, fig.data)))
-    if not same:
-        fw.data = []
-        fw.add_traces(list(fig.data))
-    new_layout = fig.layout.to_plotly_json()
-    stale = [k for k in fw.layout.to_plotly_json() if k not in new_layout and k != "template"]
-    with fw.batch_update():
-        if same:
-            for old, new in zip(fw.data, fig.data):
-                old.update(new.to_plotly_json(), overwrite=True)
-        for k in stale:
-            fw.layout[k] = None
-        fw.layout = fig.layout
+    return PlotView(css_class=css_class, label=label, placeholder=placeholder,
+                    keep_aspect=keep_aspect)

@@ -1,4 +1,9 @@
-"""The Model tab: options, switch grids, syntax box, latent-variable editor and the live diagram.
+"""The Model tab: options, switch grids, live diagram, syntax editor and latent variables.
+
+Layout: the switch grids (their own scroll area) and the diagram side by
+side, so that the diagram a click changes stays in view; on a narrow page
+the diagram wraps below the grids. The syntax editor (with the line of an
+error marked, the message beside it) and the latent-variable editor follow.
 
 The switches are a :class:`~msem_nb.widget.frontend.ModelGrid` drawn from a
 grid spec (:func:`msem_nb.widget.gridspec.grid_spec`), one grid per level
@@ -14,13 +19,14 @@ from typing import Any, Callable
 import ipywidgets as W
 
 from msem_nb.widget import tables
-from msem_nb.widget.frontend import ModelGrid
+from msem_nb.widget.frontend import ModelGrid, SyntaxEditor
 from msem_nb.widget.model import ModelState
-from msem_nb.widget.screens.figures import empty_figure, replace_figure
+from msem_nb.widget.screens.figures import plot_view
 
 __all__ = ["ModelScreen"]
 
 _SYNTAX_HINT = "level: within\n  y ~ x\nlevel: between\n  y ~ w"
+_SYNTAX_HINT_SINGLE = "y ~ x\nm ~ x"
 
 
 class ModelScreen:
@@ -40,39 +46,54 @@ class ModelScreen:
         self.missing = W.Dropdown(options=[("listwise", "listwise"), ("FIML", "fiml")],
                                   value=missing if missing in ("listwise", "fiml") else "listwise",
                                   description="Missing", layout=W.Layout(width="220px"))
-        self.refit = W.Button(description="Refit", icon="refresh", layout=W.Layout(width="90px"))
-        self.grid = ModelGrid()
-        self.syntax = W.Textarea(value="", placeholder=_SYNTAX_HINT, continuous_update=True,
-                                 layout=W.Layout(width="100%", height="260px"))
-        self.syntax.add_class("msem-syntax")
+        self.refit = W.Button(description="Refit", icon="refresh", layout=W.Layout(width="90px"),
+                              tooltip="Fit the model again")
+        self.grid = ModelGrid(spec={"levels": [], "loading": "Loading the variables\u2026"})
+        self.syntax = SyntaxEditor(label="Model syntax", placeholder=_SYNTAX_HINT,
+                                   hint="(edit freely; the switches follow when it parses)")
         self.syntax.add_class("msem-syntax-box")
-        narrow = W.Layout(width="220px")
-        self.lat_name = W.Text(placeholder="name, e.g. fw", description="Latent", layout=narrow)
+        narrow = W.Layout(width="240px")
+        self.lat_name = W.Text(placeholder="name, e.g. fw", description="Latent name",
+                               layout=narrow, style={"description_width": "90px"})
         self.lat_level = W.Dropdown(options=["within", "between"], description="Level",
-                                    layout=W.Layout(width="220px"))
+                                    layout=narrow, style={"description_width": "90px"})
         self.lat_ind = W.SelectMultiple(options=[], rows=5, description="Indicators",
-                                        layout=W.Layout(width="220px"))
+                                        layout=narrow, style={"description_width": "90px"})
         self.lat_add = W.Button(description="Add / update", icon="plus",
                                 layout=W.Layout(width="130px"))
-        self.lat_remove_dd = W.Dropdown(options=[], description="Remove",
-                                        layout=W.Layout(width="220px"))
+        self.lat_remove_dd = W.Dropdown(options=[], description="Remove latent",
+                                        layout=W.Layout(width="250px"),
+                                        style={"description_width": "100px"})
         self.lat_remove = W.Button(description="Remove", icon="trash",
-                                   layout=W.Layout(width="130px"))
+                                   layout=W.Layout(width="100px"))
         self.lat_msg = W.HTML()
         latent = W.VBox([W.HTML("<b>Latent variables</b>"), self.lat_name, self.lat_level,
                          self.lat_ind, self.lat_add, W.HBox([self.lat_remove_dd,
-                                                             self.lat_remove]), self.lat_msg])
+                                                             self.lat_remove]), self.lat_msg],
+                        layout=W.Layout(flex="0 0 auto", margin="0 0 0 16px"))
         self.diagram_note = W.HTML()
-        self.diagram = empty_figure()
-        self.diagram.add_class("msem-diagram")
-        right = W.VBox([W.HTML("<b>Syntax</b> (edit freely; the switches follow when it parses)"),
-                        self.syntax, latent],
-                       layout=W.Layout(width="420px", min_width="360px", margin="0 0 0 16px"))
-        # the FigureWidget's own view ignores later class changes: dim its box instead
-        self.diagram_box = W.Box([self.diagram])
-        self.box = W.VBox([W.HBox([self.estimator, self.missing, self.refit]),
-                           W.HBox([self.grid, right]),
-                           self.diagram_note, self.diagram_box])
+        self.diagram = plot_view("msem-diagram", "Path diagram of the model",
+                                 "The diagram appears once the model is fitted.",
+                                 keep_aspect=True)
+        # dimmed (a class on this box) while the next fit runs
+        self.diagram_box = W.VBox([self.diagram_note, self.diagram],
+                                  layout=W.Layout(flex="1 1 340px", min_width="320px",
+                                                  overflow="visible"))
+        self.diagram_box.add_class("msem-diagram-box")
+        grid_box = W.VBox([self.grid], layout=W.Layout(flex="0 1 auto", min_width="280px",
+                                                      max_width="60%", overflow="visible",
+                                                      margin="0 16px 0 0"))
+        grid_box.add_class("msem-grid-box")
+        main = W.HBox([grid_box, self.diagram_box],
+                      layout=W.Layout(flex_flow="row wrap", align_items="flex-start",
+                                      width="100%", overflow="visible"))
+        main.add_class("msem-model-main")
+        editor = W.VBox([self.syntax], layout=W.Layout(flex="1 1 420px", min_width="320px"))
+        lower = W.HBox([editor, latent],
+                       layout=W.Layout(flex_flow="row wrap", align_items="flex-start",
+                                       width="100%", margin="8px 0 0 0", overflow="visible"))
+        self.box = W.VBox([W.HBox([self.estimator, self.missing, self.refit]), main, lower],
+                          layout=W.Layout(width="100%", overflow="visible"))
         self._echo = False                  # True while Python writes the syntax box
         self._model: ModelState | None = None
         self._spec: dict[str, Any] = {"levels": []}
@@ -102,8 +123,12 @@ class ModelScreen:
         self._spec, self._model = spec, model
         self._refresh_latents()
 
+    def set_single(self, single: bool) -> None:
+        """Hints for a single-level (no cluster column) or a two-level model."""
+        self.syntax.placeholder = _SYNTAX_HINT_SINGLE if single else _SYNTAX_HINT
+
     def show_syntax(self, text: str) -> None:
-        """Write `text` into the syntax box without it counting as typing."""
+        """Write `text` into the syntax editor without it counting as typing."""
         if self.syntax.value != text:
             self._echo = True
             try:
@@ -111,11 +136,15 @@ class ModelScreen:
             finally:
                 self._echo = False
 
-    def show_diagram(self, figure: Any, error: str | None) -> None:
+    def show_diagram(self, figure: Any, error: str | None, description: str = "") -> None:
         """The path diagram of a new fit (None keeps the last one), or why it is missing."""
         self.diagram_note.value = tables.note_html(error, bad=True) if error else ""
         if figure is not None:
-            replace_figure(self.diagram, figure)
+            self.diagram.show(figure, description)
+
+    def show_error(self, line: int, col: int, message: str) -> None:
+        """Mark `line` of the syntax editor with `message` (line 0 and "" clear it)."""
+        self.syntax.show_error(line, col, message)
 
     def _refresh_latents(self) -> None:
         model = self._model

@@ -1,4 +1,11 @@
-"""The Results tab: convergence and fit measures, estimates by level, indirect effects, diagram."""
+"""The Results tab: one fit line, the estimates (levels side by side), indirect effects,
+all fit measures (collapsed) and the path diagram.
+
+It leads with what a reader looks for first - is the fit usable, what are
+the estimates - in one line and the estimates tables; the full fit table is
+one click away. The tables are computed when the tab is open (the panel
+asks the controller for them), not after every fit behind a closed tab.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +13,13 @@ from typing import Any
 
 import ipywidgets as W
 
-from msem_nb.widget.screens.figures import empty_figure, replace_figure
+from msem_nb.widget.screens.figures import plot_view
 
 __all__ = ["ResultsScreen"]
 
 
 def _heading(text: str) -> W.HTML:
-    return W.HTML(f"<h4 style='margin:4px 0'>{text}</h4>")
+    return W.HTML(f"<h4 style='margin:6px 0 2px'>{text}</h4>")
 
 
 class ResultsScreen:
@@ -26,33 +33,40 @@ class ResultsScreen:
     title = "Results"
 
     def __init__(self) -> None:
-        self.fit = W.HTML("<p>No results yet.</p>")
+        self.line = W.HTML("<p>No results yet.</p>")
         self.estimates = W.HTML()
         self.indirect = W.HTML()
-        self.diagram = empty_figure()
-        self.diagram.add_class("msem-results-diagram")
-        self.box = W.VBox([_heading("Estimation and fit"), self.fit,
-                           _heading("Estimates"), self.estimates,
-                           _heading("Indirect effects"), self.indirect,
-                           _heading("Path diagram"), self.diagram])
+        self.fit = W.HTML()
+        self.fit_details = W.Accordion(children=[self.fit], selected_index=None,
+                                       layout=W.Layout(width="100%"))
+        self.fit_details.set_title(0, "All fit measures")
+        self.diagram = plot_view("msem-results-diagram", "Path diagram of the fitted model",
+                                 "The diagram appears once the model is fitted.",
+                                 keep_aspect=True)
+        self.box = W.VBox([self.line, _heading("Estimates"), self.estimates,
+                           _heading("Indirect effects"), self.indirect, self.fit_details,
+                           _heading("Path diagram"), self.diagram],
+                          layout=W.Layout(width="100%"))
         self._figure: Any = None     # the latest diagram
+        self._text = ""
         self._drawn: Any = None      # the one on the screen
 
     def update(self, parts: dict[str, str]) -> None:
-        """Show the HTML parts ``fit``, ``estimates`` and ``indirect``
+        """Show the HTML parts ``line``, ``estimates``, ``indirect`` and ``fit``
         (:func:`msem_nb.widget.tables.results_parts`)."""
-        self.fit.value = parts.get("fit", "")
+        self.line.value = parts.get("line", "")
         self.estimates.value = parts.get("estimates", "")
         self.indirect.value = parts.get("indirect", "")
+        self.fit.value = parts.get("fit", "")
 
-    def set_diagram(self, figure: Any, shown: bool) -> None:
+    def set_diagram(self, figure: Any, shown: bool, description: str = "") -> None:
         """A new diagram: drawn now if the screen is `shown`, else when it is opened."""
-        self._figure = figure
+        self._figure, self._text = figure, description
         if shown:
             self.on_show()
 
     def on_show(self) -> None:
         """Draw the latest diagram unless it is already drawn."""
         if self._figure is not None and self._drawn is not self._figure:
-            replace_figure(self.diagram, self._figure)
+            self.diagram.show(self._figure, self._text)
             self._drawn = self._figure
