@@ -19,7 +19,8 @@ by its expectation (the second vanishes in expectation, E g = 0).
 
 In a RAM block (``model.implied``: ``B = (I - A)^-1``, ``C = B S B'``,
 ``m_all = B alpha``, observed rows ``Bo = F B``) every parameter moves the
-observed covariance by a sum of rank-one terms ``u v'``:
+observed covariance by a sum of rank-one terms ``u v'``
+(:mod:`msem_nb.estimation.moment_terms` builds them):
 
     A cell (r, c):  dC = Bo[:, r] C[:n, c]' + C[:n, c] Bo[:, r]'
     S cell (s, t):  dC = Bo[:, s] Bo[:, t]'          (both triangles listed)
@@ -75,13 +76,13 @@ estimator differences the analytic gradient otherwise.
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass
 from typing import TypeGuard
 
 import numpy as np
 
 from msem_nb.data.complete import ClusterData
+from msem_nb.estimation.moment_terms import aggregate, indicator, layout
 from msem_nb.likelihood.complete import (
     LOG2PI,
     SingleGradient,
@@ -94,121 +95,12 @@ from msem_nb.model.implied import BlockMoments
 from msem_nb.model.spec import BlockSpec
 
 __all__ = ["analytic_available", "expected_information", "observed_information",
-           "moment_information", "moment_curvature", "moment_jacobian", "loglik_information"]
+           "moment_information", "moment_curvature", "loglik_information"]
 
 
 def analytic_available(obj: object) -> TypeGuard[Objective]:
     """True when the closed forms here apply: complete data, random intercepts only."""
     return type(obj) is Objective and not obj.data.incomplete
-
-
-# ----------------------------------------------------------------------------
-# rank-one terms of the moment derivatives
-# ----------------------------------------------------------------------------
-
-@dataclass(frozen=True, eq=False)
-class _Terms:
-    """``dC_k = sum_{i: par[i] = k} U[:, i] V[:, i]'`` and the dense mean Jacobian."""
-
-    U: np.ndarray
-    V: np.ndarray
-    par: np.ndarray
-    dmu: np.ndarray             # (n_ov, npar); zero without a mean structure
-
-
-@dataclass(frozen=True, eq=False)
-class _BlockIndex:
-    """What a block's terms gather, fixed by its specification: the columns of
-    ``[Bo | Co]`` behind U and V, the parameter of each term, and indicator
-    matrices summing the mean derivatives of path and intercept cells."""
-
-    cols_u: np.ndarray
-    cols_v: np.ndarray
-    par: np.ndarray
-    Z_paths: np.ndarray         # (A cells, npar)
-    Z_alpha: np.ndarray         # (alpha cells, npar)
-
-
-# built once per block specification (an optimiser evaluates the same blocks many times)
-_BLOCK_INDEX: weakref.WeakKeyDictionary[BlockSpec, _BlockIndex] = weakref.WeakKeyDictionary()
-
-
-def _block_index(bs: BlockSpec, npar: int) -> _BlockIndex:
-    ix = _BLOCK_INDEX.get(bs)
-    if ix is None or ix.Z_paths.shape[1] != npar:
-        k = bs.k
-        rA, cA, kA = bs.A_free
-        rS, cS, kS = bs.S_free
-        ix = _BlockIndex(np.concatenate([rA, k + cA, rS]).astype(int),
-                         np.concatenate([k + cA, rA, cS]).astype(int),
-                         np.concatenate([kA, kA, kS]).astype(int),
-                         _indicator(kA, npar), _indicator(bs.alpha_free[1], npar))
-        _BLOCK_INDEX[bs] = ix
-    return ix
-
-
-def _block_terms(bs: BlockSpec, bm: BlockMoments, npar: int, mean: bool) -> _Terms:
-    n = bs.n_ov
-    ix = _block_index(bs, npar)
-    Bo = bm.B[:n]
-    BC = np.concatenate([Bo, bm.cov_all[:n]], axis=1)
-    U = BC[:, ix.cols_u]
-    V = BC[:, ix.cols_v]
-    if mean:
-        rA, cA, _ = bs.A_free
-        dmu = (Bo[:, rA] * bm.mean_all[cA]) @ ix.Z_paths + Bo[:, bs.alpha_free[0]] @ ix.Z_alpha
-    else:
-        dmu = np.zeros((n, npar))
-    return _Terms(U, V, ix.par, dmu)
-
-
-def _aggregate(E: np.ndarray, rows: np.ndarray, cols: np.ndarray, npar: int) -> np.ndarray:
-    """Sum the entries of a term-by-term matrix into parameter-by-parameter cells."""
-    if E.size == 0:
-        return np.zeros((npar, npar))
-    idx = (rows[:, None] * npar + cols[None, :]).ravel()
-    return np.bincount(idx, weights=E.ravel(), minlength=npar * npar).reshape(npar, npar)
-
-
-def _indicator(par: np.ndarray, npar: int) -> np.ndarray:
-    Z = np.zeros((len(par), npar))
-    Z[np.arange(len(par)), par] = 1.0
-    return Z
-
-
-@dataclass(frozen=True, eq=False)
-class _Layout:
-    """All terms in data-level coordinates (two-level: within terms first)."""
-
-    U: np.ndarray            # (p, m)
-    V: np.ndarray
-    par: np.ndarray
-    within: np.ndarray       # bool (m,): the term belongs to S_W
-    dmu: np.ndarray | None   # (p, npar)
-    blocks: tuple[_Terms, ...]
-
-
-def _layout(obj: Objective, bm: list[BlockMoments]) -> _Layout:
-    spec, npar = obj.spec, obj.spec.npar
-    if len(bm) == 1:
-        t = _block_terms(spec.blocks[0], bm[0], npar, obj.meanstructure)
-        return _Layout(t.U, t.V, t.par, np.zeros(len(t.par), bool),
-                       t.dmu if obj.meanstructure else None, (t,))
-    p = len(obj.data.names)
-    w, b, _ = obj.level_blocks
-    wpos, pos = obj.positions[w], obj.positions[b]
-    tw = _block_terms(spec.blocks[w], bm[w], npar, True)
-    tb = _block_terms(spec.blocks[b], bm[b], npar, True)
-    mw, mb = len(tw.par), len(tb.par)
-    U = np.zeros((p, mw + mb))
-    V = np.zeros((p, mw + mb))
-    U[wpos, :mw], V[wpos, :mw] = tw.U, tw.V
-    U[pos, mw:], V[pos, mw:] = tb.U, tb.V
-    dmu = np.zeros((p, npar))
-    dmu[wpos] += tw.dmu
-    dmu[pos] += tb.dmu
-    within = np.concatenate([np.ones(mw, bool), np.zeros(mb, bool)])
-    return _Layout(U, V, np.concatenate([tw.par, tb.par]), within, dmu, (tw, tb))
 
 
 # ----------------------------------------------------------------------------
@@ -296,7 +188,7 @@ def _moment_parts(obj: Objective, theta: np.ndarray, observed: bool) -> _MomentP
     bm, mom = obj.moments(theta)
     data = obj.data
     npar = obj.spec.npar
-    lay = _layout(obj, bm)
+    lay = layout(obj, bm)
     m = len(lay.par)
     E = np.zeros((m, m))
     mm = W = None
@@ -336,7 +228,7 @@ def _moment_parts(obj: Objective, theta: np.ndarray, observed: bool) -> _MomentP
         G_w = 0.5 * (Rw - nw * Swi) + \
             ((1.0 / g.n) @ G_o[:, :pw, :pw].reshape(len(g.n), -1)).reshape(pw, pw)
         grads = (cnt @ v, G_w, G_o.sum(axis=0))
-        # the within block's terms come first (_layout)
+        # the within block's terms come first (layout)
         mw = int(lay.within.sum())
         Ew, _, _ = _normal_pieces(lay.U[:pw, :mw], lay.V[:pw, :mw], Swi[None],
                                   np.array([nw]), Rw[None] if observed else None, None,
@@ -365,11 +257,11 @@ def _moment_parts(obj: Objective, theta: np.ndarray, observed: bool) -> _MomentP
         E, mm, W = _normal_pieces(lay.U, lay.V, Si[None], np.array([n]),
                                   R1[None] if observed else None, v1,
                                   np.ones((1, m)), lay.dmu is not None)
-    info = _aggregate(E, lay.par, lay.par, npar)
+    info = aggregate(E, lay.par, lay.par, npar)
     if lay.dmu is not None and mm is not None:
         info += lay.dmu.T @ mm @ lay.dmu
         if W is not None:
-            Y = (lay.dmu.T @ W) @ _indicator(lay.par, npar)
+            Y = (lay.dmu.T @ W) @ indicator(lay.par, npar)
             info += Y + Y.T
     return _MomentParts(0.5 * (info + info.T), bm, grads, float(ll))
 
@@ -458,14 +350,14 @@ def _block_derivatives(bs: BlockSpec, bm: BlockMoments, G: np.ndarray, g: np.nda
     if q is not None:
         t2 = q[rj] * B[cj, ri] * m[ci]
         AA += t2 + t2.T
-    out += _aggregate(AA, kA, kA, npar)
+    out += aggregate(AA, kA, kA, npar)
     if len(kS):
         AS = B[ci, cS[None, :]] * H[ri, rS[None, :]] + H[cS[None, :], ri] * B[ci, rS[None, :]]
-        X = _aggregate(AS, kA, kS, npar)
+        X = aggregate(AS, kA, kS, npar)
         out += X + X.T
     if q is not None and len(ka):
         Aa = q[rA][:, None] * B[ci, ra[None, :]]
-        X = _aggregate(Aa, kA, ka, npar)
+        X = aggregate(Aa, kA, ka, npar)
         out += X + X.T
     return out
 
@@ -581,37 +473,3 @@ def expected_information(obj: Objective, theta: np.ndarray) -> np.ndarray | None
     (npar, npar) array, or None when an implied matrix is not positive definite.
     """
     return moment_information(obj, theta, "expected")
-
-
-# ----------------------------------------------------------------------------
-# the moment Jacobian in the sandwich's coordinates
-# ----------------------------------------------------------------------------
-
-def _vech_rows(U: np.ndarray, V: np.ndarray, Z: np.ndarray) -> np.ndarray:
-    """Rows ``dC_ab + dC_ba`` (a > b) and ``dC_aa`` of the lower triangle, per parameter."""
-    r, c = np.tril_indices(U.shape[0])
-    rows = U[r] * V[c] + U[c] * V[r]
-    rows[r == c] *= 0.5
-    return rows @ Z
-
-
-def moment_jacobian(obj: Objective, theta: np.ndarray) -> np.ndarray:
-    """Derivatives of the data-level moments with respect to the free parameters.
-
-    Rows, in order: the mean (single level: only with a mean structure), the
-    lower triangle of the (within) covariance, and for two levels the lower
-    triangle of the between covariance of the between block's observed
-    variables (in the order of the between block's positions, ``Objective.positions``). A covariance row (a, b) with
-    a > b holds ``dS_ab + dS_ba``, so that a score coordinate ``G[a, b]`` of a
-    symmetric derivative ``G`` pairs with it: ``dl/dtheta = scores @ jacobian``.
-    """
-    theta = np.asarray(theta, dtype=float)
-    bm, _ = obj.moments(theta)
-    npar = obj.spec.npar
-    lay = _layout(obj, bm)
-    parts = []
-    if lay.dmu is not None:
-        parts.append(lay.dmu)
-    for t in lay.blocks:
-        parts.append(_vech_rows(t.U, t.V, _indicator(t.par, npar)))
-    return np.vstack(parts).reshape(-1, npar)

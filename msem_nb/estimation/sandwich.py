@@ -6,7 +6,7 @@ single-level one. A unit's score in the parameters is its derivative with
 respect to the implied moments (per cluster / per row, vectorised, from
 :mod:`msem_nb.likelihood.missing`) times the Jacobian of the moments with
 respect to the parameters
-(:func:`msem_nb.estimation.information.moment_jacobian`).
+(:func:`msem_nb.estimation.moment_terms.moment_jacobian`).
 
 With ``V`` the model-based covariance of the estimates (inverse observed
 information) and ``B`` the meat, the robust covariance is ``V B V``; with
@@ -25,7 +25,7 @@ from numpy.typing import ArrayLike
 from msem_nb.data.complete import ClusterData, SingleData
 from msem_nb.errors import ModelSpecificationError
 from msem_nb.estimation.estimate import Estimation, RobustInfo
-from msem_nb.estimation.information import moment_jacobian
+from msem_nb.estimation.moment_terms import moment_jacobian
 from msem_nb.likelihood.missing import casewise_single, clusterwise_twolevel
 from msem_nb.likelihood.objective import Objective
 from msem_nb.likelihood.protocol import DataMoments
