@@ -373,3 +373,26 @@ def test_intercepts_shared_by_a_label_leave_the_data_unshifted():
     # the fit still works, in the same units as before
     fit = ms.fit(model, _data("demo"))
     assert fit.converged
+
+
+@pytest.mark.parametrize("model, data, opts", [
+    ("level: within\n y1 ~ y2 + x1\nlevel: between\n y1 ~ y2 + w1", "demo", {}),
+    ("level: within\n y1 ~ x1 + x2\nlevel: between\n y1 ~ w1", "missing", {"missing": "fiml"}),
+])
+def test_refits_on_the_same_data_reuse_the_scaled_data(model, data, opts):
+    # the scaled data (and the covariates' saturated model cached with them) are kept
+    # with the prepared data, as the fit measures' saturated model is: a refit in the
+    # same units does not fit it again; other data get their own
+    pt = build_partable(parse(model))
+    options = ms.estimation.options.FitOptions(**opts)
+    prepared, _ = ms.estimation.pipeline.prepare(pt, _data(data), "cluster", options)
+    first = ms.estimation.pipeline.fit_prepared(pt, prepared, options)
+    again = ms.estimation.pipeline.fit_prepared(pt, prepared, options)
+    assert first.internal is not None and again.internal is not None
+    assert again.internal.objective.data is first.internal.objective.data
+    assert again.h1 is not None and again.loglik == first.loglik
+    other, _ = ms.estimation.pipeline.prepare(pt, _data(data), "cluster", options)
+    fresh = ms.estimation.pipeline.fit_prepared(pt, other, options)
+    assert fresh.internal is not None
+    assert fresh.internal.objective.data is not first.internal.objective.data
+    np.testing.assert_allclose(fresh.theta, first.theta, rtol=1e-10)

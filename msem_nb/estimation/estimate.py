@@ -41,9 +41,9 @@ from msem_nb.estimation.optimize import (
     maximize_scoring,
     numeric_hessian,
 )
-from msem_nb.estimation.saturated import Saturated
+from msem_nb.estimation.saturated import Saturated, data_cache
 from msem_nb.estimation.start import start_values, user_starts
-from msem_nb.estimation.units import choose_units, with_fixed
+from msem_nb.estimation.units import Units, choose_units, with_fixed
 from msem_nb.likelihood.objective import Objective
 from msem_nb.likelihood.protocol import LogLikelihood
 from msem_nb.likelihood.slopes import CholeskyMap, SlopeObjective, boundary_notes
@@ -278,7 +278,7 @@ def estimate(pt: ParTable, data: SingleData | ClusterData, *,
 
     spec0 = build_spec(pt)
     units = choose_units(pt, spec0, data, lin)
-    tdata = data.affine(units.loc, units.scale)
+    tdata = _in_units(data, units)
     fixed_t, sat_t, loglik_x_t, h1_t = exogenous_values(pt, tdata)
     spec_t = units.transform_spec(spec0, fixed_t)
     obj_t = Objective(spec_t, tdata, pt.meanstructure)
@@ -324,6 +324,25 @@ def estimate(pt: ParTable, data: SingleData | ClusterData, *,
     return Estimation(spec, obj, theta, loglik_joint, loglik_x, hessian, vcov, fit.converged,
                       fit.iterations, fit.evaluations, fit.message, fixed_values, sat_x,
                       fit.n_constraints, h1, (), internal=internal)
+
+
+def _in_units(data: SingleData | ClusterData, units: Units) -> SingleData | ClusterData:
+    """`data` as ``(y - loc) / scale``, kept with `data` for the next fit in the same units.
+
+    Refits on the same prepared data (the panel, a model change that keeps the
+    variables) then reuse what is cached with the scaled data: the saturated model
+    of covariates with parts at both levels and the FIML saturated model
+    (:func:`~msem_nb.estimation.saturated.fit_saturated`), as unscaled data keep
+    theirs for the fit measures. One entry: the last units asked for.
+    """
+    cache = data_cache(data)
+    key = (units.loc.tobytes(), units.scale.tobytes())
+    hit = cache.get("units")
+    if hit is not None and hit[0] == key:
+        return hit[1]
+    tdata = data.affine(units.loc, units.scale)
+    cache["units"] = (key, tdata)
+    return tdata
 
 
 def _rows_or_clusters(data: SingleData | ClusterData, name: str) -> float:
