@@ -16,6 +16,7 @@ from pathlib import Path
 from msem_nb.api import fit
 from msem_nb.errors import MsemError
 from msem_nb.planning import power
+from msem_nb.planning.grid import parse_numbers, parse_sizes
 from msem_nb.syntax import ModelSyntaxError
 from msem_nb.teaching.examples import EXAMPLE_MODELS, load_example
 from msem_nb.version import __version__
@@ -185,32 +186,6 @@ def _cmd_report(args) -> int:
     return 0 if res.converged else 1
 
 
-def _int_list(text: str, flag: str) -> list[int]:
-    try:
-        out = [int(v) for v in text.replace(" ", "").split(",") if v]
-    except ValueError as exc:
-        raise _UserError(f"{flag} takes whole numbers separated by commas, not '{text}'") \
-            from exc
-    if not out:
-        raise _UserError(f"{flag} is empty")
-    return out
-
-
-def _sizes(text: str):
-    """'10' -> 10, '5-15' -> (5, 15), '10,20' or '5-15,20' -> a list of designs."""
-    designs = []
-    for part in (p for p in text.replace(" ", "").split(",") if p):
-        lo, sep, hi = part.partition("-")
-        try:
-            designs.append((int(lo), int(hi)) if sep else int(lo))
-        except ValueError as exc:
-            raise _UserError(f"--size takes sizes such as 10, 5-15 or 10,20, not '{text}'") \
-                from exc
-    if not designs:
-        raise _UserError("--size is empty")
-    return designs[0] if len(designs) == 1 else designs
-
-
 def _vary(items) -> dict:
     out = {}
     for item in items or ():
@@ -256,9 +231,10 @@ def _cmd_power(args) -> int:
         client = backend = Client(args.scheduler)
     try:
         try:
-            plan = power(population, analysis, n_clusters=_int_list(args.clusters, "--clusters"),
-                         cluster_size=_sizes(args.size), reps=args.reps, alpha=args.alpha,
-                         seed=args.seed, n_jobs=args.n_jobs, backend=backend,
+            plan = power(population, analysis,
+                         n_clusters=parse_numbers(args.clusters, "--clusters"),
+                         cluster_size=parse_sizes(args.size, "--size"), reps=args.reps,
+                         alpha=args.alpha, seed=args.seed, n_jobs=args.n_jobs, backend=backend,
                          vary=_vary(args.vary) or None, cache=args.cache,
                          progress=not args.quiet)
         except ModelSyntaxError as exc:

@@ -257,7 +257,7 @@ def test_an_interrupted_study_resumes_from_its_cache(tmp_path, capsys):
     STOP_AFTER.clear()
     with pytest.raises(KeyboardInterrupt):
         ms.power(POP, cache=str(tmp_path), transform=stopping, **kw)
-    assert "2 of 4 chunks are saved" in capsys.readouterr().err
+    assert "stopped; 2 of 4 chunks are saved" in capsys.readouterr().err
     STOP_AFTER.clear()
     STOP_AFTER.extend([0] * 100)   # no further stop
     resumed = ms.power(POP, cache=str(tmp_path), transform=stopping, **kw)

@@ -6,6 +6,10 @@ thread with each finished :class:`~msem_nb.planning.study.ChunkResult`, in
 whatever order they finish. Results do not depend on the engine: every
 replication seeds itself (:mod:`msem_nb.planning.study`).
 
+Progress is a tqdm bar (``progress=True``), nothing (False), or calls of a
+function ``progress(done, total)`` after each chunk (the panel's Plan
+screen); an exception raised by that function stops the run like Ctrl-C.
+
 * :class:`LocalEngine`: ``n_jobs=1`` runs the chunks in this process;
   otherwise joblib's loky process pool (``n_jobs=-1``: every core), with a
   tqdm progress bar.
@@ -33,6 +37,7 @@ __all__ = ["Engine", "LocalEngine", "DaskEngine", "make_engine", "Chunk"]
 
 Chunk = tuple[int, int, int]
 Callback = Callable[[ChunkResult], None]
+Progress = bool | Callable[[int, int], object]
 
 
 class Engine(Protocol):
@@ -42,7 +47,7 @@ class Engine(Protocol):
     name: str
 
     def run(self, study: Study, chunks: Sequence[Chunk], on_result: Callback,
-            progress: bool) -> None:
+            progress: Progress) -> None:
         """Run `chunks`, calling `on_result` with each result as it finishes."""
         ...
 
@@ -52,7 +57,24 @@ def _in_notebook() -> bool:
     return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
 
 
-def _bar(total: int, progress: bool, desc: str):
+class _CallbackBar:
+    """Progress as calls ``progress(done, total)``; an exception it raises stops the run."""
+
+    def __init__(self, total: int, fn: Callable[[int, int], object]) -> None:
+        self.total, self.done, self.fn = total, 0, fn
+        fn(0, total)
+
+    def update(self, n: int) -> None:
+        self.done += n
+        self.fn(self.done, self.total)
+
+    def close(self) -> None:
+        pass
+
+
+def _bar(total: int, progress: Progress, desc: str):
+    if callable(progress):
+        return _CallbackBar(total, progress)
     if not progress:
         return None
     from tqdm.auto import tqdm
@@ -82,7 +104,7 @@ class LocalEngine:
         self.workers = n_jobs
 
     def run(self, study: Study, chunks: Sequence[Chunk], on_result: Callback,
-            progress: bool) -> None:
+            progress: Progress) -> None:
         total = sum(c[2] - c[1] for c in chunks)
         bar = _bar(total, progress, "power")
         try:
@@ -130,14 +152,14 @@ class DaskEngine:
         self.workers = max(1, len(client.scheduler_info().get("workers", {})))  # type: ignore[attr-defined]
 
     def run(self, study: Study, chunks: Sequence[Chunk], on_result: Callback,
-            progress: bool) -> None:
+            progress: Progress) -> None:
         from distributed import as_completed
 
         client = self.client
         remote = client.scatter(study, broadcast=True)  # type: ignore[attr-defined]
         futures = [client.submit(run_chunk, remote, *c, pure=False)  # type: ignore[attr-defined]
                    for c in chunks]
-        notebook = progress and _in_notebook()
+        notebook = progress is True and _in_notebook()
         bar = None if notebook else _bar(sum(c[2] - c[1] for c in chunks), progress,
                                          "power (dask)")
         if notebook:

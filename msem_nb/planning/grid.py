@@ -23,7 +23,8 @@ import numpy as np
 from msem_nb.errors import ModelSpecificationError
 
 __all__ = ["ParamKey", "Design", "parse_key", "param_name", "match_rows", "make_designs",
-           "check_seed", "check_missing", "check_positive_int", "size_label"]
+           "check_seed", "check_missing", "check_positive_int", "size_label", "parse_numbers",
+           "parse_sizes"]
 
 _KEY = re.compile(r"^\s*(?P<lhs>[^\s\[\]~=:]+)\s*(?P<op>=~|~~|~1|~|:=)\s*(?P<rhs>[^\s\[\]]*)\s*"
                   r"(?:\[\s*(?P<level>[^\]\s]+)\s*\])?\s*$")
@@ -233,3 +234,31 @@ def check_missing(missing: object, names: Sequence[str]) -> dict[str, float]:
         if p > 0:
             out[str(v)] = p
     return out
+
+
+def parse_numbers(text: str, name: str) -> list[int]:
+    """Whole numbers typed as ``"30,50,100"`` (the command line, the panel)."""
+    try:
+        out = [int(v) for v in str(text).replace(" ", "").split(",") if v]
+    except ValueError as exc:
+        raise ModelSpecificationError(
+            f"{name} takes whole numbers separated by commas, such as 30,50,100, not "
+            f"'{text}'") from exc
+    if not out:
+        raise ModelSpecificationError(f"{name} is empty; give at least one number")
+    return out
+
+
+def parse_sizes(text: str, name: str = "cluster size") -> int | tuple[int, int] | list:
+    """Cluster sizes typed as ``"10"``, ``"5-15"`` (a range) or ``"10,20"`` (designs)."""
+    designs: list = []
+    for part in (p for p in str(text).replace(" ", "").split(",") if p):
+        lo, sep, hi = part.partition("-")
+        try:
+            designs.append((int(lo), int(hi)) if sep else int(lo))
+        except ValueError as exc:
+            raise ModelSpecificationError(
+                f"{name} takes sizes such as 10, 5-15 or 10,20, not '{text}'") from exc
+    if not designs:
+        raise ModelSpecificationError(f"{name} is empty; give a size such as 10")
+    return designs[0] if len(designs) == 1 else designs

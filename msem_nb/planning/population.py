@@ -38,7 +38,8 @@ from msem_nb.syntax.statements import ParsedModel, Statement, Term
 from msem_nb.syntax.tokens import quote_name
 from msem_nb.teaching.simulate import table_moments
 
-__all__ = ["freed_model", "model_to_text", "scenario_values", "true_values", "row_dicts"]
+__all__ = ["freed_model", "model_to_text", "scenario_values", "true_values", "row_dicts",
+           "population_syntax"]
 
 
 def _term_text(t: Term) -> str:
@@ -244,6 +245,36 @@ def true_values(analysis: ParTable, population: ParTable, values: np.ndarray,
             out[n + k] = np.nan
         env[d.lhs] = out[n + k]
     return out
+
+
+def population_syntax(fit: object) -> str:
+    """A population model with a fit's estimates as values (a pilot study's, say).
+
+    Every row of the fit's parameter table (loadings, paths, (co)variances
+    and intercepts, the covariates' moments at their sample values) becomes
+    ``lhs op value*rhs`` in its level block; ``:=`` rows and constraints are
+    left out. Random slopes cannot be simulated and are refused.
+    """
+    pt = fit.partable  # type: ignore[attr-defined]
+    if pt.slopes:
+        raise ModelSpecificationError(
+            "a model with random slopes cannot be simulated yet; plan with a random-intercept "
+            "model")
+    est = fit.estimates  # type: ignore[attr-defined]
+    blocks: dict[str, list[str]] = {}
+    for r, value in zip(pt.records, est["est"].to_numpy()[: len(pt.records)]):
+        if r["op"] not in ("=~", "~", "~~", "~1") or not np.isfinite(value):
+            continue
+        lhs = quote_name(r["lhs"])
+        if r["op"] == "~1":
+            line = f"{lhs} ~ {value:.6g}*1"
+        else:
+            line = f"{lhs} {r['op']} {value:.6g}*{quote_name(r['rhs'])}"
+        blocks.setdefault(r["level"] or "", []).append(line)
+    if pt.multilevel:
+        return "".join(f"level: {lvl}\n" + "".join(f"  {x}\n" for x in lines)
+                       for lvl, lines in blocks.items())
+    return "".join(f"{x}\n" for lines in blocks.values() for x in lines)
 
 
 def parse_population(model: str) -> ParsedModel:

@@ -76,7 +76,7 @@ def power(population: str, analysis: str | None = None, n_clusters: int | Sequen
           center: Mapping[str, str] | None = None,
           transform: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
           chunk_size: int | None = None, cache: str | None = None,
-          progress: bool = True) -> PowerPlan:
+          progress: bool | Callable[[int, int], object] = True) -> PowerPlan:
     """Power, bias and coverage of a two-level SEM over a grid of designs, by simulation.
 
     Parameters
@@ -127,8 +127,10 @@ def power(population: str, analysis: str | None = None, n_clusters: int | Sequen
     cache : str, optional
         Folder for finished chunks; running the same study again (same
         arguments and seed) resumes from them. Needs a `seed`.
-    progress : bool
-        Show a progress bar (tqdm; dask's in a notebook on a cluster).
+    progress : bool or callable
+        Show a progress bar (tqdm; dask's in a notebook on a cluster), or call
+        ``progress(done, total)`` (replications) after each chunk; an exception
+        raised there stops the study (finished chunks stay in the cache).
 
     Returns
     -------
@@ -239,10 +241,10 @@ def power(population: str, analysis: str | None = None, n_clusters: int | Sequen
 
     try:
         engine.run(study, todo, keep, progress)
-    except KeyboardInterrupt:
+    except BaseException:
         if store is not None:
             n = sum(len(v) for v in done.values())
-            print(f"power: interrupted; {n} of {len(chunks)} chunks are saved in {store.path}; "
+            print(f"power: stopped; {n} of {len(chunks)} chunks are saved in {store.path}; "
                   "run the same call again to resume", file=sys.stderr)
         raise
     results = {d: combine(v) for d, v in done.items()}

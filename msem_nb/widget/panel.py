@@ -39,6 +39,7 @@ from msem_nb.widget.screens.data import DataScreen
 from msem_nb.widget.screens.decomposition import TITLES, DecompositionScreen
 from msem_nb.widget.screens.export import ExportScreen
 from msem_nb.widget.screens.model_builder import ModelScreen
+from msem_nb.widget.screens.plan import PlanScreen
 from msem_nb.widget.screens.results import ResultsScreen
 
 __all__ = ["Panel"]
@@ -81,7 +82,7 @@ class Panel:
         standard errors.
     tabs : ipywidgets.Tab
         One tab per screen: Data, Decomposition (Correlations without a
-        cluster column), Model, Results, Compare, Export.
+        cluster column), Model, Results, Compare, Plan, Export.
     screens : list of Screen
         The screens in tab order (:class:`msem_nb.widget.screens.Screen`).
 
@@ -127,9 +128,10 @@ class Panel:
         self._model = ModelScreen(estimator, missing)
         self._results = ResultsScreen()
         self._cmp = CompareScreen(ctl, debounce)
+        self._plan = PlanScreen(ctl, lambda code: self._export.bridge.insert_cell(code))
         self._export = ExportScreen(self.export_state)
         self.screens: list[Screen] = [self._data, self._dec, self._model, self._results,
-                                      self._cmp, self._export]
+                                      self._cmp, self._plan, self._export]
         self.tabs = W.Tab(children=[s.box for s in self.screens])
         for i, screen in enumerate(self.screens):
             self.tabs.set_title(i, screen.title)
@@ -445,10 +447,20 @@ class Panel:
             raise TimeoutError(f"the panel was still fitting after {timeout} s")
         return self.result
 
+    def plan(self, parameter: str | None = None, effect: float | None = None, **kwargs):
+        """A power study of the model shown, as the Plan tab runs it; returns the
+        :class:`~msem_nb.planning.plan.PowerPlan` (see
+        :meth:`msem_nb.widget.screens.plan.PlanScreen.run` for `clusters`, `sizes`,
+        `reps`, `seed`)."""
+        self.wait()
+        self._plan.update()
+        return self._plan.run(parameter, effect, wait=True, **kwargs)
+
     def close(self) -> None:
         """Stop the worker threads and close the widgets."""
         self._ctl.close()
         self._cmp.close()
+        self._plan.cancel()
         _close_tree(self.widget)
 
     # -- export ---------------------------------------------------------------------------
