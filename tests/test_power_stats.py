@@ -110,7 +110,7 @@ def test_power_rises_with_the_number_of_clusters():
 
 
 def test_latent_decomposition_unbiased_observed_means_biased():
-    check_latent_vs_manifest(100, 0.05)
+    check_latent_vs_manifest(60, 0.05)
 
 
 @pytest.mark.slow
