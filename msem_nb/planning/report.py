@@ -35,10 +35,6 @@ def _e(s: object) -> str:
     return html.escape(str(s))
 
 
-def _pct(v: object) -> str:
-    return num(100 * float(v), ".1f", "NA") + "%" if v == v else "NA"  # noqa: PLR0124
-
-
 class PowerReport:
     """The appendix of a :class:`~msem_nb.planning.plan.PowerPlan`.
 
