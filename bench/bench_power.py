@@ -16,7 +16,10 @@ For each: one design of ``--reps`` replications with n_jobs=1 (the
 baseline), n_jobs=2 (loky), and a two-worker dask LocalCluster, after a
 warm-up run so that process start-up is not timed; printed as replications
 per second and the scaling efficiency rate(2 workers) / (2 x rate(1)).
-The three tables must be identical (same seed), which is checked.
+The three tables must be identical (same seed), which is checked. The load
+average of the machine is printed before and after: on a shared machine other
+processes take cores, and the efficiency then says more about them than
+about the engines.
 
 ``--study`` also times the study the issue names: 8 designs x 1,000
 replications of the random-intercept model (J = 20 ... 200, clusters of 10)
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 import warnings
@@ -95,7 +99,8 @@ def main() -> None:
     ap.add_argument("--no-dask", action="store_true")
     args = ap.parse_args()
     warnings.simplefilter("ignore")
-    print(f"replications per second, {args.reps} replications per run, after a warm-up")
+    print(f"replications per second, {args.reps} replications per run, after a warm-up; "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     bench_model("RI (50 x 10)", RI, dict(n_clusters=50, cluster_size=10), args.reps,
                 not args.no_dask)
     bench_model("M1 (200 x 5-20)", m1_population(), dict(n_clusters=200, cluster_size=(5, 20)),
@@ -114,3 +119,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
