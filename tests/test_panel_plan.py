@@ -41,8 +41,10 @@ def test_the_fit_is_the_population_and_its_paths_are_offered_first(panel):
 
 
 def test_a_study_runs_in_the_background_and_shows_curves_table_and_code(panel):
-    plan = panel.plan("y1 ~ w1 [between]", effect=0.3, clusters="10,30", sizes="5",
-                      reps=12, seed=4)
+    panel.wait()
+    panel._plan.update()
+    plan = panel._plan.run("y1 ~ w1 [between]", effect=0.3, clusters="10,30", sizes="5",
+                           reps=12, seed=4, wait=True)
     form = panel._plan.form
     assert form.state == "done" and form.done == form.total == 24
     tab = plan.table[plan.table["parameter"] == "y1 ~ w1 [between]"]

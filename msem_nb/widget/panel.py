@@ -447,15 +447,6 @@ class Panel:
             raise TimeoutError(f"the panel was still fitting after {timeout} s")
         return self.result
 
-    def plan(self, parameter: str | None = None, effect: float | None = None, **kwargs):
-        """A power study of the model shown, as the Plan tab runs it; returns the
-        :class:`~msem_nb.planning.plan.PowerPlan` (see
-        :meth:`msem_nb.widget.screens.plan.PlanScreen.run` for `clusters`, `sizes`,
-        `reps`, `seed`)."""
-        self.wait()
-        self._plan.update()
-        return self._plan.run(parameter, effect, wait=True, **kwargs)
-
     def close(self) -> None:
         """Stop the worker threads and close the widgets."""
         self._ctl.close()
