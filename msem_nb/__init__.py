@@ -16,6 +16,7 @@ from msem_nb.errors import (
 )
 from msem_nb.inference.compare import ModelComparison, compare  # noqa: E402
 from msem_nb.inference.decompose import Decomposition, decompose  # noqa: E402
+from msem_nb.planning import PowerPlan, power  # noqa: E402
 from msem_nb.syntax import ModelSyntaxError, parse  # noqa: E402
 from msem_nb.teaching.approaches import Comparison, compare_approaches  # noqa: E402
 from msem_nb.teaching.examples import EXAMPLE_MODELS, load_example, simulate_classrooms  # noqa: E402
@@ -25,7 +26,7 @@ from msem_nb.version import __version__
 __all__ = ["fit", "decompose", "Decomposition", "parse", "load_example", "simulate_classrooms", "EXAMPLE_MODELS",
            "ModelSyntaxError", "MsemError", "DataError", "DataWarning", "ModelSpecificationError",
            "NotIdentifiedError", "ConvergenceWarning", "ImproperSolutionWarning", "__version__",
-           "compare_approaches", "Comparison", "simulate", "compare", "ModelComparison"]
+           "compare_approaches", "Comparison", "simulate", "compare", "ModelComparison", "power", "PowerPlan"]
 
 
 def __getattr__(name):
