@@ -291,3 +291,8 @@ def prepare_data(df: pd.DataFrame, names: Iterable[str], cluster: Hashable | Non
     _check_constant(values, allnames)
     return cluster_stats(values, codes, np.asarray(uniques), names, between_only, tuple(both),
                           n_dropped)
+
+
+#: :func:`_numeric_block` under a public name, for the three-level preparation
+#: (:mod:`msem_nb.data.threelevel`), which checks the model's columns the same way.
+numeric_block = _numeric_block
