@@ -17,6 +17,7 @@ import pandas as pd
 from msem_nb.data.protocol import ModelData
 from msem_nb.estimation.options import FitOptions
 from msem_nb.estimation.pipeline import fit_prepared, prepare
+from msem_nb.estimation.threelevel import cluster_columns
 from msem_nb.inference.arguments import check_level_arguments
 from msem_nb.inference.defined import notify_undefined
 from msem_nb.inference.improper import notify_improper
@@ -163,6 +164,8 @@ def fit_partable(pt: ParTable, data: pd.DataFrame | ModelData, cluster: str | No
             # prepare() also says why anything that is not a DataFrame is refused
             prepared, centering = prepare(pt, data, cluster, options)
         est = fit_prepared(pt, prepared, options)
+        # three levels: the (class, school) pair of columns
+        cluster = cluster_columns(pt, cluster)
         res = FitResult(model, pt, prepared, est, cluster, options.estimator, ci_level,
                         time.perf_counter() - t0, centering, options=options)
         # checks of the solution (msem_nb.inference.improper, .defined) go

@@ -10,10 +10,12 @@ import numpy as np
 import pandas as pd
 
 from msem_nb.data.complete import ClusterData
+from msem_nb.data.threelevel import ThreeLevelData
 from msem_nb.estimation.estimate import Estimation, count_moments
 from msem_nb.estimation.muml import MumlEstimation
 from msem_nb.estimation.options import FitOptions
 from msem_nb.estimation.saturated import fit_saturated
+from msem_nb.estimation.saturated_threelevel import fit_saturated_threelevel
 from msem_nb.inference.defined import defined_delta
 from msem_nb.inference.fitmeasures import baseline_fit, fit_measures
 from msem_nb.inference.improper import Finding, detect_improper
@@ -269,7 +271,12 @@ class FitResult:
                     "bic": float(-2 * ll + np.log(n) * self.npar),
                     "note": NO_SATURATED_NOTE}
         # the saturated model and the baseline are kept with the prepared data
-        h1 = est.h1 if est.h1 is not None else fit_saturated(data)
+        if est.h1 is not None:
+            h1 = est.h1
+        elif isinstance(data, ThreeLevelData):
+            h1 = fit_saturated_threelevel(data)
+        else:
+            h1 = fit_saturated(data)
         mlr = est.robust is not None
         base_pt, base = baseline_fit(pt, data, information="observed" if mlr else None)
         nmom = count_moments(pt, data)

@@ -18,6 +18,7 @@ import numpy as np
 
 from msem_nb.data.complete import ClusterData, SingleData
 from msem_nb.data.protocol import ModelData
+from msem_nb.data.threelevel import ThreeLevelData
 from msem_nb.errors import ConvergenceWarning, ModelSpecificationError, NotIdentifiedError
 from msem_nb.estimation.constraints import linear_constraints, null_space
 from msem_nb.estimation.exogenous import exogenous_values
@@ -29,6 +30,7 @@ from msem_nb.estimation.start import start_values
 from msem_nb.likelihood.objective import Objective
 from msem_nb.likelihood.protocol import LogLikelihood
 from msem_nb.likelihood.slopes import CholeskyMap, SlopeObjective, boundary_notes
+from msem_nb.likelihood.threelevel_objective import ThreeLevelObjective
 from msem_nb.messages import notify
 from msem_nb.model.partable import ParTable
 from msem_nb.model.spec import ModelSpec, build_spec
@@ -187,7 +189,7 @@ def check_start(start: object, pt: ParTable, npar: int) -> np.ndarray:
 
 # control's values differ in type by key (options.CONTROL_KEYS: counts, tolerances, a
 # start vector, a flag), hence Any
-def estimate(pt: ParTable, data: SingleData | ClusterData, *,
+def estimate(pt: ParTable, data: SingleData | ClusterData | ThreeLevelData, *,
              control: Mapping[str, Any] | None = None,
              information: str | None = None) -> Estimation:
     """Maximum likelihood estimates for a parameter table on prepared data.
@@ -209,17 +211,20 @@ def estimate(pt: ParTable, data: SingleData | ClusterData, *,
     if information not in ("observed", "expected"):
         raise ModelSpecificationError("information must be 'observed' or 'expected'")
     if information == "expected" and (pt.slopes or (data.incomplete and
-                                                    not isinstance(data, SingleData))):
+                                                    not isinstance(data, SingleData))
+                                      or isinstance(data, ThreeLevelData)):
         raise ModelSpecificationError(
-            "information='expected' is not available for random-slope models or two-level "
-            "models with missing='fiml'; use information='observed'")
+            "information='expected' is not available for random-slope models, two-level "
+            "models with missing='fiml' or three-level models; use information='observed'")
     control = dict(control or {})
     if control.get("start") is not None:
         control["start"] = check_start(control["start"], pt, pt.npar)
     fixed_values, sat_x, loglik_x, h1 = exogenous_values(pt, data)
     spec = build_spec(pt, fixed_values)
-    obj: Objective | SlopeObjective
-    if pt.slopes:
+    obj: Objective | SlopeObjective | ThreeLevelObjective
+    if isinstance(data, ThreeLevelData):
+        obj = ThreeLevelObjective(spec, data)
+    elif pt.slopes:
         if not isinstance(data, ClusterData):
             raise ModelSpecificationError("random slopes are a two-level model; they need "
                                           "clustered data (cluster='...')")

@@ -13,8 +13,10 @@ import numpy as np
 import pandas as pd
 
 from msem_nb.data.complete import ClusterData, SingleData
+from msem_nb.data.threelevel import ThreeLevelData
 from msem_nb.errors import ModelSpecificationError
 from msem_nb.estimation.saturated import Saturated, fit_saturated
+from msem_nb.estimation.saturated_threelevel import threelevel_exogenous_values
 from msem_nb.likelihood.complete import LOG2PI
 from msem_nb.model.partable import ParTable
 
@@ -74,7 +76,7 @@ def _exo_subset(pt: ParTable, data: SingleData | ClusterData,
     return data.subset(within, between_only, [v for v in data.both if v in exo])
 
 
-def exogenous_values(pt: ParTable, data: SingleData | ClusterData
+def exogenous_values(pt: ParTable, data: SingleData | ClusterData | ThreeLevelData
                      ) -> tuple[dict[int, float], Saturated | None, float, Saturated | None]:
     """Fixed values of the exogenous covariates' moments, and log-likelihood terms.
 
@@ -90,6 +92,8 @@ def exogenous_values(pt: ParTable, data: SingleData | ClusterData
     variances but splits the mean differently); as in lavaan, its marginal
     likelihood is not subtracted.
     """
+    if isinstance(data, ThreeLevelData):
+        return threelevel_exogenous_values(pt, data)
     exo = pt.exogenous
     if not exo:
         return {}, None, 0.0, None
