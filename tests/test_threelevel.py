@@ -354,3 +354,64 @@ def test_what_three_levels_do_not_cover_is_refused():
         ms.fit(MODEL, df, cluster=["cls", "school"], estimator="MUML")
     with pytest.raises(ModelSpecificationError, match="information='expected'"):
         ms.fit(MODEL, df, cluster=["cls", "school"], information="expected")
+
+
+# -- simulate ------------------------------------------------------------------------------
+
+POPULATION = """
+level: 1
+  fw =~ y1 + 0.8*y2 + 1.2*y3
+  fw ~ 0.5*x
+  y1 ~~ 0.5*y1
+  y2 ~~ 0.5*y2
+  y3 ~~ 0.5*y3
+level: 2
+  fc =~ y1 + 0.8*y2 + 1.2*y3
+  fc ~ 0.4*w
+  fc ~~ 0.4*fc
+  y1 ~~ 0.1*y1
+  y2 ~~ 0.1*y2
+  y3 ~~ 0.1*y3
+level: 3
+  fs =~ y1 + 0.8*y2 + 1.2*y3
+  fs ~ 0.3*z
+  fs ~~ 0.3*fs
+  y1 ~~ 0.05*y1
+  y2 ~~ 0.05*y2
+  y3 ~~ 0.05*y3
+  y2 ~ 2*1
+"""
+
+
+def test_simulate_draws_nested_three_level_data():
+    df = ms.simulate(POPULATION, 60, ((15, 25), (3, 7)), seed=4)
+    assert list(df.columns) == ["y1", "y2", "y3", "x", "w", "z", "class", "school"]
+    assert df["school"].nunique() == 60
+    assert df.groupby("class")["school"].nunique().max() == 1
+    sizes = df.groupby("class").size()
+    assert sizes.min() >= 3 and sizes.max() <= 7
+    per_school = df.groupby("school")["class"].nunique()
+    assert per_school.min() >= 15 and per_school.max() <= 25
+    assert df.groupby("class")["w"].nunique().max() == 1
+    assert df.groupby("school")["z"].nunique().max() == 1
+    # the same seed gives the same data
+    pd.testing.assert_frame_equal(df, ms.simulate(POPULATION, 60, ((15, 25), (3, 7)), seed=4))
+    free = POPULATION.replace("0.8*", "").replace("1.2*", "").replace("0.5*x", "x") \
+        .replace("0.4*w", "w").replace("0.3*z", "z")
+    free = "\n".join(line for line in free.splitlines() if "~~" not in line and "*1" not in line)
+    res = ms.fit(free, df, cluster=["class", "school"])
+    assert res.converged
+    for lhs, op, rhs, level, value, tol in [("fw", "=~", "y3", "within", 1.2, 0.05),
+                                            ("fw", "~", "x", "within", 0.5, 0.05),
+                                            ("fc", "=~", "y3", "between", 1.2, 0.1),
+                                            ("fc", "~", "w", "between", 0.4, 0.1),
+                                            ("fs", "=~", "y3", "3", 1.2, 0.35),
+                                            ("y2", "~1", "", "3", 2.0, 0.3)]:
+        assert _row(res, lhs, op, rhs, level)["est"] == pytest.approx(value, abs=tol)
+
+
+def test_simulate_checks_the_three_level_sizes():
+    with pytest.raises(ValueError, match=r"cluster_size=\(classes per school, rows per class\)"):
+        ms.simulate(POPULATION, 10, 5)
+    df = ms.simulate(POPULATION, 4, (3, 2), seed=1, cluster=("k", "s"))
+    assert len(df) == 24 and {"k", "s"} <= set(df.columns)

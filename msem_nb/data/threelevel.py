@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import ClassVar
 
 import numpy as np
@@ -117,15 +118,35 @@ class ThreeLevelData:
         """Clusters of the level just above the rows (classes)."""
         return self.nclasses
 
-    @property
+    @cached_property
     def index2(self) -> np.ndarray:
         """Positions of the variables with a level-2 part in ``names``."""
         return np.array([self.names.index(v) for v in self.at2], dtype=int)
 
-    @property
+    @cached_property
     def index3(self) -> np.ndarray:
         """Positions of the variables with a level-3 part in ``names``."""
         return np.array([self.names.index(v) for v in self.at3], dtype=int)
+
+    @cached_property
+    def school_size_counts(self) -> np.ndarray:
+        """(K, G): the number of classes of each size in each school."""
+        out = np.zeros((self.nschools, len(self.sizes)))
+        out[self.pair_school, self.pair_size] = self.pair_count
+        return out
+
+    @cached_property
+    def pairs_by_school(self) -> tuple[np.ndarray, np.ndarray]:
+        """A permutation that orders the pairs by school, and where each school's run
+        starts (for ``np.add.reduceat``; every school has a pair)."""
+        order = np.argsort(self.pair_school, kind="stable")
+        starts = np.searchsorted(self.pair_school[order], np.arange(self.nschools))
+        return order, starts
+
+    @cached_property
+    def size_starts(self) -> np.ndarray:
+        """Where each size's run of pairs starts (pairs are ordered by size)."""
+        return np.searchsorted(self.pair_size, np.arange(len(self.sizes)))
 
     def school_means(self) -> np.ndarray:
         """(K, p) per school: the mean of its rows' level-1 values, its class-level

@@ -164,22 +164,20 @@ def _state(d: ThreeLevelData, mu: np.ndarray, sw: np.ndarray, s2: np.ndarray,
     else:
         Phi_c = Phi_xx
     dbar = d.pair_mean - mu[:q]
-    dbar[:, tx] -= shift_t[d.pair_school]
-    Oi_p = Oi[d.pair_size]
-    OiD = np.einsum("pab,pb->pa", Oi_p, dbar)
+    if r:
+        dbar[:, tx] -= shift_t[d.pair_school]
+    OiD = np.matmul(Oi[d.pair_size], dbar[:, :, None])[:, :, 0]
     c = d.pair_count
-    ll -= 0.5 * np.sum(c * np.einsum("pa,pa->p", dbar, OiD))
+    ll -= 0.5 * np.sum(c * np.sum(dbar * OiD, axis=1))
     nt = len(tx)
     M = np.zeros((K, nt, nt))
-    H = np.zeros((K, nt, nt))
+    H = M
     u = np.zeros((K, nt))
     if nt:
-        counts = np.zeros((K, G))
-        np.add.at(counts, (d.pair_school, d.pair_size), c)
         Mg = Oi[:, tx][:, :, tx]
-        M = (counts @ Mg.reshape(G, -1)).reshape(K, nt, nt)
-        b = np.zeros((K, nt))
-        np.add.at(b, d.pair_school, c[:, None] * OiD[:, tx])
+        M = (d.school_size_counts @ Mg.reshape(G, -1)).reshape(K, nt, nt)
+        order, starts = d.pairs_by_school
+        b = np.add.reduceat((c[:, None] * OiD[:, tx])[order], starts, axis=0)
         try:
             L = np.linalg.cholesky(M)
         except np.linalg.LinAlgError:
@@ -235,22 +233,20 @@ def loglik_threelevel(data: ThreeLevelData, mu: np.ndarray, sigma_w: np.ndarray,
     c = d.pair_count
     tx = st.tx
     # per size: sum_P c_P (h h' + P H_k P')
-    starts = np.concatenate(([0], np.where(np.diff(d.pair_size) != 0)[0] + 1))
-    hh = np.add.reduceat(c[:, None, None] * (st.h[:, :, None] * st.h[:, None, :]), starts,
-                         axis=0)
+    ch = c[:, None] * st.h
+    hh = np.add.reduceat(ch[:, :, None] * st.h[:, None, :], d.size_starts, axis=0)
     R = d.size_sscp + hh - d.size_count[:, None, None] * st.Om
     if len(tx):
-        counts = np.zeros((G, K))
-        np.add.at(counts, (d.pair_size, d.pair_school), c)
-        HH = (counts @ st.H.reshape(K, -1)).reshape(G, len(tx), len(tx))
-        R[np.ix_(np.arange(G), tx, tx)] += HH
+        HH = (d.school_size_counts.T @ st.H.reshape(K, -1)).reshape(G, len(tx), len(tx))
+        R[:, tx[:, None], tx[None, :]] += HH
     G_o = 0.5 * st.Oi @ R @ st.Oi
     G_2 = np.zeros((p, p))
     G_2[:q, :q] = G_o.sum(axis=0)
     G_w = 0.5 * (st.inv_w @ d.within_sscp @ st.inv_w - (d.nobs - d.nclasses) * st.inv_w)
     G_w += np.einsum("g,gab->ab", 1.0 / d.sizes, G_o[:, :p1, :p1])
     g_mu = np.zeros(p)
-    g_mu[:q] = np.einsum("p,pab,pb->a", c, st.Oi[d.pair_size], st.h)
+    # sum_P c_P O_g^-1 h_P, size by size
+    g_mu[:q] = np.einsum("gab,gb->a", st.Oi, np.add.reduceat(ch, d.size_starts, axis=0))
     G_3 = np.zeros((p, p))
     T = d.index3
     gphi, gz = _level3_derivative(st, K)
