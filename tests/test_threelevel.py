@@ -415,3 +415,53 @@ def test_simulate_checks_the_three_level_sizes():
         ms.simulate(POPULATION, 10, 5)
     df = ms.simulate(POPULATION, 4, (3, 2), seed=1, cluster=("k", "s"))
     assert len(df) == 24 and {"k", "s"} <= set(df.columns)
+
+
+# -- decompose -------------------------------------------------------------------------------
+
+def test_decompose_one_variable_equals_lme4_variance_components():
+    ref, df = _ref("T1_univariate")
+    null = ref["null_model"]
+    dec = ms.decompose(df, cluster=["class", "school"], variables=["y"])
+    vc = {r["grp"]: r["vcov"] for r in null["variance_components"]}
+    parts = [vc["Residual"], vc["class:school"], vc["school"]]
+    assert dec.sigma_1.loc["y", "y"] == pytest.approx(parts[0], rel=1e-3)
+    assert dec.sigma_2.loc["y", "y"] == pytest.approx(parts[1], rel=1e-3)
+    assert dec.sigma_3.loc["y", "y"] == pytest.approx(parts[2], rel=1e-3)
+    shares = np.array(parts) / sum(parts)
+    np.testing.assert_allclose(dec.shares.loc["y"].to_numpy(), shares, rtol=2e-3)
+    assert dec.icc["y"] == pytest.approx(shares[1] + shares[2], rel=2e-3)
+    J, K, N = ref["nclasses"], ref["nschools"], ref["nobs"]
+    assert dec.cluster_sizes["J"] == J and dec.cluster_sizes["K"] == K
+    nbar, mbar = N / J, J / K
+    assert dec.design_effect["y"] == pytest.approx(
+        1 + (nbar - 1) * (shares[1] + shares[2]) + nbar * (mbar - 1) * shares[2], rel=2e-3)
+
+
+def test_decompose_at_three_levels_suggests_the_levels():
+    df = ms.simulate(POPULATION, 60, ((15, 25), (3, 7)), seed=4)
+    dec = ms.decompose(df, cluster=["class", "school"])
+    assert dec.names == ("y1", "y2", "y3", "x", "w", "z")
+    np.testing.assert_allclose(dec.shares.sum(axis=1), 1.0)
+    roles = dec.roles.set_index("variable")["role"]
+    assert roles["y1"] == "all three levels"
+    assert roles["x"] == "level 1 only"
+    assert roles["w"] == "level 2 only"
+    assert roles["z"] == "level 3 only"
+    assert "constant within schools" in dec.roles.set_index("variable").loc["z", "reason"]
+    # one correlation matrix per level; z has no level-1 or level-2 part
+    assert list(dec.correlations()) == ["level 1 (rows)", "level 2 (classes)",
+                                        "level 3 (schools)"]
+    assert dec.level1_corr.loc["y1", "y2"] > 0.3 and np.isnan(dec.level1_corr.loc["z", "y1"])
+    assert dec.level3_corr.loc["z", "z"] == 1.0
+    text = dec.summary()
+    assert "J = " in text and "K = 60 schools" in text and "level 3" in text
+    html = dec._repr_html_()
+    assert "<table>" in html and "school" in html
+
+
+def test_decompose_refuses_a_class_in_two_schools():
+    df, _ = _small(schools=12, seed=11)
+    df.loc[df.index[-1], "school"] = "s0"
+    with pytest.raises(DataError, match="in more than one school"):
+        ms.decompose(df, cluster=["cls", "school"], variables=["y1", "x1"])
