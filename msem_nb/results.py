@@ -129,7 +129,15 @@ class FitResult:
 
     @property
     def nclusters(self) -> int | None:
-        return int(self.data.nclusters) if isinstance(self.data, ClusterData) else None
+        """Clusters of the level above the rows (classes of a three-level model)."""
+        if isinstance(self.data, (ClusterData, ThreeLevelData)):
+            return int(self.data.nclusters)
+        return None
+
+    @property
+    def nschools(self) -> int | None:
+        """Clusters of the third level (schools) of a three-level model, else None."""
+        return int(self.data.nschools) if isinstance(self.data, ThreeLevelData) else None
 
     @property
     def n_dropped(self) -> int:
@@ -355,6 +363,8 @@ class FitResult:
     def __repr__(self) -> str:
         status = "converged" if self.converged else "NOT converged"
         lv = f", {self.nclusters} clusters" if self.nclusters else ""
+        if self.nschools:
+            lv = f", {self.nclusters} classes in {self.nschools} schools"
         return (f"<msem_nb FitResult: {status}, loglik {self.loglik:.3f}, "
                 f"{self.npar} parameters, {self.nobs} observations{lv}>")
 
