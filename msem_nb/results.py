@@ -11,6 +11,7 @@ import pandas as pd
 
 from msem_nb.data.complete import ClusterData
 from msem_nb.data.threelevel import ThreeLevelData
+from msem_nb.errors import ModelSpecificationError
 from msem_nb.estimation.estimate import Estimation, count_moments
 from msem_nb.estimation.muml import MumlEstimation
 from msem_nb.estimation.options import FitOptions
@@ -309,7 +310,16 @@ class FitResult:
 
         Returns an ``IntervalResult``; this fit is not changed.
         """
+        self._two_levels_at_most("bootstrap intervals")
         return bootstrap(self, n_boot, **kwargs)
+
+    def _two_levels_at_most(self, what: str) -> None:
+        """Refuse what is not implemented for three-level models yet, saying what is."""
+        if self.nschools is not None:
+            raise ModelSpecificationError(
+                f"{what} are not available for three-level models yet; estimates, standard "
+                "errors (ML and MLR), fit measures, monte_carlo() intervals, compare(), the "
+                "summary, the report and the diagram are")
 
     def monte_carlo(self, n_draws: int = 20_000, **kwargs):
         """Monte Carlo confidence intervals; see :func:`msem_nb.inference.intervals.monte_carlo`.
@@ -326,6 +336,7 @@ class FitResult:
         rhs, level, mi, epc, sepc.lv, sepc.all, sepc.nox; largest first with
         ``sort``, only ``mi > minimum``.
         """
+        self._two_levels_at_most("modification indices")
         return modification_indices(self, sort=sort, minimum=minimum)
 
     def residuals(self, type: str = "raw", zstat: bool = False) -> Residuals:
@@ -334,6 +345,7 @@ class FitResult:
         See :func:`msem_nb.inference.residuals.residuals`; ``.srmr`` gives the
         per-level SRMR, ``.largest()`` the largest residuals.
         """
+        self._two_levels_at_most("residuals")
         return level_residuals(self, type, zstat)
 
     def residual_plot(self, type: str = "cor", top: int = 5):
@@ -353,6 +365,7 @@ class FitResult:
         See :func:`msem_nb.inference.scores.factor_scores`; ``type="ov"`` with
         ``level="between"`` gives the model-implied cluster means.
         """
+        self._two_levels_at_most("factor scores (predict)")
         return factor_scores(self, data, level, method, type)
 
     # -- display -------------------------------------------------------

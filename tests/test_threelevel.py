@@ -465,3 +465,41 @@ def test_decompose_refuses_a_class_in_two_schools():
     df.loc[df.index[-1], "school"] = "s0"
     with pytest.raises(DataError, match="in more than one school"):
         ms.decompose(df, cluster=["cls", "school"], variables=["y1", "x1"])
+
+
+# -- results ------------------------------------------------------------------------------
+
+def test_summary_and_report_have_a_section_per_level(openmx):
+    ref, res = openmx
+    text = res.summary()
+    for heading in ("Level 1 [within]:", "Level 2 [between]:", "Level 3:"):
+        assert heading in text
+    assert "Number of clusters [class]" in text and "Number of clusters [school]" in text
+    assert f"{res.nclusters} classes in {res.nschools} schools" in repr(res)
+    assert "SRMR (level 3)" in text
+    rep = res.report()
+    data = rep["data"].markdown
+    assert "Level-3 clusters" in data and "| `y1` |" in data and "Variance at each level" in data
+    md = rep.to_markdown()
+    assert "#### Level: 3" in md and "#### Level: between" in md
+
+
+def test_what_is_not_there_for_three_levels_says_so(openmx):
+    _, res = openmx
+    for call in (res.modindices, res.residuals, res.predict, lambda: res.bootstrap(2)):
+        with pytest.raises(ModelSpecificationError, match="not available for three-level "
+                                                          "models yet"):
+            call()
+    mc = res.monte_carlo(200, seed=1)
+    assert mc.intervals["ci_lower"].notna().all() and len(mc.intervals) > 0
+
+
+def test_nested_three_level_models_compare_by_likelihood_ratio(openmx):
+    ref, res = openmx
+    df = pd.read_csv(REF / ref["data_file"])
+    restricted = ref["model_syntax"].replace("fs =~ y1 + y2", "fs =~ y1 + 1*y2")
+    small = ms.fit(restricted, df, cluster=ref["cluster"])
+    cmp = ms.compare(small, res)
+    row = cmp.table.iloc[-1]
+    assert row["chisq_diff"] == pytest.approx(2 * (res.loglik - small.loglik), rel=1e-6)
+    assert row["df_diff"] == 1
