@@ -156,6 +156,9 @@ class ThreeLevelDecomposition:
     def __str__(self) -> str:
         return self.summary()
 
+    def __repr__(self) -> str:
+        return self.summary()
+
     def _repr_html_(self) -> str:
         esc = html.escape
         head = "".join(f"<th>{h}</th>" for h in ("variable", "level 1", "level 2", "level 3",
