@@ -503,3 +503,15 @@ def test_nested_three_level_models_compare_by_likelihood_ratio(openmx):
     row = cmp.table.iloc[-1]
     assert row["chisq_diff"] == pytest.approx(2 * (res.loglik - small.loglik), rel=1e-6)
     assert row["df_diff"] == 1
+
+
+def test_diagram_has_a_panel_per_level_level_3_on_top(openmx):
+    _, res = openmx
+    fig = res.diagram()
+    fig = getattr(fig, "figure", fig)
+    titles = [a.text for a in fig.layout.annotations
+              if (a.name or "").startswith("panel-title:")]
+    assert titles[0] == "<b>Level 3</b>" and len(titles) == 3
+    shapes = {s.name: s for s in fig.layout.shapes if (s.name or "").startswith("panel:")}
+    assert set(shapes) == {"panel:3", "panel:between", "panel:within"}
+    assert shapes["panel:3"].y0 > shapes["panel:between"].y0 > shapes["panel:within"].y0
