@@ -96,7 +96,7 @@ def _inv_logdet(M: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     except np.linalg.LinAlgError:
         return None
     logdet = 2.0 * np.log(np.diagonal(L, axis1=-2, axis2=-1)).sum(axis=-1)
-    if not np.all(np.isfinite(logdet)):
+    if not np.isfinite(float(np.sum(logdet))):
         return None
     return inv, logdet
 
