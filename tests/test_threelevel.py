@@ -197,6 +197,16 @@ def test_a_school_part_only_on_school_variables():
     assert ll == pytest.approx(_dense(df, d, mu, sw, s2, s3), abs=1e-9)
 
 
+def test_a_variable_at_levels_1_and_3_only():
+    df, _ = _small()
+    d = threelevel_data(df, [["y1", "y2", "x1"], ["y1", "c1"], ["y1", "x1", "c1", "z1"]],
+                        ["cls", "school"])
+    assert "x1" in d.at3 and "x1" not in d.at2
+    mu, sw, s2, s3 = _moments(d, seed=2)
+    ll, _ = loglik_threelevel(d, mu, sw, s2, s3)
+    assert ll == pytest.approx(_dense(df, d, mu, sw, s2, s3), abs=1e-9)
+
+
 def _sym_fd(f, X, h=1e-6):
     """Finite-difference derivative in the convention of the likelihoods: a symmetric
     matrix G with dl = tr(G dX)."""
