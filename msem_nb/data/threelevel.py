@@ -31,6 +31,7 @@ one school (:func:`threelevel_data` refuses a class id seen in two schools).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -147,6 +148,45 @@ class ThreeLevelData:
     def size_starts(self) -> np.ndarray:
         """Where each size's run of pairs starts (pairs are ordered by size)."""
         return np.searchsorted(self.pair_size, np.arange(len(self.sizes)))
+
+    def affine(self, loc: np.ndarray, scale: np.ndarray) -> ThreeLevelData:
+        """The statistics of ``(y - loc) / scale``, variable by variable (``names`` order).
+
+        Sums of squares about means only scale; means and values shift and
+        scale; the layout (classes, schools, sizes, pairs) stays.
+        """
+        p1, q = self.p1, self.q
+        s1, sq = scale[:p1], scale[:q]
+        return dataclasses.replace(
+            self, within_sscp=self.within_sscp / np.outer(s1, s1),
+            size_sscp=self.size_sscp / np.outer(sq, sq),
+            pair_mean=(self.pair_mean - loc[:q]) / sq,
+            school_z=(self.school_z - loc[q:]) / scale[q:],
+            school_within_sscp=self.school_within_sscp / np.outer(s1, s1),
+            class_vectors=(self.class_vectors - loc[:q]) / sq,
+            rows=None if self.rows is None else (self.rows - loc[:p1]) / s1)
+
+    def value_counts(self) -> np.ndarray:
+        """Number of observed values of each variable (the Jacobian of a change of units):
+        every row for a variable with a level-1 part, every class for a class-level one,
+        every school for a school-level one."""
+        out = np.full(len(self.names), float(self.nschools))
+        out[:self.q] = float(self.nclasses)
+        out[:self.p1] = float(self.nobs)
+        return out
+
+    def value_moments(self) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and standard deviation (divisor n) of each variable over its own values
+        (:meth:`value_counts`): the level-1 variables' from the class means and the
+        pooled within SSCP, without a pass over the rows."""
+        p1, q = self.p1, self.q
+        x = self.class_vectors
+        n = self.class_sizes.astype(float)
+        m1 = n @ x[:, :p1] / self.nobs
+        v1 = (np.diag(self.within_sscp) + n @ (x[:, :p1] - m1) ** 2) / self.nobs
+        x2, z = x[:, p1:q], self.school_z
+        return (np.concatenate([m1, x2.mean(axis=0), z.mean(axis=0)]),
+                np.sqrt(np.concatenate([v1, x2.var(axis=0), z.var(axis=0)])))
 
     def school_means(self) -> np.ndarray:
         """(K, p) per school: the mean of its rows' level-1 values, its class-level

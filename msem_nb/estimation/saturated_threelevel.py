@@ -51,6 +51,20 @@ class ThreeLevelSaturated(Saturated):
 
     sigma_3: np.ndarray | None = None
 
+    def affine(self, loc: np.ndarray, scale: np.ndarray,
+               counts: np.ndarray) -> ThreeLevelSaturated:
+        """The same model for ``(y - loc) / scale`` (``names`` order), `counts` the
+        number of values of each variable: its log-likelihood gains
+        ``sum_v counts_v log scale_v``."""
+        p1 = len(self.sigma_w)
+        out = [None if S is None else S / np.outer(scale, scale)
+               for S in (self.sigma_b, self.sigma_3)]
+        return ThreeLevelSaturated(
+            self.names, (np.asarray(self.mu) - loc) / scale,
+            self.sigma_w / np.outer(scale[:p1], scale[:p1]), out[0],
+            self.loglik + float(np.dot(counts, np.log(scale))), self.converged,
+            self.iterations, sigma_3=out[1])
+
     def level_cov(self, level: int) -> np.ndarray:
         """The saturated covariance of `level` (1, 2 or 3)."""
         out = {1: self.sigma_w, 2: self.sigma_b, 3: self.sigma_3}[level]
@@ -104,6 +118,14 @@ def moment_starts(data: ThreeLevelData) -> tuple[np.ndarray, np.ndarray, np.ndar
     return mu, s_w, out2, out3
 
 
+def threelevel_units(data: ThreeLevelData) -> tuple[np.ndarray, np.ndarray]:
+    """Locations (the means) and scales (the powers of two nearest the standard
+    deviations) that make `data` centred and of unit order, variable by variable."""
+    mean, sd = data.value_moments()
+    sd = np.where(np.isfinite(sd) & (sd > 0), sd, 1.0)
+    return mean, np.exp2(np.round(np.log2(sd)))
+
+
 def saturated_coordinates(data: ThreeLevelData) -> tuple[np.ndarray, ...]:
     """Index pairs of the saturated moments' lower triangles: (level-1 rows, cols,
     level-2 rows, cols, level-3 rows, cols), in data positions."""
@@ -115,7 +137,8 @@ def saturated_coordinates(data: ThreeLevelData) -> tuple[np.ndarray, ...]:
 
 
 def fit_saturated_threelevel(data: ThreeLevelData) -> ThreeLevelSaturated:
-    """The saturated three-level model of `data`, fitted once per data object.
+    """The saturated three-level model of `data`, fitted once per data object
+    (on centred and scaled data, :func:`threelevel_units`, and mapped back).
 
     Returns
     -------
@@ -127,7 +150,10 @@ def fit_saturated_threelevel(data: ThreeLevelData) -> ThreeLevelSaturated:
     h1 = cache.get("h1")
     if isinstance(h1, ThreeLevelSaturated):
         return h1
-    h1 = _fit(data)
+    # fitted to centred and scaled data and mapped back, so that the answer does not
+    # depend on the units of the variables (as the models', msem_nb.estimation.units)
+    loc, scale = threelevel_units(data)
+    h1 = _fit(data.affine(loc, scale)).affine(-loc / scale, 1.0 / scale, data.value_counts())
     for a in (h1.mu, h1.sigma_w, h1.sigma_b, h1.sigma_3):
         if a is not None:
             a.setflags(write=False)

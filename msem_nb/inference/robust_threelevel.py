@@ -9,6 +9,9 @@ the outer products of their scores (:func:`~msem_nb.likelihood.threelevel.school
 The coordinates are the free saturated moments: the means, and the lower
 triangles of the level-1, level-2 and level-3 covariances (of the variables
 with a part at each level), leaving out moments among fixed covariates only.
+The trace does not depend on the coordinates, so it is computed on centred and
+scaled data (:func:`~msem_nb.estimation.saturated_threelevel.threelevel_units`),
+where the differenced Hessian's steps suit every moment whatever the units.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import numpy as np
 
 from msem_nb.data.threelevel import ThreeLevelData
 from msem_nb.estimation.optimize import numeric_hessian
-from msem_nb.estimation.saturated_threelevel import ThreeLevelSaturated
+from msem_nb.estimation.saturated_threelevel import ThreeLevelSaturated, threelevel_units
 from msem_nb.likelihood.threelevel import loglik_threelevel, schoolwise_threelevel
 
 __all__ = ["h1_trace_threelevel"]
@@ -35,6 +38,8 @@ def _pairs(idx: np.ndarray, isx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def h1_trace_threelevel(data: ThreeLevelData, h1: ThreeLevelSaturated,
                         exo: Iterable[str]) -> tuple[float, int]:
     """tr(A1^-1 B1) of the saturated three-level model, and its number of moments."""
+    loc, scale = threelevel_units(data)
+    data, h1 = data.affine(loc, scale), h1.affine(loc, scale, data.value_counts())
     exo = set(exo)
     isx = np.array([v in exo for v in data.names])
     mean_idx = np.where(~isx)[0]
