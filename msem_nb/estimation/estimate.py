@@ -11,10 +11,10 @@ Random-intercept models are fitted to centred and scaled data and mapped
 back (:mod:`msem_nb.estimation.units`; the fit in those units is kept as
 ``Estimation.internal``), by Fisher scoring then Newton where both
 information matrices are analytic (complete data) and by BFGS otherwise
-(:mod:`msem_nb.estimation.optimize`). Random slopes are fitted in the data's
-units, through the Cholesky factors of their covariance; three-level models
-(:class:`~msem_nb.likelihood.threelevel_objective.ThreeLevelObjective`) in the
-data's units too, by BFGS.
+(:mod:`msem_nb.estimation.optimize`). Three-level models
+(:class:`~msem_nb.likelihood.threelevel_objective.ThreeLevelObjective`) go
+through the same map, by BFGS. Random slopes are fitted in the data's units,
+through the Cholesky factors of their covariance.
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ class Internal:
     where they are well conditioned, and mapped back the same way.
     """
 
-    objective: Objective
+    objective: Objective | ThreeLevelObjective
     theta: np.ndarray
     vcov: np.ndarray | None
     jacobian: np.ndarray
@@ -280,15 +280,13 @@ def estimate(pt: ParTable, data: SingleData | ClusterData | ThreeLevelData, *,
             f"the model has {npar - ncon} free parameters but the data give only {nmom} sample "
             "moments to fit them to (negative degrees of freedom); fix or constrain "
             f"at least {npar - ncon - nmom} parameters, or drop paths")
-    if isinstance(data, ThreeLevelData):
-        return _estimate_threelevel(pt, data, control, lin, information)
 
     spec0 = build_spec(pt)
     units = choose_units(pt, spec0, data, lin)
     tdata = _in_units(data, units)
     fixed_t, sat_t, loglik_x_t, h1_t = exogenous_values(pt, tdata)
     spec_t = units.transform_spec(spec0, fixed_t)
-    obj_t = Objective(spec_t, tdata, pt.meanstructure)
+    obj_t = _objective(spec_t, tdata, pt.meanstructure)
     if control.get("start") is not None:
         xi0 = units.to_xi(spec_t, control["start"])
     else:
@@ -312,28 +310,46 @@ def estimate(pt: ParTable, data: SingleData | ClusterData | ThreeLevelData, *,
         hessian = Ji.T @ hessian @ Ji
     fixed_values = units.original_values(spec_t, xi, fixed_t)
     spec = with_fixed(spec0, fixed_values)
-    obj = Objective(spec, data, pt.meanstructure)
+    obj = _objective(spec, data, pt.meanstructure)
     names = data.names
     counts = data.value_counts()
     by_name = dict(zip(names, counts))
     loglik_joint = fit.loglik - units.log_jacobian(counts)
-    x_names = [v for v in pt.exogenous if v not in getattr(data, "both", ())]
-    loglik_x = loglik_x_t - units.log_jacobian(
-        np.array([_rows_or_clusters(data, v) for v in x_names]), x_names, names)
+    if isinstance(data, ThreeLevelData):
+        # loglik_x holds the covariates with parts at one level only, each counted over
+        # its rows, classes or schools; the saturated model of the others spans all
+        # variables and holds nothing of theirs (msem_nb.estimation.saturated_threelevel)
+        levels = pt.level_ov()
+        x_names = [v for v in pt.exogenous if sum(v in ov for ov in levels) == 1]
+        x_counts = [by_name[v] for v in x_names]
+        sat_counts = [by_name[v] if v in x_names else 0.0 for v in names]
+    else:
+        x_names = [v for v in pt.exogenous if v not in getattr(data, "both", ())]
+        x_counts = [_rows_or_clusters(data, v) for v in x_names]
+        sat_counts = [] if sat_t is None else [_rows_or_clusters(data, v) for v in sat_t.names]
+    loglik_x = loglik_x_t - units.log_jacobian(np.array(x_counts), x_names, names)
     h1 = units.saturated(h1_t, names, np.array([by_name[v] for v in names])) \
         if h1_t is not None else None
     if sat_t is h1_t:
         sat_x = h1
     else:
-        sat_x = None if sat_t is None else units.saturated(
-            sat_t, names, np.array([_rows_or_clusters(data, v) for v in sat_t.names]))
+        sat_x = None if sat_t is None else units.saturated(sat_t, names, np.array(sat_counts))
     internal = Internal(obj_t, xi, fit.vcov, J)
     return Estimation(spec, obj, theta, loglik_joint, loglik_x, hessian, vcov, fit.converged,
                       fit.iterations, fit.evaluations, fit.message, fixed_values, sat_x,
                       fit.n_constraints, h1, (), internal=internal)
 
 
-def _in_units(data: SingleData | ClusterData, units: Units) -> SingleData | ClusterData:
+def _objective(spec: ModelSpec, data: SingleData | ClusterData | ThreeLevelData,
+               meanstructure: bool) -> Objective | ThreeLevelObjective:
+    """The log-likelihood of `spec` on `data`: three levels or one or two."""
+    if isinstance(data, ThreeLevelData):
+        return ThreeLevelObjective(spec, data)
+    return Objective(spec, data, meanstructure)
+
+
+def _in_units(data: SingleData | ClusterData | ThreeLevelData, units: Units
+              ) -> SingleData | ClusterData | ThreeLevelData:
     """`data` as ``(y - loc) / scale``, kept with `data` for the next fit in the same units.
 
     Refits on the same prepared data (the panel, a model change that keeps the
@@ -375,22 +391,6 @@ def _estimate_slopes(pt: ParTable, data: ClusterData, control: Mapping[str, Any]
     return Estimation(spec, obj, fit.theta, fit.loglik, 0.0, fit.hessian, fit.vcov,
                       fit.converged, fit.iterations, fit.evaluations, fit.message,
                       fixed_values, sat_x, fit.n_constraints, h1, boundary_notes(obj, fit.theta))
-
-
-def _estimate_threelevel(pt: ParTable, data: ThreeLevelData, control: Mapping[str, Any],
-                         lin: tuple[np.ndarray, np.ndarray] | None,
-                         information: str) -> Estimation:
-    """Three levels: estimated in the data's units (:class:`ThreeLevelObjective`)."""
-    fixed_values, sat_x, loglik_x, h1 = exogenous_values(pt, data)
-    spec = build_spec(pt, fixed_values)
-    obj = ThreeLevelObjective(spec, data)
-    theta0 = control.get("start")
-    if theta0 is None:
-        theta0 = start_values(pt, spec, data)
-    fit = _maximize(obj, pt, np.asarray(theta0, dtype=float), lin, control, information, None)
-    return Estimation(spec, obj, fit.theta, fit.loglik, loglik_x, fit.hessian, fit.vcov,
-                      fit.converged, fit.iterations, fit.evaluations, fit.message,
-                      fixed_values, sat_x, fit.n_constraints, h1)
 
 
 @dataclass(frozen=True, eq=False)
@@ -475,8 +475,8 @@ def _maximize(obj: Objective | SlopeObjective | ThreeLevelObjective, pt: ParTabl
 
     want_se = control.get("se", True)
     if res is None:
-        # (FIML's differenced Hessian by central differences: z-values that do not
-        # depend on the units need them; random slopes keep forward ones)
+        # (FIML's and three levels' differenced Hessian by central differences: z-values
+        # that do not depend on the units need them; random slopes keep forward ones)
         res = maximize(fun_grad, xi0, scale=obj.data.nobs, maxiter=control.get("maxiter", 2000),
                        gtol=control.get("gtol", 1e-5), hessian=bool(want_se), hess=hess,
                        metric=metric, central=not slopes)

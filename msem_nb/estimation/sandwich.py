@@ -111,7 +111,9 @@ def mlr_estimation(est: Estimation) -> Estimation:
         # Jacobian J of the caller's parameters: vcov = J (V' B' V') J'. The meat
         # and the bread are kept in those coordinates, where tr(V B) (which does
         # not depend on the parameterisation) loses no digits.
-        S = unit_scores(inner.objective, inner.theta)
+        iobj = inner.objective
+        S = (iobj.unit_scores(inner.theta) if isinstance(iobj, ThreeLevelObjective)
+             else unit_scores(iobj, inner.theta))
         meat = S.T @ S
         V = inner.vcov
         J = inner.jacobian
