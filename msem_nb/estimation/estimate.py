@@ -474,12 +474,20 @@ def _maximize(obj: Objective | SlopeObjective | ThreeLevelObjective, pt: ParTabl
             metric = None if info0 is None else K.T @ info0 @ K
 
     want_se = control.get("se", True)
+    hinv0 = None
+    if isinstance(obj, ThreeLevelObjective):
+        # No information matrix in closed form: BFGS starts from the inverse diagonal of
+        # the schools' score outer products, so that its steps do not depend on the
+        # parameters' scales (from identity steps it takes several times as many)
+        S = obj.unit_scores(theta_p + K @ xi0) @ K
+        d = np.einsum("kp,kp->p", S, S)
+        hinv0 = np.diag(1.0 / d) if np.all(np.isfinite(d)) and np.all(d > 0) else None
     if res is None:
         # (FIML's and three levels' differenced Hessian by central differences: z-values
         # that do not depend on the units need them; random slopes keep forward ones)
         res = maximize(fun_grad, xi0, scale=obj.data.nobs, maxiter=control.get("maxiter", 2000),
                        gtol=control.get("gtol", 1e-5), hessian=bool(want_se), hess=hess,
-                       metric=metric, central=not slopes)
+                       metric=metric, central=not slopes, hinv0=hinv0)
     if cmap is not None:
         theta = cmap.forward(res.x)
         # standard errors by the delta method from the Cholesky coordinates,
