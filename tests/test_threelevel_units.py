@@ -21,6 +21,7 @@ from conftest import FIXTURES
 
 import msem_nb as ms
 from msem_nb.data.threelevel import threelevel_data
+from msem_nb.errors import DataError, DataWarning
 from msem_nb.estimation.saturated_threelevel import fit_saturated_threelevel
 
 REF = FIXTURES / "threelevel"
@@ -166,3 +167,24 @@ def test_saturated_model_follows_the_units(c):
         np.testing.assert_allclose(B, A * np.outer(d, d), rtol=1e-6,
                                    atol=1e-7 * np.abs(A * np.outer(d, d)).max())
     assert b.loglik == pytest.approx(a.loglik - len(df) * np.log(c), rel=1e-10, abs=1e-6)
+
+
+def test_tiny_units_are_named_at_three_levels():
+    """As for two levels (tests/test_units.py): a scale double precision cannot square
+    twice is refused with the variable and the fix, not called constant."""
+    ref, df = _ref("T3_sem")
+    with pytest.raises(DataError, match=r"'w' varies on a scale of about 1e-200.*Rescale"):
+        ms.fit(ref["model_syntax"], df.assign(w=df.w * 1e-200), cluster=ref["cluster"])
+    with pytest.raises(DataError, match=r"'y1' varies on a scale of about 1e201"):
+        ms.fit(ref["model_syntax"], df.assign(y1=df.y1 * 1e200), cluster=ref["cluster"])
+
+
+def test_huge_shift_at_three_levels_says_what_is_lost():
+    ref, df = _ref("T3_sem")
+    base = _fit("sem")
+    with pytest.warns(DataWarning, match=r"'y2' has values near 1e\+12.*about 4 significant"):
+        moved = ms.fit(ref["model_syntax"], df.assign(y2=df.y2 + 1e12), cluster=ref["cluster"])
+    assert moved.converged
+    free = (base.estimates.se > 0) & (base.estimates.op != "~1")
+    # the data keep about 4 digits of y2's variation, and so do the z-values
+    np.testing.assert_allclose(moved.estimates.z[free], base.estimates.z[free], rtol=1e-3)

@@ -41,7 +41,12 @@ import numpy as np
 import pandas as pd
 
 from msem_nb.data.missing import normalize_missing, rows_to_keep
-from msem_nb.data.prepare import check_cluster_ids, check_duplicate_columns, numeric_block
+from msem_nb.data.prepare import (
+    check_cluster_ids,
+    check_duplicate_columns,
+    check_magnitude,
+    numeric_block,
+)
 from msem_nb.errors import DataError, ModelSpecificationError
 
 __all__ = ["ThreeLevelData", "threelevel_data", "data_vector"]
@@ -288,7 +293,9 @@ def threelevel_data(df: pd.DataFrame, level_ov: Sequence[Sequence[str]],
         school-level one that varies within a school; a level-1 variable with
         no within-class variation, a class-level variable with a level-2 part
         that never varies between the classes of a school; too few rows,
-        classes or schools.
+        classes or schools; a column that varies on a scale beyond 1e-70 to
+        1e70 (a DataWarning says how many digits of its variation a large
+        magnitude leaves, as for one and two levels).
     """
     del exogenous
     if not isinstance(df, pd.DataFrame):
@@ -317,6 +324,9 @@ def threelevel_data(df: pd.DataFrame, level_ov: Sequence[Sequence[str]],
     values = values[keep]
     if len(values) == 0:
         raise DataError("no rows left after removing rows with missing values")
+    # as for one and two levels: scales double precision cannot square twice are
+    # refused, digits lost to a large magnitude are said (one call deeper than there)
+    check_magnitude(values, names, stacklevel=6)
     class_codes, class_ids = pd.factorize(cids.to_numpy()[keep], sort=False)
     school_codes, school_ids = pd.factorize(sids.to_numpy()[keep], sort=False)
     class_ids, school_ids = np.asarray(class_ids), np.asarray(school_ids)
