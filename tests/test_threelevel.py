@@ -17,7 +17,7 @@ from conftest import FIXTURES
 
 import msem_nb as ms
 from msem_nb.data.threelevel import threelevel_data
-from msem_nb.errors import DataError, ModelSpecificationError
+from msem_nb.errors import ConvergenceWarning, DataError, ModelSpecificationError
 from msem_nb.likelihood.threelevel import loglik_threelevel, schoolwise_threelevel
 
 REF = FIXTURES / "threelevel"
@@ -525,3 +525,13 @@ def test_diagram_has_a_panel_per_level_level_3_on_top(openmx):
     shapes = {s.name: s for s in fig.layout.shapes if (s.name or "").startswith("panel:")}
     assert set(shapes) == {"panel:3", "panel:between", "panel:within"}
     assert shapes["panel:3"].y0 > shapes["panel:between"].y0 > shapes["panel:within"].y0
+
+
+def test_a_start_outside_the_positive_definite_region_is_reported(openmx):
+    """Not a crash: the fit says the start values give a non-positive definite matrix."""
+    ref, res = openmx
+    df = pd.read_csv(REF / ref["data_file"])
+    bad = np.full(res.npar, -1.0)
+    with pytest.warns(ConvergenceWarning, match="non-positive definite"):
+        fit = ms.fit(ref["model_syntax"], df, cluster=ref["cluster"], control={"start": bad})
+    assert not fit.converged

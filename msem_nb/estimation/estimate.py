@@ -479,7 +479,11 @@ def _maximize(obj: Objective | SlopeObjective | ThreeLevelObjective, pt: ParTabl
         # No information matrix in closed form: BFGS starts from the inverse diagonal of
         # the schools' score outer products, so that its steps do not depend on the
         # parameters' scales (from identity steps it takes several times as many)
-        S = obj.unit_scores(theta_p + K @ xi0) @ K
+        # (none at a start outside the positive definite region: maximize says so)
+        try:
+            S = obj.unit_scores(theta_p + K @ xi0) @ K
+        except FloatingPointError:
+            S = np.zeros((0, len(xi0)))
         d = np.einsum("kp,kp->p", S, S)
         hinv0 = np.diag(1.0 / d) if np.all(np.isfinite(d)) and np.all(d > 0) else None
     if res is None:
