@@ -527,6 +527,8 @@ def test_diagram_has_a_panel_per_level_level_3_on_top(openmx):
     assert shapes["panel:3"].y0 > shapes["panel:between"].y0 > shapes["panel:within"].y0
 
 
+# the estimates returned are the (improper) start values, which says so too
+@pytest.mark.filterwarnings("ignore::msem_nb.errors.ImproperSolutionWarning")
 def test_a_start_outside_the_positive_definite_region_is_reported(openmx):
     """Not a crash: the fit says the start values give a non-positive definite matrix."""
     ref, res = openmx
