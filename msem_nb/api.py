@@ -17,6 +17,7 @@ import pandas as pd
 from msem_nb.data.protocol import ModelData
 from msem_nb.estimation.options import FitOptions
 from msem_nb.estimation.pipeline import fit_prepared, prepare
+from msem_nb.estimation.threelevel import cluster_columns
 from msem_nb.inference.arguments import check_level_arguments
 from msem_nb.inference.defined import notify_undefined
 from msem_nb.inference.improper import notify_improper
@@ -30,24 +31,31 @@ from msem_nb.syntax.text import model_text
 __all__ = ["fit", "fit_partable"]
 
 
-def fit(model: str, data: pd.DataFrame, cluster: str | None = None, estimator: str = "ML",
+def fit(model: str, data: pd.DataFrame, cluster: str | list[str] | None = None,
+        estimator: str = "ML",
         missing: str = "listwise", *, meanstructure: bool | None = None,
         fixed_x: bool = True, ci_level: float = 0.95, information: str | None = None,
         center: dict | None = None, control: dict | None = None,
         quiet: bool = False, level: float | None = None) -> FitResult:
-    """Fit a single- or two-level structural equation model by maximum likelihood.
+    """Fit a single-, two- or three-level structural equation model by maximum likelihood.
 
     Parameters
     ----------
     model : str
         lavaan-style model syntax; ``level: within`` / ``level: between``
-        blocks make a two-level model (then `cluster` is required). Column
+        blocks make a two-level model (then `cluster` is required);
+        ``level: 1``, ``level: 2`` and ``level: 3`` blocks a three-level one
+        (rows in classes in schools; names such as ``within``, ``class``,
+        ``school`` are numbered in the order written). Column
         names that are not plain names (spaces, a leading digit, ``-``) are
         written in backticks: ```math score` ~ ses``.
     data : pandas.DataFrame
         One row per level-1 unit.
-    cluster : str, optional
-        Column with cluster ids. None fits a single-level model.
+    cluster : str or list of str, optional
+        Column with cluster ids. None fits a single-level model. A
+        three-level model takes the cluster columns from the lowest level to
+        the highest, ``cluster=["class_id", "school_id"]``; classes must be
+        nested in schools (a class id seen in two schools is an error).
     estimator : {"ML", "MLR", "MUML"}
         Maximum likelihood; "MLR" adds Huber-White (cluster-robust) standard
         errors and the Yuan-Bentler scaled test, as lavaan and Mplus do.
@@ -77,7 +85,8 @@ def fit(model: str, data: pd.DataFrame, cluster: str | None = None, estimator: s
         two-level models, and observed with missing="fiml" or MLR, as in lavaan.
     center : dict, optional
         Centre covariates before fitting: ``{"x": "cluster"}`` subtracts each
-        cluster's mean of x (needs `cluster`), ``{"x": "grand"}`` the overall
+        cluster's mean of x (needs `cluster`; with three levels the class
+        mean), ``{"x": "grand"}`` the overall
         mean. Recorded in ``result.centering``. Without it every variable is
         used as given.
     control : dict, optional
@@ -121,7 +130,8 @@ def fit(model: str, data: pd.DataFrame, cluster: str | None = None, estimator: s
                    elapsed=time.perf_counter() - t0)
 
 
-def fit_partable(pt: ParTable, data: pd.DataFrame | ModelData, cluster: str | None = None,
+def fit_partable(pt: ParTable, data: pd.DataFrame | ModelData,
+                 cluster: str | list[str] | tuple[str, str] | None = None,
                  options: FitOptions | None = None, *, model: str = "",
                  ci_level: float = 0.95, centering: dict[str, str] | None = None,
                  quiet: bool = False) -> FitResult:
@@ -136,8 +146,9 @@ def fit_partable(pt: ParTable, data: pd.DataFrame | ModelData, cluster: str | No
         The data, or data already prepared for `pt` by
         :func:`msem_nb.estimation.pipeline.prepare` under the same `cluster`
         and `options` (a refit that keeps the variables' roles reuses them).
-    cluster : str, optional
-        Cluster column (None: single-level).
+    cluster : str or list of str, optional
+        Cluster column (None: single-level); three levels: the class and the
+        school column (``result.cluster`` is then that pair as a tuple).
     options : FitOptions, optional
         Default ``FitOptions()`` (ML, listwise).
     model : str
@@ -163,6 +174,8 @@ def fit_partable(pt: ParTable, data: pd.DataFrame | ModelData, cluster: str | No
             # prepare() also says why anything that is not a DataFrame is refused
             prepared, centering = prepare(pt, data, cluster, options)
         est = fit_prepared(pt, prepared, options)
+        # three levels: the (class, school) pair of columns
+        cluster = cluster_columns(pt, cluster)
         res = FitResult(model, pt, prepared, est, cluster, options.estimator, ci_level,
                         time.perf_counter() - t0, centering, options=options)
         # checks of the solution (msem_nb.inference.improper, .defined) go

@@ -10,10 +10,13 @@ import numpy as np
 import pandas as pd
 
 from msem_nb.data.complete import ClusterData
+from msem_nb.data.threelevel import ThreeLevelData
+from msem_nb.errors import ModelSpecificationError
 from msem_nb.estimation.estimate import Estimation, count_moments
 from msem_nb.estimation.muml import MumlEstimation
 from msem_nb.estimation.options import FitOptions
 from msem_nb.estimation.saturated import fit_saturated
+from msem_nb.estimation.saturated_threelevel import fit_saturated_threelevel
 from msem_nb.inference.defined import defined_delta
 from msem_nb.inference.fitmeasures import baseline_fit, fit_measures
 from msem_nb.inference.improper import Finding, detect_improper
@@ -127,7 +130,15 @@ class FitResult:
 
     @property
     def nclusters(self) -> int | None:
-        return int(self.data.nclusters) if isinstance(self.data, ClusterData) else None
+        """Clusters of the level above the rows (classes of a three-level model)."""
+        if isinstance(self.data, (ClusterData, ThreeLevelData)):
+            return int(self.data.nclusters)
+        return None
+
+    @property
+    def nschools(self) -> int | None:
+        """Clusters of the third level (schools) of a three-level model, else None."""
+        return int(self.data.nschools) if isinstance(self.data, ThreeLevelData) else None
 
     @property
     def n_dropped(self) -> int:
@@ -269,7 +280,12 @@ class FitResult:
                     "bic": float(-2 * ll + np.log(n) * self.npar),
                     "note": NO_SATURATED_NOTE}
         # the saturated model and the baseline are kept with the prepared data
-        h1 = est.h1 if est.h1 is not None else fit_saturated(data)
+        if est.h1 is not None:
+            h1 = est.h1
+        elif isinstance(data, ThreeLevelData):
+            h1 = fit_saturated_threelevel(data)
+        else:
+            h1 = fit_saturated(data)
         mlr = est.robust is not None
         base_pt, base = baseline_fit(pt, data, information="observed" if mlr else None)
         nmom = count_moments(pt, data)
@@ -294,7 +310,16 @@ class FitResult:
 
         Returns an ``IntervalResult``; this fit is not changed.
         """
+        self._two_levels_at_most("bootstrap intervals")
         return bootstrap(self, n_boot, **kwargs)
+
+    def _two_levels_at_most(self, what: str) -> None:
+        """Refuse what is not implemented for three-level models yet, saying what is."""
+        if self.nschools is not None:
+            raise ModelSpecificationError(
+                f"{what} are not available for three-level models yet; estimates, standard "
+                "errors (ML and MLR), fit measures, monte_carlo() intervals, compare(), the "
+                "summary, the report and the diagram are")
 
     def monte_carlo(self, n_draws: int = 20_000, **kwargs):
         """Monte Carlo confidence intervals; see :func:`msem_nb.inference.intervals.monte_carlo`.
@@ -311,6 +336,7 @@ class FitResult:
         rhs, level, mi, epc, sepc.lv, sepc.all, sepc.nox; largest first with
         ``sort``, only ``mi > minimum``.
         """
+        self._two_levels_at_most("modification indices")
         return modification_indices(self, sort=sort, minimum=minimum)
 
     def residuals(self, type: str = "raw", zstat: bool = False) -> Residuals:
@@ -319,6 +345,7 @@ class FitResult:
         See :func:`msem_nb.inference.residuals.residuals`; ``.srmr`` gives the
         per-level SRMR, ``.largest()`` the largest residuals.
         """
+        self._two_levels_at_most("residuals")
         return level_residuals(self, type, zstat)
 
     def residual_plot(self, type: str = "cor", top: int = 5):
@@ -338,6 +365,7 @@ class FitResult:
         See :func:`msem_nb.inference.scores.factor_scores`; ``type="ov"`` with
         ``level="between"`` gives the model-implied cluster means.
         """
+        self._two_levels_at_most("factor scores (predict)")
         return factor_scores(self, data, level, method, type)
 
     # -- display -------------------------------------------------------
@@ -348,6 +376,8 @@ class FitResult:
     def __repr__(self) -> str:
         status = "converged" if self.converged else "NOT converged"
         lv = f", {self.nclusters} clusters" if self.nclusters else ""
+        if self.nschools:
+            lv = f", {self.nclusters} classes in {self.nschools} schools"
         return (f"<msem_nb FitResult: {status}, loglik {self.loglik:.3f}, "
                 f"{self.npar} parameters, {self.nobs} observations{lv}>")
 

@@ -45,27 +45,41 @@ def test_level_keys_come_from_the_parsed_labels_lowest_first():
         level_keys(("within",))
 
 
-def test_three_levels_are_refused_with_their_labels():
-    with pytest.raises(ModelSpecificationError,
-                       match=r"three-level models are not supported yet") as info:
-        level_keys(("within", "between", "3"))
-    assert "'within', 'between', '3'" in str(info.value)
+def test_three_levels_get_numbers_from_their_labels():
+    # 1/within, 2/between and 3 keep their numbers; other names take the rest in order
+    keys = level_keys(("within", "between", "3"))
+    assert [(k.level, k.name) for k in keys] == [(1, "within"), (2, "between"), (3, "3")]
+    keys = level_keys(("school", "within", "class"))
+    assert [(k.level, k.name) for k in keys] == [(1, "within"), (2, "school"), (3, "class")]
+    keys = level_keys(("within", "class", "school"))
+    assert [(k.level, k.name) for k in keys] == [(1, "within"), (2, "class"), (3, "school")]
+    with pytest.raises(ModelSpecificationError, match=r"level '4' has no place"):
+        level_keys(("within", "between", "4"))
+    # a two-level model still needs within and between
     with pytest.raises(ModelSpecificationError, match=r"'school' is not supported yet"):
         level_keys(("within", "school"))
 
 
-def test_a_parsed_model_with_a_third_level_raises_a_clear_error():
-    # the parser of this version knows two levels; build what a parser that
-    # accepts 'level: 3' gives, and check the model layer refuses it cleanly
+def test_more_than_three_levels_are_refused_with_their_labels():
+    with pytest.raises(ModelSpecificationError,
+                       match=r"four-level models are not supported") as info:
+        level_keys(("within", "between", "3", "4"))
+    assert "'within', 'between', '3', '4'" in str(info.value)
+
+
+def test_a_parsed_model_with_a_third_level_builds_three_blocks():
     parsed = parse(TWO)
     third = parse("y1 ~ z1").statements[0]
     third = dataclasses.replace(third, level="3")
     parsed = dataclasses.replace(parsed, statements=parsed.statements + (third,),
                                  levels=parsed.levels + ("3",))
-    with pytest.raises(ModelSpecificationError,
-                       match="three-level models are not supported yet") as info:
-        build_partable(parsed)
-    assert "'3'" in str(info.value) and "'within'" in str(info.value)
+    pt = build_partable(parsed)
+    assert pt.nlevels == 3 and [k.level for k in pt.block_keys] == [1, 2, 3]
+    # the mean of y1 lives at its highest level: fixed at zero at levels 1 and 2
+    tab = pt.table
+    means = tab[(tab.lhs == "y1") & (tab.op == "~1")]
+    assert list(means["level"]) == ["within", "between", "3"]
+    assert list(means["free"] > 0) == [False, False, True]
 
 
 # -- the queries ------------------------------------------------------------------

@@ -14,12 +14,15 @@ from msem_nb.likelihood.muml import MumlObjective
 from msem_nb.likelihood.objective import Objective, assemble
 from msem_nb.likelihood.protocol import LogLikelihood
 from msem_nb.likelihood.slopes import SlopeObjective
+from msem_nb.likelihood.threelevel_objective import ThreeLevelObjective
 from msem_nb.model.implied import model_moments
 
 SINGLE = "f =~ x1 + x2 + x3"
 TWO_LEVEL = ("level: within\n fw =~ y1 + y2 + y3\n"
              "level: between\n fb =~ y1 + y2 + y3")
 SLOPES = "level: within\n s1 | y1 ~ x1\nlevel: between\n y1 ~ w1"
+THREE_LEVEL = ("level: 1\n fw =~ y1 + y2 + y3\nlevel: 2\n fc =~ y1 + y2 + y3\n"
+               "level: 3\n fs =~ y1 + y2 + y3")
 
 
 def _objective(kind, demo, hs):
@@ -33,13 +36,18 @@ def _objective(kind, demo, hs):
         res = ms.fit(TWO_LEVEL, incomplete, cluster="cluster", missing="fiml")
     elif kind == "slopes":
         res = ms.fit(SLOPES, demo, cluster="cluster")
+    elif kind == "three-level":
+        population = THREE_LEVEL.replace("=~ y1", "=~ 1*y1") + (
+            "\n fs ~~ 2*fs\n y1 ~~ 0.2*y1\n y2 ~~ 0.2*y2\n y3 ~~ 0.2*y3")
+        nested = ms.simulate(population, 40, (5, 5), seed=1)
+        res = ms.fit(THREE_LEVEL, nested, cluster=["class", "school"])
     else:
         res = ms.fit(TWO_LEVEL, demo, cluster="cluster", estimator="MUML")
     return res.estimation.objective, res.estimation.theta
 
 
 KINDS = {"single": Objective, "two-level": Objective, "fiml": Objective,
-         "slopes": SlopeObjective, "muml": MumlObjective}
+         "slopes": SlopeObjective, "muml": MumlObjective, "three-level": ThreeLevelObjective}
 
 
 @pytest.mark.parametrize("kind", list(KINDS))
@@ -55,6 +63,12 @@ def test_objectives_are_log_likelihoods(kind, demo, hs):
     assert len(bm) == len(obj.spec.blocks)
     if kind == "slopes":
         assert mom is None
+    elif kind == "three-level":
+        # the three-level moments come from level_moments (a 4-tuple)
+        assert mom is None
+        mu, sigma_w, sigma_2, sigma_3 = obj.level_moments(theta)[1]
+        p = len(obj.data.names)
+        assert sigma_w.shape == (3, 3) and sigma_2.shape == sigma_3.shape == (p, p)
     elif kind == "single":
         mu, sigma = mom
         assert sigma.shape == (3, 3)

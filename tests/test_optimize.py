@@ -15,7 +15,7 @@ from msem_nb.estimation.information import (
     loglik_information,
     observed_information,
 )
-from msem_nb.estimation.optimize import maximize_scoring
+from msem_nb.estimation.optimize import maximize, maximize_scoring
 from msem_nb.estimation.options import FitOptions
 from msem_nb.estimation.pipeline import prepare
 from msem_nb.estimation.saturated import fit_saturated
@@ -57,6 +57,29 @@ def test_scoring_then_newton_finds_the_maximum_whatever_the_scale(spread):
     np.testing.assert_allclose(A @ z + z ** 3 / 3, b, atol=1e-12)
     # the Hessian returned is the one at the returned point
     np.testing.assert_allclose(res.hessian, -evaluate(res.x, "observed")[2], rtol=1e-14)
+
+
+def test_bfgs_from_a_diagonal_metric_does_not_depend_on_the_scales():
+    """BFGS started from the inverse diagonal of the information (``hinv0``, what
+    three-level fits pass: the schools' score outer products) takes about as many
+    steps as on unit-scaled parameters (the gradient tolerance is not scale-free);
+    from the identity it takes many times as many when the parameters' scales differ."""
+    steps = {}
+    for spread in (1.0, 1e3):
+        evaluate, A, b, s = _concave(spread)
+
+        def fg(x):
+            return evaluate(x, None)[:2]
+
+        x0 = np.zeros(6)
+        d = np.diag(evaluate(x0, "expected")[2])
+        plain = maximize(fg, x0, scale=100.0)
+        metric = maximize(fg, x0, scale=100.0, hinv0=np.diag(1.0 / d))
+        assert plain.converged and metric.converged
+        np.testing.assert_allclose(metric.x / s, plain.x / s, atol=1e-8)
+        steps[spread] = (plain.iterations, metric.iterations)
+    assert steps[1e3][1] <= 2 * steps[1.0][1]
+    assert steps[1e3][0] > 4 * steps[1e3][1]
 
 
 def test_scoring_gives_up_where_the_information_is_singular():

@@ -344,3 +344,15 @@ def test_tables_escape_user_strings(demo):
     eff = pd.DataFrame([{"level": EVIL, "path": "a -> b", "est": 1.0, "se": 0.1, "pvalue": 0.5,
                          "ci_lower": 0.8, "ci_upper": 1.2}])
     assert "<img" not in tables.indirect_html(eff)
+
+
+def test_three_level_clusters_are_refused_with_where_to_go(demo):
+    from msem_nb.errors import ModelSpecificationError
+    demo = demo.assign(school=demo["cluster"] % 10)
+    with pytest.raises(ModelSpecificationError, match=r"ms.fit\(model, data, cluster=\[...\]\)"):
+        PanelController(demo, ["cluster", "school"], BASE, view=RecordingView(),
+                        diagram_fn=_no_diagram)
+    # a list of one column is that column
+    ctl = PanelController(demo, ["cluster"], BASE, view=RecordingView(), diagram_fn=_no_diagram)
+    assert ctl.cluster == "cluster"
+    ctl.close()

@@ -209,9 +209,10 @@ def _check_size_clusters(n: int, nclusters: int, within: Sequence[str],
 _SPREAD_RANGE = (1e-70, 1e70)
 
 
-def _check_magnitude(values: np.ndarray, names: Sequence[str]) -> None:
+def _check_magnitude(values: np.ndarray, names: Sequence[str], stacklevel: int = 5) -> None:
     """DataError for a column whose values vary on a scale double precision cannot
-    square and square again (e.g. a column multiplied by 1e-200 by mistake)."""
+    square and square again (e.g. a column multiplied by 1e-200 by mistake); a
+    DataWarning (at `stacklevel`) for one whose variation is lost in its magnitude."""
     if not len(values):
         return
     mean = values.mean(axis=0)
@@ -236,7 +237,7 @@ def _check_magnitude(values: np.ndarray, names: Sequence[str]) -> None:
             "variation, so estimates involving it are accurate to about as many digits (the "
             "data carry no more). If the source has more digits, subtract a round number near "
             "the mean while reading it, before the values become floating-point numbers",
-            DataWarning, stacklevel=5)
+            DataWarning, stacklevel=stacklevel)
     for k in np.where((dev > 0) & ((dev < lo) | (dev > hi)))[0]:
         power = int(np.round(np.log10(dev[k])))
         raise DataError(
@@ -343,3 +344,10 @@ def prepare_data(df: pd.DataFrame, names: Iterable[str], cluster: Hashable | Non
     _check_constant(values, allnames)
     return cluster_stats(values, codes, np.asarray(uniques), names, between_only, tuple(both),
                           n_dropped)
+
+
+#: :func:`_numeric_block` under a public name, for the three-level preparation
+#: (:mod:`msem_nb.data.threelevel`), which checks the model's columns the same way.
+numeric_block = _numeric_block
+#: :func:`_check_magnitude` under a public name, for the same reason.
+check_magnitude = _check_magnitude

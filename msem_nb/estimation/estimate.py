@@ -11,8 +11,10 @@ Random-intercept models are fitted to centred and scaled data and mapped
 back (:mod:`msem_nb.estimation.units`; the fit in those units is kept as
 ``Estimation.internal``), by Fisher scoring then Newton where both
 information matrices are analytic (complete data) and by BFGS otherwise
-(:mod:`msem_nb.estimation.optimize`). Random slopes are fitted in the data's
-units, through the Cholesky factors of their covariance.
+(:mod:`msem_nb.estimation.optimize`). Three-level models
+(:class:`~msem_nb.likelihood.threelevel_objective.ThreeLevelObjective`) go
+through the same map, by BFGS. Random slopes are fitted in the data's units,
+through the Cholesky factors of their covariance.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import numpy as np
 
 from msem_nb.data.complete import ClusterData, SingleData
 from msem_nb.data.protocol import ModelData
+from msem_nb.data.threelevel import ThreeLevelData
 from msem_nb.errors import ConvergenceWarning, ModelSpecificationError, NotIdentifiedError
 from msem_nb.estimation.constraints import linear_constraints, null_space
 from msem_nb.estimation.exogenous import exogenous_values
@@ -47,6 +50,7 @@ from msem_nb.estimation.units import Units, choose_units, with_fixed
 from msem_nb.likelihood.objective import Objective
 from msem_nb.likelihood.protocol import LogLikelihood
 from msem_nb.likelihood.slopes import CholeskyMap, SlopeObjective, boundary_notes
+from msem_nb.likelihood.threelevel_objective import ThreeLevelObjective
 from msem_nb.messages import notify
 from msem_nb.model.partable import ParTable
 from msem_nb.model.spec import ModelSpec, build_spec
@@ -85,7 +89,7 @@ class Internal:
     where they are well conditioned, and mapped back the same way.
     """
 
-    objective: Objective
+    objective: Objective | ThreeLevelObjective
     theta: np.ndarray
     vcov: np.ndarray | None
     jacobian: np.ndarray
@@ -225,7 +229,7 @@ def check_start(start: object, pt: ParTable, npar: int) -> np.ndarray:
 
 # control's values differ in type by key (options.CONTROL_KEYS: counts, tolerances, a
 # start vector, a flag), hence Any
-def estimate(pt: ParTable, data: SingleData | ClusterData, *,
+def estimate(pt: ParTable, data: SingleData | ClusterData | ThreeLevelData, *,
              control: Mapping[str, Any] | None = None,
              information: str | None = None) -> Estimation:
     """Maximum likelihood estimates for a parameter table on prepared data.
@@ -238,7 +242,7 @@ def estimate(pt: ParTable, data: SingleData | ClusterData, *,
     Parameters
     ----------
     pt : ParTable
-    data : SingleData or ClusterData
+    data : SingleData, ClusterData or ThreeLevelData
     control : mapping, optional
         ``maxiter`` (most iterations: Fisher scoring and Newton steps where
         both information matrices are analytic, BFGS's otherwise), ``gtol``
@@ -254,10 +258,11 @@ def estimate(pt: ParTable, data: SingleData | ClusterData, *,
     if information not in ("observed", "expected"):
         raise ModelSpecificationError("information must be 'observed' or 'expected'")
     if information == "expected" and (pt.slopes or (data.incomplete and
-                                                    not isinstance(data, SingleData))):
+                                                    not isinstance(data, SingleData))
+                                      or isinstance(data, ThreeLevelData)):
         raise ModelSpecificationError(
-            "information='expected' is not available for random-slope models or two-level "
-            "models with missing='fiml'; use information='observed'")
+            "information='expected' is not available for random-slope models, two-level "
+            "models with missing='fiml' or three-level models; use information='observed'")
     control = dict(control or {})
     if control.get("start") is not None:
         control["start"] = check_start(control["start"], pt, pt.npar)
@@ -281,7 +286,7 @@ def estimate(pt: ParTable, data: SingleData | ClusterData, *,
     tdata = _in_units(data, units)
     fixed_t, sat_t, loglik_x_t, h1_t = exogenous_values(pt, tdata)
     spec_t = units.transform_spec(spec0, fixed_t)
-    obj_t = Objective(spec_t, tdata, pt.meanstructure)
+    obj_t = _objective(spec_t, tdata, pt.meanstructure)
     if control.get("start") is not None:
         xi0 = units.to_xi(spec_t, control["start"])
     else:
@@ -305,28 +310,46 @@ def estimate(pt: ParTable, data: SingleData | ClusterData, *,
         hessian = Ji.T @ hessian @ Ji
     fixed_values = units.original_values(spec_t, xi, fixed_t)
     spec = with_fixed(spec0, fixed_values)
-    obj = Objective(spec, data, pt.meanstructure)
+    obj = _objective(spec, data, pt.meanstructure)
     names = data.names
     counts = data.value_counts()
     by_name = dict(zip(names, counts))
     loglik_joint = fit.loglik - units.log_jacobian(counts)
-    x_names = [v for v in pt.exogenous if v not in getattr(data, "both", ())]
-    loglik_x = loglik_x_t - units.log_jacobian(
-        np.array([_rows_or_clusters(data, v) for v in x_names]), x_names, names)
+    if isinstance(data, ThreeLevelData):
+        # loglik_x holds the covariates with parts at one level only, each counted over
+        # its rows, classes or schools; the saturated model of the others spans all
+        # variables and holds nothing of theirs (msem_nb.estimation.saturated_threelevel)
+        levels = pt.level_ov()
+        x_names = [v for v in pt.exogenous if sum(v in ov for ov in levels) == 1]
+        x_counts = [by_name[v] for v in x_names]
+        sat_counts = [by_name[v] if v in x_names else 0.0 for v in names]
+    else:
+        x_names = [v for v in pt.exogenous if v not in getattr(data, "both", ())]
+        x_counts = [_rows_or_clusters(data, v) for v in x_names]
+        sat_counts = [] if sat_t is None else [_rows_or_clusters(data, v) for v in sat_t.names]
+    loglik_x = loglik_x_t - units.log_jacobian(np.array(x_counts), x_names, names)
     h1 = units.saturated(h1_t, names, np.array([by_name[v] for v in names])) \
         if h1_t is not None else None
     if sat_t is h1_t:
         sat_x = h1
     else:
-        sat_x = None if sat_t is None else units.saturated(
-            sat_t, names, np.array([_rows_or_clusters(data, v) for v in sat_t.names]))
+        sat_x = None if sat_t is None else units.saturated(sat_t, names, np.array(sat_counts))
     internal = Internal(obj_t, xi, fit.vcov, J)
     return Estimation(spec, obj, theta, loglik_joint, loglik_x, hessian, vcov, fit.converged,
                       fit.iterations, fit.evaluations, fit.message, fixed_values, sat_x,
                       fit.n_constraints, h1, (), internal=internal)
 
 
-def _in_units(data: SingleData | ClusterData, units: Units) -> SingleData | ClusterData:
+def _objective(spec: ModelSpec, data: SingleData | ClusterData | ThreeLevelData,
+               meanstructure: bool) -> Objective | ThreeLevelObjective:
+    """The log-likelihood of `spec` on `data`: three levels or one or two."""
+    if isinstance(data, ThreeLevelData):
+        return ThreeLevelObjective(spec, data)
+    return Objective(spec, data, meanstructure)
+
+
+def _in_units(data: SingleData | ClusterData | ThreeLevelData, units: Units
+              ) -> SingleData | ClusterData | ThreeLevelData:
     """`data` as ``(y - loc) / scale``, kept with `data` for the next fit in the same units.
 
     Refits on the same prepared data (the panel, a model change that keeps the
@@ -383,9 +406,9 @@ class _Fit:
     n_constraints: int
 
 
-def _maximize(obj: Objective | SlopeObjective, pt: ParTable, theta0: np.ndarray,
-              lin: tuple[np.ndarray, np.ndarray] | None, control: Mapping[str, Any],
-              information: str,
+def _maximize(obj: Objective | SlopeObjective | ThreeLevelObjective, pt: ParTable,
+              theta0: np.ndarray, lin: tuple[np.ndarray, np.ndarray] | None,
+              control: Mapping[str, Any], information: str,
               cmap: CholeskyMap | None) -> _Fit:
     """Maximise ``obj.loglik`` from theta0 under ``C theta = c`` (lin), with the covariance
     matrix of the estimates from the `information` matrix; warns as the caller's fit."""
@@ -451,12 +474,24 @@ def _maximize(obj: Objective | SlopeObjective, pt: ParTable, theta0: np.ndarray,
             metric = None if info0 is None else K.T @ info0 @ K
 
     want_se = control.get("se", True)
+    hinv0 = None
+    if isinstance(obj, ThreeLevelObjective):
+        # No information matrix in closed form: BFGS starts from the inverse diagonal of
+        # the schools' score outer products, so that its steps do not depend on the
+        # parameters' scales (from identity steps it takes several times as many)
+        # (none at a start outside the positive definite region: maximize says so)
+        try:
+            S = obj.unit_scores(theta_p + K @ xi0) @ K
+        except FloatingPointError:
+            S = np.zeros((0, len(xi0)))
+        d = np.einsum("kp,kp->p", S, S)
+        hinv0 = np.diag(1.0 / d) if np.all(np.isfinite(d)) and np.all(d > 0) else None
     if res is None:
-        # (FIML's differenced Hessian by central differences: z-values that do not
-        # depend on the units need them; random slopes keep forward ones)
+        # (FIML's and three levels' differenced Hessian by central differences: z-values
+        # that do not depend on the units need them; random slopes keep forward ones)
         res = maximize(fun_grad, xi0, scale=obj.data.nobs, maxiter=control.get("maxiter", 2000),
                        gtol=control.get("gtol", 1e-5), hessian=bool(want_se), hess=hess,
-                       metric=metric, central=not slopes)
+                       metric=metric, central=not slopes, hinv0=hinv0)
     if cmap is not None:
         theta = cmap.forward(res.x)
         # standard errors by the delta method from the Cholesky coordinates,

@@ -13,8 +13,10 @@ import numpy as np
 import pandas as pd
 
 from msem_nb.data.complete import ClusterData, SingleData
+from msem_nb.data.threelevel import ThreeLevelData
 from msem_nb.errors import ModelSpecificationError
 from msem_nb.estimation.saturated import Saturated, fit_saturated
+from msem_nb.estimation.saturated_threelevel import threelevel_exogenous_values
 from msem_nb.likelihood.complete import LOG2PI
 from msem_nb.model.partable import ParTable
 
@@ -105,7 +107,7 @@ def _separate_levels(data: ClusterData, within: list[str], between: list[str]) -
     return Saturated(tuple(within) + tuple(between), np.concatenate([mw, mb]), sw, sb, ll)
 
 
-def exogenous_values(pt: ParTable, data: SingleData | ClusterData
+def exogenous_values(pt: ParTable, data: SingleData | ClusterData | ThreeLevelData
                      ) -> tuple[dict[int, float], Saturated | None, float, Saturated | None]:
     """Fixed values of the exogenous covariates' moments, and log-likelihood terms.
 
@@ -121,6 +123,8 @@ def exogenous_values(pt: ParTable, data: SingleData | ClusterData
     variances but splits the mean differently); as in lavaan, its marginal
     likelihood is not subtracted.
     """
+    if isinstance(data, ThreeLevelData):
+        return threelevel_exogenous_values(pt, data)
     exo = pt.exogenous
     if not exo:
         return {}, None, 0.0, None

@@ -71,7 +71,8 @@ def maximize(fun_grad: FunGrad, x0: ArrayLike, *, scale: float = 1.0, maxiter: i
              gtol: float = 1e-5, final_gtol: float = 1e-9, newton_steps: int = 3,
              hessian: bool = True, hess: HessianFun | None = None,
              metric: np.ndarray | None = None,
-             newton_from: float = 1e-2, central: bool = False) -> OptimResult:
+             newton_from: float = 1e-2, central: bool = False,
+             hinv0: np.ndarray | None = None) -> OptimResult:
     """Maximise ``f`` given ``fun_grad(x) -> (f, g)`` (g None when f is not finite).
 
     Parameters
@@ -104,6 +105,10 @@ def maximize(fun_grad: FunGrad, x0: ArrayLike, *, scale: float = 1.0, maxiter: i
         Without `hess`: the Hessian returned is central differences at the end
         point (relative error near 1e-8, at n more gradients) instead of the
         forward differences of the Newton polish (near 1e-5).
+    hinv0 : (n, n) array, optional
+        An approximation of the inverse of minus the Hessian of f at x0: BFGS's
+        first metric, kept for its first update (default: the identity over
+        the largest gradient element, then scaled by the first step).
     """
     nev = 0
 
@@ -134,7 +139,7 @@ def maximize(fun_grad: FunGrad, x0: ArrayLike, *, scale: float = 1.0, maxiter: i
     if g is None:
         return OptimResult(x, -np.inf, np.full(n, np.nan), None, 0, nev, False,
                            "the starting values give a non-positive definite implied matrix")
-    Hinv = np.eye(n) / max(1.0, np.abs(g).max())
+    Hinv = np.eye(n) / max(1.0, np.abs(g).max()) if hinv0 is None else hinv0 * scale
     # Gradient tolerances apply per observation and, given a metric, per unit
     # of each parameter's information at the start, so that they do not depend
     # on the units of the parameters either.
@@ -203,7 +208,7 @@ def maximize(fun_grad: FunGrad, x0: ArrayLike, *, scale: float = 1.0, maxiter: i
         y = gn - g
         sy = s @ y
         if sy > 1e-12 * np.sqrt((s @ s) * (y @ y)):
-            if it == 1:
+            if it == 1 and hinv0 is None:
                 Hinv = np.eye(n) * (sy / (y @ y))
             rho = 1.0 / sy
             Hy = Hinv @ y

@@ -24,11 +24,13 @@ import pandas as pd
 from msem_nb.data.center import center_columns
 from msem_nb.data.complete import ClusterData, SingleData
 from msem_nb.data.prepare import prepare_data
+from msem_nb.data.threelevel import ThreeLevelData
 from msem_nb.errors import ModelSpecificationError
 from msem_nb.estimation.estimate import Estimation, estimate
 from msem_nb.estimation.muml import check_muml_table, estimate_muml
 from msem_nb.estimation.options import FitOptions
 from msem_nb.estimation.sandwich import mlr_estimation
+from msem_nb.estimation.threelevel import cluster_columns, prepare_threelevel
 from msem_nb.model.partable import ParTable
 
 __all__ = ["prepare", "fit_prepared", "check_cluster"]
@@ -46,7 +48,8 @@ def check_cluster(pt: ParTable, cluster: Hashable | None) -> None:
 
 
 def prepare(pt: ParTable, data: pd.DataFrame, cluster: Hashable | None,
-            options: FitOptions) -> tuple[SingleData | ClusterData, dict[str, str]]:
+            options: FitOptions
+            ) -> tuple[SingleData | ClusterData | ThreeLevelData, dict[str, str]]:
     """The data container for `pt`, and the centring applied (column -> how).
 
     Raises ``ModelSpecificationError`` when the estimator cannot fit the
@@ -54,9 +57,13 @@ def prepare(pt: ParTable, data: pd.DataFrame, cluster: Hashable | None,
     also a column, ``DataError`` for bad data (see
     :func:`msem_nb.data.prepare.prepare_data`).
     """
-    if options.estimator == "MUML":
+    # three levels: cluster is a (class, school) pair (msem_nb.estimation.threelevel)
+    columns = cluster_columns(pt, cluster)
+    if options.estimator == "MUML" and pt.nlevels != 3:
         check_muml_table(pt)
-    check_cluster(pt, cluster)
+    if not isinstance(columns, tuple):
+        cluster = columns
+        check_cluster(pt, cluster)
     if isinstance(data, pd.DataFrame):
         clash = [v for v in pt.slopes if v in data.columns]
         if clash:
@@ -68,6 +75,8 @@ def prepare(pt: ParTable, data: pd.DataFrame, cluster: Hashable | None,
             raise ModelSpecificationError(
                 f"latent variable name(s) {', '.join(clash)} are also columns of the data; "
                 "rename the latent variable(s)")
+    if isinstance(columns, tuple):
+        return prepare_threelevel(pt, data, columns, options)
     within, between_only, both = pt.roles()
     centering: dict[str, str] = {}
     if options.center:
@@ -77,7 +86,7 @@ def prepare(pt: ParTable, data: pd.DataFrame, cluster: Hashable | None,
     return prepared, centering
 
 
-def fit_prepared(pt: ParTable, data: SingleData | ClusterData,
+def fit_prepared(pt: ParTable, data: SingleData | ClusterData | ThreeLevelData,
                  options: FitOptions) -> Estimation:
     """Estimate `pt` on prepared `data`: ML, with MLR's sandwich when asked, or MUML.
 
@@ -97,6 +106,9 @@ def fit_prepared(pt: ParTable, data: SingleData | ClusterData,
         ``partable`` (covariate moments freed) is the table ``theta`` refers to.
     """
     if options.estimator == "MUML":
+        if isinstance(data, ThreeLevelData):
+            raise ModelSpecificationError("estimator='MUML' is a two-level method; use "
+                                          "estimator='ML' or 'MLR' for a three-level model")
         return estimate_muml(pt, data, control=dict(options.control))
     information = options.information_for(data.nlevels == 1)
     if data.incomplete and information == "expected":

@@ -2,7 +2,8 @@
 
 The meat of the sandwich is the sum of outer products of score contributions
 of the independent units: clusters in a two-level model, rows in a
-single-level one. A unit's score in the parameters is its derivative with
+single-level one, schools (the highest clusters) in a three-level one
+(``ThreeLevelObjective.unit_scores``). A unit's score in the parameters is its derivative with
 respect to the implied moments (per cluster / per row, vectorised, from
 :mod:`msem_nb.likelihood.missing`) times the Jacobian of the moments with
 respect to the parameters
@@ -29,6 +30,7 @@ from msem_nb.estimation.moment_terms import moment_jacobian
 from msem_nb.likelihood.missing import casewise_single, clusterwise_twolevel
 from msem_nb.likelihood.objective import Objective
 from msem_nb.likelihood.protocol import DataMoments
+from msem_nb.likelihood.threelevel_objective import ThreeLevelObjective
 
 # RobustInfo lives with Estimation (its ``robust`` field) and is kept importable from here
 __all__ = ["RobustInfo", "unit_scores", "mlr_estimation", "vech_units"]
@@ -96,7 +98,8 @@ def mlr_estimation(est: Estimation) -> Estimation:
 
     The model-based covariance and the meat are kept in ``est.robust``.
     """
-    if not isinstance(est.objective, Objective):
+    obj = est.objective
+    if not isinstance(obj, (Objective, ThreeLevelObjective)):
         raise ModelSpecificationError("estimator='MLR' is not available for random-slope "
                                       "models yet; use estimator='ML'")
     if est.vcov is None:
@@ -108,13 +111,17 @@ def mlr_estimation(est: Estimation) -> Estimation:
         # Jacobian J of the caller's parameters: vcov = J (V' B' V') J'. The meat
         # and the bread are kept in those coordinates, where tr(V B) (which does
         # not depend on the parameterisation) loses no digits.
-        S = unit_scores(inner.objective, inner.theta)
+        iobj = inner.objective
+        S = (iobj.unit_scores(inner.theta) if isinstance(iobj, ThreeLevelObjective)
+             else unit_scores(iobj, inner.theta))
         meat = S.T @ S
         V = inner.vcov
         J = inner.jacobian
         return dataclasses.replace(est, vcov=J @ (V @ meat @ V) @ J.T,
                                    robust=RobustInfo(meat, V, len(S)))
-    S = unit_scores(est.objective, est.theta)
+    # three levels: the schools are the independent units
+    S = (obj.unit_scores(est.theta) if isinstance(obj, ThreeLevelObjective)
+         else unit_scores(obj, est.theta))
     meat = S.T @ S
     V = est.vcov
     info = RobustInfo(meat, V, len(S))

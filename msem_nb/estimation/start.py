@@ -8,7 +8,9 @@ from typing import TypeAlias
 import numpy as np
 
 from msem_nb.data.complete import ClusterData, SingleData
+from msem_nb.data.threelevel import ThreeLevelData
 from msem_nb.estimation.saturated import moment_starts
+from msem_nb.estimation.saturated_threelevel import moment_starts as threelevel_starts
 from msem_nb.model.partable import ParTable
 from msem_nb.model.spec import ModelSpec
 
@@ -16,11 +18,15 @@ from msem_nb.model.spec import ModelSpec
 LevelMoments: TypeAlias = tuple[tuple[str, ...], np.ndarray, np.ndarray]
 
 
-def _level_moments(data: SingleData | ClusterData) -> dict[int, LevelMoments]:
+def _level_moments(data: SingleData | ClusterData | ThreeLevelData) -> dict[int, LevelMoments]:
     """Sample moments per level used for start values: {level: (names, mean, cov)}.
 
     Levels are numbered as in the block keys (1 = lowest).
     """
+    if isinstance(data, ThreeLevelData):
+        mu3, s_w, s_2, s_3 = threelevel_starts(data)
+        return {1: (data.within, mu3[:data.p1], s_w), 2: (data.names, mu3, s_2),
+                3: (data.names, mu3, s_3)}
     if isinstance(data, SingleData):
         return {1: (data.names, data.mean, data.cov)}
     if data.incomplete:
@@ -133,7 +139,8 @@ def _paths(pt: ParTable, b: int, names: tuple[str, ...], cov: np.ndarray,
     return slopes, resid
 
 
-def start_values(pt: ParTable, spec: ModelSpec, data: SingleData | ClusterData,
+def start_values(pt: ParTable, spec: ModelSpec,
+                 data: SingleData | ClusterData | ThreeLevelData,
                  user: bool = True) -> np.ndarray:
     """Start values from the sample moments of each level.
 

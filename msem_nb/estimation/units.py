@@ -56,14 +56,18 @@ form:
 
 with ``N`` = blockdiag(I - A_b). The log-likelihood changes by the Jacobian
 of the data transformation, ``sum_v n_v log d_v`` for ``n_v`` observed values
-of variable ``v`` (rows, or clusters for a between-only variable).
+of variable ``v`` (rows, or clusters for a between-only variable; for three
+levels rows, classes or schools, ``ThreeLevelData.value_counts``).
 
 When the parameter table does not allow this (a free parameter shared by
 cells with different factors, through labels), the variables involved get a
 common scale (or 1); when locations cannot be absorbed (an intercept shared
 by labels or in an ``==`` constraint, a user-fixed observed intercept, a
 model without a mean structure), the data are scaled but not shifted.
-Random-slope models are not transformed.
+Random-slope models are not transformed. Three-level models are, block by
+block like two-level ones: a variable's locations over its level-1, level-2
+and level-3 blocks sum to its mean, and the lower levels' fixed intercepts
+stay fixed.
 """
 
 from __future__ import annotations
@@ -75,7 +79,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from msem_nb.data.complete import ClusterData, SingleData
+from msem_nb.data.threelevel import ThreeLevelData
 from msem_nb.estimation.saturated import Saturated
+from msem_nb.estimation.saturated_threelevel import ThreeLevelSaturated
 from msem_nb.model.partable import ParTable
 from msem_nb.model.spec import BlockSpec, ModelSpec
 
@@ -94,8 +100,12 @@ def _pow2(x: np.ndarray) -> np.ndarray:
     return out
 
 
-def _data_moments(data: SingleData | ClusterData) -> tuple[np.ndarray, np.ndarray]:
+def _data_moments(data: SingleData | ClusterData | ThreeLevelData
+                  ) -> tuple[np.ndarray, np.ndarray]:
     """Mean and standard deviation of every data variable (available cases)."""
+    if isinstance(data, ThreeLevelData):
+        # over each variable's own values: the rows, the classes or the schools
+        return data.value_moments()
     if isinstance(data, ClusterData) and not data.incomplete:
         # from the cluster means: the total SSCP is the within one plus the
         # clusters' n_j (ybar_j - ybar)(ybar_j - ybar)'
@@ -335,6 +345,9 @@ class Units:
             return None
         idx = [list(data_names).index(v) for v in sat.names]
         d, a = self.scale[idx], self.loc[idx]
+        if isinstance(sat, ThreeLevelSaturated):
+            # y = a + d y' is y' = (y - (-a / d)) / (1 / d)
+            return sat.affine(-a / d, 1.0 / d, counts)
         pw = len(sat.sigma_w)
         sb = None if sat.sigma_b is None else sat.sigma_b * np.outer(d, d)
         return Saturated(sat.names, np.asarray(sat.mu) * d + a,
@@ -430,7 +443,8 @@ def _scale_exponents(pt: ParTable, spec: ModelSpec, data_names: Sequence[str],
     return e_out, e_block
 
 
-def choose_units(pt: ParTable, spec0: ModelSpec, data: SingleData | ClusterData,
+def choose_units(pt: ParTable, spec0: ModelSpec,
+                 data: SingleData | ClusterData | ThreeLevelData,
                  lin: tuple[np.ndarray, np.ndarray] | None) -> Units:
     """Locations and scales for fitting `pt` (spec `spec0`) to `data`.
 

@@ -35,6 +35,7 @@ import pandas as pd
 from scipy import stats
 
 from msem_nb.data.complete import SingleData
+from msem_nb.data.threelevel import ThreeLevelData
 from msem_nb.errors import DataError, ModelSpecificationError
 from msem_nb.estimation.constraints import linear_constraints, null_space
 from msem_nb.estimation.estimate import expected_information
@@ -111,6 +112,17 @@ def _same_values(a, b) -> str | None:
         ma, mb = np.asarray(a.data.mean)[ia], np.asarray(b.data.mean)[ib]
         ca = np.asarray(a.data.cov)[np.ix_(ia, ia)]
         cb = np.asarray(b.data.cov)[np.ix_(ib, ib)]
+    elif isinstance(a.data, ThreeLevelData) and isinstance(b.data, ThreeLevelData):
+        # rows within classes, class vectors and school values, in data order
+        if not (np.array_equal(a.data.class_sizes, b.data.class_sizes)
+                and np.array_equal(a.data.class_school, b.data.class_school)):
+            return "cluster sizes"
+        ma = np.hstack([a.data.class_vectors, a.data.school_z[a.data.class_school]])[:, ia]
+        mb = np.hstack([b.data.class_vectors, b.data.school_z[b.data.class_school]])[:, ib]
+        wa = [k for k in ia if k < a.data.p1]
+        wb = [k for k in ib if k < b.data.p1]
+        ca = np.asarray(a.data.within_sscp)[np.ix_(wa, wa)]
+        cb = np.asarray(b.data.within_sscp)[np.ix_(wb, wb)]
     else:
         if not np.array_equal(np.asarray(a.data.cluster_sizes), np.asarray(b.data.cluster_sizes)):
             return "cluster sizes"

@@ -16,10 +16,12 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from msem_nb.data.prepare import check_duplicate_columns, prepare_data
+from msem_nb.data.prepare import prepare_data
 from msem_nb.errors import DataError, DataWarning
 from msem_nb.estimation.saturated import fit_saturated
 from msem_nb.format import num
+from msem_nb.inference.decompose_input import classify, resolve_variables
+from msem_nb.inference.decompose_threelevel import ThreeLevelDecomposition, decompose_threelevel
 from msem_nb.messages import notify
 
 __all__ = ["Decomposition", "decompose"]
@@ -27,9 +29,6 @@ __all__ = ["Decomposition", "decompose"]
 # A level's share of a variable's variance below this is treated as zero: at
 # the boundary the Cholesky-parametrised ML fit stops at tiny positive values.
 _ZERO_SHARE = 1e-6
-# Within sum of squares below this share of the total: rounding noise on a
-# cluster-level variable (prepare_data rejects such variables as within ones).
-_NEAR_CONSTANT = 1e-10
 # 1 - R^2 of a variable on the preceding ones below this: collinear.
 _COLLINEAR = 1e-10
 # Thresholds of the suggested roles.
@@ -183,139 +182,6 @@ class Decomposition:
                 f"{notes}</div>")
 
 
-def _text_as_numbers(col: pd.Series):
-    """A text column as numbers: (converted, None) when every entry that is not
-    missing is a number written as text, else (None, an entry that is not)."""
-    values = pd.to_numeric(col, errors="coerce")
-    bad = values.isna() & col.notna()
-    if bad.any() or not col.notna().any():
-        return None, (col[bad].iloc[0] if bad.any() else None)
-    return values, None
-
-
-def _quoted(names) -> str:
-    return ", ".join(f"'{v}'" for v in names)
-
-
-def _resolve_variables(data, cluster, variables) -> tuple[tuple, dict, list]:
-    """The variables to decompose, text columns converted to numbers, and notes.
-
-    Returns
-    -------
-    names : tuple
-    converted : dict
-        Column -> its values as numbers, for columns holding numbers as text.
-    notes : list of str
-        One per group of columns converted or left out, saying why; those
-        that point at a problem in the data are also issued as DataWarnings.
-    """
-    if not isinstance(data, pd.DataFrame):
-        raise DataError(f"data must be a pandas DataFrame, not {type(data).__name__}")
-    cols = ", ".join(map(str, data.columns))
-    if cluster not in data.columns:
-        raise DataError(f"cluster column '{cluster}' not found in the data; "
-                        f"the columns are: {cols}")
-    check_duplicate_columns(data, [cluster])
-    converted: dict = {}
-    notes: list = []
-    warn: list = []
-    if variables is None:
-        counts = data.columns.value_counts()
-        names, dups, partial, text = [], [], [], []
-        for c in dict.fromkeys(data.columns):
-            if c == cluster:
-                continue
-            if counts[c] > 1:
-                dups.append(c)
-            elif pd.api.types.is_numeric_dtype(data[c]):
-                names.append(c)
-            else:
-                values, example = _text_as_numbers(data[c])
-                if values is not None:
-                    converted[c] = values
-                    names.append(c)
-                elif example is not None and pd.to_numeric(data[c], errors="coerce").notna().any():
-                    partial.append((c, example))
-                else:
-                    text.append(c)
-        if dups:
-            one = len(dups) == 1
-            warn.append(f"{'column' if one else 'columns'} {_quoted(dups)} "
-                        f"{'was' if one else 'were'} left out: more than one column has "
-                        f"{'that name' if one else 'each of these names'}; give them distinct "
-                        "names (data.columns = [...]) to decompose them")
-        for c, example in partial:
-            warn.append(f"column '{c}' was left out: it holds numbers and text that is not a "
-                        f"number (e.g. {example!r}); pandas.to_numeric(data['{c}'], "
-                        "errors='coerce') makes such entries missing")
-        if text:
-            notes.append(f"left out as not numeric: {_quoted(text)}")
-        names = tuple(names)
-        if not names:
-            raise DataError(f"the data have no numeric columns besides '{cluster}'; "
-                            f"the columns are: {cols}")
-    else:
-        names = (variables,) if isinstance(variables, str) else tuple(variables)
-        unknown = [v for v in names if v not in data.columns]
-        if unknown:
-            which = ", ".join(f"'{v}'" for v in unknown)
-            raise DataError(f"variable{'s' if len(unknown) > 1 else ''} {which} not found in "
-                            f"the data; the columns are: {cols}")
-        if cluster in names:
-            raise DataError(f"the cluster column '{cluster}' is also listed as a variable")
-        if len(set(names)) < len(names):
-            raise DataError("a variable is listed more than once")
-        check_duplicate_columns(data, names)
-        for v in names:
-            if pd.api.types.is_numeric_dtype(data[v]):
-                continue
-            values, example = _text_as_numbers(data[v])
-            if values is None:
-                shown = f", e.g. {example!r}" if example is not None else ""
-                raise DataError(f"column '{v}' is not numeric (dtype {data[v].dtype}{shown}); "
-                                "convert it with pandas.to_numeric or leave it out")
-            converted[v] = values
-        if not names:
-            raise DataError("no variables given")
-    if converted:
-        warn.insert(0, f"column{'s' if len(converted) > 1 else ''} {_quoted(converted)} "
-                       f"{'hold' if len(converted) > 1 else 'holds'} numbers stored as text: "
-                       "converted with pandas.to_numeric")
-    for w in warn:
-        notify(w, DataWarning, stacklevel=3)
-    return names, converted, warn + notes
-
-
-def _classify(frame: pd.DataFrame, ids: np.ndarray):
-    """Per variable: constant overall, (numerically) constant within clusters.
-
-    Welford-type group variances (pandas) are exactly 0 for a column that
-    is constant within a cluster, so ``exact`` needs no tolerance.
-
-    Returns
-    -------
-    constant, exact, near : bool arrays
-    share : within sum of squares over total sum of squares
-    nclusters : int
-    """
-    groups = frame.groupby(ids, sort=False)
-    gv = groups.var(ddof=0).to_numpy()
-    sizes = groups.size().to_numpy()
-    values = frame.to_numpy()
-    wss = (gv * sizes[:, None]).sum(axis=0)
-    ptp = values.max(axis=0) - values.min(axis=0)
-    constant = ptp == 0
-    exact = (gv == 0).all(axis=0) & ~constant
-    # The total sum of squares is at most N ptp^2 / 4, so only variables
-    # passing this cheap bound can be near-constant; their total is exact.
-    near = ~exact & ~constant & (wss <= _NEAR_CONSTANT * len(values) * ptp ** 2 / 4)
-    share = np.full(len(ptp), np.nan)
-    for k in np.flatnonzero(near):
-        share[k] = wss[k] / np.sum((values[:, k] - values[:, k].mean()) ** 2)
-    near &= share <= _NEAR_CONSTANT
-    return constant, exact, near, share, len(sizes)
-
-
 def _check_independent(cov: np.ndarray, names: tuple, idx: list, where: str) -> None:
     """Raise DataError naming a variable that is a linear combination of earlier ones."""
     sd = np.sqrt(np.diag(cov)[idx])
@@ -371,15 +237,19 @@ def _roles(names, constant, between, near, wshare, icc, icc1, zero_b, notes) -> 
 
 
 def decompose(data: pd.DataFrame, cluster, variables=None,
-              missing: str = "listwise") -> Decomposition:
+              missing: str = "listwise") -> Decomposition | ThreeLevelDecomposition:
     """Split each variable's variance into within- and between-cluster parts.
 
     Parameters
     ----------
     data : pandas.DataFrame
         One row per level-1 unit.
-    cluster : str
-        Column with the cluster ids.
+    cluster : str or list of two str
+        Column with the cluster ids; a list of two columns (class, school,
+        lowest level first) gives the three-level decomposition
+        (:func:`msem_nb.inference.decompose_threelevel.decompose_threelevel`:
+        shares at levels 1, 2 and 3, three correlation matrices, design
+        effects and roles).
     variables : sequence of str, optional
         Columns to decompose; default all numeric columns except `cluster`.
         No column is left out silently: a column holding numbers stored as
@@ -416,7 +286,14 @@ def decompose(data: pd.DataFrame, cluster, variables=None,
     variable whose ML between variance is at the boundary gets ICC 0. A
     variable constant over the whole sample has no decomposition (NaN).
     """
-    names, converted, notes = _resolve_variables(data, cluster, variables)
+    if isinstance(cluster, (list, tuple)):
+        if len(cluster) == 2:
+            return decompose_threelevel(data, tuple(cluster), variables, missing)
+        if len(cluster) != 1:
+            raise DataError(f"cluster lists {len(cluster)} columns; give one cluster column, "
+                            "or two (class, school) for a three-level decomposition")
+        cluster = cluster[0]
+    names, converted, notes = resolve_variables(data, cluster, variables)
     if missing != "listwise":
         raise DataError(f"missing='{missing}' is not available for decompose; "
                         "use missing='listwise'")
@@ -448,7 +325,7 @@ def decompose(data: pd.DataFrame, cluster, variables=None,
         raise DataError(f"column '{names[int(np.flatnonzero(inf)[0])]}' has infinite values; "
                         "replace them with NaN to treat them as missing, or with finite numbers")
 
-    constant, between, near, wshare, J = _classify(frame, ids)
+    constant, between, near, wshare, J = classify(frame, ids)
     N = len(frame)
     if J < 2:
         raise DataError(f"cluster column '{cluster}' has a single cluster: "

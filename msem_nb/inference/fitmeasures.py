@@ -25,6 +25,7 @@ from scipy import stats
 from msem_nb.data.complete import ClusterData, SingleData
 from msem_nb.estimation.estimate import Estimation, estimate
 from msem_nb.estimation.saturated import Saturated, data_cache
+from msem_nb.estimation.saturated_threelevel import ThreeLevelSaturated
 from msem_nb.model.blocks import BlockKey
 from msem_nb.model.partable import ParTable, baseline_partable
 
@@ -103,11 +104,13 @@ def srmr_twolevel(h1_w, h1_b, sigma_w, sigma_b):
 def level_covariance(h1: Saturated, key: BlockKey) -> np.ndarray:
     """The saturated covariance of a block's level (over all data variables
     of that level's matrix): ``sigma_w`` for the lowest level, ``sigma_b``
-    for the between level."""
+    for the between level (level 2), ``sigma_3`` for level 3."""
     if key.is_lowest:
         return h1.sigma_w
     if key.level == 2:
         return h1.sigma_b
+    if key.level == 3 and isinstance(h1, ThreeLevelSaturated):
+        return h1.level_cov(3)
     raise NotImplementedError(f"no saturated covariance for level {key.level}")
 
 

@@ -25,9 +25,11 @@ import numpy as np
 from scipy import stats
 
 from msem_nb.data.complete import SingleData
+from msem_nb.data.threelevel import ThreeLevelData
 from msem_nb.estimation.optimize import numeric_hessian
 from msem_nb.estimation.sandwich import RobustInfo, mlr_estimation
 from msem_nb.inference.fitmeasures import rmsea_ci
+from msem_nb.inference.robust_threelevel import h1_trace_threelevel
 from msem_nb.likelihood.complete import loglik_single, loglik_twolevel
 from msem_nb.likelihood.missing import (
     casewise_single,
@@ -290,7 +292,10 @@ def mlr_fit_measures(fit, fm: dict, base_est, h1) -> dict:
     est = fit.estimation
     data = fit.data
     exo = fit.partable.exogenous
-    trace_h1, ndat = h1_trace(data, h1, exo, fit.partable.meanstructure)
+    if isinstance(data, ThreeLevelData):   # schools are the units (robust_threelevel)
+        trace_h1, ndat = h1_trace_threelevel(data, h1, exo)
+    else:
+        trace_h1, ndat = h1_trace(data, h1, exo, fit.partable.meanstructure)
     model = scaled_test(fm["chisq"], fm["df"], trace_h1, ndat, est.robust, est.spec.npar)
     base = None
     if base_est is not None and base_est.vcov is not None:

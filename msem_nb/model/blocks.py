@@ -13,12 +13,16 @@ Conventions:
 * levels are numbered from 1, the lowest (rows): ``within`` is level 1 and
   ``between`` level 2 (:data:`LEVEL_NUMBERS`); a single-level model has one
   block, level 1, whose name is ``""``;
+* a three-level model (rows in classes in schools) has levels 1, 2 and 3:
+  ``within`` (``1``), ``between`` (``2``) and ``3`` keep their numbers, and
+  any other names (``class``, ``school``) take the remaining numbers in the
+  order their ``level:`` lines appear (:func:`level_keys`);
 * blocks are ordered by (group, level), lowest level first, whatever order
   the ``level:`` lines have in the syntax.
 
 The level names come from the parsed model (``ParsedModel.levels``);
 :func:`level_keys` turns them into block keys and refuses what the
-likelihoods cannot handle yet (more than two levels).
+likelihoods cannot handle (more than three levels).
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ import numpy as np
 from msem_nb.errors import ModelSpecificationError
 
 __all__ = ["BlockKey", "BlockQueries", "LEVEL_NUMBERS", "WITHIN", "BETWEEN", "level_keys",
-           "default_key", "ov_positions"]
+           "default_key", "ov_positions", "MAX_LEVELS"]
 
 #: Name of the lowest level of a two-level model (rows, level 1).
 WITHIN = "within"
@@ -41,6 +45,8 @@ BETWEEN = "between"
 LEVEL_NUMBERS = {WITHIN: 1, BETWEEN: 2}
 
 _COUNT_WORDS = {3: "three", 4: "four", 5: "five"}
+#: The most levels a model may have (rows, clusters, clusters of clusters).
+MAX_LEVELS = 3
 
 
 @dataclass(frozen=True, order=True)
@@ -60,6 +66,16 @@ class BlockKey:
     def is_lowest(self) -> bool:
         """True for the level of the rows (within, or the only level)."""
         return self.level == 1
+
+    @property
+    def title(self) -> str:
+        """How the level is named in headings: its name, with its number when the
+        name does not say it (``"Level 3 (school)"``, ``"within"``)."""
+        if not self.name or self.name in LEVEL_NUMBERS:
+            return self.name
+        if self.name.isdigit():
+            return f"level {self.name}"
+        return f"level {self.level} ({self.name})"
 
     def __str__(self) -> str:
         where = self.name or f"level {self.level}"
@@ -90,32 +106,50 @@ def level_keys(labels: Sequence[str], group: int = 1) -> tuple[BlockKey, ...]:
     Raises
     ------
     ModelSpecificationError
-        For more than two levels, a level name other than within/between, or
-        a two-level model that lacks one of its two levels.
+        For more than three levels, a level name other than within/between in
+        a two-level model, a two-level model that lacks one of its two
+        levels, or three labels that do not make levels 1, 2 and 3.
     """
     names = tuple(dict.fromkeys(labels))
     if not names:
         return (BlockKey(group, 1, ""),)
     unknown = [n for n in names if n not in LEVEL_NUMBERS]
     given = ", ".join(repr(n) for n in names)
-    if len(names) > len(LEVEL_NUMBERS):
+    if len(names) > MAX_LEVELS:
         count = _COUNT_WORDS.get(len(names), str(len(names)))
         raise ModelSpecificationError(
             f"the model has {len(names)} levels ({given}); {count}-level models are not "
-            "supported yet: write a two-level model with a 'level: within' (or 'level: 1') and "
-            "a 'level: between' (or 'level: 2') block")
+            "supported: write a model with at most three levels ('level: 1', 'level: 2', "
+            "'level: 3')")
+    if len(names) == MAX_LEVELS:
+        return _three_level_keys(names, group)
     if unknown:
         raise ModelSpecificationError(
             f"level{'s' if len(unknown) > 1 else ''} {', '.join(repr(n) for n in unknown)} "
             f"{'are' if len(unknown) > 1 else 'is'} not supported yet (levels given: {given}); "
             "a two-level model has a 'level: within' (or 'level: 1') and a 'level: between' "
-            "(or 'level: 2') block")
+            "(or 'level: 2') block, a three-level model a third block ('level: 3')")
     missing = [n for n in LEVEL_NUMBERS if n not in names]
     if missing:
         raise ModelSpecificationError(
             "a two-level model needs both a 'level: within' and a 'level: between' block; "
             f"'{missing[0]}' is missing")
     return tuple(sorted(BlockKey(group, LEVEL_NUMBERS[n], n) for n in names))
+
+
+def _three_level_keys(names: Sequence[str], group: int) -> tuple[BlockKey, ...]:
+    """Keys of a three-level model: within/1, between/2 and 3 keep their numbers,
+    other names take the remaining numbers in the order they are written."""
+    fixed = {n: LEVEL_NUMBERS.get(n, int(n) if n.isdigit() else 0) for n in names}
+    given = ", ".join(repr(n) for n in names)
+    beyond = [n for n, k in fixed.items() if k > MAX_LEVELS]
+    if beyond:
+        raise ModelSpecificationError(
+            f"level {beyond[0]!r} has no place in a three-level model (levels given: {given}); "
+            "its levels are 1 (rows), 2 and 3 (the highest)")
+    free = iter(k for k in range(1, MAX_LEVELS + 1) if k not in fixed.values())
+    numbers = {n: (k or next(free)) for n, k in fixed.items()}
+    return tuple(sorted(BlockKey(group, numbers[n], n) for n in names))
 
 
 def ov_positions(ov: Sequence[str], names: Sequence[str]) -> np.ndarray:

@@ -12,8 +12,9 @@ one block with level ""):
 * ``_default_exogenous``: variances, covariances (and means) of observed
   exogenous covariates, fixed at their sample values (fixed.x);
 * ``_default_intercepts``: intercepts of observed variables (free) and means
-  of latent variables (zero); in a two-level model the within intercept of a
-  variable that also lives at a higher level is fixed at zero.
+  of latent variables (zero); in a multilevel model the intercept of a
+  variable that also lives at a higher level is fixed at zero, so that its
+  mean is the intercept of the highest level it has a part at.
 
 Then markers (first loading fixed at 1), single-indicator residual
 variances, shared labels and ``==`` between labels are resolved into the
@@ -144,6 +145,11 @@ class ParTable(BlockQueries):
         """Positions of block `b`'s observed variables in the data vector `names`."""
         return ov_positions(self.blocks[b].ov, names)
 
+    def level_ov(self, group: int = 1) -> tuple[tuple[str, ...], ...]:
+        """The observed variables of each level of `group`, lowest level first."""
+        return tuple(bv.ov for bv in sorted(self.blocks, key=lambda bv: bv.key)
+                     if bv.key.group == group)
+
     def roles(self) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
         """(within, between_only, both) observed variables of a two-level model.
 
@@ -195,11 +201,10 @@ def _block_statements(
     return keys, blocks
 
 
-def _both_levels(bvars: Sequence[BlockVars]) -> set[str]:
-    """Observed variables of the lowest level that also have a higher-level part."""
-    low = [bv for bv in bvars if bv.key.is_lowest]
-    higher = {v for bv in bvars if not bv.key.is_lowest for v in bv.ov}
-    return {v for bv in low for v in bv.ov if v in higher}
+def _higher_ov(bvars: Sequence[BlockVars], key: BlockKey) -> set[str]:
+    """Observed variables of the blocks above `key`'s level in its group."""
+    return {v for bv in bvars if bv.key.group == key.group and bv.key.level > key.level
+            for v in bv.ov}
 
 
 def _block_vars(stmts: Sequence[Statement], level: str, eqs_y_all: set[str], lv_all: set[str],
@@ -279,7 +284,7 @@ def _user_rows(rows: RowAccumulator, stmts: Sequence[Statement], b: int, level: 
 
 
 def _defaults(rows: RowAccumulator, bv: BlockVars, b: int, level: str, meanstructure: bool,
-              fixed_x: bool, both: set[str], lowest_of_several: bool,
+              fixed_x: bool, higher: set[str], below_another: bool,
               slopes: Sequence[str] = ()) -> None:
     ov_x = bv.ov_x if fixed_x else ()
     ov_nox = [v for v in bv.ov if v not in ov_x]
@@ -323,10 +328,10 @@ def _defaults(rows: RowAccumulator, bv: BlockVars, b: int, level: str, meanstruc
                 rows.add(v, "~1", "", b, level, user=False)  # the average slope
             else:
                 rows.add(v, "~1", "", b, level, user=False, free=False, value=0.0)
-    if lowest_of_several and meanstructure:
-        # The mean of a both-level variable lives at the higher level.
+    if below_another and meanstructure:
+        # The mean of a variable with a part at a higher level lives there.
         for v in bv.ov:
-            if v in both:
+            if v in higher:
                 r = rows.get(v, "~1", "", b)
                 if r is not None:
                     r["free"], r["ustart"], r["exo"] = False, 0.0, False
@@ -423,13 +428,14 @@ def build_partable(parsed: ParsedModel, *, meanstructure: bool | None = None,
                         f"line {s.line}: latent variable '{v}' is defined in another level; "
                         f"define it with '=~' in the {lvl} block too or use a different name")
 
-    both = _both_levels(bvars)
     rows = RowAccumulator()
     for b, (stmts, bv, lvl) in enumerate(zip(blocks_stmts, bvars, levels)):
         _user_rows(rows, stmts, b, lvl)
     for b, (bv, lvl, key) in enumerate(zip(bvars, levels, keys)):
-        _defaults(rows, bv, b, lvl, meanstructure, fixed_x, both,
-                  key.is_lowest and nlevels > 1, slopes if b == slopes_at else ())
+        # a variable's mean lives at the highest level it has a part at
+        higher = _higher_ov(bvars, key)
+        _defaults(rows, bv, b, lvl, meanstructure, fixed_x, higher,
+                  bool(higher), slopes if b == slopes_at else ())
         _markers(rows, bv, b)
 
     defined = tuple(s for s in parsed.statements if s.op == ":=")
@@ -564,11 +570,10 @@ def baseline_partable(pt: ParTable) -> ParTable:
     the modelled variables at each level.
     """
     rows = RowAccumulator()
-    both = set(pt.roles()[2])
-    fix_both = [pt.is_lowest(b) and pt.multilevel for b in range(len(pt.blocks))]
     blocks: list[BlockVars] = []
     for b, bv in enumerate(pt.blocks):
         lvl = bv.level
+        higher = _higher_ov(pt.blocks, bv.key)
         for v in bv.ov_nox:
             rows.add(v, "~~", v, b, lvl, user=False)
         for i, a in enumerate(bv.ov_x):
@@ -578,7 +583,7 @@ def baseline_partable(pt: ParTable) -> ParTable:
             for v in bv.ov:
                 if v in bv.ov_x:
                     rows.add(v, "~1", "", b, lvl, user=False, free=False, exo=True)
-                elif fix_both[b] and v in both:
+                elif v in higher:
                     rows.add(v, "~1", "", b, lvl, user=False, free=False, value=0.0)
                 else:
                     rows.add(v, "~1", "", b, lvl, user=False)

@@ -51,7 +51,8 @@ _KIND_TEXT = {"observed": "observed variable", "latent": "latent variable",
 
 
 def _panel_title(level: str, number: int) -> str:
-    return PANEL_TITLES.get(level, f"Level {number} ({level})" if level else f"Level {number}")
+    named = level and not level.isdigit()
+    return PANEL_TITLES.get(level, f"Level {number} ({level})" if named else f"Level {number}")
 
 
 def _esc(s) -> str:

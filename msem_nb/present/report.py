@@ -17,7 +17,6 @@ says how to get it.
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -26,10 +25,17 @@ import numpy as np
 import pandas as pd
 
 from msem_nb.errors import MsemError
-from msem_nb.format import num, pvalue
-from msem_nb.inference.decompose import decompose
-from msem_nb.present.notebook_output import figure_html, plotlyjs_script
+from msem_nb.present.notebook_output import plotlyjs_script
 from msem_nb.present.notebook_run import execute_notebook
+from msem_nb.present.report_data import data_section
+from msem_nb.present.report_parts import REPORT_CSS as _CSS
+from msem_nb.present.report_parts import Section
+from msem_nb.present.report_parts import esc as _e
+from msem_nb.present.report_parts import fmt_num as _num
+from msem_nb.present.report_parts import fmt_p as _p
+from msem_nb.present.report_parts import html_table as _html_table
+from msem_nb.present.report_parts import md_table as _md_table
+from msem_nb.present.report_parts import md_text as _md_text
 from msem_nb.present.summary import (
     FLAG_NOTE,
     flagged_rows,
@@ -48,128 +54,6 @@ _FIT_LABELS = [("chisq", "Chi-square"), ("df", "Degrees of freedom"), ("pvalue",
                ("chisq_scaled", "Chi-square (scaled)"), ("cfi_scaled", "CFI (scaled)"),
                ("rmsea_scaled", "RMSEA (scaled)"), ("loglik", "Log-likelihood"),
                ("aic", "AIC"), ("bic", "BIC")]
-_CSS = """
-.msem-report{font-family:-apple-system,'Segoe UI',Helvetica,Arial,sans-serif;font-size:14px;
-  color:#222;max-width:1100px}
-.msem-report h2{font-size:20px;margin:8px 0 4px}
-.msem-report h3{font-size:16px;margin:18px 0 6px;border-bottom:1px solid #ddd;padding-bottom:2px}
-.msem-report h4{font-size:14px;margin:10px 0 4px}
-.msem-report table{border-collapse:collapse;margin:4px 0 10px}
-.msem-report th,.msem-report td{padding:2px 8px;border-bottom:1px solid #eee}
-.msem-report th{text-align:left;background:#f6f6f6}
-.msem-report td.num{text-align:right;font-variant-numeric:tabular-nums}
-.msem-report pre{background:#f7f7f7;padding:8px;border-radius:4px;overflow-x:auto}
-.msem-report .note{color:#555}
-.msem-report .warn{background:#fff3cd;border:1px solid #e0b000;padding:4px 8px}
-"""
-
-
-def _e(s) -> str:
-    return html.escape(str(s))
-
-
-def _num(v, digits=3) -> str:
-    return num(v, f".{digits}f", missing="")
-
-def _p(v) -> str:
-    return pvalue(v, missing="")
-
-def _md_code(s) -> str:
-    """A name as a Markdown code span: shown as typed, never as HTML or markup."""
-    s = str(s).replace("\n", " ")
-    fence = "``" if "`" in s else "`"
-    pad = " " if s.startswith("`") or s.endswith("`") else ""
-    return f"{fence}{pad}{s}{pad}{fence}".replace("|", "\\|")
-
-
-def _md_text(s) -> str:
-    """Plain Markdown text with markup characters escaped."""
-    out = str(s).replace("\\", "\\\\")
-    for ch in "`*_[]<>|#":
-        out = out.replace(ch, "\\" + ch)
-    return out
-
-
-@dataclass
-class Section:
-    """One part of a report, renderable on its own in a notebook.
-
-    Attributes
-    ----------
-    key : str
-        ``"data"``, ``"model"``, ``"fit"``, ``"estimates"``, ``"defined"`` or
-        ``"diagram"``.
-    title : str
-    html : str
-        Body as an HTML fragment (names escaped).
-    markdown : str
-        Body as Markdown.
-    figure : plotly Figure or None
-        The diagram of the ``"diagram"`` section.
-    """
-
-    key: str
-    title: str
-    html: str
-    markdown: str
-    figure: object = None
-
-    def body_html(self, include_plotlyjs=None, div_id=None) -> str:
-        """Body HTML with the figure, if any (plotly.js as :func:`figure_html` decides)."""
-        if self.figure is None:
-            return self.html
-        return self.html + figure_html(self.figure, include_plotlyjs=include_plotlyjs,
-                                       div_id=div_id)
-
-    def _repr_html_(self) -> str:
-        # no heading: in a report notebook the heading is the markdown cell above
-        return f"<div class='msem-report'><style>{_CSS}</style>{self.body_html()}</div>"
-
-
-class _Code(str):
-    """A cell that holds a user-supplied name: a code span in Markdown."""
-
-
-def _html_table(header, rows, numeric=()) -> str:
-    head = "".join(f"<th>{_e(h)}</th>" for h in header) if header else ""
-    body = []
-    for r in rows:
-        cells = "".join(f"<td class='num'>{_e(c)}</td>" if i in numeric else f"<td>{_e(c)}</td>"
-                        for i, c in enumerate(r))
-        body.append(f"<tr>{cells}</tr>")
-    thead = f"<thead><tr>{head}</tr></thead>" if head else ""
-    return f"<table>{thead}<tbody>{''.join(body)}</tbody></table>"
-
-
-def _md_table(header, rows, code=()) -> str:
-    def cell(i, c):
-        if not str(c):
-            return ""
-        return _md_code(c) if i in code or isinstance(c, _Code) else _md_text(c)
-    lines = ["| " + " | ".join(_md_text(h) for h in header) + " |",
-             "|" + "|".join("---" for _ in header) + "|"]
-    for r in rows:
-        lines.append("| " + " | ".join(cell(i, c) for i, c in enumerate(r)) + " |")
-    return "\n".join(lines)
-
-
-def _frame_from_prepared(fit):
-    """The rows the fit used, rebuilt from the prepared two-level data (or None)."""
-    d = fit.data
-    rows = getattr(d, "rows", None)
-    if rows is None or getattr(d, "cluster_sizes", None) is None:
-        return None
-    sizes = np.asarray(d.cluster_sizes)
-    frame = pd.DataFrame(np.asarray(rows), columns=list(d.within))
-    if d.between_only:
-        between = np.repeat(np.asarray(d.cluster_vectors)[:, len(d.within):], sizes, axis=0)
-        for k, v in enumerate(d.between_only):
-            frame[v] = between[:, k]
-    cluster = str(fit.cluster)
-    frame.insert(0, cluster, np.repeat(np.asarray(d.cluster_ids), sizes))
-    return frame
-
-
 @dataclass(eq=False)
 class Report:
     """Report of a fitted model (see :func:`make_report`).
@@ -210,56 +94,7 @@ class Report:
         raise KeyError(f"no section {key!r}; sections: {', '.join(s.key for s in self.sections)}")
 
     def _data_section(self) -> Section:
-        fit = self.fit
-        facts = [("Observations used", fit.nobs)]
-        if fit.n_dropped:
-            facts.append(("Rows dropped (missing values)", fit.n_dropped))
-        if self.data_name:
-            facts.insert(0, ("Data", _Code(self.data_name)))
-        notes_html, notes_md = "", ""
-        icc_html = icc_md = ""
-        if fit.nclusters is not None:
-            sizes = np.asarray(fit.data.cluster_sizes)
-            span = f"{sizes.min()} / {np.median(sizes):g} / {sizes.mean():.1f} / {sizes.max()}"
-            facts += [("Cluster variable", _Code(fit.cluster)), ("Clusters", fit.nclusters),
-                      ("Cluster size (min / median / mean / max)", span)]
-            dec, why = self._decomposition()
-            if dec is not None:
-                t = dec.table()
-                rows = [(v, _num(r["icc"]), _num(r["icc_anova"]), _num(r["design_effect"], 2),
-                         r["role"]) for v, r in t.iterrows()]
-                header = ["Variable", "ICC", "ICC(1)", "Design effect", "Suggested level"]
-                icc_html = ("<h4>Intraclass correlations</h4>"
-                            + _html_table(header, rows, numeric=(1, 2, 3))
-                            + "<p class='note'>ICC: between-cluster share of the variance "
-                              "(ML, saturated two-level model); ICC(1): ANOVA estimate; "
-                              "design effect 1 + (mean cluster size - 1) ICC.</p>")
-                icc_md = ("#### Intraclass correlations\n\n" + _md_table(header, rows, code=(0,))
-                          + "\n\nICC: between-cluster share of the variance (ML, saturated "
-                            "two-level model); ICC(1): ANOVA estimate; design effect "
-                            "1 + (mean cluster size - 1) ICC.")
-                if dec.notes:
-                    notes_html = "<ul>" + "".join(f"<li>{_e(n)}</li>" for n in dec.notes) + "</ul>"
-                    notes_md = "\n".join(f"- {_md_text(n)}" for n in dec.notes)
-            else:
-                icc_html = f"<p class='note'>ICCs not available: {_e(why)}</p>"
-                icc_md = f"ICCs not available: {_md_text(why)}"
-        fact_rows = [(k, _num(v) if not isinstance(v, str) else v) for k, v in facts]
-        html_ = _html_table(None, fact_rows) + icc_html + notes_html
-        md = "\n\n".join(p for p in (_md_table(["Fact", "Value"], fact_rows), icc_md, notes_md)
-                           if p)
-        return Section("data", "Data and clustering", html_, md)
-
-    def _decomposition(self):
-        fit = self.fit
-        names = list(fit.data.within) + list(fit.data.between_only)
-        frame = self.data if self.data is not None else _frame_from_prepared(fit)
-        if frame is None:
-            return None, "the data are not available"
-        try:
-            return decompose(frame, fit.cluster, variables=names), ""
-        except Exception as exc:  # the report must not fail on its preliminaries
-            return None, str(exc)
+        return data_section(self.fit, self.data, self.data_name)
 
     def _model_section(self) -> Section:
         text = str(self.fit.model).strip("\n")

@@ -61,7 +61,8 @@ def level_fit_labels(fit, label: str = "SRMR ({})") -> list[tuple[str, str]]:
     pt = fit.partable
     if not pt.multilevel:
         return []
-    return [(srmr_key(k), label.format(k.name)) for k in pt.block_keys]
+    return [(srmr_key(k), label.format(f"level {k.name}" if k.name.isdigit() else k.name))
+            for k in pt.block_keys]
 
 
 def with_level_fit_labels(labels, fit) -> list[tuple[str, str]]:
@@ -108,7 +109,11 @@ def _header_lines(fit) -> list[str]:
         kv.append(("Rows dropped (missing values)", str(fit.n_dropped)))
     if fit.data.incomplete:
         kv.append(("Missing patterns (FIML)", str(fit.data.npatterns)))
-    if fit.nclusters is not None:
+    if getattr(fit, "nschools", None) is not None:
+        # three levels: cluster is the (class, school) pair of columns
+        kv.append((f"Number of clusters [{fit.cluster[0]}]", str(fit.nclusters)))
+        kv.append((f"Number of clusters [{fit.cluster[1]}]", str(fit.nschools)))
+    elif fit.nclusters is not None:
         kv.append((f"Number of clusters [{fit.cluster}]", str(fit.nclusters)))
     for col, how in getattr(fit, "centering", {}).items():
         kv.append((f"Centred {col}", "within clusters" if how == "cluster" else "grand mean"))
@@ -174,7 +179,8 @@ def summary_text(fit, standardized: bool = True) -> str:
     for key in pt.block_keys:
         level = key.name
         if pt.multilevel:
-            lines += ["", f"Level {key.level} [{level}]:"]
+            lines += ["", f"Level {key.level}:" if level.isdigit()
+                      else f"Level {key.level} [{level}]:"]
         rows = est[est["level"] == level]
         endogenous = set(rows.loc[rows["op"].isin(["~", "|~"]), "lhs"]) | set(rows.loc[rows["op"] == "=~", "rhs"])
         slopes = rows[rows["op"] == "|~"]
@@ -252,7 +258,10 @@ def summary_html(fit) -> str:
     parts = ['<div class="msem-fit" style="font-family:sans-serif;font-size:13px">',
              f"<b>msem_nb fit</b>: {e(fit.estimator)}, {status} after {fit.iterations} "
              f"iterations; {fit.nobs} observations"]
-    if fit.nclusters is not None:
+    if getattr(fit, "nschools", None) is not None:
+        parts.append(f" in {fit.nclusters} clusters ({e(str(fit.cluster[0]))}) in "
+                     f"{fit.nschools} clusters ({e(str(fit.cluster[1]))})")
+    elif fit.nclusters is not None:
         parts.append(f" in {fit.nclusters} clusters ({e(str(fit.cluster))})")
     if fit.n_dropped:
         parts.append(f"; {fit.n_dropped} rows with missing values dropped")
@@ -290,7 +299,10 @@ def summary_html(fit) -> str:
             rows = rows[rows["op"] == ":="]
         if not len(rows):
             continue
-        title = f"Level: {level}" if level else ("Defined parameters" if multi else "Estimates")
+        title = (f"Level: {level}" if level else
+                 ("Defined parameters" if multi else "Estimates"))
+        if level.isdigit():
+            title = f"Level {level}"
         parts.append(f"<h4 style='margin:8px 0 2px'>{e(title)}</h4>")
         parts.append('<table style="border-collapse:collapse"><tr>' +
                      "".join(f"<th style='padding:1px 6px;text-align:left'>{c}</th>" for c in cols) +

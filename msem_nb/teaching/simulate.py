@@ -1,4 +1,4 @@
-"""Draw data from a two-level model whose parameter values are written in the syntax.
+"""Draw data from a two- or three-level model whose parameter values are written in the syntax.
 
 The model is read with the same parser and parameter-table rules as
 :func:`msem_nb.fit`, so ``y ~ 0.3*x`` in ``level: within`` means exactly
@@ -6,7 +6,9 @@ what it means when fitting. The values are put into the RAM matrices of each
 block (:mod:`msem_nb.model.spec`) and the implied moments (:mod:`msem_nb.model.implied`)
 give the population Sigma_W, Sigma_B and means, block by block; rows are
 then drawn as a within part (the lowest level's block) plus the between
-part of their cluster (the between block).
+part of their cluster (the between block), and in a three-level model plus
+the part of their school (the level-3 block). A variable's value is the sum
+of the parts of the levels it is named at.
 """
 
 from __future__ import annotations
@@ -103,7 +105,9 @@ def table_moments(pt: ParTable, values: np.ndarray | None = None) -> dict:
     spec = build_spec(pt, fixed)
     out = {}
     # variances of the lowest level and of the levels above it, for the ICC
-    vw, vb = {}, {}
+    vw: dict[str, float] = {}
+    vb: dict[str, float] = {}
+    by_level: dict[int, dict[str, float]] = {}
     for b, bs in enumerate(spec.blocks):
         # a single-level model's one block is reported as "within"
         key = bs.key.name or WITHIN
@@ -117,11 +121,22 @@ def table_moments(pt: ParTable, values: np.ndarray | None = None) -> dict:
                 "(semi)definite (a residual variance is negative or a covariance exceeds its "
                 "variances); check the values in the syntax")
         out[key] = (names, mean, cov)
-        (vw if spec.is_lowest(b) else vb).update({v: cov[i, i] for i, v in enumerate(names)})
+        # a variable's variance above level 1 is the sum over the levels above it
+        part = vw if spec.is_lowest(b) else vb
+        for i, v in enumerate(names):
+            part[v] = part.get(v, 0.0) + cov[i, i]
+        by_level[bs.key.level] = {v: cov[i, i] for i, v in enumerate(names)}
     names = pt.ov_names
     icc = {v: vb.get(v, 0.0) / (vw.get(v, 0.0) + vb.get(v, 0.0))
            if vw.get(v, 0.0) + vb.get(v, 0.0) > 0 else np.nan for v in names}
     out["icc"] = pd.Series(icc, name="icc")
+    if pt.nlevels == 3:
+        for level, var in sorted(by_level.items()):
+            if level == 1:
+                continue
+            share = {v: var.get(v, 0.0) / (vw.get(v, 0.0) + vb.get(v, 0.0))
+                     if vw.get(v, 0.0) + vb.get(v, 0.0) > 0 else np.nan for v in names}
+            out[f"icc{level}"] = pd.Series(share, name=f"icc{level}")
     return out
 
 
@@ -137,11 +152,14 @@ def population_moments(model: str) -> dict:
     Returns
     -------
     dict
-        ``within`` and ``between``: (names, mean, covariance) of the observed
+        ``within`` and ``between`` (and the third level's name in a
+        three-level model): (names, mean, covariance) of the observed
         variables of each block (a single-level model has only ``within``),
         ``icc``: a :class:`pandas.Series` of Sigma_B / (Sigma_W + Sigma_B)
         for variables at both levels (1 for between-only, 0 for within-only
-        variables).
+        variables); in a three-level model Sigma_B is the sum of the level-2
+        and level-3 variances, and ``icc2`` and ``icc3`` give each level's
+        share of the total.
     """
     return table_moments(population_table(model))
 
@@ -201,9 +219,22 @@ def draw_data(rng: np.random.Generator, moments: dict, sizes: np.ndarray,
     return out
 
 
+def _sizes(rng: np.random.Generator, size: object, n: int, what: str) -> np.ndarray:
+    """n sizes: all equal to an int, or drawn uniformly from an inclusive (min, max)."""
+    if np.ndim(size) == 0:
+        k = int(size)
+        if k < 1:
+            raise ValueError(f"{what} must be at least 1")
+        return np.full(n, k)
+    lo, hi = (int(v) for v in size)
+    if lo < 1 or hi < lo:
+        raise ValueError(f"{what} must be an int or (min, max) with 1 <= min <= max")
+    return rng.integers(lo, hi + 1, size=n)
+
+
 def simulate(model: str, n_clusters: int, cluster_size, seed=None, *,
-             cluster: str = "cluster") -> pd.DataFrame:
-    """Simulate two-level data from a model with values in its syntax.
+             cluster=None) -> pd.DataFrame:
+    """Simulate two- or three-level data from a model with values in its syntax.
 
     Parameters
     ----------
@@ -214,23 +245,33 @@ def simulate(model: str, n_clusters: int, cluster_size, seed=None, *,
         a between part; a variable named only in ``level: between`` is
         constant within clusters; one named only in ``level: within`` has no
         cluster component. A model without level blocks gives independent
-        rows (still with a cluster column).
+        rows (still with a cluster column). A three-level model
+        (``level: 1``, ``level: 2``, ``level: 3``) gives each variable a part
+        at every level it is named at; one named only at level 3 is constant
+        within the top clusters (schools).
     n_clusters : int
-        Number of clusters J.
+        Number of clusters J; for a three-level model the number of
+        top-level clusters (schools).
     cluster_size : int or (int, int)
         Rows per cluster, or an inclusive ``(min, max)`` range from which each
-        cluster's size is drawn uniformly.
+        cluster's size is drawn uniformly. Three levels: a pair ``(classes
+        per school, rows per class)``, each an int or a ``(min, max)`` range,
+        e.g. ``((20, 40), (3, 7))``.
     seed : int or numpy.random.Generator, optional
         Seed for :func:`numpy.random.default_rng`; the same seed gives the
         same data.
-    cluster : str, default "cluster"
-        Name of the cluster id column (ids ``1..J``).
+    cluster : str or (str, str), optional
+        Name of the cluster id column (ids ``1..J``), default ``"cluster"``;
+        three levels: the class and the school column, lowest first, default
+        ``("class", "school")`` (class ids run ``1..`` over all schools, so
+        ``fit(model, df, cluster=["class", "school"])`` fits the data as they
+        are).
 
     Returns
     -------
     pandas.DataFrame
         One row per level-1 unit: the observed variables of the model, then
-        the cluster column.
+        the cluster column(s).
 
     Notes
     -----
@@ -256,7 +297,65 @@ def simulate(model: str, n_clusters: int, cluster_size, seed=None, *,
     >>> df = simulate(model, n_clusters=100, cluster_size=5, seed=1)
     >>> df.shape
     (500, 3)
+    >>> three = '''
+    ... level: 1
+    ...   y ~ 0.3*x
+    ... level: 2
+    ...   y ~~ 0.2*y
+    ... level: 3
+    ...   y ~ 0.5*z
+    ...   y ~~ 0.1*y
+    ... '''
+    >>> df = simulate(three, n_clusters=10, cluster_size=(4, 5), seed=1)
+    >>> list(df.columns), len(df)
+    (['y', 'x', 'z', 'class', 'school'], 200)
     """
     rng = np.random.default_rng(seed)
-    sizes = cluster_sizes(rng, n_clusters, cluster_size)
-    return draw_data(rng, population_moments(model), sizes, cluster)
+    mom = population_moments(model)
+    levels = [k for k in mom if k not in ("icc", "icc2", "icc3")]
+    if len(levels) < 3:
+        sizes = cluster_sizes(rng, n_clusters, cluster_size)
+        return draw_data(rng, mom, sizes, "cluster" if cluster is None else cluster)
+    return _draw_three(rng, mom, levels, n_clusters, cluster_size, cluster)
+
+
+def _draw_three(rng: np.random.Generator, mom: dict, levels: list, n_clusters: int,
+                cluster_size, cluster) -> pd.DataFrame:
+    """Three levels: classes per school and rows per class, then a draw per row, per
+    class and per school; a variable's value is the sum of its parts."""
+    n_clusters = int(n_clusters)
+    if not (isinstance(cluster_size, (tuple, list)) and len(cluster_size) == 2):
+        raise ValueError("a three-level model needs cluster_size=(classes per school, "
+                         "rows per class), each an int or a (min, max) range")
+    per_school = _sizes(rng, cluster_size[0], n_clusters, "classes per school")
+    school_of_class = np.repeat(np.arange(n_clusters), per_school)
+    sizes = _sizes(rng, cluster_size[1], len(school_of_class), "rows per class")
+    names_of = ("class", "school") if cluster is None else tuple(cluster)
+    if len(names_of) != 2:
+        raise ValueError("cluster must name two columns (class, school) for a three-level "
+                         "model")
+    class_ids = np.repeat(np.arange(len(sizes)), sizes)
+    n = len(class_ids)
+    units = [None, class_ids, school_of_class[class_ids]]
+    counts = [n, len(sizes), n_clusters]
+    values: dict[str, np.ndarray] = {}
+    # one draw per row for the lowest level, one per cluster for each level above;
+    # a variable's value is the sum of its parts
+    for k, level in enumerate(levels):
+        names, mean, cov = mom[level]
+        if not names:
+            continue
+        draw = _draw(rng, mean, cov, counts[k])
+        if units[k] is not None:
+            draw = draw[units[k]]
+        for i, v in enumerate(names):
+            values[v] = values[v] + draw[:, i] if v in values else draw[:, i]
+    order = [v for v in mom["icc"].index if v in values]
+    clash = [c for c in names_of if c in order]
+    if clash:
+        raise ModelSpecificationError(f"'{clash[0]}' is a model variable; pass another "
+                                      "cluster= name for the id column")
+    out = pd.DataFrame({v: values[v] for v in order})
+    out[names_of[0]] = class_ids + 1
+    out[names_of[1]] = school_of_class[class_ids] + 1
+    return out

@@ -130,7 +130,14 @@ class PanelController:
         if not isinstance(data, pd.DataFrame):
             raise DataError(f"data must be a pandas DataFrame, not {type(data).__name__}")
         self.cluster_problem: str | None = None
-        if cluster == "auto":
+        if isinstance(cluster, (list, tuple)):
+            if len(cluster) != 1:
+                raise ModelSpecificationError(
+                    "the panel builds single- and two-level models (one cluster column); fit "
+                    "a three-level model with ms.fit(model, data, cluster=[...]) and look at "
+                    "its levels with ms.decompose(data, cluster=[...])")
+            cluster = cluster[0]
+        if isinstance(cluster, str) and cluster == "auto":
             cluster = detect_cluster(data)
         elif cluster is not None:
             if cluster not in data.columns:
