@@ -38,7 +38,7 @@ from msem_nb.model.implied import BlockMoments, model_moments
 from msem_nb.model.partable import ParTable
 from msem_nb.model.spec import BlockSpec, ModelSpec
 
-__all__ = ["SlopeLayout", "SlopeObjective", "SlopeData", "CholeskyMap", "make_layout",
+__all__ = ["block_matrices", "SlopeLayout", "SlopeObjective", "SlopeData", "CholeskyMap", "make_layout",
            "slope_data", "boundary_notes"]
 
 #: One block's pieces around ``B = (I - A)^-1`` over its modelled variables:
@@ -70,7 +70,8 @@ def make_layout(pt: ParTable, data: ClusterData) -> SlopeLayout:
     return SlopeLayout(cond, ys, w, z, r, dict(pt.slopes))
 
 
-def _matrices(bs: BlockSpec, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def block_matrices(bs: BlockSpec, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A block's RAM matrices (A, S, alpha) at theta."""
     dt = theta.dtype
     A = bs.A0.astype(dt)
     r, c, p = bs.A_free
@@ -127,12 +128,15 @@ def slope_data(data: ClusterData, layout: SlopeLayout) -> SlopeData:
 class SlopeObjective:
     """Conditional log-likelihood of a random-slope model as a function of theta."""
 
-    def __init__(self, pt: ParTable, spec: ModelSpec, data: ClusterData) -> None:
+    def __init__(self, pt: ParTable, spec: ModelSpec, data: ClusterData,
+                 layout: SlopeLayout | None = None) -> None:
         self.pt = pt
         self.spec = spec
         self.data = data
         self.meanstructure = True
-        self.layout = make_layout(pt, data)
+        # (the quadrature objective passes its own: slopes on latent covariates are
+        # random effects in r without a column of K)
+        self.layout = make_layout(pt, data) if layout is None else layout
         self.sdata = slope_data(data, self.layout)
         lay = self.layout
         self._iw, self._ib = spec.block_of(WITHIN), spec.block_of(BETWEEN)
@@ -160,7 +164,7 @@ class SlopeObjective:
         out: list[_BlockPieces] = []
         for bs, endo, cond in ((self.spec.blocks[self._iw], self._w_endo, self._w_cond),
                                (self.spec.blocks[self._ib], self._b_endo, self._b_cond)):
-            A, S, alpha = _matrices(bs, theta)
+            A, S, alpha = block_matrices(bs, theta)
             B = np.linalg.inv(np.eye(len(endo)) - A[np.ix_(endo, endo)])
             out.append((B, alpha[endo], A[np.ix_(endo, cond)], S[np.ix_(endo, endo)]))
         return out
