@@ -135,3 +135,10 @@ def test_differenced_gradient_is_accurate(rs3_fit):
                     - obj.cluster_loglik(theta - e, ad).sum()) / (2 * h)
         rich = (4 * d(1e-3) - d(2e-3)) / 3
         assert g[i] == pytest.approx(rich, rel=1e-5, abs=1e-4)
+
+
+def test_two_slopes_mlr(rs_sim):
+    """RS4: two random slopes regressed on w, MLR (cluster-robust sandwich)."""
+    ref = _ref("RS4_two_slopes_mlr")
+    res = ms.fit(ref["model_syntax"], rs_sim, cluster="cluster", estimator="MLR")
+    compare(res, ref)

@@ -29,6 +29,7 @@ from msem_nb.estimation.moment_terms import moment_jacobian
 from msem_nb.likelihood.missing import casewise_single, clusterwise_twolevel
 from msem_nb.likelihood.objective import Objective
 from msem_nb.likelihood.protocol import DataMoments
+from msem_nb.likelihood.slopes import SlopeObjective
 
 # RobustInfo lives with Estimation (its ``robust`` field) and is kept importable from here
 __all__ = ["RobustInfo", "unit_scores", "mlr_estimation", "vech_units"]
@@ -96,9 +97,21 @@ def mlr_estimation(est: Estimation) -> Estimation:
 
     The model-based covariance and the meat are kept in ``est.robust``.
     """
-    if not isinstance(est.objective, Objective):
-        raise ModelSpecificationError("estimator='MLR' is not available for random-slope "
-                                      "models yet; use estimator='ML'")
+    obj = est.objective
+    if isinstance(obj, SlopeObjective):
+        # random slopes: cluster scores by central differences of the per-cluster
+        # log-likelihood terms, at the estimates in the caller's parameters
+        if est.vcov is None:
+            return est
+        Sc = obj.cluster_scores(est.theta)
+        if Sc is None:
+            return dataclasses.replace(est, vcov=None)
+        meat = Sc.T @ Sc
+        return dataclasses.replace(est, vcov=est.vcov @ meat @ est.vcov,
+                                   robust=RobustInfo(meat, est.vcov, len(Sc)))
+    if not isinstance(obj, Objective):
+        raise ModelSpecificationError("estimator='MLR' is not available for this "
+                                      "objective; use estimator='ML'")
     if est.vcov is None:
         return est
     inner = est.internal
@@ -114,7 +127,7 @@ def mlr_estimation(est: Estimation) -> Estimation:
         J = inner.jacobian
         return dataclasses.replace(est, vcov=J @ (V @ meat @ V) @ J.T,
                                    robust=RobustInfo(meat, V, len(S)))
-    S = unit_scores(est.objective, est.theta)
+    S = unit_scores(obj, est.theta)
     meat = S.T @ S
     V = est.vcov
     info = RobustInfo(meat, V, len(S))

@@ -239,13 +239,19 @@ class LatentSlopeObjective(SlopeObjective):
         theta = np.asarray(theta, dtype=float)
         ad = self.adaptation(theta) if ad is None else ad
         out = np.empty((self.sdata.nclusters, len(theta)))
+        f0: np.ndarray | None = None
         for i in range(len(theta)):
             h = 1e-5 * max(1.0, abs(theta[i]))
             e = np.zeros(len(theta))
             e[i] = h
             fp = self.cluster_loglik(theta + e, ad)
             fm = self.cluster_loglik(theta - e, ad)
-            if not (np.isfinite(fp).all() and np.isfinite(fm).all()):
+            # one-sided next to the edge of the positive semidefinite cone
+            if np.isfinite(fp).all() and np.isfinite(fm).all():
+                out[:, i] = (fp - fm) / (2 * h)
+            elif np.isfinite(fp).all() or np.isfinite(fm).all():
+                f0 = f0 if f0 is not None else self.cluster_loglik(theta, ad)
+                out[:, i] = (fp - f0) / h if np.isfinite(fp).all() else (f0 - fm) / h
+            else:
                 return None
-            out[:, i] = (fp - fm) / (2 * h)
         return out
