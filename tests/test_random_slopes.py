@@ -172,9 +172,8 @@ def test_center_option_is_applied_and_recorded(demo):
 
 
 @pytest.mark.parametrize("model, match", [
-    ("level: within\n f =~ y2 + y3 + y4\n s | y1 ~ f\nlevel: between\n y1 ~ w1",
-     "latent covariate"),
-    ("level: within\n s | y1 ~ x1\nlevel: between\n y1 ~ x1", "also appears in the between"),
+    # (slopes on latent covariates and on both-level covariates were refused here until
+    # issue 14; they are fitted now: tests/test_slopes_lavdev.py)
     ("level: within\n y2 | y1 ~ x1\nlevel: between\n y1 ~ w1\n y2 ~ w1", "slope name"),
     ("level: within\n x2 | y1 ~ x1\n y1 ~ x2\nlevel: between\n y1 ~ w1", "give the slope"),
     ("level: within\n y1 ~ x1\nlevel: between\n s | y1 ~ w1", "between block"),

@@ -50,9 +50,11 @@ from msem_nb.estimation.units import Units, choose_units, with_fixed
 from msem_nb.likelihood.objective import Objective
 from msem_nb.likelihood.protocol import LogLikelihood
 from msem_nb.likelihood.slopes import CholeskyMap, SlopeObjective, boundary_notes
+from msem_nb.likelihood.slopes_latent import DEFAULT_NODES, LatentSlopeObjective, latent_slopes
 from msem_nb.likelihood.threelevel_objective import ThreeLevelObjective
 from msem_nb.messages import notify
 from msem_nb.model.partable import ParTable
+from msem_nb.model.slope_rules import check_conditioned
 from msem_nb.model.spec import ModelSpec, build_spec
 
 __all__ = ["Estimation", "Internal", "RobustInfo", "estimate", "count_moments",
@@ -382,7 +384,9 @@ def _estimate_slopes(pt: ParTable, data: ClusterData, control: Mapping[str, Any]
     fixed_values, sat_x, _, h1 = exogenous_values(pt, data)
     spec = build_spec(pt, fixed_values)
     # the random-slope likelihood is already conditional on the covariates
-    obj = SlopeObjective(pt, spec, data)
+    obj = (LatentSlopeObjective(pt, spec, data, int(control.get("quadrature", DEFAULT_NODES)))
+           if latent_slopes(pt, data) else SlopeObjective(pt, spec, data))
+    check_conditioned(pt.records, obj.layout.cond + obj.layout.w)
     theta0 = control.get("start")
     if theta0 is None:
         theta0 = start_values(pt, spec, data)

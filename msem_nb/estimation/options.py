@@ -26,6 +26,8 @@ CONTROL_KEYS = {
     "gtol": "BFGS's gradient tolerance per observation (default 1e-5)",
     "start": "a full start vector of the free parameters",
     "se": "False skips the information matrix (point estimates only)",
+    "quadrature": "Gauss-Hermite nodes per dimension for random slopes on latent "
+                  "covariates (default 9)",
 }
 _CENTER = ("cluster", "grand")
 

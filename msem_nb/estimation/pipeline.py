@@ -117,9 +117,6 @@ def fit_prepared(pt: ParTable, data: SingleData | ClusterData | ThreeLevelData,
     if data.incomplete and pt.slopes:
         raise ModelSpecificationError("random slopes with missing values (missing='fiml') "
                                       "are not available yet; use missing='listwise'")
-    if options.estimator == "MLR" and pt.slopes:
-        raise ModelSpecificationError("estimator='MLR' is not available for random-slope "
-                                      "models yet; use estimator='ML'")
     est = estimate(pt, data, control=dict(options.control), information=information)
     if options.estimator == "MLR":
         est = mlr_estimation(est)

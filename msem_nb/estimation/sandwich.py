@@ -30,6 +30,7 @@ from msem_nb.estimation.moment_terms import moment_jacobian
 from msem_nb.likelihood.missing import casewise_single, clusterwise_twolevel
 from msem_nb.likelihood.objective import Objective
 from msem_nb.likelihood.protocol import DataMoments
+from msem_nb.likelihood.slopes import SlopeObjective
 from msem_nb.likelihood.threelevel_objective import ThreeLevelObjective
 
 # RobustInfo lives with Estimation (its ``robust`` field) and is kept importable from here
@@ -99,9 +100,20 @@ def mlr_estimation(est: Estimation) -> Estimation:
     The model-based covariance and the meat are kept in ``est.robust``.
     """
     obj = est.objective
+    if isinstance(obj, SlopeObjective):
+        # random slopes: cluster scores by central differences of the per-cluster
+        # log-likelihood terms, at the estimates in the caller's parameters
+        if est.vcov is None:
+            return est
+        Sc = obj.cluster_scores(est.theta)
+        if Sc is None:
+            return dataclasses.replace(est, vcov=None)
+        meat = Sc.T @ Sc
+        return dataclasses.replace(est, vcov=est.vcov @ meat @ est.vcov,
+                                   robust=RobustInfo(meat, est.vcov, len(Sc)))
     if not isinstance(obj, (Objective, ThreeLevelObjective)):
-        raise ModelSpecificationError("estimator='MLR' is not available for random-slope "
-                                      "models yet; use estimator='ML'")
+        raise ModelSpecificationError("estimator='MLR' is not available for this "
+                                      "objective; use estimator='ML'")
     if est.vcov is None:
         return est
     inner = est.internal

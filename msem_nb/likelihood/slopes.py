@@ -38,7 +38,7 @@ from msem_nb.model.implied import BlockMoments, model_moments
 from msem_nb.model.partable import ParTable
 from msem_nb.model.spec import BlockSpec, ModelSpec
 
-__all__ = ["SlopeLayout", "SlopeObjective", "SlopeData", "CholeskyMap", "make_layout",
+__all__ = ["block_matrices", "SlopeLayout", "SlopeObjective", "SlopeData", "CholeskyMap", "make_layout",
            "slope_data", "boundary_notes"]
 
 #: One block's pieces around ``B = (I - A)^-1`` over its modelled variables:
@@ -70,7 +70,8 @@ def make_layout(pt: ParTable, data: ClusterData) -> SlopeLayout:
     return SlopeLayout(cond, ys, w, z, r, dict(pt.slopes))
 
 
-def _matrices(bs: BlockSpec, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def block_matrices(bs: BlockSpec, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A block's RAM matrices (A, S, alpha) at theta."""
     dt = theta.dtype
     A = bs.A0.astype(dt)
     r, c, p = bs.A_free
@@ -127,12 +128,15 @@ def slope_data(data: ClusterData, layout: SlopeLayout) -> SlopeData:
 class SlopeObjective:
     """Conditional log-likelihood of a random-slope model as a function of theta."""
 
-    def __init__(self, pt: ParTable, spec: ModelSpec, data: ClusterData) -> None:
+    def __init__(self, pt: ParTable, spec: ModelSpec, data: ClusterData,
+                 layout: SlopeLayout | None = None) -> None:
         self.pt = pt
         self.spec = spec
         self.data = data
         self.meanstructure = True
-        self.layout = make_layout(pt, data)
+        # (the quadrature objective passes its own: slopes on latent covariates are
+        # random effects in r without a column of K)
+        self.layout = make_layout(pt, data) if layout is None else layout
         self.sdata = slope_data(data, self.layout)
         lay = self.layout
         self._iw, self._ib = spec.block_of(WITHIN), spec.block_of(BETWEEN)
@@ -160,7 +164,7 @@ class SlopeObjective:
         out: list[_BlockPieces] = []
         for bs, endo, cond in ((self.spec.blocks[self._iw], self._w_endo, self._w_cond),
                                (self.spec.blocks[self._ib], self._b_endo, self._b_cond)):
-            A, S, alpha = _matrices(bs, theta)
+            A, S, alpha = block_matrices(bs, theta)
             B = np.linalg.inv(np.eye(len(endo)) - A[np.ix_(endo, endo)])
             out.append((B, alpha[endo], A[np.ix_(endo, cond)], S[np.ix_(endo, endo)]))
         return out
@@ -205,8 +209,8 @@ class SlopeObjective:
                 "H_z": Hz}
 
     # -- the likelihood given the quantities -----------------------------
-    def _loglik_q(self, Q: Mapping[str, np.ndarray],
-                  gradient: bool) -> tuple[float, dict[str, np.ndarray] | None]:
+    def _loglik_q(self, Q: Mapping[str, np.ndarray], gradient: bool,
+                  per_cluster: bool = False) -> tuple[float, dict[str, np.ndarray] | None]:
         sd = self.sdata
         M, n, t = sd.M, sd.n, sd.t
         J = sd.nclusters
@@ -246,6 +250,9 @@ class SlopeObjective:
         Pinv = 0.5 * (Pinv + np.swapaxes(Pinv, 1, 2))
         h = np.einsum("jrs,js->jr", Pinv, b)
         N = n.sum()
+        if per_cluster:
+            self._terms = -0.5 * (n * (py * LOG2PI + logdet_w) + logdet_IPC + q
+                                  - np.einsum("jr,jr->j", b, h))
         ll = -0.5 * (N * py * LOG2PI + N * logdet_w + logdet_IPC.sum()
                      + q.sum() - np.einsum("jr,jr->", b, h))
         if pz:
@@ -258,6 +265,10 @@ class SlopeObjective:
             dz = t[:, 1 + len(lay.w):] - tw @ Q["H_z"].T
             ll += -0.5 * (J * (pz * LOG2PI + 2 * np.log(np.diag(Lz)).sum())
                           + np.einsum("jr,rs,js->", dz, Zi, dz))
+            if per_cluster:
+                self._terms = self._terms - 0.5 * (
+                    pz * LOG2PI + 2 * np.log(np.diag(Lz)).sum()
+                    + np.einsum("jr,rs,js->j", dz, Zi, dz))
         if not gradient:
             return ll, None
 
@@ -311,6 +322,33 @@ class SlopeObjective:
         if grads is None:
             return ll, None
         return ll, self.pullback(theta, grads, blocks)
+
+    def cluster_loglik(self, theta: np.ndarray) -> np.ndarray:
+        """Per-cluster log-likelihood terms (J,) at theta (-inf where undefined)."""
+        self._terms = np.full(self.sdata.nclusters, -np.inf)
+        self._loglik_q(self.quantities(np.asarray(theta, dtype=float)), False, True)
+        return self._terms
+
+    def cluster_scores(self, theta: np.ndarray) -> np.ndarray | None:
+        """(J, npar) derivatives of the per-cluster terms (MLR's scores), by central
+        differences of :meth:`cluster_loglik`."""
+        theta = np.asarray(theta, dtype=float)
+        out = np.empty((self.sdata.nclusters, len(theta)))
+        f0: np.ndarray | None = None
+        for i in range(len(theta)):
+            h = 1e-5 * max(1.0, abs(theta[i]))
+            e = np.zeros(len(theta))
+            e[i] = h
+            fp, fm = self.cluster_loglik(theta + e), self.cluster_loglik(theta - e)
+            # one-sided next to the edge of the positive semidefinite cone
+            if np.isfinite(fp).all() and np.isfinite(fm).all():
+                out[:, i] = (fp - fm) / (2 * h)
+            elif np.isfinite(fp).all() or np.isfinite(fm).all():
+                f0 = f0 if f0 is not None else self.cluster_loglik(theta)
+                out[:, i] = (fp - f0) / h if np.isfinite(fp).all() else (f0 - fm) / h
+            else:
+                return None
+        return out
 
     def pullback(self, theta: np.ndarray, grads: Mapping[str, np.ndarray],
                  blocks: list[_BlockPieces] | None = None) -> np.ndarray:

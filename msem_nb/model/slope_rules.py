@@ -10,13 +10,14 @@ what to write instead.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Mapping
+from typing import Any, Sequence
 
 from msem_nb.errors import ModelSpecificationError
 from msem_nb.model.blocks import BlockKey
 from msem_nb.syntax.parser import Statement
 
-__all__ = ["slope_block", "check_slopes"]
+__all__ = ["slope_block", "check_slopes", "check_conditioned"]
 
 
 def slope_block(keys: Sequence[BlockKey]) -> int | None:
@@ -53,32 +54,28 @@ def check_slopes(blocks_stmts: Sequence[Sequence[Statement]],
         raise ModelSpecificationError("random slopes need a 'level: between' block")
     within_names = {s.lhs for s in blocks_stmts[low]} | {
         t.name for s in blocks_stmts[low] for t in s.rhs}
-    between_names = {s.lhs for s in blocks_stmts[up]} | {
-        t.name for s in blocks_stmts[up] for t in s.rhs}
     lv_names = {s.lhs for st in blocks_stmts for s in st if s.op == "=~"}
     for s in blocks_stmts[low]:
         if s.op != "|~":
             continue
-        x = s.rhs[0].name
         if s.slope in within_names or s.slope in lv_names:
             raise ModelSpecificationError(
                 f"line {s.line}: the slope name '{s.slope}' is also used as a variable of the "
                 "within block. A random slope is a variable of the between level (use it "
                 f"there, e.g. '{s.slope} ~ w', '{s.slope} ~~ y'); if '{s.slope}' is a column "
                 "of the data, give the slope another name")
-        if x in lv_names:
-            raise ModelSpecificationError(
-                f"line {s.line}: random slopes on a latent covariate ('{x}') need numerical "
-                "integration and are not supported yet; use an observed covariate")
-        if x in between_names:
-            raise ModelSpecificationError(
-                f"line {s.line}: the covariate '{x}' of random slope '{s.slope}' also appears in "
-                "the between block; a random slope on a covariate with a latent between part "
-                "needs numerical integration and is not supported yet. Centre it within "
-                f"clusters (center={{'{x}': 'cluster'}}) and use its cluster mean as a separate "
-                "between-level variable instead")
-        if s.lhs in lv_names:
-            raise ModelSpecificationError(
-                f"line {s.line}: random slopes of latent outcomes ('{s.lhs}') are not supported "
-                "yet; use an observed outcome")
     return tuple(slopes)
+
+
+def check_conditioned(records: Sequence[Mapping[str, Any]], conditioned: Sequence[str]) -> None:
+    """Refuse free means, variances or covariances of covariates a random-slope
+    likelihood conditions on (``fixed_x=False``): they never enter that likelihood, so
+    they would be counted as parameters without being estimated."""
+    cond = set(conditioned)
+    bad = sorted({r["lhs"] for r in records if r["free"] and r["op"] in ("~~", "~1")
+                  and (r["lhs"] in cond or r["rhs"] in cond)})
+    if bad:
+        raise ModelSpecificationError(
+            "fixed_x=False is not available for random-slope models: their likelihood is "
+            "conditional on the covariates (" + ", ".join(bad) + "), whose means, variances "
+            "and covariances never enter it; use fixed_x=True (the default), as lavaan does")

@@ -320,6 +320,13 @@ class _Parser(SourceText):
     ) -> list[Statement]:
         lhs = self._lhs_names(left, op)
         terms = self.terms.parse(right, op, allow_intercept=op.value == "~")
+        random = [t for t in terms if t.rv is not None]
+        if random and op.value != "~":
+            raise self.error(
+                "rv(...) makes a regression coefficient a random slope and is allowed "
+                f"after '~' only (as in 'y ~ rv(\"s1\")*x'), not after '{op.value}'",
+                random[0].first)
+        terms = [t for t in terms if t.rv is None]
         regular = tuple(t.term for t in terms if not t.is_intercept)
         intercepts = [t for t in terms if t.is_intercept]
         intercept_first = bool(intercepts) and terms[0].is_intercept
@@ -342,6 +349,10 @@ class _Parser(SourceText):
                 else:
                     parts.append(icpt)
             out.extend(parts)
+            # lavaan's y ~ rv("s")*x is the statement s | y ~ x
+            out.extend(Statement(name.value, "|~", (t.term,), level, t.first.line,
+                                 t.first.col, slope=t.rv.value)
+                       for t in random if t.rv is not None)
         return out
 
     def _random_slope(self, toks: list[Token], level: str | None) -> Statement:

@@ -6,7 +6,10 @@ read first and given its role once the last one, the variable, is known:
 - a number fixes the parameter (``0.5*x``; ``-1*x`` too);
 - a name labels it (``a*x``);
 - ``NA`` frees it (``NA*x``, e.g. a marker loading);
-- ``start(0.3)`` gives its starting value.
+- ``start(0.3)`` gives its starting value;
+- ``rv("s1")`` (lavaan's random-slope modifier) makes the coefficient a random
+  slope named ``s1``, a latent variable of the between level; the parser
+  turns ``y ~ rv("s1")*x`` into the statement ``s1 | y ~ x``.
 
 Repeating the same modifier is allowed; two different values for one slot,
 or ``NA`` with a fixed value, are errors. Group modifiers (``c(...)``) are
@@ -24,6 +27,7 @@ from msem_nb.syntax.statements import Term
 from msem_nb.syntax.tokens import (
     NAME,
     NUMBER,
+    STRING,
     ErrorReporter,
     Token,
     TokenCursor,
@@ -37,7 +41,7 @@ __all__ = ["ParsedTerm", "TermParser"]
 
 _T = TypeVar("_T", float, str)
 
-_FactorKind = Literal["number", "name", "na", "start"]
+_FactorKind = Literal["number", "name", "na", "start", "rv"]
 
 
 @dataclass(frozen=True)
@@ -67,12 +71,15 @@ class ParsedTerm:
         The variable name (or ``1``).
     has_modifiers : bool
         True when the term had ``*`` modifiers (label, value, ``NA``, start).
+    rv : Token or None
+        The slope name of an ``rv("s")`` modifier (a random coefficient).
     """
 
     term: Term
     first: Token
     target: Token
     has_modifiers: bool
+    rv: Token | None = None
 
     @property
     def is_intercept(self) -> bool:
@@ -167,8 +174,21 @@ class TermParser:
         label: str | None = None
         start: float | None = None
         free = False
+        rv: Token | None = None
         for mod in modifiers:
-            if mod.kind == "na":
+            if mod.kind == "rv":
+                if rv is not None and rv.value != mod.name:
+                    raise self.p.error(
+                        f"conflicting random-slope names for {name!r}: {rv.value!r} and "
+                        f"{mod.name!r}", mod.tok)
+                rv = mod.tok
+                if len(modifiers) > 1:
+                    raise self.p.error(
+                        f"rv(\"{mod.name}\") makes the coefficient of {name!r} a random "
+                        "slope; it cannot also carry a label, a fixed or a start value "
+                        f"(constrain the slope at the between level instead, e.g. "
+                        f"'{mod.name} ~ 0.5*1')", mod.tok)
+            elif mod.kind == "na":
                 if fixed is not None:
                     raise self.p.error(
                         f"'NA' (free) conflicts with the fixed value "
@@ -198,7 +218,7 @@ class TermParser:
             line=target.tok.line,
             col=target.tok.col,
         )
-        return ParsedTerm(term, first, target.tok, bool(modifiers))
+        return ParsedTerm(term, first, target.tok, bool(modifiers) and rv is None, rv)
 
     def _merge(self, old: _T | None, new: _T, noun: str, name: str, tok: Token) -> _T:
         # Repeating the same modifier ("a*a*x") is harmless; two different
@@ -221,7 +241,7 @@ class TermParser:
             raise self.p.error(
                 f"expected {wanted}, found {describe(target.tok)}", target.tok
             )
-        shown = "NA" if target.kind == "na" else "start(...)"
+        shown = {"na": "NA", "start": "start(...)", "rv": "rv(...)"}[target.kind]
         raise self.p.error(
             f"expected '*' and a variable name after '{shown}'", target.tok
         )
@@ -257,10 +277,12 @@ class TermParser:
                 "single group (use a label like a*x or a value like 0.5*x)",
                 func,
             )
+        if func.value == "rv":
+            return self._rv_call(cur, func)
         if func.value != "start":
             raise self.p.error(
                 f"modifier '{func.value}(...)' is not supported: use a label "
-                "(a*x), a fixed value (0.5*x), NA*x or start(0.5)*x",
+                "(a*x), a fixed value (0.5*x), NA*x, start(0.5)*x or rv(\"s1\")*x",
                 func,
             )
         paren = cur.take()
@@ -281,3 +303,18 @@ class TermParser:
                 f"expected ')' to close start(...), found {describe(close)}", close
             )
         return _Factor("start", func, sign * float(tok.value))
+
+    def _rv_call(self, cur: TokenCursor, func: Token) -> _Factor:
+        """``rv("s1")`` (or ``rv(s1)``): the name of a random slope."""
+        paren = cur.take()
+        tok = cur.next()
+        if tok is None or tok.kind not in (STRING, NAME) or not tok.value:
+            where = tok if tok is not None else paren
+            raise self.p.error('expected a slope name inside rv(...), as in rv("s1")', where)
+        close = cur.next()
+        if not is_op(close, ")"):
+            if close is None:
+                raise self.p.error("unclosed '(' in rv(...)", paren)
+            raise self.p.error(f"expected ')' to close rv(...), found {describe(close)}",
+                               close)
+        return _Factor("rv", Token(NAME, tok.value, tok.line, tok.col))

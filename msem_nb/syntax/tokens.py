@@ -31,6 +31,7 @@ __all__ = [
     "Token",
     "NAME",
     "NUMBER",
+    "STRING",
     "OP",
     "NEWLINE",
     "EOF",
@@ -116,6 +117,8 @@ class ModelSyntaxError(MsemError):
 
 NAME = "name"
 NUMBER = "number"
+#: a double- or single-quoted literal, as in lavaan's ``rv("s1")``
+STRING = "string"
 OP = "op"
 NEWLINE = "newline"
 EOF = "eof"
@@ -323,6 +326,16 @@ def tokenize(text: str) -> list[Token]:
                 tokens.append(_quoted_name(line, lineno, pos))
                 pos = tokens[-1].end_col - 1
                 continue
+            # a quoted literal only as the argument of rv(...): elsewhere a
+            # quote stays an unexpected character (nothing is a string to evaluate)
+            if ch in "\"'" and len(tokens) >= 2 and tokens[-1].kind == OP \
+                    and tokens[-1].value == "(" and tokens[-2].value == "rv":
+                close = line.find(ch, pos + 1)
+                if close < 0:
+                    raise ModelSyntaxError(f"unclosed quote {ch}", lineno, col, line)
+                tokens.append(Token(STRING, line[pos + 1:close], lineno, col))
+                pos = close + 1
+                continue
             number = _NUMBER_RE.match(line, pos)
             if number:
                 end = number.end()
@@ -399,6 +412,8 @@ def describe(tok: Token) -> str:
     """
     if tok.kind == NUMBER:
         return f"number '{tok.value}'"
+    if tok.kind == STRING:
+        return f"string '{tok.value}'"
     if tok.kind in (NEWLINE, EOF):
         return "the end of the statement"
     if tok.quoted:

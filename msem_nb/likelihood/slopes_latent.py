@@ -1,0 +1,257 @@
+"""Random slopes on latent covariates and on the latent within part of both-level covariates.
+
+A slope ``s`` of ``y`` on a within-level latent variable ``x`` (or on the
+within part of an observed covariate that also appears at the between level:
+latent centring, Rockwood 2020, section 4) multiplies two random variables.
+Split the between random effects into the linear ones ``r`` (between parts of
+the outcomes, slopes on observed covariates) and these nonlinear slopes
+``s``. Given ``s_j`` the within model is the ordinary one with
+``A_W(s_j) = A_W + sum_e s_je E_e`` (``E_e`` the cell ``(y_e, x_e)``), so
+
+    y_ij | s_j, r_j ~ N(a(s_j) + Pi(s_j) c_ij + Z_ij(s_j) r_j, Sigma_W(s_j))
+
+(the quantities of :mod:`msem_nb.likelihood.slopes` with
+``F(s) = [(I - A_W(s))^-1]_(y rows)``), and with ``(s, r)`` jointly normal
+given ``t_j = (1, w_j, z_j)``, written with the Cholesky factor of their
+covariance ordered ``(s, r)``, ``s = mu_s + L_ss u``,
+``r | u ~ N(mu_r + L_rs u, L_rr L_rr')`` for ``u ~ N(0, I_q)``. The linear
+effects are integrated analytically (Woodbury, as in ``slopes``), ``u``
+numerically:
+
+    l_j = log integral exp( log f(y_j | u) + log phi_q(u) ) du
+
+by adaptive Gauss-Hermite quadrature (:mod:`msem_nb.likelihood.quadrature`:
+nodes at each cluster's mode of the integrand, scaled by its curvature).
+The adaptation is held fixed while theta moves less than ``_READAPT``, so that the
+differenced gradient and Hessian are those of one smooth function of theta.
+
+The gradient is by central differences of this function (the adaptation fixed),
+the Hessian by differencing that gradient (``estimation.optimize``); the
+per-cluster terms give MLR's scores the same way.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, overload
+
+import numpy as np
+
+from msem_nb.data.complete import ClusterData
+from msem_nb.likelihood.complete import LOG2PI
+from msem_nb.likelihood.quadrature import Adaptation, GaussHermite, adapt, log_integrals
+from msem_nb.likelihood.slopes import SlopeLayout, SlopeObjective, block_matrices
+from msem_nb.model.blocks import BETWEEN, WITHIN
+from msem_nb.model.partable import ParTable
+from msem_nb.model.spec import ModelSpec
+
+__all__ = ["latent_slopes", "LatentSlopeObjective", "DEFAULT_NODES"]
+
+#: Gauss-Hermite nodes per dimension (tests/test_slopes_lavdev.py shows the
+#: log-likelihood moves by less than 1e-4 when they are doubled)
+DEFAULT_NODES = 9
+_READAPT = 1e-3
+_CHUNK = 200_000
+
+
+def latent_slopes(pt: ParTable, data: ClusterData) -> dict[str, tuple[str, str]]:
+    """The random slopes whose covariate is latent at the within level: a latent
+    variable, or an observed covariate that also has a between part."""
+    bw = pt.blocks[pt.block_of(WITHIN)]
+    return {s: (y, x) for s, (y, x) in pt.slopes.items() if x in bw.lv or x in data.both}
+
+
+def _layout(pt: ParTable, data: ClusterData, nl: dict[str, tuple[str, str]]) -> SlopeLayout:
+    bw, bb = pt.blocks[pt.block_of(WITHIN)], pt.blocks[pt.block_of(BETWEEN)]
+    lin = {s: yx for s, yx in pt.slopes.items() if s not in nl}
+    slope_x = {x for _, x in lin.values()}
+    cond = tuple(v for v in bw.ov if v in slope_x or (v in bw.ov_x and v not in data.both))
+    ys = tuple(v for v in bw.ov if v not in cond)
+    w = tuple(v for v in bb.ov if v in bb.ov_x and v in data.between_only)
+    z = tuple(v for v in bb.ov if v in data.between_only and v not in w)
+    r = tuple(v for v in bb.ov if v in ys) + tuple(lin) + tuple(nl)
+    return SlopeLayout(cond, ys, w, z, r, lin)
+
+
+class LatentSlopeObjective(SlopeObjective):
+    """Marginal log-likelihood with slopes on latent covariates (see the module docstring)."""
+
+    def __init__(self, pt: ParTable, spec: ModelSpec, data: ClusterData,
+                 nodes: int = DEFAULT_NODES) -> None:
+        self.nl = latent_slopes(pt, data)
+        super().__init__(pt, spec, data, _layout(pt, data, self.nl))
+        lay = self.layout
+        bw = spec.blocks[self._iw]
+        endo = [bw.names[i] for i in self._w_endo]
+        self._cells = [(endo.index(y), endo.index(x)) for y, x in self.nl.values()]
+        q = len(self.nl)
+        self.q = q
+        self._n_idx = list(range(len(lay.r) - q, len(lay.r)))
+        self._l_idx = list(range(len(lay.r) - q))
+        self.rule = GaussHermite.make(nodes, q)
+        self.nodes = nodes
+        self._adapt: tuple[np.ndarray, Adaptation] | None = None
+
+    # -- pieces at theta -------------------------------------------------
+    def _pieces(self, theta: np.ndarray) -> dict[str, np.ndarray]:
+        bs = self.spec.blocks[self._iw]
+        A, S, alpha = block_matrices(bs, theta)
+        E, C = self._w_endo, self._w_cond
+        Q = self.quantities(theta)
+        phi, H = Q["phi"], Q["H"]
+        order = self._n_idx + self._l_idx
+        P = phi[np.ix_(order, order)]
+        P = 0.5 * (P + P.T)
+        jitter = 1e-10 * max(1.0, float(np.abs(np.diag(P)).max()))
+        w, V = np.linalg.eigh(P)
+        if w.min() < -1e-8 * max(1.0, float(w.max())):
+            raise np.linalg.LinAlgError("the random-effect covariance is not positive "
+                                        "semidefinite")
+        Lc = np.linalg.cholesky((V * np.maximum(w, 0)) @ V.T + jitter * np.eye(len(P)))
+        q = self.q
+        mt = self.sdata.t @ H.T
+        return {"AEE": A[np.ix_(E, E)], "aE": alpha[E], "AEC": A[np.ix_(E, C)],
+                "SEE": S[np.ix_(E, E)], "Lss": Lc[:q, :q], "Lrs": Lc[q:, :q],
+                "phi_c": Lc[q:, q:] @ Lc[q:, q:].T, "mu_s": mt[:, self._n_idx],
+                "mu_r": mt[:, self._l_idx], "phi_zz": Q["phi_zz"], "H_z": Q["H_z"]}
+
+    def _items(self, P: dict[str, np.ndarray], jidx: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """log f(y_j | u) + log phi(u) for items (cluster jidx[k], point u[k])."""
+        if len(jidx) > _CHUNK:
+            return np.concatenate([self._items(P, jidx[i:i + _CHUNK], u[i:i + _CHUNK])
+                                   for i in range(0, len(jidx), _CHUNK)])
+        lay = self.layout
+        py, q = len(lay.ys), self.q
+        nK = len(jidx)
+        s = P["mu_s"][jidx] + u @ P["Lss"].T
+        A = np.broadcast_to(P["AEE"], (nK,) + P["AEE"].shape).copy()
+        for e, (yi, xi) in enumerate(self._cells):
+            A[:, yi, xi] += s[:, e]
+        k = A.shape[1]
+        B = np.linalg.inv(np.eye(k) - A)
+        FE = B[:, self._w_yrows]                                   # (K, py, k)
+        a = FE @ P["aE"]
+        Pi = FE @ P["AEC"]
+        sig = FE @ P["SEE"] @ np.swapaxes(FE, 1, 2)
+        try:
+            Lw = np.linalg.cholesky(sig)
+        except np.linalg.LinAlgError:
+            return np.full(nK, -np.inf)
+        logdet_w = 2 * np.log(np.diagonal(Lw, axis1=1, axis2=2)).sum(axis=1)
+        W = np.linalg.inv(sig)
+        L = np.concatenate([-a[:, :, None], -Pi, np.broadcast_to(np.eye(py), (nK, py, py))],
+                           axis=2)
+        r = len(self._l_idx)
+        Kz = np.zeros((nK, py, r, self.d))
+        for a_i, kk in self._k_int:
+            Kz[:, a_i, kk, 0] = 1.0
+        for e_pos, kk, c in self._k_slope:
+            Kz[:, :, kk, c] = FE[:, :, e_pos]
+        M = self.sdata.M[jidx]
+        n = self.sdata.n[jidx]
+        WK = np.einsum("kab,kbrc->karc", W, Kz)
+        C = np.einsum("kce,karc,kase->krs", M, Kz, WK, optimize=True)
+        WL = W @ L
+        uu = np.einsum("kce,karc,kae->kr", M, Kz, WL, optimize=True)
+        q0 = np.einsum("kce,kce->k", M, np.swapaxes(L, 1, 2) @ WL)
+        m = P["mu_r"][jidx] + u @ P["Lrs"].T
+        Cm = np.einsum("krs,ks->kr", C, m)
+        b = uu - Cm
+        qq = q0 - 2 * np.einsum("kr,kr->k", uu, m) + np.einsum("kr,kr->k", m, Cm)
+        IPC = np.eye(r) + P["phi_c"] @ C
+        sign, logdet_ipc = np.linalg.slogdet(IPC)
+        h = np.linalg.solve(IPC, (P["phi_c"] @ b[:, :, None]))[:, :, 0]
+        ll = -0.5 * (n * py * LOG2PI + n * logdet_w + logdet_ipc + qq
+                     - np.einsum("kr,kr->k", b, h))
+        ll = np.where(sign > 0, ll, -np.inf)
+        return ll - 0.5 * (q * LOG2PI + (u ** 2).sum(axis=1))
+
+    def _z_part(self, P: dict[str, np.ndarray]) -> np.ndarray:
+        """Per-cluster log density of the between-only outcomes given the covariates."""
+        lay = self.layout
+        pz = len(lay.z)
+        J = self.sdata.nclusters
+        if not pz:
+            return np.zeros(J)
+        t = self.sdata.t
+        tw = t[:, : 1 + len(lay.w)]
+        dz = t[:, 1 + len(lay.w):] - tw @ P["H_z"].T
+        Lz = np.linalg.cholesky(P["phi_zz"])
+        Zi = np.linalg.inv(P["phi_zz"])
+        return -0.5 * (pz * LOG2PI + 2 * np.log(np.diag(Lz)).sum()
+                       + np.einsum("jr,rs,js->j", dz, Zi, dz))
+
+    # -- the likelihood ---------------------------------------------------
+    def adaptation(self, theta: np.ndarray, refresh: bool = False) -> Adaptation:
+        """The rule's per-cluster centre and scale at theta (kept while theta stays near)."""
+        if not refresh and self._adapt is not None:
+            at, ad = self._adapt
+            if np.abs(theta - at).max() <= _READAPT:
+                return ad
+        P = self._pieces(theta)
+        start = None if self._adapt is None else self._adapt[1].mode
+        ad = adapt(lambda j, u: self._items(P, j, u), self.sdata.nclusters, self.q,
+                   start=start)
+        self._adapt = (np.array(theta, dtype=float), ad)
+        return ad
+
+    def cluster_loglik(self, theta: np.ndarray, ad: Adaptation | None = None) -> np.ndarray:
+        """Per-cluster log-likelihood terms (J,) at theta."""
+        theta = np.asarray(theta, dtype=float)
+        try:
+            P = self._pieces(theta)
+            ad = self.adaptation(theta) if ad is None else ad
+        except np.linalg.LinAlgError:
+            return np.full(self.sdata.nclusters, -np.inf)
+        return log_integrals(lambda j, u: self._items(P, j, u), ad, self.rule) \
+            + self._z_part(P)
+
+    @overload
+    def loglik(self, theta: np.ndarray, gradient: Literal[False] = False) -> float: ...
+
+    @overload
+    def loglik(self, theta: np.ndarray,
+               gradient: Literal[True]) -> tuple[float, np.ndarray | None]: ...
+
+    @overload
+    def loglik(self, theta: np.ndarray,
+               gradient: bool) -> float | tuple[float, np.ndarray | None]: ...
+
+    def loglik(self, theta: np.ndarray,
+               gradient: bool = False) -> float | tuple[float, np.ndarray | None]:
+        """Marginal log-likelihood (given the covariates), and its differenced gradient."""
+        theta = np.asarray(theta, dtype=float)
+        try:
+            ad = self.adaptation(theta)
+        except np.linalg.LinAlgError:
+            return (-np.inf, None) if gradient else -np.inf
+        ll = float(self.cluster_loglik(theta, ad).sum())
+        if not gradient:
+            return ll
+        if not np.isfinite(ll):
+            return ll, None
+        S = self.cluster_scores(theta, ad)
+        return ll, (None if S is None else S.sum(axis=0))
+
+    def cluster_scores(self, theta: np.ndarray,
+                       ad: Adaptation | None = None) -> np.ndarray | None:
+        """(J, npar) derivatives of the per-cluster terms, by central differences with
+        the adaptation held fixed."""
+        theta = np.asarray(theta, dtype=float)
+        ad = self.adaptation(theta) if ad is None else ad
+        out = np.empty((self.sdata.nclusters, len(theta)))
+        f0: np.ndarray | None = None
+        for i in range(len(theta)):
+            h = 1e-5 * max(1.0, abs(theta[i]))
+            e = np.zeros(len(theta))
+            e[i] = h
+            fp = self.cluster_loglik(theta + e, ad)
+            fm = self.cluster_loglik(theta - e, ad)
+            # one-sided next to the edge of the positive semidefinite cone
+            if np.isfinite(fp).all() and np.isfinite(fm).all():
+                out[:, i] = (fp - fm) / (2 * h)
+            elif np.isfinite(fp).all() or np.isfinite(fm).all():
+                f0 = f0 if f0 is not None else self.cluster_loglik(theta, ad)
+                out[:, i] = (fp - f0) / h if np.isfinite(fp).all() else (f0 - fm) / h
+            else:
+                return None
+        return out

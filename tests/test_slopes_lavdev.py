@@ -1,0 +1,144 @@
+"""Random slopes beyond observed outcomes on observed covariates (issue 14), against
+lavaan's development version (0.7-2.3170, the rv() modifier); fixtures and their R
+script in tests/fixtures/slopes_lavdev/."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import msem_nb as ms
+from msem_nb.errors import ModelSpecificationError
+from msem_nb.likelihood.slopes_latent import DEFAULT_NODES, LatentSlopeObjective
+from msem_nb.syntax import parse
+from msem_nb.syntax.tokens import ModelSyntaxError
+
+DIR = Path(__file__).parent / "fixtures" / "slopes_lavdev"
+
+
+def _ref(name):
+    return json.loads((DIR / f"{name}.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def rs_sim():
+    return pd.read_csv(DIR / "rs_sim.csv")
+
+
+def compare(res, ref, *, ll_tol=1e-3, se_rel=0.02):
+    """lavaan-dev's rows against ours: estimates within 1e-3 relative or 1% of the SE,
+    SEs within `se_rel`; the log-likelihood within `ll_tol`."""
+    assert res.converged
+    assert res.loglik == pytest.approx(ref["logl"], abs=ll_tol)
+    ours = res.estimates.set_index(["lhs", "op", "rhs", "level"])
+    levels = {1: "within", 2: "between"}
+    checked = 0
+    for row in ref["parameter_table"]:
+        if not row["se"]:   # fixed rows (and lavaan's zero placeholders of random paths)
+            continue
+        key = (row["lhs"], row["op"], row["rhs"], levels[row["level"]])
+        if key not in ours.index and row["op"] == "~~":
+            key = (row["rhs"], row["op"], row["lhs"], levels[row["level"]])
+        mine = ours.loc[key]
+        tol = max(1e-3 * abs(row["est"]), 0.01 * row["se"])
+        assert abs(mine["est"] - row["est"]) <= tol, key
+        assert mine["se"] == pytest.approx(row["se"], rel=se_rel), key
+        checked += 1
+    assert checked == ref["npar"]
+
+
+def test_rv_modifier_is_the_bar_form():
+    a = parse('level: 1\n fw =~ y1 + y2\n fw ~ rv("s1")*x1 + rv(\'s2\')*x2 + x3\n'
+              'level: 2\n fb =~ y1 + y2')
+    b = parse("level: 1\n fw =~ y1 + y2\n fw ~ x3\n s1 | fw ~ x1\n s2 | fw ~ x2\n"
+              "level: 2\n fb =~ y1 + y2")
+    assert a.statements == b.statements
+
+
+@pytest.mark.parametrize("text, message", [
+    ('level: 1\n y ~ rv("s1")*a*x\nlevel: 2\n y ~~ y', "cannot also carry a label"),
+    ('level: 1\n y ~~ rv("s1")*x\nlevel: 2\n y ~~ y', "allowed after '~' only"),
+    ('level: 1\n y ~ rv()*x\nlevel: 2\n y ~~ y', "expected a slope name inside rv"),
+    ('level: 1\n y ~ rv("s1"*x\nlevel: 2\n y ~~ y', "expected '\\)' to close rv"),
+    ('level: 1\n y ~ rv("s1)*x\nlevel: 2\n y ~~ y', "unclosed quote"),
+])
+def test_rv_modifier_errors(text, message):
+    with pytest.raises(ModelSyntaxError, match=message):
+        parse(text)
+
+
+def test_thresholds_still_told_apart():
+    with pytest.raises(ModelSyntaxError, match="thresholds"):
+        parse("y | t1 + t2")
+
+
+def test_latent_outcome_observed_covariate(rs_sim):
+    """RS1: fy ~ rv("s1")*z1 + z2 with fy =~ y1 + y2 + y3 (closed form)."""
+    ref = _ref("RS1_latent_outcome")
+    res = ms.fit(ref["model_syntax"], rs_sim, cluster="cluster")
+    compare(res, ref)
+
+
+def test_fixed_x_false_is_refused(rs_sim):
+    """The likelihood is conditional on the covariates: free covariate moments would be
+    parameters that never enter it (they used to be counted, with NaN standard errors)."""
+    with pytest.raises(ModelSpecificationError, match="fixed_x=False is not available"):
+        ms.fit('level: 1\n y1 ~ rv("s1")*z1 + z2\nlevel: 2\n y1 ~ w', rs_sim,
+               cluster="cluster", fixed_x=False)
+
+
+@pytest.fixture(scope="module")
+def rs3_fit(rs_sim):
+    ref = _ref("RS3_contextual")
+    return ref, ms.fit(ref["model_syntax"], rs_sim, cluster="cluster")
+
+
+def test_latent_centred_contextual_slope(rs3_fit):
+    """RS3: yc ~ rv("s1")*xc with xc at both levels: the slope multiplies xc's latent
+    within part (adaptive Gauss-Hermite over s1, the rest analytically)."""
+    ref, res = rs3_fit
+    compare(res, ref)
+    # lavaan-dev with 41 nodes instead of its 21: the same log-likelihood
+    ref41 = _ref("RS3_contextual_41")
+    assert res.loglik == pytest.approx(ref41["logl"], abs=1e-3)
+
+
+def test_default_nodes_are_enough(rs3_fit):
+    """The default rule against twice its nodes: the log-likelihood moves < 1e-4."""
+    _, res = rs3_fit
+    obj = res.estimation.objective
+    assert isinstance(obj, LatentSlopeObjective) and obj.nodes == DEFAULT_NODES
+    twice = LatentSlopeObjective(obj.pt, obj.spec, obj.data, 2 * DEFAULT_NODES)
+    fewer = LatentSlopeObjective(obj.pt, obj.spec, obj.data, 2)
+    theta = res.estimation.theta
+    assert abs(twice.loglik(theta) - obj.loglik(theta)) < 1e-4
+    # (and the rule is not trivially exact: two nodes are visibly off)
+    assert abs(fewer.loglik(theta) - obj.loglik(theta)) > 1e-4
+
+
+def test_differenced_gradient_is_accurate(rs3_fit):
+    """The gradient (central differences, adaptation fixed) against a Richardson
+    extrapolation of wider differences of the same function."""
+    _, res = rs3_fit
+    obj = res.estimation.objective
+    theta = res.estimation.theta + 0.01
+    ad = obj.adaptation(theta, refresh=True)
+    g = obj.loglik(theta, gradient=True)[1]
+    for i in range(len(theta)):
+        e = np.zeros(len(theta))
+
+        def d(h):
+            e[i] = h
+            return (obj.cluster_loglik(theta + e, ad).sum()
+                    - obj.cluster_loglik(theta - e, ad).sum()) / (2 * h)
+        rich = (4 * d(1e-3) - d(2e-3)) / 3
+        assert g[i] == pytest.approx(rich, rel=1e-5, abs=1e-4)
+
+
+def test_two_slopes_mlr(rs_sim):
+    """RS4: two random slopes regressed on w, MLR (cluster-robust sandwich)."""
+    ref = _ref("RS4_two_slopes_mlr")
+    res = ms.fit(ref["model_syntax"], rs_sim, cluster="cluster", estimator="MLR")
+    compare(res, ref)
