@@ -18,6 +18,7 @@ from msem_nb.inference.defined import defined_delta
 from msem_nb.inference.fitmeasures import baseline_fit, fit_measures
 from msem_nb.inference.improper import Finding, detect_improper
 from msem_nb.inference.intervals import bootstrap, monte_carlo
+from msem_nb.inference.levelfit import level_specific_fit
 from msem_nb.inference.modindices import modification_indices
 from msem_nb.inference.residuals import Residuals
 from msem_nb.inference.residuals import residuals as level_residuals
@@ -68,6 +69,9 @@ class FitResult:
     fit_measures : dict
         loglik, npar, chisq, df, pvalue, cfi, tli, rmsea, srmr (and
         srmr_within, srmr_between for two-level models), aic, bic, ...
+        Two-level models also get the level-specific fit of Ryu & West
+        (chisq_within, df_within, cfi_within, rmsea_within, ... and the same
+        for between; :mod:`msem_nb.inference.levelfit`).
         Random slopes: loglik, aic and bic with a note. MUML: fmin (F) and c,
         no likelihood-based measures (loglik, aic, bic are NaN; see the note).
     partable : ParTable
@@ -286,6 +290,8 @@ class FitResult:
             baseline_df=nmom - base_pt.npar, data=data, implied=mom, blocks=blocks)
         if mlr:  # scaled test and robust indices (msem_nb.inference.robust)
             fm.update(mlr_fit_measures(self, fm, base, h1))
+        # chisq_within, rmsea_between, ... (Ryu & West; msem_nb.inference.levelfit)
+        fm.update(level_specific_fit(pt, data, est, self.options, h1))
         return fm
 
     # -- resampling intervals (msem_nb.inference.intervals) ------------------------

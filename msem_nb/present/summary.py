@@ -16,6 +16,8 @@ import numpy as np
 from msem_nb.format import num
 from msem_nb.inference.fitmeasures import srmr_key
 from msem_nb.inference.improper import KINDS
+from msem_nb.present.levelfit import level_fit_html, level_fit_lines
+from msem_nb.present.levelfit import level_fit_labels as level_specific_labels
 from msem_nb.version import __version__
 
 __all__ = ["summary_text", "summary_html", "section_rows", "level_fit_labels",
@@ -65,12 +67,18 @@ def level_fit_labels(fit, label: str = "SRMR ({})") -> list[tuple[str, str]]:
 
 
 def with_level_fit_labels(labels, fit) -> list[tuple[str, str]]:
-    """`labels` ((key, label) pairs) with the per-level SRMRs inserted after "srmr"."""
+    """`labels` ((key, label) pairs) with the per-level SRMRs inserted after "srmr"
+    and the level-specific fit (:mod:`msem_nb.present.levelfit`) at the end."""
     out = []
     for key, label in labels:
         out.append((key, label))
         if key == "srmr":
             out += level_fit_labels(fit)
+    if fit.partable.multilevel:
+        try:
+            out += level_specific_labels(fit.fit_measures)
+        except Exception:  # fit measures are extra; the caller reports their failure
+            pass
     return out
 
 
@@ -162,6 +170,7 @@ def summary_text(fit, standardized: bool = True) -> str:
     lines = _header_lines(fit)
     try:
         lines += _test_lines(fit.fit_measures, level_fit_labels(fit))
+        lines += level_fit_lines(fit.fit_measures)
     except Exception as exc:  # fit measures are extra; never lose the estimates
         lines += ["", f"Model test not available: {exc}"]
     est = fit.estimates
@@ -273,6 +282,7 @@ def summary_html(fit) -> str:
                      "".join(f"<th style='padding:2px 8px'>{k}</th>" for k in keys) + "</tr><tr>" +
                      "".join(f"<td style='padding:2px 8px;text-align:right'>{_num(fm[k])}</td>"
                              for k in keys) + "</tr></table>")
+        parts.append(level_fit_html(fm))
     except Exception as exc:
         parts.append(f"<p>Fit measures not available: {e(str(exc))}</p>")
     est = fit.estimates
