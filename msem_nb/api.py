@@ -14,7 +14,10 @@ from dataclasses import replace
 
 import pandas as pd
 
+from msem_nb.data.groups import MultiGroupData, split_groups
 from msem_nb.data.protocol import ModelData
+from msem_nb.errors import ModelSpecificationError
+from msem_nb.estimation.groups import prepare_groups
 from msem_nb.estimation.options import FitOptions
 from msem_nb.estimation.pipeline import fit_prepared, prepare
 from msem_nb.inference.arguments import check_level_arguments
@@ -22,6 +25,7 @@ from msem_nb.inference.defined import notify_undefined
 from msem_nb.inference.improper import notify_improper
 from msem_nb.inference.wald import resolve_ci_level
 from msem_nb.messages import collecting
+from msem_nb.model.groups import build_group_partable, check_group_modifiers
 from msem_nb.model.partable import ParTable, build_partable
 from msem_nb.results import FitResult
 from msem_nb.syntax import parse
@@ -34,7 +38,9 @@ def fit(model: str, data: pd.DataFrame, cluster: str | None = None, estimator: s
         missing: str = "listwise", *, meanstructure: bool | None = None,
         fixed_x: bool = True, ci_level: float = 0.95, information: str | None = None,
         center: dict | None = None, control: dict | None = None,
-        quiet: bool = False, level: float | None = None) -> FitResult:
+        quiet: bool = False, level: float | None = None, group: str | None = None,
+        group_equal: list[str] | tuple[str, ...] = (),
+        group_partial: list[str] | tuple[str, ...] = ()) -> FitResult:
     """Fit a single- or two-level structural equation model by maximum likelihood.
 
     Parameters
@@ -89,6 +95,19 @@ def fit(model: str, data: pd.DataFrame, cluster: str | None = None, estimator: s
     level : float, optional
         Deprecated name of `ci_level` (a FutureWarning); ``level`` means
         within / between elsewhere.
+    group : str, optional
+        Column whose values split the rows into groups: the model is fitted in
+        every group (lavaan's ``group``), one or two levels; clusters must sit
+        inside one group. Modifiers ``c(a1, a2)*x`` give one label or value per
+        group, in the order the groups first appear in the data. The estimates
+        get a ``group`` column holding the group's value.
+    group_equal : list of str
+        Parameters held equal across groups, as lavaan's ``group.equal``:
+        "loadings", "intercepts", "means", "residuals", "residual.covariances",
+        "lv.variances", "lv.covariances", "regressions".
+    group_partial : list of str
+        Exceptions to `group_equal`, as lavaan's ``group.partial``
+        (``["f =~ y3", "y1 ~ 1"]``).
 
     Returns
     -------
@@ -112,10 +131,22 @@ def fit(model: str, data: pd.DataFrame, cluster: str | None = None, estimator: s
         options = FitOptions(estimator=estimator, missing=missing, information=information,
                              fixed_x=fixed_x, meanstructure=meanstructure,
                              center=tuple((center or {}).items()), control=control or {})
-        pt = build_partable(parse(model), meanstructure=options.resolved_meanstructure(),
-                            fixed_x=options.fixed_x)
+        parsed = parse(model)
+        if group is None:
+            if group_equal or group_partial:
+                raise ModelSpecificationError("group_equal and group_partial need group='...' "
+                                              "(the column that holds the groups)")
+            check_group_modifiers(parsed, 1)
+            pt = build_partable(parsed, meanstructure=options.resolved_meanstructure(),
+                                fixed_x=options.fixed_x)
+        else:   # msem_nb.model.groups: one block per (group, level)
+            labels, _ = split_groups(data, group)
+            pt = build_group_partable(parsed, len(labels), group_equal=group_equal,
+                                      group_partial=group_partial,
+                                      meanstructure=options.resolved_meanstructure(),
+                                      fixed_x=options.fixed_x)
         res = fit_partable(pt, data, cluster, options, model=model, ci_level=ci_level,
-                           quiet=quiet)
+                           quiet=quiet, group=group)
     # the messages of parsing and building the table come first
     return replace(res, messages=tuple(messages) + tuple(res.estimation.notes),
                    elapsed=time.perf_counter() - t0)
@@ -124,7 +155,7 @@ def fit(model: str, data: pd.DataFrame, cluster: str | None = None, estimator: s
 def fit_partable(pt: ParTable, data: pd.DataFrame | ModelData, cluster: str | None = None,
                  options: FitOptions | None = None, *, model: str = "",
                  ci_level: float = 0.95, centering: dict[str, str] | None = None,
-                 quiet: bool = False) -> FitResult:
+                 quiet: bool = False, group: str | None = None) -> FitResult:
     """Fit a parameter table: the :class:`FitResult` of one fit, without the syntax.
 
     Parameters
@@ -149,6 +180,9 @@ def fit_partable(pt: ParTable, data: pd.DataFrame | ModelData, cluster: str | No
         "cluster" or "grand"), recorded in ``result.centering``.
     quiet : bool
         Record warnings only in ``result.messages`` (see :func:`fit`).
+    group : str, optional
+        Group column of a multigroup table
+        (:func:`msem_nb.model.groups.build_group_partable`).
 
     Returns
     -------
@@ -157,14 +191,17 @@ def fit_partable(pt: ParTable, data: pd.DataFrame | ModelData, cluster: str | No
     t0 = time.perf_counter()
     options = FitOptions() if options is None else options
     with collecting(quiet) as messages:
-        if not isinstance(data, pd.DataFrame) and isinstance(data, ModelData):
+        if isinstance(data, MultiGroupData) or (not isinstance(data, pd.DataFrame)
+                                                and isinstance(data, ModelData)):
             prepared, centering = data, dict(centering or {})
+        elif group is not None:
+            prepared, centering = prepare_groups(pt, data, cluster, group, options)
         else:
             # prepare() also says why anything that is not a DataFrame is refused
             prepared, centering = prepare(pt, data, cluster, options)
         est = fit_prepared(pt, prepared, options)
         res = FitResult(model, pt, prepared, est, cluster, options.estimator, ci_level,
-                        time.perf_counter() - t0, centering, options=options)
+                        time.perf_counter() - t0, centering, options=options, group=group)
         # checks of the solution (msem_nb.inference.improper, .defined) go
         # into the messages as every other warning of the fit
         notify_improper(res.improper)

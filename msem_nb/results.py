@@ -10,12 +10,14 @@ import numpy as np
 import pandas as pd
 
 from msem_nb.data.complete import ClusterData
+from msem_nb.errors import ModelSpecificationError
 from msem_nb.estimation.estimate import Estimation, count_moments
 from msem_nb.estimation.muml import MumlEstimation
 from msem_nb.estimation.options import FitOptions
 from msem_nb.estimation.saturated import fit_saturated
 from msem_nb.inference.defined import defined_delta
 from msem_nb.inference.fitmeasures import baseline_fit, fit_measures
+from msem_nb.inference.groupfit import multigroup_fit_measures
 from msem_nb.inference.improper import Finding, detect_improper
 from msem_nb.inference.intervals import bootstrap, monte_carlo
 from msem_nb.inference.levelfit import level_specific_fit
@@ -29,6 +31,7 @@ from msem_nb.inference.standardize import std_all
 from msem_nb.inference.wald import LEVEL_DEPRECATION, wald_table
 from msem_nb.model.partable import ParTable
 from msem_nb.present.diagram import path_diagram
+from msem_nb.present.groups import group_diagrams
 from msem_nb.present.report import make_report
 from msem_nb.present.residual_plot import residual_heatmap
 from msem_nb.present.summary import summary_html, summary_text
@@ -93,6 +96,8 @@ class FitResult:
     messages: tuple = ()
     # the validated options of the fit (refits reuse them with the table)
     options: FitOptions = field(default_factory=FitOptions)
+    # the group column of a multigroup fit (msem_nb.model.groups), else None
+    group: str | None = None
 
     def __post_init__(self) -> None:
         # An estimator may estimate a changed table (MUML frees the covariates'
@@ -221,6 +226,11 @@ class FitResult:
         df["interval_method"] = np.where(free_full, "wald", "fixed")
         cols = ["lhs", "op", "rhs", "level", "label", "est", "se", "z", "pvalue",
                 "ci_lower", "ci_upper", "std_all", "free", "exo", "interval_method"]
+        if self.group is not None:  # the group's value as in the data; "" for := rows
+            labels = self.data.labels
+            groups = [labels[g - 1] for g in tab["group"].to_numpy()]
+            df["group"] = groups + [""] * (len(df) - len(tab))
+            cols.insert(4, "group")
         return df[cols]
 
     def _defined_rows(self, est, std) -> pd.DataFrame:
@@ -247,15 +257,26 @@ class FitResult:
                              "label": [d.lhs for d in pt.defined], "est": val, "se": se,
                              "std_all": std_def})
 
+    def _one_group(self, what: str) -> None:
+        """ModelSpecificationError for what multigroup fits do not offer yet."""
+        if self.group is not None:
+            raise ModelSpecificationError(
+                f"{what} are not available for a multigroup fit yet; fit the model in each "
+                f"group on its own (data[data['{self.group}'] == value]) for them")
+
     @cached_property
     def implied(self) -> dict:
         """Model-implied moments per block, keyed by level name:
-        {"within": (cov, mean), "between": (cov, mean)} or {"": ...}."""
+        {"within": (cov, mean), "between": (cov, mean)} or {"": ...}; for a
+        multigroup fit keyed by (group value, level name)."""
         bm, _ = self._block_moments
         out = {}
         for bs, m in zip(self.estimation.spec.blocks, bm):
-            out[bs.key.name] = (pd.DataFrame(m.cov, index=bs.ov, columns=bs.ov),
-                                pd.Series(m.mean, index=bs.ov))
+            # several groups: keyed (group value, level name)
+            key = bs.key.name if self.group is None else (self.data.labels[bs.key.group - 1],
+                                                          bs.key.name)
+            out[key] = (pd.DataFrame(m.cov, index=bs.ov, columns=bs.ov),
+                        pd.Series(m.mean, index=bs.ov))
         return out
 
     @cached_property
@@ -272,6 +293,8 @@ class FitResult:
                     "aic": float(-2 * ll + 2 * self.npar),
                     "bic": float(-2 * ll + np.log(n) * self.npar),
                     "note": NO_SATURATED_NOTE}
+        if self.group is not None:   # several groups (msem_nb.inference.groupfit)
+            return multigroup_fit_measures(pt, data, est, self.npar)
         # the saturated model and the baseline are kept with the prepared data
         h1 = est.h1 if est.h1 is not None else fit_saturated(data)
         mlr = est.robust is not None
@@ -300,6 +323,7 @@ class FitResult:
 
         Returns an ``IntervalResult``; this fit is not changed.
         """
+        self._one_group("bootstrap intervals")
         return bootstrap(self, n_boot, **kwargs)
 
     def monte_carlo(self, n_draws: int = 20_000, **kwargs):
@@ -307,6 +331,7 @@ class FitResult:
 
         Returns an ``IntervalResult``; this fit is not changed.
         """
+        self._one_group("Monte Carlo intervals")
         return monte_carlo(self, n_draws, **kwargs)
 
     # -- after the fit: misfit, R-square, scores (msem_nb.inference) ----------------
@@ -317,6 +342,7 @@ class FitResult:
         rhs, level, mi, epc, sepc.lv, sepc.all, sepc.nox; largest first with
         ``sort``, only ``mi > minimum``.
         """
+        self._one_group("modification indices")
         return modification_indices(self, sort=sort, minimum=minimum)
 
     def residuals(self, type: str = "raw", zstat: bool = False) -> Residuals:
@@ -325,6 +351,7 @@ class FitResult:
         See :func:`msem_nb.inference.residuals.residuals`; ``.srmr`` gives the
         per-level SRMR, ``.largest()`` the largest residuals.
         """
+        self._one_group("residuals")
         return level_residuals(self, type, zstat)
 
     def residual_plot(self, type: str = "cor", top: int = 5):
@@ -335,7 +362,10 @@ class FitResult:
     def r2(self) -> pd.DataFrame:
         """R-square of every endogenous variable per level (level, variable, r2)."""
         bm, _ = self._block_moments
-        return r_squared(self.partable, self.estimation.spec, bm)
+        out = r_squared(self.partable, self.estimation.spec, bm)
+        if self.group is not None:      # the group's value as in the data
+            out["group"] = [self.data.labels[g - 1] for g in out["group"]]
+        return out
 
     def predict(self, data: pd.DataFrame | None = None, level: str | None = None,
                 method: str = "regression", type: str = "lv") -> pd.DataFrame:
@@ -344,6 +374,7 @@ class FitResult:
         See :func:`msem_nb.inference.scores.factor_scores`; ``type="ov"`` with
         ``level="between"`` gives the model-implied cluster means.
         """
+        self._one_group("factor scores")
         return factor_scores(self, data, level, method, type)
 
     # -- display -------------------------------------------------------
@@ -361,7 +392,12 @@ class FitResult:
         return summary_html(self)
 
     def diagram(self, **kw):
-        """Path diagram (Plotly figure); see :func:`msem_nb.present.diagram.path_diagram`."""
+        """Path diagram (Plotly figure); see :func:`msem_nb.present.diagram.path_diagram`.
+
+        A multigroup fit draws a section per group (``group=value``: that group only;
+        :func:`msem_nb.present.groups.group_diagrams`)."""
+        if self.group is not None:
+            return group_diagrams(self, **kw)
         return path_diagram(self, **kw)
 
     def report(self, **kw):

@@ -17,15 +17,22 @@ from typing import Any
 import numpy as np
 
 from msem_nb.data.complete import ClusterData, SingleData
+from msem_nb.data.groups import MultiGroupData
 from msem_nb.data.protocol import ModelData
 from msem_nb.errors import ConvergenceWarning, ModelSpecificationError, NotIdentifiedError
 from msem_nb.estimation.constraints import linear_constraints, null_space
 from msem_nb.estimation.exogenous import exogenous_values
+from msem_nb.estimation.groups import (
+    group_count_moments,
+    group_exogenous_values,
+    group_start_values,
+)
 from msem_nb.estimation.information import analytic_available, observed_information
 from msem_nb.estimation.information import expected_information as analytic_expected
 from msem_nb.estimation.optimize import HessianFun, maximize, numeric_hessian
 from msem_nb.estimation.saturated import Saturated
 from msem_nb.estimation.start import start_values
+from msem_nb.likelihood.multigroup import MultiGroupObjective, group_objective
 from msem_nb.likelihood.objective import Objective
 from msem_nb.likelihood.protocol import LogLikelihood
 from msem_nb.likelihood.slopes import CholeskyMap, SlopeObjective, boundary_notes
@@ -105,8 +112,10 @@ def count_moments(pt: ParTable, data: ModelData) -> int:
     The covariances of each block's observed variables, plus one mean per
     data variable when there is a mean structure (two levels always: a
     both-level variable's mean is counted once), less the fixed covariate
-    moments.
+    moments. Several groups: the sum over groups.
     """
+    if isinstance(data, MultiGroupData):
+        return group_count_moments(pt, data)
     p = len(data.names)
     if data.nlevels == 1:
         m = p * (p + 1) // 2
@@ -116,7 +125,8 @@ def count_moments(pt: ParTable, data: ModelData) -> int:
     return m - int(pt.table["exo"].sum())
 
 
-def expected_information(obj: Objective, theta: np.ndarray, K: np.ndarray) -> np.ndarray:
+def expected_information(obj: Objective | MultiGroupObjective, theta: np.ndarray,
+                         K: np.ndarray) -> np.ndarray:
     """Expected (Fisher) information at theta in the coordinates ``theta = theta_p + K xi``.
 
     Analytic (:mod:`msem_nb.estimation.information`) for complete data with
@@ -130,6 +140,9 @@ def expected_information(obj: Objective, theta: np.ndarray, K: np.ndarray) -> np
         info = analytic_expected(obj, theta)
         if info is not None:
             return K.T @ info @ K
+    if isinstance(obj, MultiGroupObjective):
+        return sum((expected_information(p, theta, K) for p in obj.parts),
+                   np.zeros((K.shape[1], K.shape[1])))
     _, mom = obj.moments(theta)
     d = obj.data
     if not isinstance(d, SingleData) or len(mom) != 2:
@@ -187,7 +200,7 @@ def check_start(start: object, pt: ParTable, npar: int) -> np.ndarray:
 
 # control's values differ in type by key (options.CONTROL_KEYS: counts, tolerances, a
 # start vector, a flag), hence Any
-def estimate(pt: ParTable, data: SingleData | ClusterData, *,
+def estimate(pt: ParTable, data: SingleData | ClusterData | MultiGroupData, *,
              control: Mapping[str, Any] | None = None,
              information: str | None = None) -> Estimation:
     """Maximum likelihood estimates for a parameter table on prepared data.
@@ -216,10 +229,19 @@ def estimate(pt: ParTable, data: SingleData | ClusterData, *,
     control = dict(control or {})
     if control.get("start") is not None:
         control["start"] = check_start(control["start"], pt, pt.npar)
-    fixed_values, sat_x, loglik_x, h1 = exogenous_values(pt, data)
+    if isinstance(data, MultiGroupData):   # msem_nb.estimation.groups: per group, then joined
+        fixed_values, loglik_x = group_exogenous_values(pt, data)
+        sat_x = h1 = None
+    else:
+        fixed_values, sat_x, loglik_x, h1 = exogenous_values(pt, data)
     spec = build_spec(pt, fixed_values)
-    obj: Objective | SlopeObjective
-    if pt.slopes:
+    obj: Objective | SlopeObjective | MultiGroupObjective
+    if isinstance(data, MultiGroupData):
+        if pt.slopes:
+            raise ModelSpecificationError("random slopes are not available with several "
+                                          "groups yet; fit each group on its own")
+        obj = group_objective(spec, data, pt.meanstructure)
+    elif pt.slopes:
         if not isinstance(data, ClusterData):
             raise ModelSpecificationError("random slopes are a two-level model; they need "
                                           "clustered data (cluster='...')")
@@ -239,7 +261,8 @@ def estimate(pt: ParTable, data: SingleData | ClusterData, *,
             f"at least {npar - ncon - nmom} parameters, or drop paths")
     theta0 = control.get("start")
     if theta0 is None:
-        theta0 = start_values(pt, spec, data)
+        theta0 = (group_start_values(pt, spec, data) if isinstance(data, MultiGroupData)
+                  else start_values(pt, spec, data))
     theta0 = np.asarray(theta0, dtype=float)
 
     cmap: CholeskyMap | None = None
@@ -293,7 +316,7 @@ def estimate(pt: ParTable, data: SingleData | ClusterData, *,
     if res.hessian is not None and npar:
         if information == "observed":
             info = -res.hessian
-        elif isinstance(obj, Objective):
+        elif isinstance(obj, (Objective, MultiGroupObjective)):
             info = expected_information(obj, theta, K)
         else:  # pragma: no cover - refused above for random slopes
             raise ModelSpecificationError("information='expected' is not available for "

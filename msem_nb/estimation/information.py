@@ -76,7 +76,7 @@ estimator differences the analytic gradient otherwise.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TypeGuard
+from typing import Callable, TypeGuard
 
 import numpy as np
 
@@ -87,6 +87,7 @@ from msem_nb.likelihood.complete import (
     loglik_single,
     loglik_twolevel,
 )
+from msem_nb.likelihood.multigroup import MultiGroupObjective
 from msem_nb.likelihood.objective import Objective
 from msem_nb.model.implied import BlockMoments
 from msem_nb.model.spec import BlockSpec
@@ -95,8 +96,11 @@ __all__ = ["analytic_available", "expected_information", "observed_information",
            "moment_information", "moment_curvature", "moment_jacobian"]
 
 
-def analytic_available(obj: object) -> TypeGuard[Objective]:
-    """True when the closed forms here apply: complete data, random intercepts only."""
+def analytic_available(obj: object) -> TypeGuard[Objective | MultiGroupObjective]:
+    """True when the closed forms here apply: complete data, random intercepts only
+    (several groups: in every group; their information is the sum over groups)."""
+    if isinstance(obj, MultiGroupObjective):
+        return all(analytic_available(p) for p in obj.parts)
     return type(obj) is Objective and not obj.data.incomplete
 
 
@@ -407,7 +411,20 @@ def moment_curvature(obj: Objective, theta: np.ndarray) -> np.ndarray | None:
 # the two information matrices
 # ----------------------------------------------------------------------------
 
-def observed_information(obj: Objective, theta: np.ndarray) -> np.ndarray | None:
+def _group_sum(f: Callable[[Objective, np.ndarray], np.ndarray | None],
+               obj: MultiGroupObjective, theta: np.ndarray) -> np.ndarray | None:
+    """The sum over groups of an information matrix (None if a group has none)."""
+    parts = [f(p, theta) for p in obj.parts]
+    total = np.zeros((obj.spec.npar, obj.spec.npar))
+    for x in parts:
+        if x is None:
+            return None
+        total += x
+    return total
+
+
+def observed_information(obj: Objective | MultiGroupObjective,
+                         theta: np.ndarray) -> np.ndarray | None:
     """Minus the Hessian of the log-likelihood in the free parameters, analytic.
 
     Parameters
@@ -421,6 +438,8 @@ def observed_information(obj: Objective, theta: np.ndarray) -> np.ndarray | None
     -------
     (npar, npar) array, or None when an implied matrix is not positive definite.
     """
+    if isinstance(obj, MultiGroupObjective):
+        return _group_sum(observed_information, obj, theta)
     res = _moment_parts(obj, theta, True)
     if res is None:
         return None
@@ -428,7 +447,8 @@ def observed_information(obj: Objective, theta: np.ndarray) -> np.ndarray | None
     return res.info - 0.5 * (curv + curv.T)
 
 
-def expected_information(obj: Objective, theta: np.ndarray) -> np.ndarray | None:
+def expected_information(obj: Objective | MultiGroupObjective,
+                         theta: np.ndarray) -> np.ndarray | None:
     """Expected (Fisher) information in the free parameters, analytic.
 
     Parameters
@@ -442,6 +462,8 @@ def expected_information(obj: Objective, theta: np.ndarray) -> np.ndarray | None
     -------
     (npar, npar) array, or None when an implied matrix is not positive definite.
     """
+    if isinstance(obj, MultiGroupObjective):
+        return _group_sum(expected_information, obj, theta)
     return moment_information(obj, theta, "expected")
 
 

@@ -27,6 +27,7 @@ from msem_nb.errors import ModelSpecificationError
 from msem_nb.estimation.estimate import Estimation, RobustInfo
 from msem_nb.estimation.information import moment_jacobian
 from msem_nb.likelihood.missing import casewise_single, clusterwise_twolevel
+from msem_nb.likelihood.multigroup import MultiGroupObjective
 from msem_nb.likelihood.objective import Objective
 from msem_nb.likelihood.protocol import DataMoments
 
@@ -77,7 +78,7 @@ def _unit_moment_scores(obj: Objective, moments: DataMoments) -> np.ndarray:
     return np.hstack(parts)
 
 
-def unit_scores(obj: Objective, theta: ArrayLike) -> np.ndarray:
+def unit_scores(obj: Objective | MultiGroupObjective, theta: ArrayLike) -> np.ndarray:
     """Score contributions of the independent units (rows or clusters).
 
     Returns
@@ -86,6 +87,8 @@ def unit_scores(obj: Objective, theta: ArrayLike) -> np.ndarray:
     log-likelihood at `theta`.
     """
     th = np.asarray(theta, dtype=float)
+    if isinstance(obj, MultiGroupObjective):    # the units of all groups, group by group
+        return np.vstack([unit_scores(p, th) for p in obj.parts])
     _, mom = obj.moments(th)
     M = _unit_moment_scores(obj, mom)
     return M @ moment_jacobian(obj, th)
@@ -96,7 +99,7 @@ def mlr_estimation(est: Estimation) -> Estimation:
 
     The model-based covariance and the meat are kept in ``est.robust``.
     """
-    if not isinstance(est.objective, Objective):
+    if not isinstance(est.objective, (Objective, MultiGroupObjective)):
         raise ModelSpecificationError("estimator='MLR' is not available for random-slope "
                                       "models yet; use estimator='ML'")
     if est.vcov is None:

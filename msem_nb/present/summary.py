@@ -16,6 +16,7 @@ import numpy as np
 from msem_nb.format import num
 from msem_nb.inference.fitmeasures import srmr_key
 from msem_nb.inference.improper import KINDS
+from msem_nb.present.groups import group_facts, group_rows, group_title
 from msem_nb.present.levelfit import level_fit_html, level_fit_lines
 from msem_nb.present.levelfit import level_fit_labels as level_specific_labels
 from msem_nb.version import __version__
@@ -63,7 +64,8 @@ def level_fit_labels(fit, label: str = "SRMR ({})") -> list[tuple[str, str]]:
     pt = fit.partable
     if not pt.multilevel:
         return []
-    return [(srmr_key(k), label.format(k.name)) for k in pt.block_keys]
+    # several groups: the levels once (their SRMR is the groups' weighted average)
+    return [(srmr_key(k), label.format(k.name)) for k in pt.block_keys if k.group == 1]
 
 
 def with_level_fit_labels(labels, fit) -> list[tuple[str, str]]:
@@ -118,6 +120,7 @@ def _header_lines(fit) -> list[str]:
         kv.append(("Missing patterns (FIML)", str(fit.data.npatterns)))
     if fit.nclusters is not None:
         kv.append((f"Number of clusters [{fit.cluster}]", str(fit.nclusters)))
+    kv += group_facts(fit)
     for col, how in getattr(fit, "centering", {}).items():
         kv.append((f"Centred {col}", "within clusters" if how == "cluster" else "grand mean"))
     for k, v in kv:
@@ -180,8 +183,12 @@ def summary_text(fit, standardized: bool = True) -> str:
         head += f"{'Std.all':>9}"
     pt = fit.partable
     flags = flagged_rows(fit)
+    all_est = est
     for key in pt.block_keys:
         level = key.name
+        est = group_rows(fit, all_est, key)
+        if key.level == 1 and len(pt.groups) > 1:
+            lines += ["", group_title(fit, key)]
         if pt.multilevel:
             lines += ["", f"Level {key.level} [{level}]:"]
         rows = est[est["level"] == level]
@@ -206,7 +213,8 @@ def summary_text(fit, standardized: bool = True) -> str:
                 if r["label"]:
                     name += f" ({r['label']})"
                 lines.append(_row_line(name, r, standardized, _ in flags))
-        lines += r2_lines(fit, level)
+        lines += r2_lines(fit, level, key)
+    est = all_est
     defined = est[est["op"] == ":="]
     if len(defined):
         lines += ["", "Defined Parameters:", head]
@@ -220,20 +228,21 @@ def summary_text(fit, standardized: bool = True) -> str:
     return "\n".join(lines) + "\n"
 
 
-def r2_rows(fit, level: str) -> list[tuple[str, float]]:
+def r2_rows(fit, level: str, key=None) -> list[tuple[str, float]]:
     """(variable, R-square) of the endogenous variables of one level that have one
-    (random slopes have none); empty when not available."""
+    (random slopes have none); empty when not available. Several groups: those of
+    the group of block `key`."""
     try:
-        r2 = fit.r2
+        r2 = group_rows(fit, fit.r2, key)
     except Exception:  # R-square is extra; never lose the summary
         return []
     part = r2[(r2["level"] == level) & np.isfinite(r2["r2"].to_numpy(dtype=float))]
     return list(zip(part["variable"], part["r2"]))
 
 
-def r2_lines(fit, level: str) -> list[str]:
+def r2_lines(fit, level: str, key=None) -> list[str]:
     """The "R-Square:" block of one level, as lavaan's ``summary(rsquare = TRUE)``."""
-    rows = r2_rows(fit, level)
+    rows = r2_rows(fit, level, key)
     if not rows:
         return []
     return ["", "R-Square:", f"{'':<20}{'Estimate':>9}"] + \
