@@ -48,7 +48,7 @@ from msem_nb.syntax.parser import ParsedModel, Statement
 from msem_nb.syntax.statements import Term
 
 __all__ = ["GROUP_EQUAL", "build_group_partable", "group_subtable", "group_spec",
-           "check_group_modifiers", "parse_partial"]
+           "check_group_modifiers", "parse_partial", "build_row"]
 
 #: the kinds of parameters ``group_equal`` can hold equal across groups (lavaan's names)
 GROUP_EQUAL = ("loadings", "intercepts", "means", "residuals", "residual.covariances",
@@ -181,7 +181,7 @@ def build_group_partable(parsed: ParsedModel, ngroups: int, *,
         scaled = {(r["block"], r["lhs"]) for r in t.records
                   if r["op"] == "=~" and (r["block"], r["rhs"]) in free_int}
         for r in t.records:
-            row = _build_row(r, g * nb)
+            row = build_row(r, g * nb)
             kind = _kind(row, lv)
             if (free_means and g > 0 and kind == "means" and not row["free"]
                     and not row["user"] and (r["block"], r["lhs"]) in scaled):
@@ -206,7 +206,8 @@ def _partial_key(r: ParRow) -> tuple[str, str, str]:
     return lhs, op, rhs
 
 
-def _build_row(r: ParRow, offset: int) -> BuildRow:
+def build_row(r: ParRow, offset: int = 0) -> BuildRow:
+    """Record `r` of a table as a row to build a new table from (block moved by `offset`)."""
     ustart, start = r["ustart"], r["start"]
     row = BuildRow(lhs=r["lhs"], op=r["op"], rhs=r["rhs"], block=int(r["block"]) + offset,
                    level=r["level"], user=bool(r["user"]), free=int(r["free"]) > 0,

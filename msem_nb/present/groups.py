@@ -22,7 +22,7 @@ from msem_nb.present.diagram import path_diagram
 from msem_nb.present.notebook_output import static_figure
 
 __all__ = ["report_blocks", "group_rows", "group_title", "group_facts", "group_label", "group_estimates",
-           "group_diagram", "group_diagrams", "stack_figures"]
+           "group_diagram", "group_diagrams", "stack_figures", "loadings_figure"]
 
 
 def group_label(fit, g: int):
@@ -171,3 +171,63 @@ def report_blocks(fit, levels):
         head = f"Group {key.group} [{group_label(fit, key.group)}]"
         yield (key.name, group_rows(fit, fit.estimates, key), key,
                head + (f", level: {key.name}" if key.name else ""))
+
+
+def loadings_figure(fit, standardized: bool = False, title: str | None = None):
+    """The factor loadings of every group side by side, with their confidence intervals.
+
+    One marker per group (a multigroup fit) or per level (a two-level fit in
+    one group: indicators of the within and the between factor side by
+    side), so that loadings that differ stand out; fixed loadings (markers)
+    have no interval. Plotly figure.
+    """
+    est = fit.estimates
+    load = est[est["op"] == "=~"]
+    col = "std_all" if standardized else "est"
+    if getattr(fit, "group", None) is not None:
+        series = [(str(lab), load[load["group"] == lab]) for lab in fit.data.labels]
+        keys = [f"{r.lhs} =~ {r.rhs}" + (f" [{r.level}]" if r.level else "")
+                for r in series[0][1].itertuples()]
+
+        def xkey(r):
+            return f"{r.lhs} =~ {r.rhs}" + (f" [{r.level}]" if r.level else "")
+    else:
+        levels = [lvl for lvl in fit.partable.level_names]
+        series = [(lvl or "estimate", load[load["level"] == lvl]) for lvl in levels]
+        keys = list(dict.fromkeys(r.rhs for r in load.itertuples()))
+
+        def xkey(r):
+            return r.rhs
+    pos = {k: i for i, k in enumerate(dict.fromkeys(keys))}
+    width = 0.7 / max(len(series), 1)
+    traces = []
+    for s, (name, rows) in enumerate(series):
+        xs, ys, lo, hi, text = [], [], [], [], []
+        for r in rows.itertuples():
+            k = xkey(r)
+            if k not in pos:
+                pos[k] = len(pos)
+            xs.append(pos[k] - 0.35 + width * (s + 0.5))
+            y = getattr(r, col)
+            ys.append(y)
+            free = bool(r.free) and not standardized
+            lo.append(y - r.ci_lower if free else 0.0)
+            hi.append(r.ci_upper - y if free else 0.0)
+            text.append(f"{html.escape(k)}<br>{html.escape(name)}: {y:.3f}"
+                        + (f" [{r.ci_lower:.3f}, {r.ci_upper:.3f}]" if free else " (fixed)"))
+        traces.append(dict(type="scatter", mode="markers", name=html.escape(name), x=xs, y=ys,
+                           error_y=dict(type="data", symmetric=False, array=hi, arrayminus=lo),
+                           hovertext=text, hovertemplate="%{hovertext}<extra></extra>",
+                           marker=dict(size=9)))
+    names = list(pos)
+    what = "standardized loadings (std.all)" if standardized else "loadings"
+    layout = dict(
+        title=dict(text=html.escape(title or f"Factor {what} by "
+                                    + ("group" if getattr(fit, "group", None) else "level")),
+                   x=0.02, xanchor="left"),
+        xaxis=dict(tickmode="array", tickvals=list(range(len(names))), zeroline=False,
+                   ticktext=[html.escape(n) for n in names], tickangle=-30),
+        yaxis=dict(title=what, zeroline=True), template="none", height=420,
+        width=max(620, 70 * len(names) + 200), margin=dict(l=60, r=20, t=60, b=120),
+        legend=dict(orientation="h", y=1.08, x=1, xanchor="right"))
+    return static_figure(dict(data=traces, layout=layout))
