@@ -294,7 +294,7 @@ class FitResult:
                     "bic": float(-2 * ll + np.log(n) * self.npar),
                     "note": NO_SATURATED_NOTE}
         if self.group is not None:   # several groups (msem_nb.inference.groupfit)
-            return multigroup_fit_measures(pt, data, est, self.npar)
+            return multigroup_fit_measures(pt, data, est, self.npar, self.options)
         # the saturated model and the baseline are kept with the prepared data
         h1 = est.h1 if est.h1 is not None else fit_saturated(data)
         mlr = est.robust is not None

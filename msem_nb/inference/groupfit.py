@@ -29,6 +29,7 @@ from scipy import stats
 
 from msem_nb.data.groups import MultiGroupData
 from msem_nb.estimation.estimate import Estimation, count_moments
+from msem_nb.estimation.options import FitOptions
 from msem_nb.estimation.sandwich import mlr_estimation
 from msem_nb.estimation.saturated import Saturated, fit_saturated
 from msem_nb.inference.fitmeasures import (
@@ -38,6 +39,7 @@ from msem_nb.inference.fitmeasures import (
     srmr_block,
     srmr_single,
 )
+from msem_nb.inference.levelfit import level_fit_available, level_specific_fit
 from msem_nb.inference.robust import h1_trace, robust_fit_measures, scaled_test
 from msem_nb.likelihood.multigroup import MultiGroupObjective
 from msem_nb.model.partable import ParTable
@@ -91,7 +93,7 @@ def _rmsea_groups(fm: dict, G: int, N: int) -> None:
 
 
 def multigroup_fit_measures(pt: ParTable, data: MultiGroupData, est: Estimation,
-                            npar: int) -> dict:
+                            npar: int, options: FitOptions) -> dict:
     """Fit measures of a multigroup fit (module docstring).
 
     Parameters
@@ -103,6 +105,8 @@ def multigroup_fit_measures(pt: ParTable, data: MultiGroupData, est: Estimation,
         Its estimation (MLR when ``est.robust`` is set).
     npar : int
         Free parameters less equality constraints.
+    options : FitOptions
+        The fit's options (two levels: the level-specific fits are fitted alike).
     """
     obj = est.objective
     if not isinstance(obj, MultiGroupObjective):  # pragma: no cover - estimate() makes it
@@ -132,4 +136,6 @@ def multigroup_fit_measures(pt: ParTable, data: MultiGroupData, est: Estimation,
                                                  trace, ndat, rb, base.spec.npar)
         fm.update(robust_fit_measures(fm, model, bt, data.nobs, data.incomplete))
     _rmsea_groups(fm, data.ngroups, data.nobs)
+    if level_fit_available(pt, "MLR" if mlr else "ML"):   # chisq_within, ... (levelfit)
+        fm.update(level_specific_fit(pt, data, est, options, h1s))
     return fm

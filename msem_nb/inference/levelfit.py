@@ -40,11 +40,13 @@ Keys: ``chisq_within``, ``df_within``, ``pvalue_within``, ``cfi_within``,
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from msem_nb.data.complete import ClusterData
+from msem_nb.data.groups import MultiGroupData
 from msem_nb.errors import MsemError
 from msem_nb.estimation.estimate import Estimation, count_moments
 from msem_nb.estimation.options import FitOptions
@@ -80,11 +82,12 @@ class _Fitted:
     estimation: Estimation
 
 
-def _starts(ps: ParTable, pt: ParTable, est: Estimation, h1: Saturated,
+def _starts(ps: ParTable, pt: ParTable, est: Estimation, h1s: Sequence[Saturated],
             saturated: set[int]) -> np.ndarray:
-    """Start values: the model's estimates at the levels it keeps, H1's at the saturated ones."""
+    """Start values: the model's estimates at the levels it keeps, H1's (the group's)
+    at the saturated ones."""
     theta = est.theta
-    names = list(h1.names)
+    names = list(h1s[0].names)
     old = {(r["lhs"], r["op"], r["rhs"], r["block"]): r["free"] for r in pt.records}
     out = np.zeros(ps.npar)
     for r in ps.records:
@@ -97,21 +100,21 @@ def _starts(ps: ParTable, pt: ParTable, est: Estimation, h1: Saturated,
             f = old.get((r["lhs"], r["op"], r["rhs"], b), 0)
             out[k] = theta[f - 1] if f > 0 else 0.0
         elif r["op"] == "~~":
-            cov = level_covariance(h1, key)
+            cov = level_covariance(h1s[key.group - 1], key)
             out[k] = cov[names.index(r["lhs"]), names.index(r["rhs"])]
         elif r["op"] == "~1":
-            out[k] = h1.mu[names.index(r["lhs"])]
+            out[k] = h1s[key.group - 1].mu[names.index(r["lhs"])]
     return out
 
 
-def _fit(table: ParTable, data: ClusterData, options: FitOptions,
+def _fit(table: ParTable, data: ClusterData | MultiGroupData, options: FitOptions,
          start: np.ndarray | None) -> Estimation:
     opts = options if start is None else options.with_control(start=start)
     with collecting(quiet=True):
         return fit_prepared(table, data, opts)
 
 
-def _baseline(pt: ParTable, data: ClusterData, options: FitOptions,
+def _baseline(pt: ParTable, data: ClusterData | MultiGroupData, options: FitOptions,
               others: tuple[int, ...]) -> tuple[ParTable, Estimation]:
     """The level-specific baseline, kept with the prepared data (it depends on the
     variables' roles and the estimator only)."""
@@ -127,13 +130,14 @@ def _baseline(pt: ParTable, data: ClusterData, options: FitOptions,
     return hit
 
 
-def _one_level(level: int, pt: ParTable, data: ClusterData, est: Estimation,
-               options: FitOptions, h1: Saturated,
+def _one_level(level: int, pt: ParTable, data: ClusterData | MultiGroupData,
+               est: Estimation, options: FitOptions, h1s: Sequence[Saturated],
                trace: tuple[float, int] | None) -> dict[str, float]:
     others = tuple(sorted({k.level for k in pt.block_keys} - {level}))
     ps = saturate_levels(pt, others)
     saturated = {b for b, k in enumerate(ps.block_keys) if k.level in others}
-    ps_est = _fit(ps, data, options, _starts(ps, pt, est, h1, saturated))
+    ps_est = _fit(ps, data, options, _starts(ps, pt, est, h1s, saturated))
+    h1 = replace(h1s[0], loglik=float(sum(h.loglik for h in h1s)))
     base_pt, base_est = _baseline(pt, data, options, others)
     n = data.nobs if level == 1 else data.nclusters
     nmom = count_moments(ps, data)
@@ -151,27 +155,33 @@ def _one_level(level: int, pt: ParTable, data: ClusterData, est: Estimation,
                            base_est.robust, base_est.spec.npar)
         rob = robust_fit_measures(fm, model, base, n, data.incomplete)
         out.update({k: rob[k] for k in _SCALED_KEYS if k in rob})
+    groups = len(h1s)
+    for k in ("rmsea", "rmsea_ci_lower", "rmsea_ci_upper", "rmsea_scaled", "rmsea_robust"):
+        if k in out and groups > 1:     # lavaan's multigroup RMSEA (msem_nb.inference.groupfit)
+            out[k] *= float(np.sqrt(groups))
     if not ps_est.converged or not base_est.converged:
         out = {k: float("nan") for k in out}
     return out
 
 
-def level_specific_fit(pt: ParTable, data: ClusterData, est: Estimation,
-                       options: FitOptions, h1: Saturated) -> dict[str, float]:
+def level_specific_fit(pt: ParTable, data: ClusterData | MultiGroupData, est: Estimation,
+                       options: FitOptions,
+                       h1: Saturated | Sequence[Saturated]) -> dict[str, float]:
     """Level-specific fit measures of a two-level fit (module docstring).
 
     Parameters
     ----------
     pt : ParTable
         The fitted table (multilevel, no random slopes).
-    data : ClusterData
-        The prepared data it was fitted to.
+    data : ClusterData or MultiGroupData
+        The prepared data it was fitted to (several groups: N and J are the
+        totals, and RMSEA carries lavaan's multigroup factor sqrt(G)).
     est : Estimation
         Its estimation (start values of the partially saturated fits).
     options : FitOptions
         Its options: the partially saturated models are fitted the same way.
-    h1 : Saturated
-        The saturated model of all variables.
+    h1 : Saturated or sequence of Saturated
+        The saturated model of all variables (of every group).
 
     Returns
     -------
@@ -181,14 +191,17 @@ def level_specific_fit(pt: ParTable, data: ClusterData, est: Estimation,
     """
     if not level_fit_available(pt, options.estimator):
         return {}
+    h1s = [h1] if isinstance(h1, Saturated) else list(h1)
+    parts = data.parts if isinstance(data, MultiGroupData) else (data,)
     trace = None
     if options.estimator == "MLR":
-        trace = h1_trace(data, h1, pt.exogenous, pt.meanstructure)
+        traces = [h1_trace(d, h, pt.exogenous, pt.meanstructure) for d, h in zip(parts, h1s)]
+        trace = (sum(t for t, _ in traces), sum(n for _, n in traces))
     out: dict[str, float] = {}
     names = {k.level: k.name for k in pt.block_keys}
     for level in sorted(names):
         try:
-            part = _one_level(level, pt, data, est, options, h1, trace)
+            part = _one_level(level, pt, data, est, options, h1s, trace)
         except (MsemError, np.linalg.LinAlgError, FloatingPointError):
             part = {k: float("nan") for k in LEVEL_FIT_KEYS}
         out.update({f"{k}_{names[level]}": v for k, v in part.items()})
