@@ -20,6 +20,7 @@ from msem_nb.errors import ModelSpecificationError
 from msem_nb.estimation.groups import prepare_groups
 from msem_nb.estimation.options import FitOptions
 from msem_nb.estimation.pipeline import fit_prepared, prepare
+from msem_nb.estimation.weighting import prepare_weighted
 from msem_nb.inference.arguments import check_level_arguments
 from msem_nb.inference.defined import notify_undefined
 from msem_nb.inference.improper import notify_improper
@@ -40,7 +41,8 @@ def fit(model: str, data: pd.DataFrame, cluster: str | None = None, estimator: s
         center: dict | None = None, control: dict | None = None,
         quiet: bool = False, level: float | None = None, group: str | None = None,
         group_equal: list[str] | tuple[str, ...] = (),
-        group_partial: list[str] | tuple[str, ...] = ()) -> FitResult:
+        group_partial: list[str] | tuple[str, ...] = (),
+        weights: str | None = None) -> FitResult:
     """Fit a single- or two-level structural equation model by maximum likelihood.
 
     Parameters
@@ -108,6 +110,11 @@ def fit(model: str, data: pd.DataFrame, cluster: str | None = None, estimator: s
     group_partial : list of str
         Exceptions to `group_equal`, as lavaan's ``group.partial``
         (``["f =~ y3", "y1 ~ 1"]``).
+    weights : str, optional
+        Column of sampling weights (single-level models; lavaan's
+        ``sampling.weights``): weighted ML with robust (sandwich) standard
+        errors and the scaled test, so estimator "ML" becomes "MLR"
+        (:mod:`msem_nb.data.weights`).
 
     Returns
     -------
@@ -127,6 +134,8 @@ def fit(model: str, data: pd.DataFrame, cluster: str | None = None, estimator: s
     check_level_arguments(ci_level, level)
     ci_level = resolve_ci_level(ci_level, level)
     t0 = time.perf_counter()
+    if weights is not None and str(estimator).upper() == "ML":
+        estimator = "MLR"       # pseudo-ML: sandwich SEs and the scaled test, as lavaan
     with collecting(quiet) as messages:
         options = FitOptions(estimator=estimator, missing=missing, information=information,
                              fixed_x=fixed_x, meanstructure=meanstructure,
@@ -145,8 +154,11 @@ def fit(model: str, data: pd.DataFrame, cluster: str | None = None, estimator: s
                                       group_partial=group_partial,
                                       meanstructure=options.resolved_meanstructure(),
                                       fixed_x=options.fixed_x)
+        if weights is not None and group is not None:
+            raise ModelSpecificationError("sampling weights with several groups are not "
+                                          "available yet")
         res = fit_partable(pt, data, cluster, options, model=model, ci_level=ci_level,
-                           quiet=quiet, group=group)
+                           quiet=quiet, group=group, weights=weights)
     # the messages of parsing and building the table come first
     return replace(res, messages=tuple(messages) + tuple(res.estimation.notes),
                    elapsed=time.perf_counter() - t0)
@@ -155,7 +167,8 @@ def fit(model: str, data: pd.DataFrame, cluster: str | None = None, estimator: s
 def fit_partable(pt: ParTable, data: pd.DataFrame | ModelData, cluster: str | None = None,
                  options: FitOptions | None = None, *, model: str = "",
                  ci_level: float = 0.95, centering: dict[str, str] | None = None,
-                 quiet: bool = False, group: str | None = None) -> FitResult:
+                 quiet: bool = False, group: str | None = None,
+                 weights: str | None = None) -> FitResult:
     """Fit a parameter table: the :class:`FitResult` of one fit, without the syntax.
 
     Parameters
@@ -183,6 +196,8 @@ def fit_partable(pt: ParTable, data: pd.DataFrame | ModelData, cluster: str | No
     group : str, optional
         Group column of a multigroup table
         (:func:`msem_nb.model.groups.build_group_partable`).
+    weights : str, optional
+        Column of sampling weights (:func:`fit`).
 
     Returns
     -------
@@ -196,6 +211,8 @@ def fit_partable(pt: ParTable, data: pd.DataFrame | ModelData, cluster: str | No
             prepared, centering = data, dict(centering or {})
         elif group is not None:
             prepared, centering = prepare_groups(pt, data, cluster, group, options)
+        elif weights is not None:
+            prepared, centering = prepare_weighted(pt, data, cluster, weights, options)
         else:
             # prepare() also says why anything that is not a DataFrame is refused
             prepared, centering = prepare(pt, data, cluster, options)

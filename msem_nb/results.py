@@ -136,6 +136,8 @@ class FitResult:
 
     @property
     def nclusters(self) -> int | None:
+        if self.group is not None:     # several groups: the clusters of all groups
+            return int(self.data.nclusters) if self.data.nlevels > 1 else None
         return int(self.data.nclusters) if isinstance(self.data, ClusterData) else None
 
     @property

@@ -23,6 +23,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from msem_nb.data.complete import ClusterData, SingleData
+from msem_nb.data.weights import row_weights
 from msem_nb.errors import ModelSpecificationError
 from msem_nb.estimation.estimate import Estimation, RobustInfo
 from msem_nb.estimation.information import moment_jacobian
@@ -91,6 +92,9 @@ def unit_scores(obj: Objective | MultiGroupObjective, theta: ArrayLike) -> np.nd
         return np.vstack([unit_scores(p, th) for p in obj.parts])
     _, mom = obj.moments(th)
     M = _unit_moment_scores(obj, mom)
+    w = row_weights(obj.data)
+    if w is not None:       # sampling weights (msem_nb.data.weights): weighted row scores
+        M = M * w[:, None]
     return M @ moment_jacobian(obj, th)
 
 

@@ -25,6 +25,7 @@ import numpy as np
 from scipy import stats
 
 from msem_nb.data.complete import SingleData
+from msem_nb.data.weights import row_weights
 from msem_nb.estimation.optimize import numeric_hessian
 from msem_nb.estimation.sandwich import RobustInfo, mlr_estimation
 from msem_nb.inference.fitmeasures import rmsea_ci
@@ -144,6 +145,9 @@ def h1_trace(data, h1, exo, meanstructure: bool = True):
         _, g_mu, G = casewise_single(data, mu0 if meanstructure else None, sw0)
         S = _coord_vector(g_mu if meanstructure else np.zeros((len(G), len(mu0))), G, None,
                           coords)
+        w = row_weights(data)
+        if w is not None:   # sampling weights: weighted row scores (msem_nb.data.weights)
+            S = S * w[:, None]
     else:
         _, (g_mu, G_w, G_b) = clusterwise_twolevel(data, mu0, sw0, sb0)
         S = _coord_vector(g_mu, G_w, G_b, coords)
