@@ -42,7 +42,8 @@ def fit(model: str, data: pd.DataFrame, cluster: str | None = None, estimator: s
         quiet: bool = False, level: float | None = None, group: str | None = None,
         group_equal: list[str] | tuple[str, ...] = (),
         group_partial: list[str] | tuple[str, ...] = (),
-        weights: str | None = None) -> FitResult:
+        weights: str | None = None, cluster_weights: str | None = None,
+        weight_scaling: str = "cluster") -> FitResult:
     """Fit a single- or two-level structural equation model by maximum likelihood.
 
     Parameters
@@ -111,10 +112,16 @@ def fit(model: str, data: pd.DataFrame, cluster: str | None = None, estimator: s
         Exceptions to `group_equal`, as lavaan's ``group.partial``
         (``["f =~ y3", "y1 ~ 1"]``).
     weights : str, optional
-        Column of sampling weights (single-level models; lavaan's
-        ``sampling.weights``): weighted ML with robust (sandwich) standard
-        errors and the scaled test, so estimator "ML" becomes "MLR"
-        (:mod:`msem_nb.data.weights`).
+        Column of sampling weights: single level as lavaan's
+        ``sampling.weights``; two levels the within (level-1) weights.
+        Pseudo-ML with robust (sandwich) standard errors and the scaled test,
+        so estimator "ML" becomes "MLR" (:mod:`msem_nb.data.weights`).
+    cluster_weights : str, optional
+        Two levels: column of the between (cluster) weights, one value per
+        cluster; scaled to sum to the number of clusters.
+    weight_scaling : {"cluster", "ecluster", "none"}
+        Two levels: Mplus's scaling of the within weights (Asparouhov 2006):
+        to sum to the cluster size, to the effective cluster size, or not.
 
     Returns
     -------
@@ -134,7 +141,8 @@ def fit(model: str, data: pd.DataFrame, cluster: str | None = None, estimator: s
     check_level_arguments(ci_level, level)
     ci_level = resolve_ci_level(ci_level, level)
     t0 = time.perf_counter()
-    if weights is not None and str(estimator).upper() == "ML":
+    weighted = weights is not None or cluster_weights is not None
+    if weighted and str(estimator).upper() == "ML":
         estimator = "MLR"       # pseudo-ML: sandwich SEs and the scaled test, as lavaan
     with collecting(quiet) as messages:
         options = FitOptions(estimator=estimator, missing=missing, information=information,
@@ -154,11 +162,12 @@ def fit(model: str, data: pd.DataFrame, cluster: str | None = None, estimator: s
                                       group_partial=group_partial,
                                       meanstructure=options.resolved_meanstructure(),
                                       fixed_x=options.fixed_x)
-        if weights is not None and group is not None:
+        if weighted and group is not None:
             raise ModelSpecificationError("sampling weights with several groups are not "
                                           "available yet")
         res = fit_partable(pt, data, cluster, options, model=model, ci_level=ci_level,
-                           quiet=quiet, group=group, weights=weights)
+                           quiet=quiet, group=group, weights=weights,
+                           cluster_weights=cluster_weights, weight_scaling=weight_scaling)
     # the messages of parsing and building the table come first
     return replace(res, messages=tuple(messages) + tuple(res.estimation.notes),
                    elapsed=time.perf_counter() - t0)
@@ -168,7 +177,8 @@ def fit_partable(pt: ParTable, data: pd.DataFrame | ModelData, cluster: str | No
                  options: FitOptions | None = None, *, model: str = "",
                  ci_level: float = 0.95, centering: dict[str, str] | None = None,
                  quiet: bool = False, group: str | None = None,
-                 weights: str | None = None) -> FitResult:
+                 weights: str | None = None, cluster_weights: str | None = None,
+                 weight_scaling: str = "cluster") -> FitResult:
     """Fit a parameter table: the :class:`FitResult` of one fit, without the syntax.
 
     Parameters
@@ -196,8 +206,8 @@ def fit_partable(pt: ParTable, data: pd.DataFrame | ModelData, cluster: str | No
     group : str, optional
         Group column of a multigroup table
         (:func:`msem_nb.model.groups.build_group_partable`).
-    weights : str, optional
-        Column of sampling weights (:func:`fit`).
+    weights, cluster_weights, weight_scaling
+        Sampling weights (:func:`fit`).
 
     Returns
     -------
@@ -211,8 +221,10 @@ def fit_partable(pt: ParTable, data: pd.DataFrame | ModelData, cluster: str | No
             prepared, centering = data, dict(centering or {})
         elif group is not None:
             prepared, centering = prepare_groups(pt, data, cluster, group, options)
-        elif weights is not None:
-            prepared, centering = prepare_weighted(pt, data, cluster, weights, options)
+        elif weights is not None or cluster_weights is not None:
+            prepared, centering = prepare_weighted(pt, data, cluster, weights, options,
+                                                   cluster_weights=cluster_weights,
+                                                   scaling=weight_scaling)
         else:
             # prepare() also says why anything that is not a DataFrame is refused
             prepared, centering = prepare(pt, data, cluster, options)

@@ -132,13 +132,16 @@ class FitResult:
 
     @property
     def nobs(self) -> int:
-        return int(self.data.nobs)
+        # sampling weights (msem_nb.data.weights): the rows, not the weighted total
+        return int(getattr(self.data, "nrows", 0) or self.data.nobs)
 
     @property
     def nclusters(self) -> int | None:
         if self.group is not None:     # several groups: the clusters of all groups
             return int(self.data.nclusters) if self.data.nlevels > 1 else None
-        return int(self.data.nclusters) if isinstance(self.data, ClusterData) else None
+        if not isinstance(self.data, ClusterData):
+            return None
+        return int(getattr(self.data, "nunits", 0) or self.data.nclusters)
 
     @property
     def n_dropped(self) -> int:

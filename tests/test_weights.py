@@ -83,6 +83,10 @@ def test_bad_weights(hs, demo):
         ms.fit("x4 ~ x1", hs.assign(w=-1.0), weights="w")
     with pytest.raises(DataError, match="missing values"):
         ms.fit("x4 ~ x1", hs.assign(w=np.where(hs.index == 3, np.nan, 1.0)), weights="w")
-    with pytest.raises(ModelSpecificationError, match="two-level weights"):
+    with pytest.raises(DataError, match="negative"):     # within weights of a two-level fit
         ms.fit("level: 1\n y1 ~ x1\nlevel: 2\n y1 ~ w1", demo, cluster="cluster",
                weights="x2")
+    with pytest.raises(ModelSpecificationError, match="several groups"):
+        ms.fit("x4 ~ x1", hs.assign(w=1.0), weights="w", group="school")
+    with pytest.raises(ModelSpecificationError, match="two-level model"):
+        ms.fit("x4 ~ x1", hs.assign(w=1.0), cluster_weights="w")

@@ -23,7 +23,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from msem_nb.data.complete import ClusterData, SingleData
-from msem_nb.data.weights import row_weights
+from msem_nb.data.weights import WeightedClusterData, row_weights
 from msem_nb.errors import ModelSpecificationError
 from msem_nb.estimation.estimate import Estimation, RobustInfo
 from msem_nb.estimation.information import moment_jacobian
@@ -31,6 +31,7 @@ from msem_nb.likelihood.missing import casewise_single, clusterwise_twolevel
 from msem_nb.likelihood.multigroup import MultiGroupObjective
 from msem_nb.likelihood.objective import Objective
 from msem_nb.likelihood.protocol import DataMoments
+from msem_nb.likelihood.weighted import weighted_cluster_scores
 
 # RobustInfo lives with Estimation (its ``robust`` field) and is kept importable from here
 __all__ = ["RobustInfo", "unit_scores", "mlr_estimation", "vech_units"]
@@ -68,7 +69,10 @@ def _unit_moment_scores(obj: Objective, moments: DataMoments) -> np.ndarray:
     if not isinstance(data, ClusterData) or len(moments) != 3:  # pragma: no cover
         raise ValueError("the moments do not match the data's number of levels")
     mu, sw, sb = moments
-    _, (g_mu, G_w, G_b) = clusterwise_twolevel(data, mu, sw, sb)
+    if isinstance(data, WeightedClusterData):   # sampling weights: v_j d l_j per cluster
+        g_mu, G_w, G_b = weighted_cluster_scores(data, mu, sw, sb)
+    else:
+        _, (g_mu, G_w, G_b) = clusterwise_twolevel(data, mu, sw, sb)
     parts = [g_mu]
     for b, pos in enumerate(obj.positions):
         r, c = vech_units(len(pos))
