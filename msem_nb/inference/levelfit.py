@@ -140,6 +140,9 @@ def _one_level(level: int, pt: ParTable, data: ClusterData | MultiGroupData,
     h1 = replace(h1s[0], loglik=float(sum(h.loglik for h in h1s)))
     base_pt, base_est = _baseline(pt, data, options, others)
     n = data.nobs if level == 1 else data.nclusters
+    if not (ps_est.converged and base_est.converged and np.isfinite(ps_est.loglik)
+            and np.isfinite(base_est.loglik)):
+        return {**{k: float("nan") for k in LEVEL_FIT_KEYS}, "rmsea_n": float(n)}
     nmom = count_moments(ps, data)
     npar = ps_est.npar_effective
     fm = fit_measures(loglik=ps_est.loglik, npar=npar, nobs=n, df=nmom - npar, h1=h1,
@@ -159,8 +162,6 @@ def _one_level(level: int, pt: ParTable, data: ClusterData | MultiGroupData,
     for k in ("rmsea", "rmsea_ci_lower", "rmsea_ci_upper", "rmsea_scaled", "rmsea_robust"):
         if k in out and groups > 1:     # lavaan's multigroup RMSEA (msem_nb.inference.groupfit)
             out[k] *= float(np.sqrt(groups))
-    if not ps_est.converged or not base_est.converged:
-        out = {k: float("nan") for k in out}
     return out
 
 
@@ -203,6 +204,7 @@ def level_specific_fit(pt: ParTable, data: ClusterData | MultiGroupData, est: Es
         try:
             part = _one_level(level, pt, data, est, options, h1s, trace)
         except (MsemError, np.linalg.LinAlgError, FloatingPointError):
-            part = {k: float("nan") for k in LEVEL_FIT_KEYS}
+            part = {**{k: float("nan") for k in LEVEL_FIT_KEYS},
+                    "rmsea_n": float(data.nobs if level == 1 else data.nclusters)}
         out.update({f"{k}_{names[level]}": v for k, v in part.items()})
     return out

@@ -44,6 +44,7 @@ from msem_nb.widget import tables
 from msem_nb.widget.datasummary import SINGLE_LEVEL_NOTE, DataSummaries
 from msem_nb.widget.describe import describe_error, diagram_text
 from msem_nb.widget.gridspec import grid_spec, loading_spec
+from msem_nb.widget.groups import check_group, invariance_html
 from msem_nb.widget.guess import check_cluster, default_variables, detect_cluster
 from msem_nb.widget.model import SINGLE_LEVEL, TWO_LEVELS, ModelState, read_syntax
 from msem_nb.widget.names import locate, unknown_message, unknown_names
@@ -76,10 +77,11 @@ class _FitRequest:
     missing: str
     # a switch was clicked: draw the new model at once, before its fit
     preview: bool = False
+    group: object = None        # group column (msem_nb.widget.groups), None: one group
 
     @property
     def key(self) -> tuple:
-        return (self.syntax, self.cluster, self.estimator, self.missing)
+        return (self.syntax, self.cluster, self.estimator, self.missing, self.group)
 
 
 @dataclass(frozen=True)
@@ -154,6 +156,7 @@ class PanelController:
             raise DataError(f"unknown variable(s): {', '.join(map(str, unknown))}")
         self.estimator = estimator
         self.missing = missing
+        self.group = None
         self.roles: dict[str, str] = {}
         self.roles_ready = cluster is None
         self._new_levels = False
@@ -232,7 +235,7 @@ class PanelController:
 
     def current_key(self) -> tuple:
         """What a fit of the panel's current state is a fit of."""
-        return (self.syntax, self.cluster, self.estimator, self.missing)
+        return (self.syntax, self.cluster, self.estimator, self.missing, self.group)
 
     def fit_is_current(self) -> bool:
         """Whether :attr:`result` is the fit of exactly what the panel shows now
@@ -247,7 +250,11 @@ class PanelController:
         if fit is None:
             return None
         if self._parts[0] is not fit:
-            self._parts = (fit, tables.results_parts(fit))
+            parts = tables.results_parts(fit)
+            if getattr(fit, "group", None) is not None:     # the invariance steps
+                parts["invariance"] = invariance_html(fit.model, self.data, fit.group,
+                                                      fit.cluster, fit.estimator, self.missing)
+            self._parts = (fit, parts)
         return self._parts[1]
 
     # -- changes from the user ------------------------------------------------------
@@ -342,6 +349,7 @@ class PanelController:
             if cluster is not None and cluster not in self.data.columns:
                 raise DataError(f"cluster column '{cluster}' is not in the data")
             check_cluster(self.data, cluster)
+            check_group(self.data, self.group, cluster)     # clusters inside one group
             old_levels = self._levels()
             self.cluster = cluster
             self.cluster_problem = None
@@ -358,6 +366,16 @@ class PanelController:
             self.view.show_grid(self.grid())
             self._request_data(immediate=True)
             self._request_fit()
+
+    def set_group(self, group) -> None:
+        """Fit the model in every group of column `group` (None: one group).
+
+        Raises ``DataError`` for a column that cannot hold groups (nothing changes).
+        """
+        with self.lock:
+            check_group(self.data, group, self.cluster)
+            self.group = group
+            self._request_fit(immediate=True)
 
     def set_variables(self, variables) -> None:
         """Change the variables offered on the Model screen (the model keeps its own)."""
@@ -438,7 +456,8 @@ class PanelController:
         with self.lock:
             self._fits.request(_FitRequest(self.syntax, self.parsed, self.syntax_error,
                                            self.cluster, self.estimator, self.missing,
-                                           preview and self._preview_fn is not None),
+                                           preview and self._preview_fn is not None,
+                                           self.group),
                                immediate=immediate)
 
     def _request_data(self, immediate: bool | None = None) -> None:
@@ -506,7 +525,8 @@ class PanelController:
         if self._fit_fn is not None:
             return self._fit_fn(req.syntax, self.data, cluster=req.cluster,
                                 estimator=req.estimator, missing=req.missing)
-        return self._refitter.fit(parsed, req.cluster, options, model=req.syntax, table=table)
+        return self._refitter.fit(parsed, req.cluster, options, model=req.syntax, table=table,
+                                  group=req.group)
 
     def _show_empty(self) -> None:
         self.error = None
