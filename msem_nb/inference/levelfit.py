@@ -110,6 +110,8 @@ def _starts(ps: ParTable, pt: ParTable, est: Estimation, h1s: Sequence[Saturated
 def _fit(table: ParTable, data: ClusterData | MultiGroupData, options: FitOptions,
          start: np.ndarray | None) -> Estimation:
     opts = options if start is None else options.with_control(start=start)
+    if options.estimator != "MLR":      # only the log-likelihood is needed (MLR: the sandwich)
+        opts = opts.with_control(se=False)
     with collecting(quiet=True):
         return fit_prepared(table, data, opts)
 
