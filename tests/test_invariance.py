@@ -96,3 +96,22 @@ def test_invariance_needs_groups_or_levels(hs):
         ms.invariance(HS, hs)
     with pytest.raises(ModelSpecificationError, match="two-level"):
         ms.invariance(HS, hs, group="school", across_levels=True)
+
+
+def test_compare_of_two_steps_agrees_with_the_table(hs):
+    res = ms.invariance(HS, hs, group="school", strict=False)
+    cmp = ms.compare(res.fits["configural"], res.fits["metric"], names=["configural", "metric"])
+    row = cmp.table.loc["metric"]
+    assert row["chisq_diff"] == pytest.approx(res.table.loc["metric", "delta_chisq"], rel=1e-10)
+    assert row["df_diff"] == res.table.loc["metric", "delta_df"]
+    other = ms.fit(HS, hs.assign(school=hs["school"].iloc[::-1].to_numpy()), group="school")
+    with pytest.raises(Exception, match="different data"):
+        ms.compare(res.fits["configural"], other)
+
+
+def test_grand_mean_centring_uses_the_whole_sample(hs):
+    fit = ms.fit("x4 ~ x1", hs, group="school", center={"x1": "grand"})
+    data = fit.data
+    total = sum(d.nobs * d.mean[d.names.index("x1")] for d in data.parts) / data.nobs
+    assert total == pytest.approx(0.0, abs=1e-12)
+    assert abs(data.parts[0].mean[data.parts[0].names.index("x1")]) > 1e-3

@@ -90,3 +90,8 @@ def test_bad_weights(hs, demo):
         ms.fit("x4 ~ x1", hs.assign(w=1.0), weights="w", group="school")
     with pytest.raises(ModelSpecificationError, match="two-level model"):
         ms.fit("x4 ~ x1", hs.assign(w=1.0), cluster_weights="w")
+
+
+def test_summary_names_the_weights():
+    fit = ms.fit("x4 ~ x1", DATA, weights="w")
+    assert "Sampling weights [w]" in fit.summary()

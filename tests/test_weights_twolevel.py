@@ -107,3 +107,4 @@ def test_counts_are_rows_and_clusters(sample):
     f = ms.fit(RI, sample, cluster="cl", weights="w", cluster_weights="v")
     assert f.nobs == len(sample) and f.nclusters == sample["cl"].nunique()
     assert "Number of clusters [cl]" in f.summary()
+    assert "Sampling weights (two levels)" in f.summary()

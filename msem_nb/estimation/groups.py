@@ -41,6 +41,9 @@ def prepare_groups(pt: ParTable, data: pd.DataFrame, cluster: Hashable | None,
     if options.estimator == "MUML":
         raise ModelSpecificationError("estimator='MUML' is not available with several "
                                       "groups; use estimator='ML' or 'MLR'")
+    centering: dict[str, str] = {}
+    if options.center:      # "grand" is the mean of the whole sample, not of a group
+        data, centering = center_columns(data, options.center_map, cluster)
     labels, parts = split_groups(data, group)
     if cluster is not None:
         check_clusters_in_groups(parts, labels, cluster, group)
@@ -48,11 +51,8 @@ def prepare_groups(pt: ParTable, data: pd.DataFrame, cluster: Hashable | None,
         raise DataError(f"the group column '{group}' is also used as a model variable or as "
                         "the cluster column")
     within, between_only, both = pt.roles()
-    centering: dict[str, str] = {}
     prepared = []
     for lab, part in zip(labels, parts):
-        if options.center:
-            part, centering = center_columns(part, options.center_map, cluster)
         try:
             prepared.append(prepare_data(part, within, cluster, between_only, both,
                                          options.missing,

@@ -21,7 +21,7 @@ from msem_nb.model.groups import group_subtable
 from msem_nb.present.diagram import path_diagram
 from msem_nb.present.notebook_output import static_figure
 
-__all__ = ["report_blocks", "group_rows", "group_title", "group_facts", "group_label", "group_estimates",
+__all__ = ["weight_facts", "report_blocks", "group_rows", "group_title", "group_facts", "group_label", "group_estimates",
            "group_diagram", "group_diagrams", "stack_figures", "loadings_figure"]
 
 
@@ -41,6 +41,18 @@ def group_rows(fit, table: pd.DataFrame, key) -> pd.DataFrame:
 def group_title(fit, key) -> str:
     """``Group 2 [Grant-White]:``."""
     return f"Group {key.group} [{group_label(fit, key.group)}]:"
+
+
+def weight_facts(fit) -> list[tuple[str, str]]:
+    """(label, value) lines of the summary header for a fit with sampling weights
+    (:mod:`msem_nb.data.weights`); the other part of the sample's design next to groups."""
+    data = fit.data
+    col = getattr(data, "weight_column", None)
+    if col is not None:
+        return [(f"Sampling weights [{col}]", "normalised to N")]
+    if hasattr(data, "cluster_weights"):
+        return [("Sampling weights (two levels)", f"scaling {data.scaling}")]
+    return []
 
 
 def group_facts(fit) -> list[tuple[str, str]]:

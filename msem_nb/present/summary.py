@@ -16,7 +16,7 @@ import numpy as np
 from msem_nb.format import num
 from msem_nb.inference.fitmeasures import srmr_key
 from msem_nb.inference.improper import KINDS
-from msem_nb.present.groups import group_facts, group_rows, group_title
+from msem_nb.present.groups import group_facts, group_rows, group_title, weight_facts
 from msem_nb.present.levelfit import level_fit_html, level_fit_lines
 from msem_nb.present.levelfit import level_fit_labels as level_specific_labels
 from msem_nb.version import __version__
@@ -120,7 +120,7 @@ def _header_lines(fit) -> list[str]:
         kv.append(("Missing patterns (FIML)", str(fit.data.npatterns)))
     if fit.nclusters is not None:
         kv.append((f"Number of clusters [{fit.cluster}]", str(fit.nclusters)))
-    kv += group_facts(fit)
+    kv += group_facts(fit) + weight_facts(fit)
     for col, how in getattr(fit, "centering", {}).items():
         kv.append((f"Centred {col}", "within clusters" if how == "cluster" else "grand mean"))
     for k, v in kv:
