@@ -40,11 +40,10 @@ from msem_nb.estimation.options import FitOptions
 from msem_nb.messages import collecting
 from msem_nb.present.diagram import path_diagram
 from msem_nb.syntax import ModelSyntaxError, ParsedModel, parse
-from msem_nb.widget import tables
 from msem_nb.widget.datasummary import SINGLE_LEVEL_NOTE, DataSummaries
 from msem_nb.widget.describe import describe_error, diagram_text
 from msem_nb.widget.gridspec import grid_spec, loading_spec
-from msem_nb.widget.groups import check_group, invariance_html
+from msem_nb.widget.groups import GroupControl, check_group
 from msem_nb.widget.guess import check_cluster, default_variables, detect_cluster
 from msem_nb.widget.model import SINGLE_LEVEL, TWO_LEVELS, ModelState, read_syntax
 from msem_nb.widget.names import locate, unknown_message, unknown_names
@@ -91,7 +90,7 @@ class _DataRequest:
     figures: bool = False
 
 
-class PanelController:
+class PanelController(GroupControl):
     """State and rules of the panel.
 
     Parameters
@@ -156,7 +155,6 @@ class PanelController:
             raise DataError(f"unknown variable(s): {', '.join(map(str, unknown))}")
         self.estimator = estimator
         self.missing = missing
-        self.group = None
         self.roles: dict[str, str] = {}
         self.roles_ready = cluster is None
         self._new_levels = False
@@ -249,12 +247,8 @@ class PanelController:
         fit = self.result
         if fit is None:
             return None
-        if self._parts[0] is not fit:
-            parts = tables.results_parts(fit)
-            if getattr(fit, "group", None) is not None:     # the invariance steps
-                parts["invariance"] = invariance_html(fit.model, self.data, fit.group,
-                                                      fit.cluster, fit.estimator, self.missing)
-            self._parts = (fit, parts)
+        if self._parts[0] is not fit:     # with groups also the invariance steps (GroupControl)
+            self._parts = (fit, self._results_of(fit))
         return self._parts[1]
 
     # -- changes from the user ------------------------------------------------------
@@ -366,16 +360,6 @@ class PanelController:
             self.view.show_grid(self.grid())
             self._request_data(immediate=True)
             self._request_fit()
-
-    def set_group(self, group) -> None:
-        """Fit the model in every group of column `group` (None: one group).
-
-        Raises ``DataError`` for a column that cannot hold groups (nothing changes).
-        """
-        with self.lock:
-            check_group(self.data, group, self.cluster)
-            self.group = group
-            self._request_fit(immediate=True)
 
     def set_variables(self, variables) -> None:
         """Change the variables offered on the Model screen (the model keeps its own)."""

@@ -18,7 +18,8 @@ from msem_nb.format import num
 from msem_nb.teaching.invariance import invariance
 from msem_nb.widget import tables
 
-__all__ = ["NO_GROUP", "MAX_GROUPS", "group_candidates", "check_group", "invariance_html"]
+__all__ = ["NO_GROUP", "MAX_GROUPS", "group_candidates", "check_group", "invariance_html",
+           "GroupControl", "GroupPanel"]
 
 #: How the group dropdown names "no group column".
 NO_GROUP = "(none: one group)"
@@ -102,3 +103,61 @@ def invariance_html(model: str, data: pd.DataFrame, group, cluster, estimator: s
             "A drop in CFI of more than .01 suggests the step does not hold.")
     return tables.wrap(tables.table_html(header, rows, numeric=tuple(range(1, len(header))))
                        + f"<p class='note'>{note}</p>")
+
+
+class GroupControl:
+    """The panel controller's group column (mixed into
+    :class:`~msem_nb.widget.controller.PanelController`): the model is fitted in every
+    group, and the Results tables add the invariance steps."""
+
+    #: the group column; None: one group
+    group = None
+
+    def set_group(self, group) -> None:
+        """Fit the model in every group of column `group` (None: one group).
+
+        Raises ``DataError`` for a column that cannot hold groups (nothing changes).
+        """
+        with self.lock:
+            check_group(self.data, group, self.cluster)
+            self.group = group
+            self._request_fit(immediate=True)
+
+    def _results_of(self, fit) -> dict:
+        """The Results tables of `fit`; with groups also the invariance steps."""
+        parts = tables.results_parts(fit)
+        if getattr(fit, "group", None) is not None:
+            parts["invariance"] = invariance_html(fit.model, self.data, fit.group, fit.cluster,
+                                                  fit.estimator, self.missing)
+        return parts
+
+
+class GroupPanel:
+    """The panel's Groups dropdown on the Data tab (mixed into
+    :class:`~msem_nb.widget.panel.Panel`)."""
+
+    def _wire_groups(self) -> None:
+        self._data.offer_groups(group_candidates(self._ctl.data))
+        self._data.on_group(self._on_group)
+
+    def _on_group(self, group) -> None:
+        previous = self._ctl.group
+        try:
+            self._ctl.set_group(group)
+        except DataError as err:
+            why = f"Cannot use '{group}' as the group column: {err}"
+            self._data.refuse_group(previous, why)
+            self.show_status("warn", why + " The group column is unchanged.")
+            return
+        self._data.clear_problem()
+
+    @property
+    def group(self):
+        """The group column (None: one group); the Data tab's "Groups" dropdown."""
+        return self._ctl.group
+
+    def set_group(self, group) -> None:
+        """Fit the model in every group of column `group` (None: one group), as the Data
+        tab does; the Results tab then shows a section per group and the invariance steps.
+        A column that cannot hold groups is refused (:attr:`group` stays)."""
+        self._data.group.value = group

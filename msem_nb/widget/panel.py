@@ -33,7 +33,7 @@ from msem_nb.widget.export import (
     reproduction_code,
 )
 from msem_nb.widget.frontend import StatusLine
-from msem_nb.widget.groups import group_candidates
+from msem_nb.widget.groups import GroupPanel
 from msem_nb.widget.screens.base import STYLE, Screen
 from msem_nb.widget.screens.compare import CompareScreen
 from msem_nb.widget.screens.data import DataScreen
@@ -45,7 +45,7 @@ from msem_nb.widget.screens.results import ResultsScreen
 __all__ = ["Panel"]
 
 
-class Panel:
+class Panel(GroupPanel):
     """Interactive one- or two-level SEM in a notebook.
 
     Parameters
@@ -121,8 +121,7 @@ class Panel:
     def _build_screens(self, estimator, missing, debounce) -> None:
         ctl = self._ctl
         numeric = [str(c) for c in ctl.data.select_dtypes("number").columns]
-        self._data = DataScreen(ctl.columns, numeric, ctl.cluster, ctl.variables,
-                                group_candidates(ctl.data))
+        self._data = DataScreen(ctl.columns, numeric, ctl.cluster, ctl.variables)
         if ctl.cluster_problem:
             self._data.problem.value = tables.note_html(ctl.cluster_problem, bad=True)
         self._dec = DecompositionScreen(ctl.want_figures)
@@ -166,7 +165,7 @@ class Panel:
         m.lat_add.on_click(self._on_latent_add)
         m.lat_remove.on_click(self._on_latent_remove)
         self._data.on_cluster(self._on_cluster)
-        self._data.on_group(self._on_group)
+        self._wire_groups()     # the Data tab's Groups dropdown (msem_nb.widget.groups)
         self._data.on_variables(self._on_variables)
         e = self._export
         e.code_btn.on_click(lambda _b: self.insert_code_cell())
@@ -271,17 +270,6 @@ class Panel:
         self._show_mode()
         self._cmp.update(rerun=True)
 
-    def _on_group(self, group) -> None:
-        previous = self._ctl.group
-        try:
-            self._ctl.set_group(group)
-        except DataError as err:
-            why = f"Cannot use '{group}' as the group column: {err}"
-            self._data.refuse_group(previous, why)
-            self.show_status("warn", why + " The group column is unchanged.")
-            return
-        self._data.clear_problem()
-
     def _on_variables(self, variables: list) -> None:
         self._ctl.set_variables(variables)
         self._cmp.update()
@@ -348,16 +336,6 @@ class Panel:
     def cluster(self):
         return self._ctl.cluster
 
-    @property
-    def group(self):
-        """The group column (None: one group); the Data tab's "Groups" dropdown."""
-        return self._ctl.group
-
-    def set_group(self, group) -> None:
-        """Fit the model in every group of column `group` (None: one group), as the Data
-        tab does; the Results tab then shows a section per group and the invariance steps.
-        A column that cannot hold groups is refused (:attr:`group` stays)."""
-        self._data.group.value = group
 
     @property
     def decomposition(self):
@@ -513,8 +491,7 @@ class Panel:
     def _code(self, syntax, cluster, estimator, missing, group=None, *, report: bool) -> str:
         name = self._data_name or find_variable_name(self._ctl.data)
         return reproduction_code(syntax, cluster, data_name=name, data_code=self._data_code,
-                                 estimator=estimator, missing=missing, report=report,
-                                 group=group)
+                                 estimator=estimator, missing=missing, report=report, group=group)
 
     def export_code(self, report: bool = True) -> str:
         """Python code that refits the model shown (and shows its report if `report`).

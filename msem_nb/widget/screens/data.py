@@ -33,13 +33,12 @@ class DataScreen:
 
     title = "Data"
 
-    def __init__(self, columns, numeric, cluster, variables, groups=()) -> None:
+    def __init__(self, columns, numeric, cluster, variables) -> None:
         self.cluster = W.Dropdown(options=[(NO_CLUSTER, None)] + [(str(c), c) for c in columns],
                                   value=cluster, description="Cluster",
                                   layout=W.Layout(width="360px"))
         # a column whose few values split the rows into groups (msem_nb.widget.groups)
-        self.group = W.Dropdown(options=[(NO_GROUP, None)] + [(str(c), c) for c in groups],
-                                value=None, description="Groups",
+        self.group = W.Dropdown(options=[(NO_GROUP, None)], value=None, description="Groups",
                                 layout=W.Layout(width="360px"))
         options = [c for c in numeric if c != cluster]
         self.variables = W.SelectMultiple(
@@ -69,6 +68,15 @@ class DataScreen:
         finally:
             self._quiet = False
         self.problem.value = tables.note_html(why, bad=True)
+
+    def offer_groups(self, columns) -> None:
+        """Offer `columns` as group columns (no callback); the choice goes back to none."""
+        self._quiet = True
+        try:
+            self.group.options = [(NO_GROUP, None)] + [(str(c), c) for c in columns]
+            self.group.value = None
+        finally:
+            self._quiet = False
 
     def on_group(self, fn: Callable[[object], None]) -> None:
         """Call ``fn(column)`` when the user chooses a group column (None: one group)."""
