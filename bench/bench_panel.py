@@ -17,7 +17,13 @@ click), so Playwright's own round trips are not in the numbers:
 Also measured in the same page and kernel: drawing the diagram alone
 (``Plotly.newPlot`` of the same figure), one ``ms.fit`` of the model, and
 the start: from Shift+Enter in a fresh kernel to the status line, and to the
-fitted diagram.
+fitted diagram. And refits in the kernel (``panel.toggle_path`` then
+``panel.wait()``) with the Model tab open and with the Results tab open:
+until the fit is shown, and with the Results tab until its modification
+indices and residual heatmaps are shown too (``panel.checks``, issue 16; a
+checkout without them has only the tables). With ``PYTHONPATH`` pointing at
+another checkout the kernel runs that checkout's msem_nb (the code before a
+change), so two runs give the before/after ratio.
 
 Target: median click -> redrawn diagram <= 150 ms (issue 13; the goal is
 100 ms). Prints every click, the medians and the ratios to the baseline, and
@@ -70,6 +76,29 @@ for _ in range(7):
     _t.append(time.perf_counter() - _t0)
 print("FIT_MS=%.2f" % (1000 * statistics.median(_t)))'''
 
+REFIT_CELL = '''\
+import time, statistics
+_checks = getattr(panel, "checks", None)
+def _refits(tab, n=9):
+    panel.tabs.selected_index = panel.screens.index(tab)
+    panel.wait(60)
+    if _checks is not None:
+        _checks.wait(60)
+    fit_t, all_t = [], []
+    for k in range(n):
+        t0 = time.perf_counter()
+        panel.toggle_path("math", "ses", "within", k % 2 == 0)
+        panel.wait(60)
+        fit_t.append(time.perf_counter() - t0)
+        if _checks is not None:
+            _checks.wait(60)
+        all_t.append(time.perf_counter() - t0)
+    return 1000 * statistics.median(fit_t), 1000 * statistics.median(all_t)
+_m = _refits(panel._model)
+_r = _refits(panel._results)
+panel.tabs.selected_index = panel.screens.index(panel._model)
+print("REFIT=%.1f,%.1f,%.1f,%.1f,%d" % (_m + _r + (_checks is not None,)))'''
+
 DRAW_JS = """async () => {
   const gd = document.querySelector('.js-plotly-plot.msem-diagram');
   const box = document.createElement('div');
@@ -101,7 +130,7 @@ def main() -> int:
     load_before = os.getloadavg()
     lab = Lab(watchdog=900).start()
     try:
-        nb = lab.write_notebook("bench.ipynb", [PANEL_CELL, FIT_CELL])
+        nb = lab.write_notebook("bench.ipynb", [PANEL_CELL, FIT_CELL, REFIT_CELL])
         with sync_playwright() as pw:
             browser = launch_browser(pw)
             page = browser.new_page(viewport={"width": 1280, "height": 800})
@@ -133,6 +162,14 @@ def main() -> int:
                 out = page.locator(".jp-Notebook .jp-Cell").nth(1).locator(
                     ".jp-OutputArea").inner_text()
                 fit_ms = float(re.search(r"FIT_MS=([\d.]+)", out).group(1))
+                run_cell(page, 2)
+                page.wait_for_function(
+                    "() => /REFIT=[0-9]/.test(document.querySelectorAll('.jp-Notebook "
+                    ".jp-Cell')[2].querySelector('.jp-OutputArea').innerText)", timeout=300_000)
+                out = page.locator(".jp-Notebook .jp-Cell").nth(2).locator(
+                    ".jp-OutputArea").inner_text()
+                refit = [float(v) for v in
+                         re.search(r"REFIT=([\d.,]+)", out).group(1).split(",")]
             except Exception:
                 print("failed; screenshot:", screenshot(page, "bench_panel"))
                 raise
@@ -156,6 +193,12 @@ def main() -> int:
     print(f"  ratio fitted diagram / baseline round trip: {med['fitted'] / med['confirm']:.1f}")
     print(f"  drawing the diagram alone in this page (Plotly.newPlot, median of 5): {draw:.0f} ms")
     print(f"  one ms.fit of the model with the path (median of 7, same kernel): {fit_ms:.0f} ms")
+    checks = "indices and heatmaps" if refit[4] else "no indices in this checkout"
+    print(f"  refit in the kernel (toggle_path + wait, median of 9), Model tab open: "
+          f"{refit[0]:.0f} ms; Results tab open: fit shown {refit[2]:.0f} ms, with the "
+          f"Results screen's checks shown {refit[3]:.0f} ms ({checks})")
+    print(f"  ratio refit with the Results tab open / Model tab open: fit shown "
+          f"{refit[2] / refit[0]:.2f}, checks shown {refit[3] / refit[0]:.2f}")
     print(f"  fresh kernel, Shift+Enter -> status line shown: {t_status:.1f} s; -> fitted "
           f"diagram drawn: {t_ready:.1f} s (includes importing msem_nb in the kernel)")
     print(f"  load average (1 min) before / after: {load_before[0]:.2f} / {load_after[0]:.2f} "

@@ -172,3 +172,17 @@ def test_a_level_the_panel_cannot_show_is_a_located_error():
     with pytest.raises(ModelSyntaxError) as err:
         read_syntax("level: 1\n y ~ x\nlevel: 2\n y ~ w\nlevel: 3\n y ~ z")
     assert err.value.line == 5 and "level '3'" in str(err.value)
+
+
+def test_names_that_need_backticks_keep_them():
+    # a column such as "math score" or "a<b>" is written in backticks, so the syntax box
+    # (and the exported code) parses back to the same model
+    text = ("level: within\n  `f 1` =~ `math score` + `a<b>` + y\n  `math score` ~ 0.5*`x-1`\n"
+            "  `a<b>` ~~ `NA`\n  `math score` ~ 1\nlevel: between\n  `math score` ~~ `math score`\n")
+    m = ModelState.from_syntax(text)
+    out = m.to_syntax()
+    assert out == text
+    assert m.to_parsed() == parse(out)
+    m.toggle_covariance("math score", "y", "within", on=True)
+    assert "  `math score` ~~ y\n" in m.to_syntax()
+    assert m.to_parsed() == parse(m.to_syntax())

@@ -217,3 +217,53 @@ def test_the_controller_walks_back_too(classrooms):
         assert ctl.syntax == start_text
     finally:
         ctl.close()
+
+
+def _with_loadings(model, columns):
+    """The switches of :func:`_switches` and a loading of every latent variable on each of
+    six columns (the Results screen frees cross-loadings through them)."""
+    obs = [c for c in columns if c != "class_id"][:6]
+    return _switches(model, columns) + [("load", lv, f, y) for lv in model.levels
+                                        for f in model.latent_names(lv) for y in obs]
+
+
+@pytest.mark.parametrize("base", [0, 2])
+def test_loading_switches_walk_back_too(classrooms, roles, base):
+    text = BASES[base] if base == 0 else BASES[base].replace(
+        "level: within\n", "level: within\n  f =~ mot2 + mot3\n")
+    for seed in range(80):
+        rng = random.Random(500 + seed)
+        model, board = _board(text, roles, classrooms.columns)
+        start_text = model.to_syntax()
+        switches = _with_loadings(model, classrooms.columns)
+        start = {k: switch_is_on(model, k) for k in switches}
+        for _ in range(rng.randint(1, 25)):
+            key = rng.choice(switches)
+            was, before = switch_is_on(model, key), model.to_syntax()
+            assert board.toggle(key, not was) is (not was)
+            board.toggle(key, was)
+            assert model.to_syntax() == before, (seed, key)
+            board.toggle(rng.choice(switches), rng.choice([True, False, None]))
+        for _ in range(500):
+            differ = [k for k in dict.fromkeys(switches + _with_loadings(model, classrooms.columns))
+                      if switch_is_on(model, k) != start.get(k, False)]
+            if not differ:
+                break
+            key = rng.choice(differ)
+            board.toggle(key, start.get(key, False))
+        assert model.to_syntax() == start_text, seed
+
+
+def test_a_loading_switch_adds_a_cross_loading_in_its_block(classrooms, roles):
+    model, board = _board(EXAMPLE_MODELS["classrooms"], roles, classrooms.columns)
+    start = model.to_syntax()
+    assert board.toggle(("load", "within", "motw", "math"), True)
+    assert "motw =~ mot1 + mot2 + mot3 + mot4 + math\n" in model.to_syntax()
+    assert "motb =~ mot1 + mot2 + mot3 + mot4\n" in model.to_syntax()
+    assert not board.toggle(("load", "within", "motw", "math"), False)
+    assert model.to_syntax() == start
+    # the marker switched off and on again keeps its place (and so the scale)
+    board.toggle(("load", "between", "motb", "mot1"), False)
+    assert "motb =~ mot2 + mot3 + mot4\n" in model.to_syntax()
+    board.toggle(("load", "between", "motb", "mot1"), True)
+    assert model.to_syntax() == start

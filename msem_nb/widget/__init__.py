@@ -8,8 +8,10 @@ through the one pipeline), ``scheduler`` (worker thread, debounce,
 generations), ``status`` (what the status line says about a fit), ``names``
 (unknown variables, suggestions), ``datasummary`` and ``correlations`` (the
 Data and Decomposition tabs' content), ``comparison``, ``guess``,
-``describe``, ``tables``, ``effects``, ``export``. Widgets: ``frontend``
-(anywidget: grid, status line, syntax editor, figure view, notebook bridge),
+``describe``, ``tables``, ``effects``, ``export``, ``modindex`` and
+``checks`` (the Results screen's modification indices, residual heatmaps and
+comparison with the previous fit). Widgets: ``frontend`` (anywidget: grid,
+status line, syntax editor, figure view, notebook bridge, model checks),
 ``screens`` (one module per tab) and ``panel``. The browser side is
 ``js/*.js``.
 """

@@ -160,6 +160,8 @@ class PanelController(GroupControl):
         self._new_levels = False
         self.decomposition = None
         self.result = None
+        #: the last successful fit of another model (syntax, cluster column or options)
+        self.previous = None
         self.result_key: tuple | None = None
         self.error: BaseException | None = None
         self.elapsed: float | None = None
@@ -287,6 +289,17 @@ class PanelController(GroupControl):
             self._check_names(a, b)
             self._ensure_roles()
             now = self.switches.toggle(("cov", self._level(level), a, b), on)
+            self._model_changed(preview=True)
+            return now
+
+    def toggle_loading(self, factor, indicator, level=None, on=None) -> bool:
+        """Switch the loading ``factor =~ indicator`` (a cross-loading); returns whether it is on."""
+        with self.lock:
+            self._check_names(factor, indicator)
+            if factor not in self.model.latent_names(level if self.model.multilevel else None):
+                raise ValueError(f"'{factor}' is not a latent variable of this level")
+            self._ensure_roles()
+            now = self.switches.toggle(("load", self._level(level), factor, indicator), on)
             self._model_changed(preview=True)
             return now
 
@@ -542,6 +555,8 @@ class PanelController(GroupControl):
         self.view.show_editor_error(line, col, editor)
 
     def _show_fit(self, fit, figure, diagram_error, elapsed, notes, req: _FitRequest) -> None:
+        if self.result is not None and self.result_key != req.key:
+            self.previous = self.result
         self.result = fit
         self.error = None
         self.elapsed = elapsed

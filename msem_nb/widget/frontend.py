@@ -13,7 +13,10 @@ the traits and reports what the user does as messages:
   which reaches the browser once per page (not once per figure, as a
   FigureWidget's does) and only when a figure is first drawn;
 * :class:`NotebookBridge` - inserts cells into the notebook and starts
-  downloads (things only the browser side can do).
+  downloads (things only the browser side can do);
+* :class:`ModelChecks` - the Results screen's modification indices, each
+  with a "Free" button, and the "Compare with previous fit" button with the
+  likelihood-ratio test.
 
 The modules ship inside the package (``msem_nb/widget/js/*.js``, declared as
 package data) and are loaded by anywidget with no build step.
@@ -31,8 +34,8 @@ from pathlib import Path
 import anywidget
 import traitlets
 
-__all__ = ["ModelGrid", "StatusLine", "SyntaxEditor", "PlotView", "NotebookBridge", "JS_DIR",
-           "figure_json", "plotlyjs_bytes"]
+__all__ = ["ModelGrid", "StatusLine", "SyntaxEditor", "PlotView", "NotebookBridge",
+           "ModelChecks", "JS_DIR", "figure_json", "plotlyjs_bytes"]
 
 #: Folder of the ES modules.
 JS_DIR = Path(__file__).with_name("js")
@@ -287,3 +290,47 @@ class NotebookBridge(anywidget.AnyWidget):
             cb = self._callbacks.pop(content.get("request_id"), None)
         if cb is not None:
             cb(content)
+
+
+class ModelChecks(anywidget.AnyWidget):
+    """Modification indices with "Free" buttons, and the comparison with the previous fit.
+
+    Attributes
+    ----------
+    modindices : dict
+        :func:`msem_nb.widget.modindex.modindex_spec` (formatted text).
+    comparison : dict
+        :func:`msem_nb.widget.checks.comparison_spec`, or ``state`` and
+        ``message`` alone.
+
+    Clicks arrive as messages ``{"type": "free" | "unfree", "id"}`` and
+    ``{"type": "compare"}``; register handlers with :meth:`on_free` and
+    :meth:`on_compare`.
+    """
+
+    _esm = JS_DIR / "model_checks.js"
+    modindices = traitlets.Dict().tag(sync=True)
+    comparison = traitlets.Dict().tag(sync=True)
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._free: list = []
+        self._compare: list = []
+        self.on_msg(self._dispatch)
+
+    def on_free(self, fn) -> None:
+        """Call ``fn(id, on)`` on every "Free" (on=True) and "Undo" (on=False) click."""
+        self._free.append(fn)
+
+    def on_compare(self, fn) -> None:
+        """Call ``fn()`` when "Compare with previous fit" is clicked."""
+        self._compare.append(fn)
+
+    def _dispatch(self, _widget, content, _buffers) -> None:
+        kind = content.get("type") if isinstance(content, dict) else None
+        if kind in ("free", "unfree"):
+            for fn in self._free:
+                fn(str(content.get("id", "")), kind == "free")
+        elif kind == "compare":
+            for fn in self._compare:
+                fn()

@@ -34,6 +34,7 @@ import math
 from dataclasses import dataclass, field, replace
 
 from msem_nb.syntax import LEVEL_NAMES, ModelSyntaxError, ParsedModel, Statement, Term, parse
+from msem_nb.syntax.tokens import quote_name
 
 __all__ = ["ModelState", "Block", "TWO_LEVELS", "SINGLE_LEVEL", "term_text", "syntax_number",
            "statement_text", "read_syntax"]
@@ -69,7 +70,9 @@ def term_text(t: Term) -> str:
     Returns
     -------
     str
-        e.g. ``"a*x"``, ``"0.5*x"``, ``"NA*y1"``, ``"start(0.3)*x"``.
+        e.g. ``"a*x"``, ``"0.5*x"``, ``"NA*y1"``, ``"start(0.3)*x"``; a name that
+        is not a plain name in backticks (``"`math score`"``), so the text parses
+        back to the same names.
     """
     mods = []
     if t.label:
@@ -80,7 +83,8 @@ def term_text(t: Term) -> str:
         mods.append("NA")
     if t.start is not None:
         mods.append(f"start({syntax_number(t.start)})")
-    return "*".join(mods + [t.name])
+    # "1" is the intercept of a ~1 statement, not a variable
+    return "*".join(mods + [t.name if t.name == "1" else quote_name(t.name)])
 
 
 def _plain(name: str) -> Term:
@@ -534,12 +538,13 @@ def statement_text(s: Statement) -> str:
     str
         e.g. ``"y ~ a*x + z"``, ``"s1 | y ~ x"``, ``"ab := a*b"``.
     """
+    lhs = quote_name(s.lhs)
     if s.op in ("=~", "~", "~~"):
-        return f"{s.lhs} {s.op} {' + '.join(term_text(t) for t in s.rhs)}"
+        return f"{lhs} {s.op} {' + '.join(term_text(t) for t in s.rhs)}"
     if s.op == "|~":
-        return f"{s.slope} | {s.lhs} ~ {term_text(s.rhs[0])}"
+        return f"{s.slope} | {lhs} ~ {term_text(s.rhs[0])}"
     if s.op == "~1":
-        return f"{s.lhs} ~ {term_text(s.rhs[0])}"
+        return f"{lhs} ~ {term_text(s.rhs[0])}"
     if s.op in (":=", "==", "<", ">") and s.expr is not None:
         return f"{s.lhs} {s.op} {s.expr.text}"
     raise ValueError(f"unexpected operator {s.op!r}")  # pragma: no cover

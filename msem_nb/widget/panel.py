@@ -12,7 +12,8 @@ and the data never go there (only summaries: ICCs, correlations, estimates).
 Constructing a panel is quick: it builds the widgets and queues the work
 (the data summary, the first fit); its status line says "Loading" until the
 first results arrive, and heavy tabs (the decomposition's figures, Compare,
-the Results tables) compute when they are first opened.
+the Results tables, modification indices and residuals) compute when they
+are opened.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import pandas as pd
 
 from msem_nb.errors import DataError
 from msem_nb.widget import tables
+from msem_nb.widget.checks import ResultChecks
 from msem_nb.widget.controller import PanelController
 from msem_nb.widget.describe import diagram_text
 from msem_nb.widget.export import (
@@ -85,6 +87,9 @@ class Panel(GroupPanel):
         cluster column), Model, Results, Compare, Export.
     screens : list of Screen
         The screens in tab order (:class:`msem_nb.widget.screens.Screen`).
+    checks : ResultChecks
+        The Results screen's modification indices (``checks.table``, ``checks.freed``)
+        and comparison with the previous fit (``checks.comparison``).
 
     Examples
     --------
@@ -127,6 +132,7 @@ class Panel(GroupPanel):
         self._dec = DecompositionScreen(ctl.want_figures)
         self._model = ModelScreen(estimator, missing)
         self._results = ResultsScreen()
+        self.checks = ResultChecks(ctl, self._results, debounce)
         self._cmp = CompareScreen(ctl, debounce)
         self._export = ExportScreen(self.export_state)
         self.screens: list[Screen] = [self._data, self._dec, self._model, self._results,
@@ -167,6 +173,8 @@ class Panel(GroupPanel):
         self._data.on_cluster(self._on_cluster)
         self._wire_groups()     # the Data tab's Groups dropdown (msem_nb.widget.groups)
         self._data.on_variables(self._on_variables)
+        self._results.checks.on_free(self._on_free)
+        self._results.checks.on_compare(self.checks.compare)
         e = self._export
         e.code_btn.on_click(lambda _b: self.insert_code_cell())
         e.report_btn.on_click(lambda _b: self.insert_report_cell())
@@ -195,6 +203,8 @@ class Panel(GroupPanel):
             self.status.message = message
             self.status.detail = detail
         self._mark_stale(state == "fitting")
+        if state == "error":
+            self.checks.refresh()     # nothing to free until a refit; a freed one keeps its Undo
         self._update_export()
 
     def _update_export(self) -> None:
@@ -219,9 +229,11 @@ class Panel(GroupPanel):
     def show_fit(self, fit, figure, diagram_error) -> None:
         text = diagram_text(fit.partable, fit.estimates)
         self._model.show_diagram(figure, diagram_error, text)
+        shown = self._shown() is self._results
         if figure is not None:
-            self._results.set_diagram(figure, shown=self._shown() is self._results,
-                                      description=text)
+            self._results.set_diagram(figure, shown=shown, description=text)
+        # modification indices and residuals only while the Results screen is open
+        self.checks.fit_changed(fit, shown)
 
     def show_results(self, parts: dict) -> None:
         self._results.update(parts)
@@ -283,8 +295,16 @@ class Panel(GroupPanel):
                 parts = self._ctl.results_parts()
                 if parts is not None:
                     self._results.update(parts)
+                self.checks.want(self._ctl.result)
             if screen is not None:
                 screen.on_show()
+
+    def _on_free(self, ident: str, on: bool) -> None:
+        try:
+            self.checks.free_id(ident, on)
+        except ValueError as err:
+            self.show_status("warn", f"Cannot change that parameter: {err}")
+            self.checks.refresh()
 
     def _on_latent_add(self, _btn) -> None:
         m = self._model
@@ -390,6 +410,20 @@ class Panel(GroupPanel):
         level = level if self._ctl.model.multilevel else None
         self._ctl.remove_latent(name, level)
 
+    def free_parameter(self, lhs: str, op: str, rhs: str, level: str | None = None,
+                       on: bool | None = None) -> bool:
+        """Free ``lhs op rhs`` (``~~``, ``~``, ``=~``) at `level` as the Results screen's "Free"
+        button does (`on`: True frees, False fixes again, None flips); returns whether it is
+        free now (a refit follows). ValueError says why a parameter cannot be freed."""
+        return self.checks.free_parameter(lhs, op, rhs, level, on)
+
+    def compare_previous(self, timeout: float | None = 60):
+        """The :class:`~msem_nb.inference.compare.ModelComparison` of the previous fit and the
+        current one, as "Compare with previous fit" shows it; raises the reason (also shown
+        in the panel) when they cannot be compared."""
+        self.wait(timeout)
+        return self.checks.compare_now(timeout)
+
     def set_cluster(self, cluster) -> None:
         """Change the cluster column (None for a single-level model), as the Data tab does.
 
@@ -452,6 +486,7 @@ class Panel(GroupPanel):
         """Stop the worker threads and close the widgets."""
         self._ctl.close()
         self._cmp.close()
+        self.checks.close()
         _close_tree(self.widget)
 
     # -- export ---------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Reversible switches: what a click changes in a :class:`~msem_nb.widget.model.ModelState`.
 
 A switch of the Model screen (a regression path, a (co)variance, a random
-slope) changes more than its own statement. Switching a within path on can
+slope) or of the Results screen's modification indices (those, and a loading
+``f =~ y``) changes more than its own statement. Switching a within path on can
 add the outcome's between variance (its random intercept: a variable with
 between-cluster variance that the model names only at the within level would
 otherwise be within-only); switching a path off removes its random slope and
@@ -10,8 +11,9 @@ path's label. :class:`Switchboard` makes these changes so that they can be
 taken back:
 
 * **Items.** The model is read as items: a path ``("path", level, y, x)``, a
-  (co)variance ``("cov", level, a, b)``, a random slope ``("slope", name)``
-  and every other statement ``("other", level, text)``. A toggle removes some
+  (co)variance ``("cov", level, a, b)``, a loading ``("load", level, f, y)``,
+  a random slope ``("slope", name)`` and every other statement ``("other",
+  level, text)``. A toggle removes some
   items and adds others.
 * **Memory.** The items a toggle removes are kept under its switch. Toggling
   that switch the other way puts them back (where their place is still free)
@@ -27,7 +29,12 @@ taken back:
 * **Order.** Each item keeps the rank it first had (the model's own order,
   then the order of first appearance), and the blocks are kept sorted by
   rank, so the text depends only on which items are on, not on the order of
-  the clicks.
+  the clicks. Latent variables and their indicators are ranked too; a latent
+  variable (re)defined on the Model screen takes the order it is given.
+* **Loadings** are switches that own no parts: a loading offered by a
+  modification index names an indicator already in its block (the index is
+  computed among the block's variables). A latent variable whose last
+  loading is switched off disappears, and comes back with it.
 
 Invariants (tested with random walks): toggling a switch and then toggling
 it back gives back the same syntax, at any point of any sequence of toggles;
@@ -48,9 +55,11 @@ from msem_nb.widget.model import ModelState, statement_text
 
 __all__ = ["Switchboard", "switch_is_on"]
 
-# item kinds: ("path", lv, y, x) | ("cov", lv, a, b) | ("slope", name) | ("other", lv, text)
+# item kinds: ("path", lv, y, x) | ("cov", lv, a, b) | ("load", lv, f, y) | ("slope", name)
+# | ("other", lv, text); ("latent", lv, f) is ranked only (a latent's place in its block)
 Item = tuple
-# switch keys: ("path", lv, y, x) | ("cov", lv, a, b) | ("slope", y, x) | ("latent", lv, name)
+# switch keys: ("path", lv, y, x) | ("cov", lv, a, b) | ("load", lv, f, y) | ("slope", y, x)
+# | ("latent", lv, name)
 Switch = tuple
 # a removed item: (item key, value, owners of a part added on behalf, or None)
 Saved = tuple
@@ -70,6 +79,9 @@ def switch_is_on(model: ModelState, key: Switch) -> bool:
         return model.slope_of(key[1], key[2]) is not None
     if kind == "latent":
         return key[2] in model.blocks[key[1]].latents
+    if kind == "load":
+        _, lv, f, y = key
+        return any(t.name == y for t in model.blocks[lv].latents.get(f, ()))
     raise ValueError(f"unknown switch {key!r}")
 
 
@@ -107,6 +119,7 @@ class Switchboard:
         # number: an undo right after it can restore exactly)
         self.memory: dict[Switch, tuple[bool, list[Saved], int]] = {}
         self._rank: dict[Item, int] = {}
+        self._next_rank = 0
         # the last value of every item removed here: a path switched back on gets its label
         self._terms: dict[Item, object] = {}
         self._version = 0
@@ -117,8 +130,8 @@ class Switchboard:
         """Switch `key` on (True), off (False) or over (None); returns whether it is on.
 
         `key` is ``("path", level, y, x)``, ``("cov", level, a, b)`` (a == b:
-        the variance) or ``("slope", y, x)``; `level` is a level name of the
-        model ("" when single-level).
+        the variance), ``("load", level, f, y)`` or ``("slope", y, x)``;
+        `level` is a level name of the model ("" when single-level).
         """
         now = switch_is_on(self.model, key)
         want = (not now) if on is None else bool(on)
@@ -150,6 +163,10 @@ class Switchboard:
         """Define latent `name` at `level` (a switch of its own: it owns the parts it needs)."""
         before = self.on_switches()
         self.model.set_latent(name, indicators, level or None)
+        # the order chosen here is the latent's order from now on
+        for t in self.model.blocks[level].latents[name]:
+            self._rank.pop(("load", level, name, t.name), None)
+            self._ranked(("load", level, name, t.name))
         self._sync_auto(before)
         self._claim(("latent", level, name))
         self._version += 1
@@ -197,6 +214,8 @@ class Switchboard:
             _, lv, a, b = key
             stored = m.blocks[lv].cov_key(a, b)
             out += self._take(("cov", lv, *stored))
+        elif kind == "load" and not want:
+            out += self._take(key)
         elif kind == "slope":
             _, y, x = key
             if want:
@@ -215,6 +234,8 @@ class Switchboard:
             if ("cov", lv, b, a) in self._rank and ("cov", lv, a, b) not in self._rank:
                 a, b = b, a         # the orientation it had before keeps its place
             self._put(("cov", lv, a, b), self._remembered(("cov", lv, a, b), Term(b)))
+        elif kind == "load" and want:
+            self._put(key, self._remembered(key, Term(key[3])))
         elif kind == "slope":
             _, y, x = key
             if want:
@@ -314,6 +335,9 @@ class Switchboard:
                 if item[1] in blk.slopes:
                     return blk.slopes[item[1]]
             return None
+        if kind == "load":
+            return next((t for t in m.blocks[item[1]].latents.get(item[2], ())
+                         if t.name == item[3]), None)
         for st in m.blocks[item[1]].other:
             if statement_text(st) == item[2]:
                 return st
@@ -341,19 +365,30 @@ class Switchboard:
         elif kind == "slope":
             for blk in m.blocks.values():
                 blk.slopes.pop(item[1], None)
+        elif kind == "load":
+            blk = m.blocks[item[1]]
+            left = [t for t in blk.latents.get(item[2], ()) if t.name != item[3]]
+            if left:
+                blk.latents[item[2]] = left
+            else:
+                # no indicator left: no latent variable (its last loading brings it back)
+                blk.latents.pop(item[2], None)
         else:
             blk = m.blocks[item[1]]
             blk.other = [st for st in blk.other if statement_text(st) != item[2]]
 
     def _put(self, item: Item, value) -> None:
         kind, m = item[0], self.model
-        self._rank.setdefault(item, len(self._rank))
+        self._ranked(item)
         if kind == "path":
             m.blocks[item[1]].paths[(item[2], item[3])] = value
         elif kind == "cov":
             m.blocks[item[1]].covs[(item[2], item[3])] = value
         elif kind == "slope":
             m.blocks[m.slope_level].slopes[item[1]] = value
+        elif kind == "load":
+            self._ranked(("latent", item[1], item[2]))
+            m.blocks[item[1]].latents.setdefault(item[2], []).append(value)
         else:
             m.blocks[item[1]].other.append(value)
 
@@ -402,18 +437,31 @@ class Switchboard:
         return f"s{k}"
 
     # -- order ------------------------------------------------------------------------------
+    def _ranked(self, item: Item) -> None:
+        """Give `item` the next rank unless it has one."""
+        if item not in self._rank:
+            self._rank[item] = self._next_rank
+            self._next_rank += 1
+
     def _sort(self) -> None:
         """Keep every block in the order its items first appeared."""
-        rank = self._rank
+        rank, ranked = self._rank, self._ranked
         for lv, blk in self.model.blocks.items():
+            for f, terms in blk.latents.items():
+                ranked(("latent", lv, f))
+                for t in terms:
+                    ranked(("load", lv, f, t.name))
             for k in blk.paths:
-                rank.setdefault(("path", lv, *k), len(rank))
+                ranked(("path", lv, *k))
             for k in blk.covs:
-                rank.setdefault(("cov", lv, *k), len(rank))
+                ranked(("cov", lv, *k))
             for s in blk.slopes:
-                rank.setdefault(("slope", s), len(rank))
+                ranked(("slope", s))
             for st in blk.other:
-                rank.setdefault(("other", lv, statement_text(st)), len(rank))
+                ranked(("other", lv, statement_text(st)))
+            blk.latents = {f: sorted(terms, key=lambda t, f=f: rank[("load", lv, f, t.name)])
+                           for f, terms in sorted(blk.latents.items(),
+                                                  key=lambda kv: rank[("latent", lv, kv[0])])}
             blk.paths = dict(sorted(blk.paths.items(), key=lambda kv: rank[("path", lv, *kv[0])]))
             blk.covs = dict(sorted(blk.covs.items(), key=lambda kv: rank[("cov", lv, *kv[0])]))
             blk.slopes = dict(sorted(blk.slopes.items(), key=lambda kv: rank[("slope", kv[0])]))

@@ -1,6 +1,7 @@
 """A throw-away JupyterLab driven by headless Chromium (Playwright), for UI tests.
 
-Used by ``tests/ui/test_panel_browser.py`` and ``bench/bench_panel.py``.
+Used by the tests in ``tests/ui`` (through the ``lab_page`` fixture of
+``tests/ui/conftest.py``) and by ``bench/bench_panel.py``.
 Facts it relies on are in the project's UI-TESTING notes: Debian's
 ``/usr/bin/chromium`` through Playwright's ``executable_path``, a Lab on a
 free 127.0.0.1 port with its own config/settings/workspace folders, news and
@@ -268,6 +269,11 @@ MEASURE_CLICK_JS = """([level, lhs, rhs, want]) => new Promise((resolve, reject)
   t0 = performance.now();
   btn.click();
 })"""
+
+
+def open_tab(page, title: str) -> None:
+    """Open the panel's tab `title`."""
+    page.locator(".msem-panel .lm-TabBar-tab", has_text=title).first.click()
 
 
 def diagram_shapes(page) -> list:

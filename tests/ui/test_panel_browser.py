@@ -4,25 +4,19 @@ One Lab, one notebook and one panel (Demo.twolevel, 2,500 rows in 200
 clusters) serve every test of this module, in order: the panel fits, a
 switch click redraws the diagram and the estimates, a random slope is drawn,
 broken syntax shows its line and column, the Export screen inserts cells
-and downloads the report, and the Compare screen draws its forest plot. A
+and downloads the report, the Compare screen draws its forest plot, and a group
+column chosen on the Data tab gives per-group results and the invariance table. A
 failing test saves a screenshot (its path is printed). A watchdog kills Lab
 after five minutes whatever happens.
 """
 
 from pathlib import Path
 
-import pytest
-from labharness import (
-    MEASURE_TOGGLE_JS,
-    Lab,
-    browser_available,
-    diagram_shapes,
-    launch_browser,
-    open_notebook,
-    run_cell,
-)
+from labharness import MEASURE_TOGGLE_JS, diagram_shapes, open_tab, run_cell
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+FILES = [FIXTURES / "Demo.twolevel.csv"]
+DOWNLOADS = True
 
 CELL = '''\
 import pandas as pd
@@ -37,42 +31,7 @@ level: between
 """)
 panel'''
 
-_PAGE = None     # for the screenshot hook in conftest.py
 T = 60_000       # ms; a first fit includes the kernel's imports
-
-
-@pytest.fixture(scope="module")
-def page():
-    global _PAGE
-    if not browser_available():
-        pytest.fail("CI is set but /usr/bin/chromium or playwright is missing")
-    from playwright.sync_api import sync_playwright
-    lab = Lab(watchdog=300).start()
-    pw = browser = None
-    try:
-        lab.copy_in(FIXTURES / "Demo.twolevel.csv")
-        name = lab.write_notebook("panel.ipynb", [CELL])
-        pw = sync_playwright().start()
-        browser = launch_browser(pw)
-        context = browser.new_context(viewport={"width": 1400, "height": 1000},
-                                      accept_downloads=True)
-        pg = context.new_page()
-        _PAGE = pg
-        open_notebook(pg, lab, name)
-        run_cell(pg, 0)
-        pg.wait_for_selector(".msem-status[data-state=ok]", timeout=T)
-        yield pg
-    finally:
-        _PAGE = None
-        if browser is not None:
-            browser.close()
-        if pw is not None:
-            pw.stop()
-        lab.stop()
-
-
-def _tab(page, title):
-    page.locator(".msem-panel .lm-TabBar-tab", has_text=title).first.click()
 
 
 def test_panel_fits_and_draws(page):
@@ -83,11 +42,11 @@ def test_panel_fits_and_draws(page):
     shapes = diagram_shapes(page)
     assert "path:within:x1->y1" in shapes and "path:between:w1->y1" in shapes
     # the Decomposition screen draws its ICC bars once shown (11 variables)
-    _tab(page, "Decomposition")
+    open_tab(page, "Decomposition")
     page.wait_for_function(
         "() => document.querySelectorAll('.js-plotly-plot g.trace.bars g.point path').length"
         " === 11", timeout=T)
-    _tab(page, "Model")
+    open_tab(page, "Model")
 
 
 def test_path_switch_changes_diagram_and_estimates(page):
@@ -105,7 +64,7 @@ def test_path_switch_changes_diagram_and_estimates(page):
     page.wait_for_function(
         "() => getComputedStyle(document.querySelector('.msem-diagram-box')).opacity === '1'",
         timeout=T)
-    _tab(page, "Results")
+    open_tab(page, "Results")
     page.wait_for_function(
         "() => [...document.querySelectorAll('.msem-tab td')].some(td => td.textContent === "
         "'y1 ~ x2')", timeout=T)
@@ -115,7 +74,7 @@ def test_path_switch_changes_diagram_and_estimates(page):
             const gd = document.querySelector('.js-plotly-plot.msem-results-diagram');
             return gd && (gd.layout.shapes || []).some(s => s.name === 'path:within:x2->y1');
         }""", timeout=T)
-    _tab(page, "Model")
+    open_tab(page, "Model")
 
 
 def test_random_slope_is_drawn(page):
@@ -155,7 +114,7 @@ def _cells(page):
 
 
 def test_export_inserts_code_cell_below(page):
-    _tab(page, "Export")
+    open_tab(page, "Export")
     n = _cells(page).count()
     page.get_by_role("button", name="Insert code cell below").click()
     page.wait_for_function(f"() => document.querySelectorAll('.jp-Notebook .jp-Cell').length "
@@ -200,13 +159,13 @@ def test_export_downloads_html_report(page, tmp_path):
 
 
 def test_switch_latency_is_measured_in_page(page):
-    _tab(page, "Model")
+    open_tab(page, "Model")
     ms_ = page.evaluate(MEASURE_TOGGLE_JS, ["within", "y1", "x2", False])
     assert 0 < ms_ < 10_000
 
 
 def test_compare_tab_draws_the_forest_plot(page):
-    _tab(page, "Compare")
+    open_tab(page, "Compare")
     screen = page.locator(".msem-compare")
     for label, value in (("Outcome y", "y1"), ("Predictor x", "x1")):
         screen.locator(".widget-dropdown", has_text=label).locator("select").select_option(
@@ -231,23 +190,23 @@ def test_compare_tab_draws_the_forest_plot(page):
     # the table and the notes of every approach are on the screen
     text = screen.inner_text()
     assert all(text.count(a) >= 2 for a in APPROACHES)
-    _tab(page, "Model")
+    open_tab(page, "Model")
 
 
 def test_group_selector_fits_every_group_and_shows_invariance(page):
     # a factor model at both levels (random slopes are not available with groups)
-    _tab(page, "Model")
+    open_tab(page, "Model")
     box = page.locator(".msem-syntax-box textarea")
     before = box.input_value()
     box.fill("level: within\n  fw =~ y1 + y2 + y3\nlevel: between\n  fb =~ y1 + y2 + y3\n")
     page.wait_for_selector(".msem-status[data-state=ok], .msem-status[data-state=warn]",
                            timeout=T)
-    _tab(page, "Data")
+    open_tab(page, "Data")
     page.locator(".msem-panel .widget-dropdown", has_text="Groups").locator("select") \
         .select_option(label="g")
     page.wait_for_selector(".msem-status[data-state=ok], .msem-status[data-state=warn]",
                            timeout=T)
-    _tab(page, "Results")
+    open_tab(page, "Results")
     page.wait_for_function(
         """() => {
             const t = document.querySelector('.msem-panel').innerText;
@@ -258,12 +217,12 @@ def test_group_selector_fits_every_group_and_shows_invariance(page):
     text = page.locator(".msem-panel").first.inner_text()
     for step in ("configural", "metric", "scalar", "strict"):
         assert step in text
-    _tab(page, "Data")
+    open_tab(page, "Data")
     page.locator(".msem-panel .widget-dropdown", has_text="Groups").locator("select") \
         .select_option(index=0)
     page.wait_for_selector(".msem-status[data-state=ok], .msem-status[data-state=warn]",
                            timeout=T)
-    _tab(page, "Model")
+    open_tab(page, "Model")
     box.fill(before)
     page.wait_for_selector(".msem-status[data-state=ok], .msem-status[data-state=warn]",
                            timeout=T)

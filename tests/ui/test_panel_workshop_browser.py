@@ -17,15 +17,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-import pytest
-from labharness import (
-    Lab,
-    browser_available,
-    diagram_shapes,
-    launch_browser,
-    open_notebook,
-    run_cell,
-)
+from labharness import diagram_shapes, open_tab
 
 T = 90_000       # ms; the machine is shared, a first fit includes the kernel's imports
 SHOTS = Path(tempfile.gettempdir()) / "msem_ui_shots"
@@ -56,48 +48,11 @@ WATCH_STATUS = """() => {
   }).observe(document.body, {subtree: true, childList: true});
 }"""
 
-_PAGE = None     # for the screenshot hook in conftest.py
-
-
-@pytest.fixture(scope="module")
-def lab_page():
-    global _PAGE
-    if not browser_available():
-        pytest.fail("CI is set but /usr/bin/chromium or playwright is missing")
-    from playwright.sync_api import sync_playwright
-    lab = Lab(watchdog=420).start()
-    pw = browser = None
-    try:
-        name = lab.write_notebook("workshop.ipynb", [CELL])
-        pw = sync_playwright().start()
-        browser = launch_browser(pw)
-        context = browser.new_context(viewport={"width": 1280, "height": 800})
-        pg = context.new_page()
-        _PAGE = pg
-        open_notebook(pg, lab, name)
-        pg.evaluate(WATCH_STATUS)
-        run_cell(pg, 0)
-        pg.wait_for_selector(".msem-status[data-state=ok]", timeout=T)
-        pg.wait_for_function(
-            "() => { const gd = document.querySelector('.js-plotly-plot.msem-diagram');"
-            " return gd && gd.layout && (gd.layout.shapes || []).length > 0; }", timeout=T)
-        yield lab, pg
-    finally:
-        _PAGE = None
-        if browser is not None:
-            browser.close()
-        if pw is not None:
-            pw.stop()
-        lab.stop()
-
-
-@pytest.fixture
-def page(lab_page):
-    return lab_page[1]
-
-
-def _tab(page, title):
-    page.locator(".msem-panel .lm-TabBar-tab", has_text=title).first.click()
+WATCHDOG = 420
+VIEWPORT = {"width": 1280, "height": 800}
+BEFORE_RUN = WATCH_STATUS
+READY = ("() => { const gd = document.querySelector('.js-plotly-plot.msem-diagram');"
+         " return gd && gd.layout && (gd.layout.shapes || []).length > 0; }")
 
 
 def _box(page, selector):
@@ -128,7 +83,7 @@ def test_the_panel_shows_a_loading_state_first(page):
 
 def test_layout_at_1280_keeps_the_diagram_beside_the_switches(page):
     page.set_viewport_size({"width": 1280, "height": 800})
-    _tab(page, "Model")
+    open_tab(page, "Model")
     page.wait_for_timeout(500)
     grid, diagram = _box(page, ".msem-grid"), _box(page, ".js-plotly-plot.msem-diagram")
     # beside, not below: the diagram starts right of the switches, level with them
@@ -160,7 +115,7 @@ def test_layout_at_1920_uses_the_width(page):
 
 
 def test_results_lead_with_the_estimates_and_one_fit_line(page):
-    _tab(page, "Results")
+    open_tab(page, "Results")
     page.wait_for_selector(".msem-fitline", timeout=T)
     _scroll_panel_into_view(page)
     line = page.locator(".msem-fitline").first.inner_text()
@@ -176,7 +131,7 @@ def test_results_lead_with_the_estimates_and_one_fit_line(page):
     assert b["x"] > a["x"] + a["width"] - 2 and abs(a["y"] - b["y"]) < 5
     _shot(page, "results-1920x1080")
     page.set_viewport_size({"width": 1280, "height": 800})
-    _tab(page, "Model")
+    open_tab(page, "Model")
 
 
 def _active(page):
@@ -188,7 +143,7 @@ def _active(page):
 
 
 def test_the_switches_are_one_tab_stop_with_arrow_keys(page):
-    _tab(page, "Model")
+    open_tab(page, "Model")
     page.get_by_role("button", name="Refit").focus()
     page.keyboard.press("Tab")
     first = _active(page)
@@ -291,7 +246,7 @@ def test_the_random_slope_switch_is_a_real_target(page):
 
 
 def test_heatmaps_with_undefined_correlations_draw_without_errors(page):
-    _tab(page, "Decomposition")
+    open_tab(page, "Decomposition")
     page.wait_for_function(
         "() => { const gd = document.querySelector('.js-plotly-plot.msem-corr-figure');"
         " return gd && gd.data && gd.data.length === 3; }", timeout=T)
@@ -302,11 +257,11 @@ def test_heatmaps_with_undefined_correlations_draw_without_errors(page):
     page.wait_for_function(
         "() => document.querySelectorAll('.js-plotly-plot.msem-icc-figure "
         "g.trace.bars g.point path').length === 9", timeout=T)
-    _tab(page, "Model")
+    open_tab(page, "Model")
 
 
 def test_single_level_mode_from_the_cluster_dropdown(page):
-    _tab(page, "Data")
+    open_tab(page, "Data")
     page.locator(".msem-panel .widget-dropdown", has_text="Cluster").locator(
         "select").select_option(label="(none: single-level model)")
     page.wait_for_function(
@@ -324,7 +279,7 @@ def test_single_level_mode_from_the_cluster_dropdown(page):
         " return gd && gd.data && gd.data.length === 1 &&"
         " gd.layout.title.text.includes('single level'); }", timeout=T)
     assert "Single-level model" in page.locator(".msem-panel").first.inner_text()
-    _tab(page, "Data")
+    open_tab(page, "Data")
     page.locator(".msem-panel .widget-dropdown", has_text="Cluster").locator(
         "select").select_option(label="class_id")
     page.wait_for_function(
@@ -332,11 +287,11 @@ def test_single_level_mode_from_the_cluster_dropdown(page):
         ".includes('two-level SEM panel')", timeout=T)
     page.wait_for_selector(".msem-status[data-state=ok], .msem-status[data-state=warn]",
                            timeout=T)
-    _tab(page, "Model")
+    open_tab(page, "Model")
 
 
 def test_an_error_is_marked_beside_the_editor(page):
-    _tab(page, "Model")
+    open_tab(page, "Model")
     box = page.locator(".msem-syntax-box textarea")
     good = box.input_value()
     box.fill(good.replace("motw ~ ses + hours", "motw ~ sess + hours"))

@@ -2,7 +2,8 @@
 
 ``data`` (cluster column and variables), ``decomposition`` (ICCs and
 roles), ``model_builder`` (switches, syntax, latent variables, live
-diagram), ``results`` (fit, estimates, indirect effects), ``compare``
+diagram), ``results`` (fit, estimates, indirect effects, modification
+indices with Free buttons, residual heatmaps, the previous fit), ``compare``
 (one effect six ways) and ``export`` (code, report, file). A screen lays
 out its widgets and shows what it is given; the panel
 (:mod:`msem_nb.widget.panel`) wires it to the controller and builds the

@@ -1,10 +1,16 @@
 """The Results tab: one fit line, the estimates (levels side by side), indirect effects,
-all fit measures (collapsed) and the path diagram.
+all fit measures (collapsed), what to change (modification indices, each with a
+"Free" button; the comparison with the previous fit), the correlation residuals
+and the path diagram.
 
 It leads with what a reader looks for first - is the fit usable, what are
 the estimates - in one line and the estimates tables; the full fit table is
 one click away. The tables are computed when the tab is open (the panel
-asks the controller for them), not after every fit behind a closed tab.
+asks the controller for them), not after every fit behind a closed tab; so
+are the modification indices and the residual heatmaps
+(:class:`~msem_nb.widget.checks.ResultChecks`, which calls this screen's
+``show_modindices``, ``show_residuals`` and ``show_comparison``). With two
+levels a selector chooses the level of the heatmap.
 """
 
 from __future__ import annotations
@@ -13,6 +19,8 @@ from typing import Any
 
 import ipywidgets as W
 
+from msem_nb.widget import tables
+from msem_nb.widget.frontend import ModelChecks
 from msem_nb.widget.screens.figures import plot_view
 
 __all__ = ["ResultsScreen"]
@@ -47,14 +55,26 @@ class ResultsScreen:
         self.diagram = plot_view("msem-results-diagram", "Path diagram of the fitted model",
                                  "The diagram appears once the model is fitted.",
                                  keep_aspect=True)
+        self.checks = ModelChecks()
+        self.residual_level = W.ToggleButtons(options=[], description="Level",
+                                              layout=W.Layout(display="none"))
+        self._quiet = False
+        self.residual_level.observe(lambda _ch: self._quiet or self._draw_residuals(), "value")
+        self.residual_note = W.HTML()
+        self.residuals = plot_view("msem-residuals", "Heatmap of the correlation residuals "
+                                   "(observed minus model-implied)",
+                                   "The residuals appear once the model is fitted.")
         self.box = W.VBox([self.line, _heading("Estimates"), self.estimates,
                            _heading("Indirect effects"), self.indirect, self.invariance_box,
                            self.fit_details,
+                           self.checks, _heading("Correlation residuals"), self.residual_level,
+                           self.residual_note, self.residuals,
                            _heading("Path diagram"), self.diagram],
                           layout=W.Layout(width="100%"))
         self._figure: Any = None     # the latest diagram
         self._text = ""
         self._drawn: Any = None      # the one on the screen
+        self._heatmaps: dict[str, Any] = {}
 
     def update(self, parts: dict[str, str]) -> None:
         """Show the HTML parts ``line``, ``estimates``, ``indirect``, ``fit`` and, with
@@ -77,3 +97,38 @@ class ResultsScreen:
         if self._figure is not None and self._drawn is not self._figure:
             self.diagram.show(self._figure, self._text)
             self._drawn = self._figure
+
+    # -- what ResultChecks shows (ChecksView) ----------------------------------------------
+    def show_modindices(self, spec: dict) -> None:
+        """The modification indices (:func:`msem_nb.widget.modindex.modindex_spec`)."""
+        self.checks.modindices = spec
+
+    def show_comparison(self, spec: dict) -> None:
+        """The comparison with the previous fit, or why there is none."""
+        self.checks.comparison = spec
+
+    def show_residuals(self, figures: dict, note: str | None) -> None:
+        """Heatmaps by level name; a selector when there are two levels."""
+        self._heatmaps = dict(figures)
+        levels = list(figures)
+        sel = self.residual_level
+        if list(sel.options) != levels:
+            keep = sel.value if sel.value in levels else (levels[0] if levels else None)
+            self._quiet = True      # one drawing below, not one per trait change
+            try:
+                sel.options = levels
+                sel.value = keep
+            finally:
+                self._quiet = False
+        sel.layout.display = "" if len(levels) > 1 else "none"
+        self.residual_note.value = tables.note_html(note, bad=True) if note else ""
+        self._draw_residuals()
+
+    def _draw_residuals(self) -> None:
+        level = self.residual_level.value
+        fig = self._heatmaps.get(level) if self._heatmaps else None
+        if fig is self.residuals.shown:
+            return
+        where = f" at the {level} level" if level else ""
+        self.residuals.show(fig, f"Correlation residuals{where} (observed minus model-implied); "
+                                 "the largest are outlined." if fig is not None else "")
