@@ -43,7 +43,7 @@ def fit(model: str, data: pd.DataFrame, cluster: str | None = None, estimator: s
         group_equal: list[str] | tuple[str, ...] = (),
         group_partial: list[str] | tuple[str, ...] = (),
         weights: str | None = None, cluster_weights: str | None = None,
-        weight_scaling: str = "cluster") -> FitResult:
+        weight_scaling: str = "cluster", level_fit: bool = True) -> FitResult:
     """Fit a single- or two-level structural equation model by maximum likelihood.
 
     Parameters
@@ -122,6 +122,10 @@ def fit(model: str, data: pd.DataFrame, cluster: str | None = None, estimator: s
     weight_scaling : {"cluster", "ecluster", "none"}
         Two levels: Mplus's scaling of the within weights (Asparouhov 2006):
         to sum to the cluster size, to the effective cluster size, or not.
+    level_fit : bool
+        Two levels: ``fit_measures`` includes the level-specific fit (Ryu &
+        West 2009; two partially saturated models are fitted when it is first
+        read); False leaves it out (:mod:`msem_nb.inference.levelfit`).
 
     Returns
     -------
@@ -167,7 +171,8 @@ def fit(model: str, data: pd.DataFrame, cluster: str | None = None, estimator: s
                                           "available yet")
         res = fit_partable(pt, data, cluster, options, model=model, ci_level=ci_level,
                            quiet=quiet, group=group, weights=weights,
-                           cluster_weights=cluster_weights, weight_scaling=weight_scaling)
+                           cluster_weights=cluster_weights, weight_scaling=weight_scaling,
+                           level_fit=level_fit)
     # the messages of parsing and building the table come first
     return replace(res, messages=tuple(messages) + tuple(res.estimation.notes),
                    elapsed=time.perf_counter() - t0)
@@ -178,7 +183,7 @@ def fit_partable(pt: ParTable, data: pd.DataFrame | ModelData, cluster: str | No
                  ci_level: float = 0.95, centering: dict[str, str] | None = None,
                  quiet: bool = False, group: str | None = None,
                  weights: str | None = None, cluster_weights: str | None = None,
-                 weight_scaling: str = "cluster") -> FitResult:
+                 weight_scaling: str = "cluster", level_fit: bool = True) -> FitResult:
     """Fit a parameter table: the :class:`FitResult` of one fit, without the syntax.
 
     Parameters
@@ -208,6 +213,8 @@ def fit_partable(pt: ParTable, data: pd.DataFrame | ModelData, cluster: str | No
         (:func:`msem_nb.model.groups.build_group_partable`).
     weights, cluster_weights, weight_scaling
         Sampling weights (:func:`fit`).
+    level_fit : bool
+        Level-specific fit in ``fit_measures`` (:func:`fit`).
 
     Returns
     -------
@@ -230,7 +237,8 @@ def fit_partable(pt: ParTable, data: pd.DataFrame | ModelData, cluster: str | No
             prepared, centering = prepare(pt, data, cluster, options)
         est = fit_prepared(pt, prepared, options)
         res = FitResult(model, pt, prepared, est, cluster, options.estimator, ci_level,
-                        time.perf_counter() - t0, centering, options=options, group=group)
+                        time.perf_counter() - t0, centering, options=options, group=group,
+                        level_fit=level_fit)
         # checks of the solution (msem_nb.inference.improper, .defined) go
         # into the messages as every other warning of the fit
         notify_improper(res.improper)

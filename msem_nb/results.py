@@ -74,7 +74,8 @@ class FitResult:
         srmr_within, srmr_between for two-level models), aic, bic, ...
         Two-level models also get the level-specific fit of Ryu & West
         (chisq_within, df_within, cfi_within, rmsea_within, ... and the same
-        for between; :mod:`msem_nb.inference.levelfit`).
+        for between; :mod:`msem_nb.inference.levelfit`) unless fitted with
+        ``level_fit=False``.
         Random slopes: loglik, aic and bic with a note. MUML: fmin (F) and c,
         no likelihood-based measures (loglik, aic, bic are NaN; see the note).
     partable : ParTable
@@ -98,6 +99,8 @@ class FitResult:
     options: FitOptions = field(default_factory=FitOptions)
     # the group column of a multigroup fit (msem_nb.model.groups), else None
     group: str | None = None
+    # two levels: add the level-specific fit (two more fits) to fit_measures
+    level_fit: bool = True
 
     def __post_init__(self) -> None:
         # An estimator may estimate a changed table (MUML frees the covariates'
@@ -299,7 +302,8 @@ class FitResult:
                     "bic": float(-2 * ll + np.log(n) * self.npar),
                     "note": NO_SATURATED_NOTE}
         if self.group is not None:   # several groups (msem_nb.inference.groupfit)
-            return multigroup_fit_measures(pt, data, est, self.npar, self.options)
+            return multigroup_fit_measures(pt, data, est, self.npar, self.options,
+                                           level_fit=self.level_fit)
         # the saturated model and the baseline are kept with the prepared data
         h1 = est.h1 if est.h1 is not None else fit_saturated(data)
         mlr = est.robust is not None
@@ -319,7 +323,8 @@ class FitResult:
         if mlr:  # scaled test and robust indices (msem_nb.inference.robust)
             fm.update(mlr_fit_measures(self, fm, base, h1))
         # chisq_within, rmsea_between, ... (Ryu & West; msem_nb.inference.levelfit)
-        fm.update(level_specific_fit(pt, data, est, self.options, h1))
+        if self.level_fit:
+            fm.update(level_specific_fit(pt, data, est, self.options, h1))
         return fm
 
     # -- resampling intervals (msem_nb.inference.intervals) ------------------------

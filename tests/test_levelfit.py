@@ -127,3 +127,10 @@ def test_summary_html_and_report_show_the_level_specific_fit(demo):
     md = fit.report().to_markdown()
     assert "CFI (between, level-specific)" in md
     assert "Scaled test statistic (MLR) (within, level-specific)" in md
+
+
+def test_level_fit_false_leaves_the_level_measures_out(demo):
+    with_it = ms.fit(M1, demo, cluster="cluster").fit_measures
+    without = ms.fit(M1, demo, cluster="cluster", level_fit=False).fit_measures
+    assert "chisq_within" in with_it and "chisq_within" not in without
+    assert {k: v for k, v in with_it.items() if k in without} == without

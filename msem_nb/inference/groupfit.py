@@ -93,7 +93,7 @@ def _rmsea_groups(fm: dict, G: int, N: int) -> None:
 
 
 def multigroup_fit_measures(pt: ParTable, data: MultiGroupData, est: Estimation,
-                            npar: int, options: FitOptions) -> dict:
+                            npar: int, options: FitOptions, *, level_fit: bool = True) -> dict:
     """Fit measures of a multigroup fit (module docstring).
 
     Parameters
@@ -107,6 +107,8 @@ def multigroup_fit_measures(pt: ParTable, data: MultiGroupData, est: Estimation,
         Free parameters less equality constraints.
     options : FitOptions
         The fit's options (two levels: the level-specific fits are fitted alike).
+    level_fit : bool
+        Two levels: add the level-specific fit (:mod:`msem_nb.inference.levelfit`).
     """
     obj = est.objective
     if not isinstance(obj, MultiGroupObjective):  # pragma: no cover - estimate() makes it
@@ -136,6 +138,6 @@ def multigroup_fit_measures(pt: ParTable, data: MultiGroupData, est: Estimation,
                                                  trace, ndat, rb, base.spec.npar)
         fm.update(robust_fit_measures(fm, model, bt, data.nobs, data.incomplete))
     _rmsea_groups(fm, data.ngroups, data.nobs)
-    if level_fit_available(pt, "MLR" if mlr else "ML"):   # chisq_within, ... (levelfit)
+    if level_fit and level_fit_available(pt, "MLR" if mlr else "ML"):   # chisq_within, ... (levelfit)
         fm.update(level_specific_fit(pt, data, est, options, h1s))
     return fm

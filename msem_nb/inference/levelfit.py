@@ -28,6 +28,10 @@ Under MLR each partially saturated model gets the Yuan-Bentler scaled test
 whole model, and the scaled and robust indices computed as for the whole
 model against the scaled level-specific baseline (RMSEA again with n_L).
 
+They cost two more fits (the baselines are kept with the prepared data), made
+when ``fit_measures`` is first read; ``fit(..., level_fit=False)`` leaves them
+out, as the panel's refits do.
+
 Keys: ``chisq_within``, ``df_within``, ``pvalue_within``, ``cfi_within``,
 ``tli_within``, ``rmsea_within`` (+ ``rmsea_ci_lower_within``,
 ``rmsea_ci_upper_within``), ``baseline_chisq_within``,

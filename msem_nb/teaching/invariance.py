@@ -167,7 +167,8 @@ def invariance(model: str, data: pd.DataFrame, group: str | None = None,
     mlr = str(estimator).upper() == "MLR"
     fits: dict[str, FitResult] = {}
     parsed = parse(model)
-    first = fit(model, data, cluster=cluster, estimator=estimator, group=group,
+    level_fit = bool(options.pop("level_fit", True))
+    first = fit(model, data, cluster=cluster, estimator=estimator, group=group, level_fit=level_fit,
                 group_partial=list(group_partial) if group is not None else (), **options)
     two_level = first.partable.multilevel
     if across_levels is None:
@@ -187,12 +188,14 @@ def invariance(model: str, data: pd.DataFrame, group: str | None = None,
                                   meanstructure=opts.resolved_meanstructure(),
                                   fixed_x=opts.fixed_x)
         fits[step] = fit_partable(pt, first.data, cluster, opts, model=model,
-                                  ci_level=first.ci_level, group=group, quiet=True)
+                                  ci_level=first.ci_level, group=group, quiet=True,
+                                  level_fit=level_fit)
     base = "metric" if group is not None else "configural"
     if across_levels:
         pt = equal_across_levels(fits[base].partable)
         fits["cross-level"] = fit_partable(pt, first.data, cluster, opts, model=model,
-                                           ci_level=first.ci_level, group=group, quiet=True)
+                                           ci_level=first.ci_level, group=group, quiet=True,
+                                           level_fit=level_fit)
     rows, index = [], []
     prev = None
     for name, f in fits.items():

@@ -90,7 +90,7 @@ def invariance_html(model: str, data: pd.DataFrame, group, cluster, estimator: s
     two-level model, across levels), as HTML; a note when it cannot be fitted."""
     try:
         res = invariance(model, data, group=group, cluster=cluster, estimator=estimator,
-                         missing=missing, quiet=True)
+                         missing=missing, quiet=True, level_fit=False)
     except Exception as exc:  # noqa: BLE001 - the fit itself stays shown
         return tables.note_html(f"The invariance steps could not be fitted: {exc}", bad=True)
     rows = []

@@ -115,8 +115,9 @@ class Refitter:
         else:
             pt, early = table if table is not None else self.table(parsed, options)
         prepared, centering, prep_messages = self._prepare(pt, cluster, options, group)
+        # the panel's refits leave out the level-specific fit (two more fits per refit)
         res = fit_partable(pt, prepared, cluster, options, model=model, centering=centering,
-                           quiet=True, group=group)
+                           quiet=True, group=group, level_fit=False)
         return replace(res, messages=tuple(early) + prep_messages + tuple(res.messages))
 
     def _prepare(self, pt: ParTable, cluster: Any, options: FitOptions,
