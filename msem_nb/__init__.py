@@ -16,6 +16,7 @@ from msem_nb.errors import (
 )
 from msem_nb.inference.compare import ModelComparison, compare  # noqa: E402
 from msem_nb.inference.decompose import Decomposition, decompose  # noqa: E402
+from msem_nb.planning import PowerPlan, power  # noqa: E402
 from msem_nb.syntax import ModelSyntaxError, parse  # noqa: E402
 from msem_nb.teaching.approaches import Comparison, compare_approaches  # noqa: E402
 from msem_nb.teaching.examples import EXAMPLE_MODELS, load_example, simulate_classrooms  # noqa: E402
@@ -27,7 +28,7 @@ __all__ = ["fit", "decompose", "Decomposition", "parse", "load_example", "simula
            "ModelSyntaxError", "MsemError", "DataError", "DataWarning", "ModelSpecificationError",
            "NotIdentifiedError", "ConvergenceWarning", "ImproperSolutionWarning", "__version__",
            "compare_approaches", "Comparison", "simulate", "compare", "ModelComparison",
-           "invariance", "Invariance"]
+           "power", "PowerPlan", "invariance", "Invariance"]
 
 
 def __getattr__(name):

@@ -1,4 +1,4 @@
-"""Command line: ``msem-nb demo``, ``msem-nb fit`` and ``msem-nb report``.
+"""Command line: ``msem-nb demo``, ``msem-nb fit``, ``msem-nb report`` and ``msem-nb power``.
 
 Mistakes in the user's input (a missing file, a CSV file that is really
 separated by ';' or tabs, a header without data rows, an unknown column, a
@@ -15,6 +15,8 @@ from pathlib import Path
 
 from msem_nb.api import fit
 from msem_nb.errors import MsemError
+from msem_nb.planning import power
+from msem_nb.planning.grid import parse_numbers, parse_sizes
 from msem_nb.syntax import ModelSyntaxError
 from msem_nb.teaching.examples import EXAMPLE_MODELS, load_example
 from msem_nb.version import __version__
@@ -31,6 +33,8 @@ examples:
       print the lavaan-style summary of a model fitted to your data
   msem-nb report students.csv --model model.txt --cluster school -o report.html
       write a report: .html (offline, one file), .md or .ipynb (executed)
+  msem-nb power population.txt --clusters 30,50,100 --size 10 --reps 500 -o power.html
+      plan the sample size: power, bias and coverage by Monte Carlo simulation
 
 model files use lavaan syntax with 'level: within' / 'level: between' blocks;
 leave out --cluster for a single-level model. Column names with spaces or other
@@ -182,6 +186,88 @@ def _cmd_report(args) -> int:
     return 0 if res.converged else 1
 
 
+def _vary(items) -> dict:
+    out = {}
+    for item in items or ():
+        name, sep, values = item.rpartition("=")
+        if not sep or not name.strip():
+            raise _UserError(f"--vary takes 'PARAMETER=v1,v2', e.g. 'y ~ x [between]=0.2,0.4', "
+                             f"not '{item}'")
+        try:
+            out[name.strip()] = [float(v) for v in values.split(",") if v.strip()]
+        except ValueError as exc:
+            raise _UserError(f"--vary '{item}': the values must be numbers") from exc
+    return out
+
+
+def _read_text(path: str, what: str) -> str:
+    p = Path(path)
+    if not p.is_file():
+        raise _UserError(f"{what} not found: {p}")
+    try:
+        return p.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise _UserError(f"cannot read {p} as UTF-8 text") from exc
+
+
+def _cmd_power(args) -> int:
+    population = _read_text(args.model, "model file")
+    analysis = _read_text(args.analysis, "analysis model file") if args.analysis else None
+    out = Path(args.output) if args.output else None
+    if out is not None:
+        if out.suffix.lower() not in (".html", ".htm", ".md", ".csv"):
+            raise _UserError(f"cannot write '{out.name}': use a file name ending in .html, .md "
+                             "or .csv")
+        if not out.parent.exists():
+            raise _UserError(f"output folder not found: {out.parent}")
+    backend = None
+    client = None
+    if args.scheduler:
+        try:
+            from distributed import Client
+        except ImportError as exc:
+            raise _UserError("--scheduler needs dask.distributed: pip install "
+                             "'msem_nb[distributed]'") from exc
+        client = backend = Client(args.scheduler)
+    try:
+        try:
+            plan = power(population, analysis,
+                         n_clusters=parse_numbers(args.clusters, "--clusters"),
+                         cluster_size=parse_sizes(args.size, "--size"), reps=args.reps,
+                         alpha=args.alpha, seed=args.seed, n_jobs=args.n_jobs, backend=backend,
+                         vary=_vary(args.vary) or None, cache=args.cache,
+                         progress=not args.quiet)
+        except ModelSyntaxError as exc:
+            raise _UserError(f"{Path(args.model).name}: syntax error at line {exc.line}, "
+                             f"column {exc.col}: {exc.msg}") from exc
+    finally:
+        if client is not None:
+            client.close()
+    tab = plan.key_table()
+    if args.parameter:
+        tab = tab[tab["parameter"] == plan.parameter(args.parameter)]
+    print(tab.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    params = [plan.parameter(args.parameter)] if args.parameter else plan.default_parameters()
+    for p in params:
+        req = plan.required(p, args.power)
+        if req is None:
+            print(f"{p}: no design of the grid reaches power {args.power:g}")
+        elif getattr(req, "ndim", 1) == 2:  # one row per vary scenario
+            print(f"{p}: cheapest design per scenario for power {args.power:g}:")
+            print(req[["n_clusters", "cluster_size", "power"] + list(plan.vary)]
+                  .to_string(index=False))
+        else:
+            print(f"{p}: J = {int(req['n_clusters'])} clusters of {req['cluster_size']} reach "
+                  f"power {req['power']:.3f} (target {args.power:g})")
+    if out is not None:
+        if out.suffix.lower() == ".csv":
+            plan.table.to_csv(out, index=False)
+        else:
+            plan.report(args.parameter, args.power).save(out)
+        print(f"written to {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``msem-nb``."""
     parser = argparse.ArgumentParser(
@@ -232,6 +318,39 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--no-execute", action="store_true",
                    help="write the .ipynb without running it (outputs filled in from this fit)")
     r.set_defaults(func=_cmd_report)
+
+    pw = sub.add_parser(
+        "power", help="sample-size planning: power, bias and coverage by simulation",
+        description="Simulate data from a model with values (lavaan syntax, y ~ 0.3*x) for "
+                    "each design, fit the model with its values freed (or --analysis) and "
+                    "report power, bias and 95%% coverage per parameter (Muthen & Muthen, "
+                    "2002).")
+    pw.add_argument("model", metavar="MODEL.txt", help="population model with values")
+    pw.add_argument("--analysis", "-a", default=None, metavar="FILE",
+                    help="model fitted to each data set (default: the population model with "
+                         "its values freed)")
+    pw.add_argument("--clusters", "-J", required=True, metavar="J,J,...",
+                    help="numbers of clusters, e.g. 30,50,100")
+    pw.add_argument("--size", "-n", default="10", metavar="N",
+                    help="cluster size: 10, a range 5-15, or designs 10,20 (default 10)")
+    pw.add_argument("--reps", "-r", type=int, default=500, help="replications per design")
+    pw.add_argument("--alpha", type=float, default=0.05, help="significance level (0.05)")
+    pw.add_argument("--seed", type=int, default=None, help="random seed (reproducible runs)")
+    pw.add_argument("--vary", action="append", metavar="'PARAM=v1,v2'",
+                    help="vary a population value, e.g. 'y ~ x [between]=0.2,0.4' or "
+                         "'icc(y)=0.1,0.2' (repeatable)")
+    pw.add_argument("--parameter", "-p", default=None,
+                    help="parameter of interest, e.g. 'y ~ x [between]'")
+    pw.add_argument("--power", type=float, default=0.8, help="target power (0.8)")
+    pw.add_argument("--n-jobs", "-j", type=int, default=1, help="local processes (-1: all)")
+    pw.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                    help="run on a dask.distributed scheduler (tcp://host:8786)")
+    pw.add_argument("--cache", default=None, metavar="FOLDER",
+                    help="keep finished chunks here; the same command resumes after a stop")
+    pw.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    pw.add_argument("-o", "--output", default=None, metavar="FILE",
+                    help="write the report (.html, .md) or the table (.csv)")
+    pw.set_defaults(func=_cmd_power)
     return parser
 
 

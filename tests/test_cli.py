@@ -187,3 +187,38 @@ def test_demo_needs_only_the_package():
                           timeout=180, env=ENV)
     assert proc.returncode == 0, proc.stderr
     assert "Level 2 [between]" in proc.stdout and "motb =~" in proc.stdout
+
+
+POWER_MODEL = """level: within
+  y ~ 0.2*x
+level: between
+  y ~ 0.5*w
+  y ~~ 0.2*y
+"""
+
+
+def test_power_writes_the_report_and_prints_the_table(tmp_path):
+    (tmp_path / "pop.txt").write_text(POWER_MODEL)
+    out = tmp_path / "power.html"
+    proc = run("power", "pop.txt", "--clusters", "10,20", "--size", "4", "--reps", "6",
+               "--seed", "1", "-q", "-o", out.name, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "y ~ w [between]" in proc.stdout and "power" in proc.stdout
+    assert f"written to {out.name}" in proc.stdout
+    page = out.read_text(encoding="utf-8")
+    assert "Monte Carlo power analysis" in page and PLOTLYJS_MARK in page
+    # the same study through the library prints the same table
+    plan = ms.power(POWER_MODEL, n_clusters=[10, 20], cluster_size=4, reps=6, seed=1,
+                    progress=False)
+    assert plan.key_table().to_string(index=False, float_format=lambda v: f"{v:.3f}") \
+        in proc.stdout
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--clusters", "ten"], ["--clusters", "whole numbers"]),
+    (["--clusters", "10", "--vary", "y ~ q [between]=0.1"], ["not a parameter"]),
+])
+def test_power_input_errors_are_one_line(tmp_path, args, words):
+    (tmp_path / "pop.txt").write_text(POWER_MODEL)
+    proc = run("power", "pop.txt", "-q", *args, cwd=tmp_path)
+    assert_one_line_error(proc, *words)

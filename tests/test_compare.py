@@ -88,15 +88,25 @@ def test_mediation_reports_indirect_effects(classrooms):
 
 
 def test_failed_or_degenerate_fits_become_notes(classrooms):
-    # hours has no between-class variance: the latent approaches cannot
-    # separate it, which shows up as notes instead of an exception
+    # hours has almost no between-class variance (0.003): MUML cannot separate
+    # it, which shows up as notes instead of an exception. ML with the
+    # covariate's moments estimated converges since it works in the data's
+    # own scale (issue 12), to the fixed-x estimates, with a between slope
+    # whose standard error says how little the clusters tell
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         cmp = ms.compare_approaches(classrooms, "class_id", y="math", x="hours")
     t = cmp.table
     assert len(t) == 9
     assert (t.loc[t.approach.isin(APPROACHES[:4]), "note"] == "").all()
-    assert (t.loc[t.approach.isin(APPROACHES[4:]), "note"] != "").all()
+    assert (t.loc[t.approach == APPROACHES[4], "note"] != "").all()
+    ml = t[t.approach == APPROACHES[5]].set_index("effect")
+    assert (ml.note == "").all()
+    assert ml.loc["between", "se"] > 50 * ml.loc["within", "se"]
+    fixed = ms.fit("level: within\n math ~ hours\nlevel: between\n math ~ hours\n",
+                   classrooms, "class_id").estimates
+    slope = fixed[(fixed.op == "~") & (fixed.level == "between")].est.iloc[0]
+    assert ml.loc["between", "estimate"] == pytest.approx(slope, rel=1e-6)
 
 
 def test_muml_matches_ml_on_balanced_clusters():

@@ -26,9 +26,9 @@ from msem_nb.estimation.information import (
     expected_information,
     moment_curvature,
     moment_information,
-    moment_jacobian,
     observed_information,
 )
+from msem_nb.estimation.moment_terms import moment_jacobian
 from msem_nb.estimation.optimize import maximize, numeric_hessian
 from msem_nb.likelihood.complete import loglik_single, loglik_twolevel
 from msem_nb.likelihood.objective import Objective

@@ -206,7 +206,7 @@ def test_the_panel_is_a_view_built_from_screens(panel):
     assert all(isinstance(s, Screen) for s in panel.screens)
     titles = [panel.tabs.get_title(i) for i in range(len(panel.tabs.children))]
     assert titles == [s.title for s in panel.screens] == [
-        "Data", "Decomposition", "Model", "Results", "Compare", "Export"]
+        "Data", "Decomposition", "Model", "Results", "Compare", "Plan", "Export"]
     assert list(panel.tabs.children) == [s.box for s in panel.screens]
     # opening a tab calls its screen's on_show: the Export tab writes the current code
     panel._export.code.value = ""

@@ -14,6 +14,7 @@ evaluation costs O(G p^3) for G distinct cluster sizes, whatever N is.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -52,6 +53,16 @@ class SingleData:
         idx = [self.names.index(v) for v in names]
         return SingleData(tuple(names), self.nobs, self.mean[idx],
                           self.cov[np.ix_(idx, idx)], self.n_dropped)
+
+    def affine(self, loc: np.ndarray, scale: np.ndarray) -> SingleData:
+        """The statistics of ``(y - loc) / scale``, variable by variable."""
+        return SingleData(self.names, self.nobs, (self.mean - loc) / scale,
+                          self.cov / np.outer(scale, scale), self.n_dropped,
+                          None if self.rows is None else (self.rows - loc) / scale)
+
+    def value_counts(self) -> np.ndarray:
+        """Number of observed values of each variable (the Jacobian of a change of units)."""
+        return np.full(len(self.names), float(self.nobs))
 
 
 @dataclass(frozen=True, eq=False)
@@ -138,6 +149,28 @@ class ClusterData:
                            self.cluster_vectors[:, vidx], self.n_dropped, rows,
                            self.offsets)
 
+    def affine(self, loc: np.ndarray, scale: np.ndarray) -> ClusterData:
+        """The statistics of ``(y - loc) / scale``, variable by variable (``names`` order).
+
+        Sums of squares about means only scale; means shift and scale.
+        """
+        pw = self.p_within
+        g = self.groups
+        if g is None:  # pragma: no cover - MissingClusterData has its own affine
+            raise ValueError("incomplete data have no statistics by cluster size")
+        groups = SizeGroups(g.n, g.count, (g.mean - loc) / scale,
+                            g.sscp / np.outer(scale, scale))
+        rows = None if self.rows is None else (self.rows - loc[:pw]) / scale[:pw]
+        return dataclasses.replace(
+            self, within_sscp=self.within_sscp / np.outer(scale[:pw], scale[:pw]),
+            groups=groups, cluster_vectors=(self.cluster_vectors - loc) / scale, rows=rows)
+
+    def value_counts(self) -> np.ndarray:
+        """Number of observed values of each variable (the Jacobian of a change of units):
+        every row for a variable with a within part, every cluster for a between-only one."""
+        return np.array([float(self.nobs)] * self.p_within
+                        + [float(self.nclusters)] * len(self.between_only))
+
 
 def cluster_stats(values: np.ndarray, codes: np.ndarray, uniques: np.ndarray,
                   within: Sequence[str], between_only: Sequence[str], both: Sequence[str],
@@ -163,8 +196,9 @@ def cluster_stats(values: np.ndarray, codes: np.ndarray, uniques: np.ndarray,
         A between-only variable that varies within a cluster or is the same in
         every cluster; a within variable with no within-cluster variation.
     """
-    order = np.argsort(codes, kind="stable")
-    values = values[order]
+    if np.any(codes[1:] < codes[:-1]):
+        # rows sorted by cluster, column-major (fast reductions over rows)
+        values = np.asfortranarray(values[np.argsort(codes, kind="stable")])
     sizes = np.bincount(codes, minlength=len(uniques))
     offsets = np.concatenate(([0], np.cumsum(sizes)[:-1]))
     p_w = len(within)
@@ -221,15 +255,23 @@ def _plain(x: object) -> object:
 
 
 def _size_groups(sizes: np.ndarray, vectors: np.ndarray) -> SizeGroups:
-    ns, inv, count = np.unique(sizes, return_inverse=True, return_counts=True)
+    # the distinct sizes, how many clusters have each, and each cluster's group
+    per_size = np.bincount(sizes)
+    ns = np.flatnonzero(per_size)
+    count = per_size[ns]
+    group = np.zeros(len(per_size), dtype=int)
+    group[ns] = np.arange(len(ns))
+    inv = group[sizes]
     G, p = len(ns), vectors.shape[1]
-    gsum = np.zeros((G, p))
-    np.add.at(gsum, inv, vectors)
-    gmean = gsum / count[:, None]
+    member = inv[:, None] == np.arange(G)          # (J, G) indicator
+    gmean = (member.T @ vectors) / count[:, None]
     dev = vectors - gmean[inv]
     sscp = np.zeros((G, p, p))
     if G == 1:
         sscp[0] = dev.T @ dev
+    elif G * len(sizes) * p <= 1_000_000:
+        # one batched product: (G, p, J) @ (J, p)
+        sscp = (member.T[:, None, :] * dev.T[None]) @ dev
     else:
         order = np.argsort(inv, kind="stable")
         starts = np.concatenate(([0], np.cumsum(count)[:-1]))

@@ -72,6 +72,16 @@ class MultiGroupData:
     def group_nobs(self) -> tuple[int, ...]:
         return tuple(int(d.nobs) for d in self.parts)
 
+    def affine(self, loc: np.ndarray, scale: np.ndarray) -> MultiGroupData:
+        """Every group's data as ``(y - loc) / scale`` (the same change in every group)."""
+        return MultiGroupData(tuple(d.affine(loc, scale) for d in self.parts), self.labels,
+                              self.column)
+
+    def value_counts(self) -> np.ndarray:
+        """Observed values of each variable over all groups (the Jacobian of a change of
+        units, :meth:`msem_nb.data.complete.SingleData.value_counts`)."""
+        return np.sum([d.value_counts() for d in self.parts], axis=0)
+
 
 def split_groups(df: pd.DataFrame, group: Hashable) -> tuple[tuple[Hashable, ...],
                                                               list[pd.DataFrame]]:

@@ -15,6 +15,7 @@ any model variable carry no information and are dropped in every mode.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import KW_ONLY, dataclass, field
 from functools import cached_property
@@ -110,6 +111,22 @@ class MissingSingleData(SingleData):
         idx = [self.names.index(v) for v in names]
         return missing_single_data(self.rows[:, idx], tuple(names), self.n_dropped, self.mode)
 
+    def affine(self, loc: np.ndarray, scale: np.ndarray) -> MissingSingleData:
+        """The statistics of ``(y - loc) / scale``, variable by variable."""
+        if self.rows is None:  # pragma: no cover - every constructor keeps the rows
+            raise ValueError("the data set keeps no rows")
+        return dataclasses.replace(
+            self, mean=(self.mean - loc) / scale, cov=self.cov / np.outer(scale, scale),
+            rows=(self.rows - loc) / scale,
+            pattern_mean=np.where(self.masks, (self.pattern_mean - loc) / scale, 0.0),
+            pattern_sscp=self.pattern_sscp / np.outer(scale, scale), _cache={})
+
+    def value_counts(self) -> np.ndarray:
+        """Number of observed values of each variable."""
+        if self.rows is None:  # pragma: no cover - every constructor keeps the rows
+            raise ValueError("the data set keeps no rows")
+        return (~np.isnan(self.rows)).sum(axis=0).astype(float)
+
 
 @dataclass(frozen=True, eq=False)
 class MissingClusterData(ClusterData):
@@ -183,6 +200,19 @@ class MissingClusterData(ClusterData):
         return _cluster_from_values(vals[keep], self.row_cluster[keep], self.cluster_ids,
                                     tuple(within), tuple(between_only), kept, self.n_dropped,
                                     self.mode)
+
+    def affine(self, loc: np.ndarray, scale: np.ndarray) -> ClusterData:
+        """The same data as ``(y - loc) / scale``, variable by variable (``names`` order)."""
+        return _cluster_from_values((self.values - loc) / scale, self.row_cluster,
+                                    self.cluster_ids, self.within, self.between_only,
+                                    self.both, self.n_dropped, self.mode)
+
+    def value_counts(self) -> np.ndarray:
+        """Number of observed values of each variable: rows for a variable with a within
+        part, clusters for a between-only one."""
+        pw = self.p_within
+        return np.concatenate([(~np.isnan(self.values[:, :pw])).sum(axis=0),
+                               self.z_obs.sum(axis=0)]).astype(float)
 
 
 # ----------------------------------------------------------------------------

@@ -6,6 +6,13 @@ conditional on the fixed covariates as lavaan reports it), the Hessian and
 the covariance matrix of the estimates. Linear equality constraints other
 than shared labels are handled by optimising over the null space of the
 constraint matrix, which keeps the standard errors exact.
+
+Random-intercept models are fitted to centred and scaled data and mapped
+back (:mod:`msem_nb.estimation.units`; the fit in those units is kept as
+``Estimation.internal``), by Fisher scoring then Newton where both
+information matrices are analytic (complete data) and by BFGS otherwise
+(:mod:`msem_nb.estimation.optimize`). Random slopes are fitted in the data's
+units, through the Cholesky factors of their covariance.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import numpy as np
 from msem_nb.data.complete import ClusterData, SingleData
 from msem_nb.data.groups import MultiGroupData
 from msem_nb.data.protocol import ModelData
+from msem_nb.data.weights import WeightedClusterData, WeightedSingleData
 from msem_nb.errors import ConvergenceWarning, ModelSpecificationError, NotIdentifiedError
 from msem_nb.estimation.constraints import linear_constraints, null_space
 from msem_nb.estimation.exogenous import exogenous_values
@@ -27,11 +35,22 @@ from msem_nb.estimation.groups import (
     group_exogenous_values,
     group_start_values,
 )
-from msem_nb.estimation.information import analytic_available, observed_information
+from msem_nb.estimation.information import (
+    analytic_available,
+    loglik_information,
+    observed_information,
+)
 from msem_nb.estimation.information import expected_information as analytic_expected
-from msem_nb.estimation.optimize import HessianFun, maximize, numeric_hessian
-from msem_nb.estimation.saturated import Saturated
-from msem_nb.estimation.start import start_values
+from msem_nb.estimation.optimize import (
+    HessianFun,
+    OptimResult,
+    maximize,
+    maximize_scoring,
+    numeric_hessian,
+)
+from msem_nb.estimation.saturated import Saturated, data_cache
+from msem_nb.estimation.start import start_values, user_starts
+from msem_nb.estimation.units import Units, choose_units, with_fixed
 from msem_nb.likelihood.multigroup import MultiGroupObjective, group_objective
 from msem_nb.likelihood.objective import Objective
 from msem_nb.likelihood.protocol import LogLikelihood
@@ -40,8 +59,8 @@ from msem_nb.messages import notify
 from msem_nb.model.partable import ParTable
 from msem_nb.model.spec import ModelSpec, build_spec
 
-__all__ = ["Estimation", "RobustInfo", "estimate", "count_moments", "expected_information",
-           "check_start"]
+__all__ = ["Estimation", "Internal", "RobustInfo", "estimate", "count_moments",
+           "expected_information", "check_start"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -60,6 +79,24 @@ class RobustInfo:
     def trace_h0(self) -> float:
         """tr(V B): the model's part of the scaling factor's numerator."""
         return float(np.sum(self.vcov_model * self.meat))
+
+
+@dataclass(frozen=True, eq=False)
+class Internal:
+    """The estimation in the units it was done in (:mod:`msem_nb.estimation.units`).
+
+    ``objective`` is the model on centred and scaled data, ``theta`` its free
+    parameters at the maximum, ``vcov`` their covariance matrix (None without
+    standard errors) and ``jacobian`` the derivative of the caller's
+    parameters with respect to them: ``Estimation.vcov = J vcov J'``. Work
+    that needs the information or the scores (MLR's sandwich) is done here,
+    where they are well conditioned, and mapped back the same way.
+    """
+
+    objective: Objective | MultiGroupObjective
+    theta: np.ndarray
+    vcov: np.ndarray | None
+    jacobian: np.ndarray
 
 
 @dataclass(frozen=True, eq=False)
@@ -95,6 +132,8 @@ class Estimation:
     # the table theta refers to when the estimator changed the caller's (MUML frees the
     # covariates' moments, msem_nb.estimation.muml); None: the caller's table
     partable: ParTable | None = None
+    # the fit on centred and scaled data it was mapped back from (msem_nb.estimation.units)
+    internal: Internal | None = None
 
     @property
     def npar_effective(self) -> int:
@@ -205,14 +244,21 @@ def estimate(pt: ParTable, data: SingleData | ClusterData | MultiGroupData, *,
              information: str | None = None) -> Estimation:
     """Maximum likelihood estimates for a parameter table on prepared data.
 
+    Random-intercept models are estimated on centred and scaled data and
+    mapped back (:mod:`msem_nb.estimation.units`), so that the answer does
+    not depend on the units of the variables; random-slope models in the
+    data's units.
+
     Parameters
     ----------
     pt : ParTable
     data : SingleData or ClusterData
     control : mapping, optional
-        ``maxiter`` (BFGS iterations), ``gtol`` (per-observation gradient
-        tolerance), ``start`` (a full start vector), ``se`` (False skips the
-        information matrix: point estimates only, e.g. for bootstrap refits).
+        ``maxiter`` (most iterations: Fisher scoring and Newton steps where
+        both information matrices are analytic, BFGS's otherwise), ``gtol``
+        (BFGS's per-observation gradient tolerance), ``start`` (a full start
+        vector), ``se`` (False skips the information matrix: point estimates
+        only, e.g. for bootstrap refits).
     information : {"observed", "expected"}, optional
         Information matrix for standard errors. Default as lavaan: expected
         for single-level models, observed for two-level models.
@@ -229,49 +275,179 @@ def estimate(pt: ParTable, data: SingleData | ClusterData | MultiGroupData, *,
     control = dict(control or {})
     if control.get("start") is not None:
         control["start"] = check_start(control["start"], pt, pt.npar)
-    if isinstance(data, MultiGroupData):   # msem_nb.estimation.groups: per group, then joined
-        fixed_values, loglik_x = group_exogenous_values(pt, data)
-        sat_x = h1 = None
-    else:
-        fixed_values, sat_x, loglik_x, h1 = exogenous_values(pt, data)
-    spec = build_spec(pt, fixed_values)
-    obj: Objective | SlopeObjective | MultiGroupObjective
-    if isinstance(data, MultiGroupData):
-        if pt.slopes:
-            raise ModelSpecificationError("random slopes are not available with several "
-                                          "groups yet; fit each group on its own")
-        obj = group_objective(spec, data, pt.meanstructure)
-    elif pt.slopes:
+    npar = pt.npar
+    lin = linear_constraints(pt, npar)
+    ncon = 0 if lin is None else len(lin[0])
+    nmom = count_moments(pt, data)
+    if pt.slopes and isinstance(data, MultiGroupData):
+        raise ModelSpecificationError("random slopes are not available with several "
+                                      "groups yet; fit each group on its own")
+    if pt.slopes:
         if not isinstance(data, ClusterData):
             raise ModelSpecificationError("random slopes are a two-level model; they need "
                                           "clustered data (cluster='...')")
-        # the random-slope likelihood is already conditional on the covariates
-        obj = SlopeObjective(pt, spec, data)
-        loglik_x = 0.0
-    else:
-        obj = Objective(spec, data, pt.meanstructure)
-    npar = spec.npar
-    nmom = count_moments(pt, data)
-    lin = linear_constraints(pt, npar)
-    ncon = 0 if lin is None else len(lin[0])
-    if npar - ncon > nmom and not pt.slopes:
+        return _estimate_slopes(pt, data, control, lin)
+    if npar - ncon > nmom:
         raise NotIdentifiedError(
             f"the model has {npar - ncon} free parameters but the data give only {nmom} sample "
             "moments to fit them to (negative degrees of freedom); fix or constrain "
             f"at least {npar - ncon - nmom} parameters, or drop paths")
+    if isinstance(data, (WeightedSingleData, WeightedClusterData)):
+        # Not through the units map: its scaled copy of the data (``affine``) would drop
+        # the sampling weights and the weighted clusters' own SSCPs that the sandwich's
+        # scores need. Weighted fits stay in the data's units (ARCHITECTURE.md, Units).
+        return _estimate_in_data_units(pt, data, control, lin, information)
+
+    # several groups: one map for all groups, from the pooled moments
+    spec0 = build_spec(pt)
+    units = choose_units(pt, spec0, data, lin)
+    tdata = _in_units(data, units)
+    if isinstance(tdata, MultiGroupData):
+        fixed_t, loglik_x_t = group_exogenous_values(pt, tdata)
+        sat_t = h1_t = None
+    else:
+        fixed_t, sat_t, loglik_x_t, h1_t = exogenous_values(pt, tdata)
+    spec_t = units.transform_spec(spec0, fixed_t)
+    obj_t = (group_objective(spec_t, tdata, pt.meanstructure)
+             if isinstance(tdata, MultiGroupData) else Objective(spec_t, tdata, pt.meanstructure))
+    if control.get("start") is not None:
+        xi0 = units.to_xi(spec_t, control["start"])
+    else:
+        xi0 = (group_start_values(pt, spec_t, tdata, user=False)
+               if isinstance(tdata, MultiGroupData)
+               else start_values(pt, spec_t, tdata, user=False))
+        user = user_starts(pt)
+        if user:
+            theta0 = units.to_theta(spec_t, xi0)
+            theta0[list(user)] = list(user.values())
+            xi0 = units.to_xi(spec_t, theta0)
+    fit = _maximize(obj_t, pt, xi0, units.constraints(lin), control, information, None)
+
+    xi = fit.theta
+    theta = units.to_theta(spec_t, xi)
+    J = units.jacobian(spec_t, xi)
+    vcov = None if fit.vcov is None else J @ fit.vcov @ J.T
+    hessian = fit.hessian
+    if hessian is not None and len(hessian) == len(J):
+        # in the caller's parameters; under linear constraints it stays in the
+        # optimiser's (null-space) coordinates, as it always was
+        Ji = np.linalg.inv(J)
+        hessian = Ji.T @ hessian @ Ji
+    fixed_values = units.original_values(spec_t, xi, fixed_t)
+    spec = with_fixed(spec0, fixed_values)
+    obj: Objective | MultiGroupObjective = (
+        group_objective(spec, data, pt.meanstructure) if isinstance(data, MultiGroupData)
+        else Objective(spec, data, pt.meanstructure))
+    names = data.names
+    counts = data.value_counts()
+    by_name = dict(zip(names, counts))
+    loglik_joint = fit.loglik - units.log_jacobian(counts)
+    both = getattr(data.parts[0] if isinstance(data, MultiGroupData) else data, "both", ())
+    x_names = [v for v in pt.exogenous if v not in both]
+    loglik_x = loglik_x_t - units.log_jacobian(
+        np.array([_rows_or_clusters(data, v) for v in x_names]), x_names, names)
+    h1 = units.saturated(h1_t, names, np.array([by_name[v] for v in names])) \
+        if h1_t is not None else None
+    if sat_t is h1_t:
+        sat_x = h1
+    else:
+        sat_x = None if sat_t is None else units.saturated(
+            sat_t, names, np.array([_rows_or_clusters(data, v) for v in sat_t.names]))
+    internal = Internal(obj_t, xi, fit.vcov, J)
+    return Estimation(spec, obj, theta, loglik_joint, loglik_x, hessian, vcov, fit.converged,
+                      fit.iterations, fit.evaluations, fit.message, fixed_values, sat_x,
+                      fit.n_constraints, h1, (), internal=internal)
+
+
+def _in_units(data: SingleData | ClusterData | MultiGroupData,
+              units: Units) -> SingleData | ClusterData | MultiGroupData:
+    """`data` as ``(y - loc) / scale``, kept with `data` for the next fit in the same units.
+
+    Refits on the same prepared data (the panel, a model change that keeps the
+    variables) then reuse what is cached with the scaled data: the saturated model
+    of covariates with parts at both levels and the FIML saturated model
+    (:func:`~msem_nb.estimation.saturated.fit_saturated`), as unscaled data keep
+    theirs for the fit measures. One entry: the last units asked for.
+    """
+    cache = data_cache(data)
+    key = (units.loc.tobytes(), units.scale.tobytes())
+    hit = cache.get("units")
+    if hit is not None and hit[0] == key:
+        return hit[1]
+    tdata = data.affine(units.loc, units.scale)
+    cache["units"] = (key, tdata)
+    return tdata
+
+
+def _rows_or_clusters(data: SingleData | ClusterData | MultiGroupData, name: str) -> float:
+    """How many values a fixed covariate's own saturated log-likelihood counts: every
+    row, or every cluster for a between-only variable (:mod:`msem_nb.estimation.exogenous`);
+    several groups: summed over the groups."""
+    if isinstance(data, MultiGroupData):
+        return sum(_rows_or_clusters(d, name) for d in data.parts)
+    if isinstance(data, ClusterData) and name in data.between_only:
+        return float(data.nclusters)
+    return float(data.nobs)
+
+
+def _estimate_in_data_units(pt: ParTable, data: WeightedSingleData | WeightedClusterData,
+                            control: Mapping[str, Any],
+                            lin: tuple[np.ndarray, np.ndarray] | None,
+                            information: str) -> Estimation:
+    """Sampling weights: estimated in the data's units, without ``Estimation.internal``."""
+    fixed_values, sat_x, loglik_x, h1 = exogenous_values(pt, data)
+    spec = build_spec(pt, fixed_values)
+    obj = Objective(spec, data, pt.meanstructure)
     theta0 = control.get("start")
     if theta0 is None:
-        theta0 = (group_start_values(pt, spec, data) if isinstance(data, MultiGroupData)
-                  else start_values(pt, spec, data))
-    theta0 = np.asarray(theta0, dtype=float)
+        theta0 = start_values(pt, spec, data)
+    fit = _maximize(obj, pt, np.asarray(theta0, dtype=float), lin, control, information, None)
+    return Estimation(spec, obj, fit.theta, fit.loglik, loglik_x, fit.hessian, fit.vcov,
+                      fit.converged, fit.iterations, fit.evaluations, fit.message,
+                      fixed_values, sat_x, fit.n_constraints, h1, ())
 
-    cmap: CholeskyMap | None = None
+
+def _estimate_slopes(pt: ParTable, data: ClusterData, control: Mapping[str, Any],
+                     lin: tuple[np.ndarray, np.ndarray] | None) -> Estimation:
+    """Random slopes: estimated in the data's units, through Cholesky coordinates."""
+    fixed_values, sat_x, _, h1 = exogenous_values(pt, data)
+    spec = build_spec(pt, fixed_values)
+    # the random-slope likelihood is already conditional on the covariates
+    obj = SlopeObjective(pt, spec, data)
+    theta0 = control.get("start")
+    if theta0 is None:
+        theta0 = start_values(pt, spec, data)
+    fit = _maximize(obj, pt, np.asarray(theta0, dtype=float), lin, control, "observed",
+                    CholeskyMap.for_model(pt, spec, obj.layout) if lin is None else None)
+    return Estimation(spec, obj, fit.theta, fit.loglik, 0.0, fit.hessian, fit.vcov,
+                      fit.converged, fit.iterations, fit.evaluations, fit.message,
+                      fixed_values, sat_x, fit.n_constraints, h1, boundary_notes(obj, fit.theta))
+
+
+@dataclass(frozen=True, eq=False)
+class _Fit:
+    theta: np.ndarray
+    loglik: float
+    hessian: np.ndarray | None
+    vcov: np.ndarray | None
+    converged: bool
+    iterations: int
+    evaluations: int
+    message: str
+    n_constraints: int
+
+
+def _maximize(obj: Objective | SlopeObjective | MultiGroupObjective, pt: ParTable, theta0: np.ndarray,
+              lin: tuple[np.ndarray, np.ndarray] | None, control: Mapping[str, Any],
+              information: str,
+              cmap: CholeskyMap | None) -> _Fit:
+    """Maximise ``obj.loglik`` from theta0 under ``C theta = c`` (lin), with the covariance
+    matrix of the estimates from the `information` matrix; warns as the caller's fit."""
+    npar = obj.spec.npar
+    slopes = isinstance(obj, SlopeObjective)
     if lin is None:
         theta_p, K = np.zeros(npar), np.eye(npar)
-        xi0 = theta0
-        if isinstance(obj, SlopeObjective):
-            cmap = CholeskyMap.for_model(pt, spec, obj.layout)
-            xi0 = cmap.inverse(theta0)
+        xi0 = theta0 if cmap is None else cmap.inverse(theta0)
     else:
         theta_p, K = null_space(*lin)
         xi0 = np.linalg.lstsq(K, theta0 - theta_p, rcond=None)[0]
@@ -291,6 +467,7 @@ def estimate(pt: ParTable, data: SingleData | ClusterData | MultiGroupData, *,
     # independent of the units of the variables.
     hess: HessianFun | None = None
     metric: np.ndarray | None = None
+    res: OptimResult | None = None
     if cmap is None and analytic_available(obj):
         aobj = obj
 
@@ -298,12 +475,42 @@ def estimate(pt: ParTable, data: SingleData | ClusterData | MultiGroupData, *,
             info = observed_information(aobj, theta_p + K @ xi)
             return None if info is None else -(K.T @ info @ K)
         hess = analytic_hess
-        info0 = analytic_expected(aobj, theta_p + K @ xi0)
-        metric = None if info0 is None else K.T @ info0 @ K
+
+        def evaluate(xi: np.ndarray, kind: str | None
+                     ) -> tuple[float, np.ndarray | None, np.ndarray | None]:
+            if lin is None:     # theta is xi
+                if kind is None:
+                    ll, g = aobj.loglik(xi, gradient=True)
+                    return ll, g, None
+                return loglik_information(aobj, xi, kind)
+            theta = theta_p + K @ xi
+            if kind is None:
+                ll, g = aobj.loglik(theta, gradient=True)
+                return ll, (None if g is None else K.T @ g), None
+            ll, g, info = loglik_information(aobj, theta, kind)
+            if g is None or info is None:
+                return ll, None, None
+            return ll, K.T @ g, K.T @ info @ K
+
+        # Fisher scoring and Newton with both analytic information matrices;
+        # BFGS (below) where they do not converge as they should
+        # (maxiter bounds all iterations: scoring's, then BFGS's after 40)
+        maxiter = int(control.get("maxiter", 2000))
+        res = maximize_scoring(evaluate, xi0, scale=obj.data.nobs,
+                               max_steps=min(_SCORING_STEPS, maxiter))
+        if res is not None and not res.converged and maxiter > _SCORING_STEPS:
+            res = None
+        if res is None:
+            info0 = analytic_expected(aobj, theta_p + K @ xi0)
+            metric = None if info0 is None else K.T @ info0 @ K
 
     want_se = control.get("se", True)
-    res = maximize(fun_grad, xi0, scale=data.nobs, maxiter=control.get("maxiter", 2000),
-                   gtol=control.get("gtol", 1e-5), hessian=bool(want_se), hess=hess, metric=metric)
+    if res is None:
+        # (FIML's differenced Hessian by central differences: z-values that do not
+        # depend on the units need them; random slopes keep forward ones)
+        res = maximize(fun_grad, xi0, scale=obj.data.nobs, maxiter=control.get("maxiter", 2000),
+                       gtol=control.get("gtol", 1e-5), hessian=bool(want_se), hess=hess,
+                       metric=metric, central=not slopes)
     if cmap is not None:
         theta = cmap.forward(res.x)
         # standard errors by the delta method from the Cholesky coordinates,
@@ -313,12 +520,12 @@ def estimate(pt: ParTable, data: SingleData | ClusterData | MultiGroupData, *,
         theta = theta_p + K @ res.x
 
     vcov = None
-    if res.hessian is not None and npar:
+    if res.hessian is not None and npar and want_se:
         if information == "observed":
             info = -res.hessian
         elif isinstance(obj, (Objective, MultiGroupObjective)):
             info = expected_information(obj, theta, K)
-        else:  # pragma: no cover - refused above for random slopes
+        else:  # pragma: no cover - refused in estimate for random slopes
             raise ModelSpecificationError("information='expected' is not available for "
                                           "random-slope models")
         # Judge singularity on the correlation-scaled information, so that
@@ -329,7 +536,7 @@ def estimate(pt: ParTable, data: SingleData | ClusterData | MultiGroupData, *,
         # random-effect covariance, reported below, not a lack of identification)
         # A clearly negative eigenvalue is not a lack of identification but an
         # improper solution (typically a negative variance): warned about below.
-        if res.converged and abs(ws.min()) <= 1e-6 and not pt.slopes:
+        if res.converged and abs(ws.min()) <= 1e-6 and not slopes:
             vec = K @ (Vs[:, 0] / dscale)
             vec /= np.abs(vec).max()
             names = _param_names(pt)
@@ -346,24 +553,24 @@ def estimate(pt: ParTable, data: SingleData | ClusterData | MultiGroupData, *,
         # parameters differ in scale by orders of magnitude
         if ws.min() > 0:
             vcov = K @ (((Vs / ws) @ Vs.T) / np.outer(dscale, dscale)) @ K.T
-        elif res.converged and not pt.slopes:
+        elif res.converged and not slopes:
             notify(
                 "the information matrix is not positive definite at the solution, so standard "
                 "errors are not available; this usually means an improper solution (a negative "
                 "variance or a correlation beyond 1): inspect the estimates, and consider "
-                "fixing that variance or simplifying the model", ConvergenceWarning, stacklevel=3)
-    notes: tuple[str, ...] = ()
-    if isinstance(obj, SlopeObjective):
-        notes = boundary_notes(obj, theta)
+                "fixing that variance or simplifying the model", ConvergenceWarning, stacklevel=4)
     if not res.converged:
         notify(
             f"the optimizer did not converge ({res.message}) after {res.iterations} iterations; "
             "the estimates are not maximum likelihood estimates. Check the model (scale of "
             "variables, starting values, identification) or raise control={'maxiter': ...}",
-            ConvergenceWarning, stacklevel=3)
-    return Estimation(spec, obj, theta, res.fun, loglik_x, res.hessian, vcov, res.converged,
-                      res.iterations, res.evaluations, res.message, fixed_values, sat_x,
-                      0 if cmap is not None else npar - K.shape[1], h1, notes)
+            ConvergenceWarning, stacklevel=4)
+    return _Fit(theta, res.fun, res.hessian, vcov, res.converged, res.iterations,
+                res.evaluations, res.message, 0 if cmap is not None else npar - K.shape[1])
+
+
+#: Most Fisher scoring and Newton steps before BFGS takes over (5-10 are usual).
+_SCORING_STEPS = 40
 
 
 def _param_names(pt: ParTable) -> list[str]:

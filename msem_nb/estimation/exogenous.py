@@ -74,6 +74,37 @@ def _exo_subset(pt: ParTable, data: SingleData | ClusterData,
     return data.subset(within, between_only, [v for v in data.both if v in exo])
 
 
+def _separate_levels(data: ClusterData, within: list[str], between: list[str]) -> Saturated:
+    """The saturated model of complete two-level covariates that each have one part only.
+
+    Within-only variables are independent rows and between-only ones independent
+    clusters, so the ML estimates are the sample moments (divisors N and J) and the
+    log-likelihood ``-n/2 (k log 2 pi + log|S| + k)`` for each set, what
+    :func:`~msem_nb.estimation.saturated.fit_saturated` gives for the subset, here
+    without a pass over the rows: the total SSCP of the within variables is their
+    pooled within SSCP plus ``sum_j n_j (xbar_j - xbar)(xbar_j - xbar)'``.
+    """
+    wi = [data.within.index(v) for v in within]
+    bi = [data.p_within + data.between_only.index(v) for v in between]
+    N, J = data.nobs, data.nclusters
+    x = data.cluster_vectors
+    n = data.cluster_sizes.astype(float)
+    mw = n @ x[:, wi] / N
+    dw = x[:, wi] - mw
+    sw = (data.within_sscp[np.ix_(wi, wi)] + (dw * n[:, None]).T @ dw) / N
+    z = x[:, bi]
+    mb = z.mean(axis=0)
+    sz = (z - mb).T @ (z - mb) / J
+    kw, kb = len(wi), len(bi)
+    ll = 0.0
+    for m, S, k in ((N, sw, kw), (J, sz, kb)):
+        if k:
+            ll -= 0.5 * m * (k * LOG2PI + np.linalg.slogdet(S)[1] + k)
+    sb = np.zeros((kw + kb, kw + kb))
+    sb[kw:, kw:] = sz
+    return Saturated(tuple(within) + tuple(between), np.concatenate([mw, mb]), sw, sb, ll)
+
+
 def exogenous_values(pt: ParTable, data: SingleData | ClusterData
                      ) -> tuple[dict[int, float], Saturated | None, float, Saturated | None]:
     """Fixed values of the exogenous covariates' moments, and log-likelihood terms.
@@ -105,6 +136,10 @@ def exogenous_values(pt: ParTable, data: SingleData | ClusterData
         sat = h1
         plain = [v for v in exo if v not in both]
         loglik_x = fit_saturated(_exo_subset(pt, data, plain)).loglik if plain else 0.0
+    elif isinstance(data, ClusterData):
+        sat = _separate_levels(data, [v for v in data.within if v in exo],
+                               [v for v in data.between_only if v in exo])
+        loglik_x = sat.loglik
     else:
         sat = fit_saturated(_exo_subset(pt, data, exo))
         loglik_x = sat.loglik

@@ -75,14 +75,16 @@ def group_exogenous_values(pt: ParTable, data: MultiGroupData) -> tuple[dict[int
     return values, loglik_x
 
 
-def group_start_values(pt: ParTable, spec: ModelSpec, data: MultiGroupData) -> np.ndarray:
+def group_start_values(pt: ParTable, spec: ModelSpec, data: MultiGroupData,
+                       user: bool = True) -> np.ndarray:
     """Start values from each group's moments; a parameter shared by groups starts
-    at its value in the first group that has it."""
+    at its value in the first group that has it. ``user=False`` leaves out the
+    table's own start values (:func:`msem_nb.estimation.start.start_values`)."""
     theta = np.zeros(spec.npar)
     done = np.zeros(spec.npar, dtype=bool)
     for g, d in enumerate(data.parts, start=1):
         sub, _ = group_subtable(pt, g)
-        th = start_values(sub, group_spec(spec, g), d)
+        th = start_values(sub, group_spec(spec, g), d, user=user)
         mine = np.zeros(spec.npar, dtype=bool)
         free = sub.table["free"].to_numpy()
         mine[free[free > 0] - 1] = True

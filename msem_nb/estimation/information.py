@@ -19,7 +19,8 @@ by its expectation (the second vanishes in expectation, E g = 0).
 
 In a RAM block (``model.implied``: ``B = (I - A)^-1``, ``C = B S B'``,
 ``m_all = B alpha``, observed rows ``Bo = F B``) every parameter moves the
-observed covariance by a sum of rank-one terms ``u v'``:
+observed covariance by a sum of rank-one terms ``u v'``
+(:mod:`msem_nb.estimation.moment_terms` builds them):
 
     A cell (r, c):  dC = Bo[:, r] C[:n, c]' + C[:n, c] Bo[:, r]'
     S cell (s, t):  dC = Bo[:, s] Bo[:, t]'          (both triangles listed)
@@ -81,7 +82,9 @@ from typing import Callable, TypeGuard
 import numpy as np
 
 from msem_nb.data.complete import ClusterData
+from msem_nb.estimation.moment_terms import aggregate, indicator, layout
 from msem_nb.likelihood.complete import (
+    LOG2PI,
     SingleGradient,
     TwoLevelGradient,
     loglik_single,
@@ -93,7 +96,7 @@ from msem_nb.model.implied import BlockMoments
 from msem_nb.model.spec import BlockSpec
 
 __all__ = ["analytic_available", "expected_information", "observed_information",
-           "moment_information", "moment_curvature", "moment_jacobian"]
+           "moment_information", "moment_curvature", "loglik_information"]
 
 
 def analytic_available(obj: object) -> TypeGuard[Objective | MultiGroupObjective]:
@@ -102,86 +105,6 @@ def analytic_available(obj: object) -> TypeGuard[Objective | MultiGroupObjective
     if isinstance(obj, MultiGroupObjective):
         return all(analytic_available(p) for p in obj.parts)
     return type(obj) is Objective and not obj.data.incomplete
-
-
-# ----------------------------------------------------------------------------
-# rank-one terms of the moment derivatives
-# ----------------------------------------------------------------------------
-
-@dataclass(frozen=True, eq=False)
-class _Terms:
-    """``dC_k = sum_{i: par[i] = k} U[:, i] V[:, i]'`` and the dense mean Jacobian."""
-
-    U: np.ndarray
-    V: np.ndarray
-    par: np.ndarray
-    dmu: np.ndarray             # (n_ov, npar); zero without a mean structure
-
-
-def _block_terms(bs: BlockSpec, bm: BlockMoments, npar: int, mean: bool) -> _Terms:
-    n = bs.n_ov
-    Bo = bm.B[:n]
-    Co = bm.cov_all[:n]
-    rA, cA, kA = bs.A_free
-    rS, cS, kS = bs.S_free
-    U = np.concatenate([Bo[:, rA], Co[:, cA], Bo[:, rS]], axis=1)
-    V = np.concatenate([Co[:, cA], Bo[:, rA], Bo[:, cS]], axis=1)
-    par = np.concatenate([kA, kA, kS]).astype(int)
-    dmuT = np.zeros((npar, n))
-    if mean:
-        np.add.at(dmuT, kA, (Bo[:, rA] * bm.mean_all[cA]).T)
-        ra, ka = bs.alpha_free
-        np.add.at(dmuT, ka, Bo[:, ra].T)
-    return _Terms(U, V, par, dmuT.T)
-
-
-def _aggregate(E: np.ndarray, rows: np.ndarray, cols: np.ndarray, npar: int) -> np.ndarray:
-    """Sum the entries of a term-by-term matrix into parameter-by-parameter cells."""
-    if E.size == 0:
-        return np.zeros((npar, npar))
-    idx = (rows[:, None] * npar + cols[None, :]).ravel()
-    return np.bincount(idx, weights=E.ravel(), minlength=npar * npar).reshape(npar, npar)
-
-
-def _indicator(par: np.ndarray, npar: int) -> np.ndarray:
-    Z = np.zeros((len(par), npar))
-    Z[np.arange(len(par)), par] = 1.0
-    return Z
-
-
-@dataclass(frozen=True, eq=False)
-class _Layout:
-    """All terms in data-level coordinates (two-level: within terms first)."""
-
-    U: np.ndarray            # (p, m)
-    V: np.ndarray
-    par: np.ndarray
-    within: np.ndarray       # bool (m,): the term belongs to S_W
-    dmu: np.ndarray | None   # (p, npar)
-    blocks: tuple[_Terms, ...]
-
-
-def _layout(obj: Objective, bm: list[BlockMoments]) -> _Layout:
-    spec, npar = obj.spec, obj.spec.npar
-    if len(bm) == 1:
-        t = _block_terms(spec.blocks[0], bm[0], npar, obj.meanstructure)
-        return _Layout(t.U, t.V, t.par, np.zeros(len(t.par), bool),
-                       t.dmu if obj.meanstructure else None, (t,))
-    p = len(obj.data.names)
-    w, b, _ = obj.level_blocks
-    wpos, pos = obj.positions[w], obj.positions[b]
-    tw = _block_terms(spec.blocks[w], bm[w], npar, True)
-    tb = _block_terms(spec.blocks[b], bm[b], npar, True)
-    mw, mb = len(tw.par), len(tb.par)
-    U = np.zeros((p, mw + mb))
-    V = np.zeros((p, mw + mb))
-    U[wpos, :mw], V[wpos, :mw] = tw.U, tw.V
-    U[pos, mw:], V[pos, mw:] = tb.U, tb.V
-    dmu = np.zeros((p, npar))
-    dmu[wpos] += tw.dmu
-    dmu[pos] += tb.dmu
-    within = np.concatenate([np.ones(mw, bool), np.zeros(mb, bool)])
-    return _Layout(U, V, np.concatenate([tw.par, tb.par]), within, dmu, (tw, tb))
 
 
 # ----------------------------------------------------------------------------
@@ -218,10 +141,17 @@ def _normal_pieces(U: np.ndarray, V: np.ndarray, Oi: np.ndarray, c: np.ndarray,
     W : (q, m) with ``dmu' W`` the mean-by-term information, or None
     """
     m = U.shape[1]
+    b = len(c)
+    if b == 1 and not mean and np.all(f == 1.0):
+        # one piece, no factors (the within part, a single level without means)
+        OU = Oi[0] @ U
+        X1 = V.T @ OU
+        if R is None:
+            return 0.5 * c[0] * (X1 * X1.T), None, None
+        return X1 * (V.T @ (R[0] @ U)).T - 0.5 * c[0] * (X1 * X1.T), None, None
     E = np.zeros((m, m))
     mm = np.zeros(Oi.shape[1:]) if mean else None
     W = np.zeros(U.shape) if mean and v is not None else None
-    b = len(c)
     step = max(1, _CHUNK_FLOATS // max(1, m * m, U.size))
     for lo in range(0, b, step):
         sl = slice(lo, lo + step)
@@ -248,70 +178,109 @@ class _MomentParts:
     info: np.ndarray                 # Delta' (-d2l/dm dm') Delta
     bm: list[BlockMoments]
     grads: SingleGradient | TwoLevelGradient  # dl/dm as the likelihood returns it
+    loglik: float
 
 
 def _moment_parts(obj: Objective, theta: np.ndarray, observed: bool) -> _MomentParts | None:
+    """The moments' information, with the log-likelihood and its moment derivatives.
+
+    The log-likelihood and ``dl/dm`` are those of :mod:`msem_nb.likelihood.complete`
+    (the same formulas, on the inverses computed here anyway: a Newton or scoring
+    step needs all three; ``tests/test_optimize.py`` checks they agree).
+    """
     theta = np.asarray(theta, dtype=float)
     bm, mom = obj.moments(theta)
     data = obj.data
     npar = obj.spec.npar
-    lay = _layout(obj, bm)
+    lay = layout(obj, bm)
     m = len(lay.par)
     E = np.zeros((m, m))
     mm = W = None
-    grads: SingleGradient | TwoLevelGradient | None
+    grads: SingleGradient | TwoLevelGradient
     if isinstance(data, ClusterData):
         if len(mom) != 3:  # pragma: no cover - Objective.moments follows the data's levels
             raise ValueError("two-level data need (mu, sigma_w, sigma_b)")
         mu, sw, sb = mom
-        grads = loglik_twolevel(data, mu, sw, sb, gradient=True)[1]
-        if grads is None:
-            return None
-        pw = data.p_within
-        wsel = np.where(lay.within)[0]
-        Swi = np.linalg.inv(sw)
-        Rw = (Swi @ data.within_sscp @ Swi)[None] if observed else None
-        Ew, _, _ = _normal_pieces(lay.U[:pw, wsel], lay.V[:pw, wsel], Swi[None],
-                                  np.array([float(data.nobs - data.nclusters)]), Rw, None,
-                                  np.ones((1, len(wsel))), False)
-        E[np.ix_(wsel, wsel)] += Ew
+        pw, p = data.p_within, len(mu)
         g = data.groups
-        if g is None:  # pragma: no cover - loglik_twolevel above refuses such data
+        if g is None:  # pragma: no cover - ClusterData from cluster_stats has size groups
             raise ValueError("incomplete data have no statistics by cluster size")
-        omega = np.repeat(sb[None], len(g.n), axis=0)
-        omega[:, :pw, :pw] += sw / g.n[:, None, None]
-        Oi = np.linalg.inv(omega)
+        cnt = g.count
+        # one batched factorisation for Sigma_W (padded with an identity block)
+        # and every Omega_n = Sigma_B + E Sigma_W E' / n
+        stack = np.empty((len(g.n) + 1, p, p))
+        stack[0] = np.eye(p)
+        stack[0, :pw, :pw] = sw
+        stack[1:] = sb
+        stack[1:, :pw, :pw] += sw / g.n[:, None, None]
+        inv_logdet = _inverse_logdet(stack)
+        if inv_logdet is None:
+            return None
+        inv_all, logdet = inv_logdet
+        Swi, Oi = inv_all[0, :pw, :pw], inv_all[1:]
+        A = data.within_sscp
+        nw = float(data.nobs - data.nclusters)
         d = g.mean - mu
-        R = v = None
-        if observed:
-            M = g.sscp + g.count[:, None, None] * (d[:, :, None] * d[:, None, :])
-            R = Oi @ M @ Oi
-            v = (Oi @ d[:, :, None])[:, :, 0]
+        M = g.sscp + cnt[:, None, None] * (d[:, :, None] * d[:, None, :])
+        ll = (-0.5 * (nw * (pw * LOG2PI + logdet[0]) + np.sum(Swi * A))
+              - 0.5 * pw * data.sum_log_n
+              - 0.5 * (cnt @ logdet[1:] + p * LOG2PI * cnt.sum() + np.sum(Oi * M)))
+        Rw = Swi @ A @ Swi
+        R = Oi @ M @ Oi
+        v = (Oi @ d[:, :, None])[:, :, 0]
+        G_o = 0.5 * (R - cnt[:, None, None] * Oi)
+        G_w = 0.5 * (Rw - nw * Swi) + \
+            ((1.0 / g.n) @ G_o[:, :pw, :pw].reshape(len(g.n), -1)).reshape(pw, pw)
+        grads = (cnt @ v, G_w, G_o.sum(axis=0))
+        # the within block's terms come first (layout)
+        mw = int(lay.within.sum())
+        Ew, _, _ = _normal_pieces(lay.U[:pw, :mw], lay.V[:pw, :mw], Swi[None],
+                                  np.array([nw]), Rw[None] if observed else None, None,
+                                  np.ones((1, mw)), False)
+        E[:mw, :mw] += Ew
         f = np.where(lay.within[None, :], 1.0 / g.n[:, None], 1.0)
-        Eb, mm, W = _normal_pieces(lay.U, lay.V, Oi, g.count, R, v, f, True)
+        Eb, mm, W = _normal_pieces(lay.U, lay.V, Oi, cnt, R if observed else None,
+                                   v if observed else None, f, True)
         E += Eb
     else:
         if len(mom) != 2:  # pragma: no cover - Objective.moments follows the data's levels
             raise ValueError("single-level data need (mu, sigma)")
         mu1, sigma = mom    # mu1 is None without a mean structure
-        grads = loglik_single(data, mu1, sigma, gradient=True)[1]
-        if grads is None:
+        inv_logdet = _inverse_logdet(sigma)
+        if inv_logdet is None:
             return None
+        Si, logdet1 = inv_logdet
         n = float(data.nobs)
-        Si = np.linalg.inv(sigma)
+        p = len(sigma)
         dd = None if mu1 is None else data.mean - mu1
         M = data.cov if dd is None else data.cov + np.outer(dd, dd)
-        R1 = (n * (Si @ M @ Si))[None] if observed else None
+        ll = -0.5 * n * (p * LOG2PI + logdet1 + np.sum(Si * M))
+        R1 = n * (Si @ M @ Si)
+        grads = (None if dd is None else n * (Si @ dd), 0.5 * (R1 - n * Si))
         v1 = None if dd is None or not observed else (Si @ dd)[None]
-        E, mm, W = _normal_pieces(lay.U, lay.V, Si[None], np.array([n]), R1, v1,
+        E, mm, W = _normal_pieces(lay.U, lay.V, Si[None], np.array([n]),
+                                  R1[None] if observed else None, v1,
                                   np.ones((1, m)), lay.dmu is not None)
-    info = _aggregate(E, lay.par, lay.par, npar)
+    info = aggregate(E, lay.par, lay.par, npar)
     if lay.dmu is not None and mm is not None:
         info += lay.dmu.T @ mm @ lay.dmu
         if W is not None:
-            Y = (lay.dmu.T @ W) @ _indicator(lay.par, npar)
+            Y = (lay.dmu.T @ W) @ indicator(lay.par, npar)
             info += Y + Y.T
-    return _MomentParts(0.5 * (info + info.T), bm, grads)
+    return _MomentParts(0.5 * (info + info.T), bm, grads, float(ll))
+
+
+def _inverse_logdet(M: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Inverse and log-determinant of SPD matrices (stacked allowed), or None."""
+    try:
+        L = np.linalg.cholesky(M)
+        inv = np.linalg.inv(M)
+    except np.linalg.LinAlgError:
+        return None
+    logdet = 2.0 * np.log(np.diagonal(L, axis1=-2, axis2=-1)).sum(axis=-1)
+    if not np.all(np.isfinite(logdet)):
+        return None
+    return inv, logdet
 
 
 def moment_information(obj: Objective, theta: np.ndarray,
@@ -342,6 +311,18 @@ def moment_information(obj: Objective, theta: np.ndarray,
 def _block_curvature(bs: BlockSpec, bm: BlockMoments, G: np.ndarray,
                      g: np.ndarray | None, npar: int) -> np.ndarray:
     """Hessian in theta of ``tr(G C_obs) + g' m_obs`` for one block, G and g fixed."""
+    out = _block_derivatives(bs, bm, G, g, np.zeros(npar), True)
+    assert out is not None
+    return out
+
+
+def _block_derivatives(bs: BlockSpec, bm: BlockMoments, G: np.ndarray, g: np.ndarray | None,
+                       grad: np.ndarray, curvature: bool) -> np.ndarray | None:
+    """Add the gradient in theta of ``tr(G C_obs) + g' m_obs`` to `grad` (what
+    :func:`msem_nb.model.implied.block_gradient` adds) and, if asked, return its
+    Hessian with G and g fixed; the two share ``H = Bo' G Bo`` and ``P = C[:, :n] G Bo``
+    (the path part of the gradient is ``2 P'``)."""
+    npar = len(grad)
     n = bs.n_ov
     B, C, m = bm.B, bm.cov_all, bm.mean_all
     Bo = B[:n]
@@ -352,6 +333,17 @@ def _block_curvature(bs: BlockSpec, bm: BlockMoments, G: np.ndarray,
     rA, cA, kA = bs.A_free
     rS, cS, kS = bs.S_free
     ra, ka = bs.alpha_free
+    if len(kS):
+        grad += np.bincount(kS, H[rS, cS], npar)
+    if len(kA):
+        gA = 2.0 * P[cA, rA]
+        if q is not None:
+            gA += q[rA] * m[cA]
+        grad += np.bincount(kA, gA, npar)
+    if q is not None and len(ka):
+        grad += np.bincount(ka, q[ra], npar)
+    if not curvature:
+        return None
     out = np.zeros((npar, npar))
     if not len(kA):
         return out
@@ -362,14 +354,14 @@ def _block_curvature(bs: BlockSpec, bm: BlockMoments, G: np.ndarray,
     if q is not None:
         t2 = q[rj] * B[cj, ri] * m[ci]
         AA += t2 + t2.T
-    out += _aggregate(AA, kA, kA, npar)
+    out += aggregate(AA, kA, kA, npar)
     if len(kS):
         AS = B[ci, cS[None, :]] * H[ri, rS[None, :]] + H[cS[None, :], ri] * B[ci, rS[None, :]]
-        X = _aggregate(AS, kA, kS, npar)
+        X = aggregate(AS, kA, kS, npar)
         out += X + X.T
     if q is not None and len(ka):
         Aa = q[rA][:, None] * B[ci, ra[None, :]]
-        X = _aggregate(Aa, kA, ka, npar)
+        X = aggregate(Aa, kA, ka, npar)
         out += X + X.T
     return out
 
@@ -447,6 +439,54 @@ def observed_information(obj: Objective | MultiGroupObjective,
     return res.info - 0.5 * (curv + curv.T)
 
 
+def loglik_information(obj: Objective | MultiGroupObjective, theta: np.ndarray,
+                       kind: str = "observed"
+                       ) -> tuple[float, np.ndarray | None, np.ndarray | None]:
+    """The log-likelihood, its gradient and an information matrix at theta, in one pass.
+
+    What :meth:`Objective.loglik` and :func:`observed_information` (or
+    :func:`expected_information`, ``kind="expected"``) give, sharing the
+    implied moments and the likelihood's derivatives: an optimiser that needs
+    all three at each point (Newton, Fisher scoring) evaluates them once.
+    ``(-inf, None, None)`` where an implied matrix is not positive definite.
+    Several groups: the sums over groups.
+    """
+    if isinstance(obj, MultiGroupObjective):
+        ll, grad, info = 0.0, np.zeros(obj.spec.npar), np.zeros((obj.spec.npar,) * 2)
+        for part in obj.parts:
+            lp, gp, ip = loglik_information(part, theta, kind)
+            if gp is None or ip is None:
+                return -np.inf, None, None
+            ll, grad, info = ll + lp, grad + gp, info + ip
+        return ll, grad, info
+    res = _moment_parts(obj, theta, kind == "observed")
+    if res is None:
+        return -np.inf, None, None
+    spec = obj.spec
+    grad = np.zeros(spec.npar)
+    observed = kind == "observed"
+    curv: list[np.ndarray | None] = []
+    grads = res.grads
+    # one block (single level) gives (g_mu, G), two levels (g_mu, G_w, G_b)
+    if len(grads) == 2:
+        g_mu1, G = grads
+        curv.append(_block_derivatives(spec.blocks[0], res.bm[0], G, g_mu1, grad, observed))
+    else:
+        g_mu, G_w, G_b = grads
+        w, _, ix = obj.level_blocks
+        for b, bs in enumerate(spec.blocks):
+            curv.append(_block_derivatives(bs, res.bm[b], G_w if b == w else G_b[ix],
+                                           g_mu[obj.positions[b]], grad, observed))
+    info = res.info
+    if observed:
+        c = np.zeros_like(info)
+        for x in curv:
+            if x is not None:
+                c += x
+        info = info - 0.5 * (c + c.T)
+    return res.loglik, grad, info
+
+
 def expected_information(obj: Objective | MultiGroupObjective,
                          theta: np.ndarray) -> np.ndarray | None:
     """Expected (Fisher) information in the free parameters, analytic.
@@ -465,37 +505,3 @@ def expected_information(obj: Objective | MultiGroupObjective,
     if isinstance(obj, MultiGroupObjective):
         return _group_sum(expected_information, obj, theta)
     return moment_information(obj, theta, "expected")
-
-
-# ----------------------------------------------------------------------------
-# the moment Jacobian in the sandwich's coordinates
-# ----------------------------------------------------------------------------
-
-def _vech_rows(U: np.ndarray, V: np.ndarray, Z: np.ndarray) -> np.ndarray:
-    """Rows ``dC_ab + dC_ba`` (a > b) and ``dC_aa`` of the lower triangle, per parameter."""
-    r, c = np.tril_indices(U.shape[0])
-    rows = U[r] * V[c] + U[c] * V[r]
-    rows[r == c] *= 0.5
-    return rows @ Z
-
-
-def moment_jacobian(obj: Objective, theta: np.ndarray) -> np.ndarray:
-    """Derivatives of the data-level moments with respect to the free parameters.
-
-    Rows, in order: the mean (single level: only with a mean structure), the
-    lower triangle of the (within) covariance, and for two levels the lower
-    triangle of the between covariance of the between block's observed
-    variables (in the order of the between block's positions, ``Objective.positions``). A covariance row (a, b) with
-    a > b holds ``dS_ab + dS_ba``, so that a score coordinate ``G[a, b]`` of a
-    symmetric derivative ``G`` pairs with it: ``dl/dtheta = scores @ jacobian``.
-    """
-    theta = np.asarray(theta, dtype=float)
-    bm, _ = obj.moments(theta)
-    npar = obj.spec.npar
-    lay = _layout(obj, bm)
-    parts = []
-    if lay.dmu is not None:
-        parts.append(lay.dmu)
-    for t in lay.blocks:
-        parts.append(_vech_rows(t.U, t.V, _indicator(t.par, npar)))
-    return np.vstack(parts).reshape(-1, npar)

@@ -22,7 +22,8 @@ from typing import TypeAlias
 import numpy as np
 from numpy.typing import ArrayLike
 
-__all__ = ["OptimResult", "maximize", "numeric_hessian", "FunGrad", "HessianFun"]
+__all__ = ["OptimResult", "maximize", "maximize_scoring", "numeric_hessian", "FunGrad",
+           "HessianFun"]
 
 #: ``fun_grad(x) -> (f, g)``: the value and its gradient (None where f is not finite)
 FunGrad: TypeAlias = Callable[[np.ndarray], tuple[float, np.ndarray | None]]
@@ -70,7 +71,7 @@ def maximize(fun_grad: FunGrad, x0: ArrayLike, *, scale: float = 1.0, maxiter: i
              gtol: float = 1e-5, final_gtol: float = 1e-9, newton_steps: int = 3,
              hessian: bool = True, hess: HessianFun | None = None,
              metric: np.ndarray | None = None,
-             newton_from: float = 1e-2) -> OptimResult:
+             newton_from: float = 1e-2, central: bool = False) -> OptimResult:
     """Maximise ``f`` given ``fun_grad(x) -> (f, g)`` (g None when f is not finite).
 
     Parameters
@@ -99,6 +100,10 @@ def maximize(fun_grad: FunGrad, x0: ArrayLike, *, scale: float = 1.0, maxiter: i
         information). The gradient tolerances then apply to the gradient per
         unit of each parameter's information (``g_i / sqrt(metric_ii)``), which
         does not depend on the units of the parameters.
+    central : bool
+        Without `hess`: the Hessian returned is central differences at the end
+        point (relative error near 1e-8, at n more gradients) instead of the
+        forward differences of the Newton polish (near 1e-5).
     """
     nev = 0
 
@@ -246,7 +251,11 @@ def maximize(fun_grad: FunGrad, x0: ArrayLike, *, scale: float = 1.0, maxiter: i
                         np.abs(g).max() < final_gtol:
                     break
                 H = None
-            if hessian and H is None:
+            if hessian and central:
+                # central differences at the end point: their error (second order
+                # in the step) stays far below the 1e-6 that z-values need
+                H = numeric_hessian(grad_only, x)
+            elif hessian and H is None:
                 H = hessian_at(x, g)
             # Newton only polishes: the BFGS criterion decides convergence.
             converged = np.abs(g).max() < gtol
@@ -270,18 +279,22 @@ def _spd_inverse(H: np.ndarray) -> np.ndarray | None:
     if not np.all(d > 0):
         return None
     s = 1.0 / np.sqrt(d)
+    ss = np.outer(s, s)
+    Hs = H * ss
     try:
-        L = np.linalg.cholesky(H * np.outer(s, s))
+        np.linalg.cholesky(Hs)      # positive definite?
+        return np.linalg.inv(Hs) * ss
     except np.linalg.LinAlgError:
         return None
-    Li = np.linalg.inv(L)
-    return (Li.T @ Li) * np.outer(s, s)
 
 
 # Newton decrement g' H^-1 g (per observation) below which the maximum is taken
 # as found: the distance to it is then below 1e-10 standard errors for any
 # sample size up to 1e8, whatever the units of the parameters.
 _DECREMENT_DONE = 1e-28
+# The Newton decrement over all observations (the squared distance to the maximum in
+# standard errors) below which maximize_scoring takes the maximum as found.
+_DISTANCE_DONE = 1e-20
 # Once the decrement is this small the quadratic model is trusted and full
 # steps are taken: the function value changes less than its rounding error.
 _DECREMENT_QUADRATIC = 1e-10
@@ -338,3 +351,99 @@ def _newton_phase(fg: FunGrad,
         last = dec
         steps += 1
     return x, f, g, steps, Hgood, False
+
+
+def maximize_scoring(evaluate: Callable[[np.ndarray, str | None],
+                                         tuple[float, np.ndarray | None, np.ndarray | None]],
+                     x0: np.ndarray, *, scale: float = 1.0, switch: float = 1e-2,
+                     max_steps: int = 40) -> OptimResult | None:
+    """Fisher scoring, then Newton: for log-likelihoods with both information matrices.
+
+    ``evaluate(x, kind)`` returns the log-likelihood, its gradient and, for
+    `kind` ``"expected"`` or ``"observed"``, that information matrix (None
+    for `kind` None); ``(-inf, None, None)`` outside the domain. One call
+    gives all three, so a step costs one evaluation where its full length is
+    taken. Scoring steps (expected information, positive definite wherever
+    the model is identified; line search on f) are taken until the decrement
+    ``g' I^-1 g`` per observation is below `switch`, Newton steps (observed
+    information) from there, each of which must cut the decrement at least
+    fourfold (quadratic convergence). The maximum is reached when the Newton
+    decrement over all observations, the squared distance to it in standard
+    errors, is below 1e-20 (or stops falling at rounding level); the Hessian
+    returned is the one at the returned point.
+
+    Returns None where this does not go as it should (an information matrix
+    not positive definite, a line search that fails, Newton not converging
+    quadratically): the caller then runs :func:`maximize` (BFGS), which copes
+    with such models and reports on them. After `max_steps` steps the result
+    says it did not converge (no Hessian).
+    """
+    nev = 0
+
+    def ev(x: np.ndarray, kind: str | None
+           ) -> tuple[float, np.ndarray | None, np.ndarray | None]:
+        nonlocal nev
+        nev += 1
+        f, g, info = evaluate(x, kind)
+        if not np.isfinite(f) or g is None or not np.all(np.isfinite(g)):
+            return np.inf, None, None
+        return -f / scale, -np.asarray(g) / scale, \
+            None if info is None else np.asarray(info) / scale
+
+    def spd_inverse(M: np.ndarray | None) -> np.ndarray | None:
+        if M is None or not np.all(np.isfinite(M)):
+            return None
+        return _spd_inverse(M)
+
+    x = np.array(x0, dtype=float)
+    kind = "expected"
+    f, g, info = ev(x, kind)
+    if g is None:
+        return None
+    newton = False
+    last = np.inf
+    for step_no in range(max_steps):
+        Hinv = spd_inverse(info)
+        used_newton = kind == "observed" and Hinv is not None
+        if Hinv is None:
+            if kind == "observed":
+                # not concave here: a scoring step instead
+                info = ev(x, "expected")[2]
+                Hinv = spd_inverse(info)
+            if Hinv is None:
+                return None
+        dx = -Hinv @ g
+        dec = float(-(g @ dx))
+        if not (np.isfinite(dec) and dec >= 0):
+            return None
+        if used_newton:
+            if dec * scale < _DISTANCE_DONE or (dec < _DECREMENT_QUADRATIC and dec >= 0.5 * last):
+                # the maximum, or the rounding level just above it
+                if dec >= 1e-6 * _DECREMENT_QUADRATIC:
+                    return None
+                assert info is not None
+                return OptimResult(x, -f * scale, -g * scale, -info * scale, step_no, nev,
+                                   True, "converged")
+            if dec > 0.25 * last and dec > _DECREMENT_QUADRATIC:
+                return None
+            last = dec
+        elif dec < switch:
+            newton = True
+        kind = "observed" if newton else "expected"
+        fn, gn, info_n = ev(x + dx, kind)
+        step = 1.0
+        if gn is None or not (fn <= f - 1e-4 * dec or dec < _DECREMENT_QUADRATIC):
+            for _ in range(40):
+                step *= 0.5
+                fn, gn, _ = ev(x + step * dx, None)
+                if gn is not None and fn <= f - 1e-4 * step * dec:
+                    break
+            else:
+                return None
+            if used_newton:
+                # Newton needs its full steps near the maximum; far from it scoring is safer
+                newton, last, kind = False, np.inf, "expected"
+            info_n = ev(x + step * dx, kind)[2]
+        x, f, g, info = x + step * dx, fn, gn, info_n
+    return OptimResult(x, -f * scale, -g * scale, None, max_steps, nev, False,
+                       "maximum number of iterations reached")

@@ -22,8 +22,8 @@ ESTIMATORS = ("ML", "MLR", "MUML")
 INFORMATION = ("observed", "expected")
 #: Optimiser settings accepted in ``control``, with what each does.
 CONTROL_KEYS = {
-    "maxiter": "most BFGS iterations (default 2000)",
-    "gtol": "gradient tolerance per observation (default 1e-5)",
+    "maxiter": "most optimiser iterations (default 2000)",
+    "gtol": "BFGS's gradient tolerance per observation (default 1e-5)",
     "start": "a full start vector of the free parameters",
     "se": "False skips the information matrix (point estimates only)",
 }

@@ -6,7 +6,7 @@ single-level one. A unit's score in the parameters is its derivative with
 respect to the implied moments (per cluster / per row, vectorised, from
 :mod:`msem_nb.likelihood.missing`) times the Jacobian of the moments with
 respect to the parameters
-(:func:`msem_nb.estimation.information.moment_jacobian`).
+(:func:`msem_nb.estimation.moment_terms.moment_jacobian`).
 
 With ``V`` the model-based covariance of the estimates (inverse observed
 information) and ``B`` the meat, the robust covariance is ``V B V``; with
@@ -26,7 +26,7 @@ from msem_nb.data.complete import ClusterData, SingleData
 from msem_nb.data.weights import WeightedClusterData, row_weights
 from msem_nb.errors import ModelSpecificationError
 from msem_nb.estimation.estimate import Estimation, RobustInfo
-from msem_nb.estimation.information import moment_jacobian
+from msem_nb.estimation.moment_terms import moment_jacobian
 from msem_nb.likelihood.missing import casewise_single, clusterwise_twolevel
 from msem_nb.likelihood.multigroup import MultiGroupObjective
 from msem_nb.likelihood.objective import Objective
@@ -112,6 +112,19 @@ def mlr_estimation(est: Estimation) -> Estimation:
                                       "models yet; use estimator='ML'")
     if est.vcov is None:
         return est
+    inner = est.internal
+    if inner is not None and inner.vcov is not None:
+        # The sandwich where scores and information are well conditioned (the
+        # centred and scaled data, msem_nb.estimation.units), mapped back by the
+        # Jacobian J of the caller's parameters: vcov = J (V' B' V') J'. The meat
+        # and the bread are kept in those coordinates, where tr(V B) (which does
+        # not depend on the parameterisation) loses no digits.
+        S = unit_scores(inner.objective, inner.theta)
+        meat = S.T @ S
+        V = inner.vcov
+        J = inner.jacobian
+        return dataclasses.replace(est, vcov=J @ (V @ meat @ V) @ J.T,
+                                   robust=RobustInfo(meat, V, len(S)))
     S = unit_scores(est.objective, est.theta)
     meat = S.T @ S
     V = est.vcov

@@ -41,7 +41,8 @@ import pandas as pd
 
 from msem_nb.errors import ModelSpecificationError
 from msem_nb.estimation.constraints import linear_constraints, null_space
-from msem_nb.estimation.information import analytic_available, moment_jacobian
+from msem_nb.estimation.information import analytic_available
+from msem_nb.estimation.moment_terms import moment_jacobian
 from msem_nb.estimation.saturated import fit_saturated
 from msem_nb.format import num
 

@@ -23,7 +23,8 @@ from msem_nb.model.partable import ParTable, build_partable
 from msem_nb.model.spec import build_spec
 from msem_nb.syntax import parse
 
-__all__ = ["population_moments", "simulate"]
+__all__ = ["population_moments", "simulate", "population_table", "population_values",
+           "table_moments", "cluster_sizes", "draw_data"]
 
 
 def _default_value(rec: dict) -> float:
@@ -48,7 +49,13 @@ def _theta(pt: ParTable) -> np.ndarray:
     return theta
 
 
-def _partable(model: str) -> ParTable:
+def population_table(model: str) -> ParTable:
+    """The parameter table of a model with values in its syntax (covariates random).
+
+    Built with a mean structure and ``fixed_x=False``, so that every moment of
+    the population, covariates included, is a row; the values are those of
+    :func:`population_values`.
+    """
     parsed = parse(model)
     with warnings.catch_warnings():
         # giving an exogenous covariate's variance is the normal case here,
@@ -62,27 +69,38 @@ def _partable(model: str) -> ParTable:
     return pt
 
 
-def population_moments(model: str) -> dict:
-    """Population moments of a model with values in its syntax.
-
-    Parameters
-    ----------
-    model : str
-        Model syntax with values (``y ~ 0.3*x``); see :func:`simulate` for
-        the values of parameters left unspecified.
-
-    Returns
-    -------
-    dict
-        ``within`` and ``between``: (names, mean, covariance) of the observed
-        variables of each block (a single-level model has only ``within``),
-        ``icc``: a :class:`pandas.Series` of Sigma_B / (Sigma_W + Sigma_B)
-        for variables at both levels (1 for between-only, 0 for within-only
-        variables).
-    """
-    pt = _partable(model)
-    spec = build_spec(pt)
+def population_values(pt: ParTable) -> np.ndarray:
+    """The population value of every row of `pt`: the number written in the syntax,
+    or the default of a parameter left free (see :func:`simulate`)."""
     theta = _theta(pt)
+    out = np.empty(len(pt.records))
+    for i, rec in enumerate(pt.records):
+        k = int(rec["free"]) - 1
+        if k >= 0:
+            out[i] = theta[k]
+        else:
+            u = rec["ustart"]
+            out[i] = 0.0 if u is None or not np.isfinite(u) else float(u)
+    return out
+
+
+def table_moments(pt: ParTable, values: np.ndarray | None = None) -> dict:
+    """Population moments of `pt` with row values `values` (default
+    :func:`population_values`); the dictionary of :func:`population_moments`.
+
+    Raises ``ModelSpecificationError`` when a level's implied covariance
+    matrix is not positive semidefinite.
+    """
+    values = population_values(pt) if values is None else np.asarray(values, dtype=float)
+    theta = np.zeros(pt.npar)
+    fixed: dict[int, float] = {}
+    for i, rec in enumerate(pt.records):
+        k = int(rec["free"]) - 1
+        if k >= 0:
+            theta[k] = values[i]
+        else:
+            fixed[i] = float(values[i])
+    spec = build_spec(pt, fixed)
     out = {}
     # variances of the lowest level and of the levels above it, for the ICC
     vw, vb = {}, {}
@@ -107,12 +125,80 @@ def population_moments(model: str) -> dict:
     return out
 
 
+def population_moments(model: str) -> dict:
+    """Population moments of a model with values in its syntax.
+
+    Parameters
+    ----------
+    model : str
+        Model syntax with values (``y ~ 0.3*x``); see :func:`simulate` for
+        the values of parameters left unspecified.
+
+    Returns
+    -------
+    dict
+        ``within`` and ``between``: (names, mean, covariance) of the observed
+        variables of each block (a single-level model has only ``within``),
+        ``icc``: a :class:`pandas.Series` of Sigma_B / (Sigma_W + Sigma_B)
+        for variables at both levels (1 for between-only, 0 for within-only
+        variables).
+    """
+    return table_moments(population_table(model))
+
+
 def _draw(rng: np.random.Generator, mean: np.ndarray, cov: np.ndarray, n: int) -> np.ndarray:
     # eigen square root: works for positive semidefinite matrices, e.g. a
     # variance fixed at zero, where a Cholesky factor would fail
     w, V = np.linalg.eigh(0.5 * (cov + cov.T))
     root = V * np.sqrt(np.clip(w, 0.0, None))
     return mean + rng.standard_normal((n, len(mean))) @ root.T
+
+
+def cluster_sizes(rng: np.random.Generator, n_clusters: int, cluster_size) -> np.ndarray:
+    """The size of each of `n_clusters` clusters: `cluster_size` rows each, or drawn
+    uniformly from an inclusive ``(min, max)`` range with `rng`."""
+    n_clusters = int(n_clusters)
+    if n_clusters < 1:
+        raise ValueError("n_clusters must be at least 1")
+    if np.ndim(cluster_size) == 0:
+        size = int(cluster_size)
+        if size < 1:
+            raise ValueError("cluster_size must be at least 1")
+        return np.full(n_clusters, size)
+    lo, hi = (int(v) for v in cluster_size)
+    if lo < 1 or hi < lo:
+        raise ValueError("cluster_size must be an int or (min, max) with 1 <= min <= max")
+    return rng.integers(lo, hi + 1, size=n_clusters)
+
+
+def draw_data(rng: np.random.Generator, moments: dict, sizes: np.ndarray,
+              cluster: str = "cluster") -> pd.DataFrame:
+    """One data set from population `moments` (:func:`table_moments`) with clusters
+    of `sizes`: a within draw per row plus the between draw of its cluster."""
+    n_clusters = len(sizes)
+    ids = np.repeat(np.arange(1, n_clusters + 1), sizes)
+    n = len(ids)
+    values: dict[str, np.ndarray] = {}
+    # one draw per row for the lowest level, one per cluster for the between
+    # level; a variable's value is the sum of its parts
+    for level, units in ((WITHIN, None), (BETWEEN, ids - 1)):
+        if level not in moments:
+            continue
+        names, mean, cov = moments[level]
+        if not names:
+            continue
+        draw = _draw(rng, mean, cov, n if units is None else n_clusters)
+        if units is not None:
+            draw = draw[units]
+        for i, v in enumerate(names):
+            values[v] = values[v] + draw[:, i] if v in values else draw[:, i]
+    order = [v for v in moments["icc"].index if v in values]
+    if cluster in order:
+        raise ModelSpecificationError(f"'{cluster}' is a model variable; pass another "
+                                      "cluster= name for the id column")
+    out = pd.DataFrame({v: values[v] for v in order})
+    out[cluster] = ids
+    return out
 
 
 def simulate(model: str, n_clusters: int, cluster_size, seed=None, *,
@@ -171,41 +257,6 @@ def simulate(model: str, n_clusters: int, cluster_size, seed=None, *,
     >>> df.shape
     (500, 3)
     """
-    n_clusters = int(n_clusters)
-    if n_clusters < 1:
-        raise ValueError("n_clusters must be at least 1")
     rng = np.random.default_rng(seed)
-    if np.ndim(cluster_size) == 0:
-        size = int(cluster_size)
-        if size < 1:
-            raise ValueError("cluster_size must be at least 1")
-        sizes = np.full(n_clusters, size)
-    else:
-        lo, hi = (int(v) for v in cluster_size)
-        if lo < 1 or hi < lo:
-            raise ValueError("cluster_size must be an int or (min, max) with 1 <= min <= max")
-        sizes = rng.integers(lo, hi + 1, size=n_clusters)
-    mom = population_moments(model)
-    ids = np.repeat(np.arange(1, n_clusters + 1), sizes)
-    n = len(ids)
-    values: dict[str, np.ndarray] = {}
-    # one draw per row for the lowest level, one per cluster for the between
-    # level; a variable's value is the sum of its parts
-    for level, units in ((WITHIN, None), (BETWEEN, ids - 1)):
-        if level not in mom:
-            continue
-        names, mean, cov = mom[level]
-        if not names:
-            continue
-        draw = _draw(rng, mean, cov, n if units is None else n_clusters)
-        if units is not None:
-            draw = draw[units]
-        for i, v in enumerate(names):
-            values[v] = values[v] + draw[:, i] if v in values else draw[:, i]
-    order = [v for v in mom["icc"].index if v in values]
-    if cluster in order:
-        raise ModelSpecificationError(f"'{cluster}' is a model variable; pass another "
-                                      "cluster= name for the id column")
-    out = pd.DataFrame({v: values[v] for v in order})
-    out[cluster] = ids
-    return out
+    sizes = cluster_sizes(rng, n_clusters, cluster_size)
+    return draw_data(rng, population_moments(model), sizes, cluster)

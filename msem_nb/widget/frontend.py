@@ -12,6 +12,8 @@ the traits and reports what the user does as messages:
 * :class:`PlotView` - a Plotly figure sent as JSON and drawn with plotly.js,
   which reaches the browser once per page (not once per figure, as a
   FigureWidget's does) and only when a figure is first drawn;
+* :class:`PlanForm` - the Plan tab's form, progress and results of a power
+  study (the study itself runs in Python);
 * :class:`NotebookBridge` - inserts cells into the notebook and starts
   downloads (things only the browser side can do);
 * :class:`ModelChecks` - the Results screen's modification indices, each
@@ -35,7 +37,7 @@ import anywidget
 import traitlets
 
 __all__ = ["ModelGrid", "StatusLine", "SyntaxEditor", "PlotView", "NotebookBridge",
-           "ModelChecks", "JS_DIR", "figure_json", "plotlyjs_bytes"]
+           "ModelChecks", "PlanForm", "JS_DIR", "figure_json", "plotlyjs_bytes"]
 
 #: Folder of the ES modules.
 JS_DIR = Path(__file__).with_name("js")
@@ -221,6 +223,65 @@ class PlotView(anywidget.AnyWidget):
                 self.send({"type": "plotly_js", "error": str(exc)})
                 return
             self.send({"type": "plotly_js"}, buffers=[lib])
+
+
+class PlanForm(anywidget.AnyWidget):
+    """The Plan tab's form: inputs as traits, commands as messages.
+
+    Attributes
+    ----------
+    parameters : list of str
+        Parameters offered (``"y ~ x [between]"``); ``parameter`` the chosen one.
+    effect : str
+        Its population value as typed ("" keeps the fitted ``estimate``).
+    clusters, sizes : str
+        ``"20,40,80"``; ``"10"``, ``"5-15"`` or ``"10,20"``.
+    reps, seed : int
+    state : str
+        "idle", "running", "done", "error" or "cancelled"; ``done`` of
+        ``total`` replications while running.
+    message : str
+        One line of plain text.
+    rows : list of dict
+        The results, one dict per design (n_clusters, cluster_size, power,
+        rel_bias, se_sd_ratio, coverage, converged).
+    code : str
+        The study as Python.
+
+    The buttons send ``{"type": "run"}``, ``{"type": "cancel"}`` and
+    ``{"type": "insert_code"}``; register a handler with :meth:`on_command`.
+    """
+
+    _esm = JS_DIR / "plan_form.js"
+    parameters = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    parameter = traitlets.Unicode("").tag(sync=True)
+    effect = traitlets.Unicode("").tag(sync=True)
+    estimate = traitlets.Float(None, allow_none=True).tag(sync=True)
+    clusters = traitlets.Unicode("20,40,80").tag(sync=True)
+    sizes = traitlets.Unicode("10").tag(sync=True)
+    reps = traitlets.Int(200).tag(sync=True)
+    seed = traitlets.Int(1).tag(sync=True)
+    state = traitlets.Unicode("idle").tag(sync=True)
+    done = traitlets.Int(0).tag(sync=True)
+    total = traitlets.Int(0).tag(sync=True)
+    message = traitlets.Unicode("").tag(sync=True)
+    rows = traitlets.List().tag(sync=True)
+    code = traitlets.Unicode("").tag(sync=True)
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._handlers = []
+        self.on_msg(self._dispatch)
+
+    def on_command(self, fn) -> None:
+        """Call ``fn(name)`` for every command ("run", "cancel", "insert_code")."""
+        self._handlers.append(fn)
+
+    def _dispatch(self, _widget, content, _buffers) -> None:
+        kind = content.get("type") if isinstance(content, dict) else None
+        if kind in ("run", "cancel", "insert_code"):
+            for fn in self._handlers:
+                fn(kind)
 
 
 class NotebookBridge(anywidget.AnyWidget):

@@ -42,6 +42,7 @@ from msem_nb.widget.screens.data import DataScreen
 from msem_nb.widget.screens.decomposition import TITLES, DecompositionScreen
 from msem_nb.widget.screens.export import ExportScreen
 from msem_nb.widget.screens.model_builder import ModelScreen
+from msem_nb.widget.screens.plan import PlanScreen
 from msem_nb.widget.screens.results import ResultsScreen
 
 __all__ = ["Panel"]
@@ -84,7 +85,7 @@ class Panel(GroupPanel):
         standard errors.
     tabs : ipywidgets.Tab
         One tab per screen: Data, Decomposition (Correlations without a
-        cluster column), Model, Results, Compare, Export.
+        cluster column), Model, Results, Compare, Plan, Export.
     screens : list of Screen
         The screens in tab order (:class:`msem_nb.widget.screens.Screen`).
     checks : ResultChecks
@@ -134,9 +135,10 @@ class Panel(GroupPanel):
         self._results = ResultsScreen()
         self.checks = ResultChecks(ctl, self._results, debounce)
         self._cmp = CompareScreen(ctl, debounce)
+        self._plan = PlanScreen(ctl, lambda code: self._export.bridge.insert_cell(code))
         self._export = ExportScreen(self.export_state)
         self.screens: list[Screen] = [self._data, self._dec, self._model, self._results,
-                                      self._cmp, self._export]
+                                      self._cmp, self._plan, self._export]
         self.tabs = W.Tab(children=[s.box for s in self.screens])
         for i, screen in enumerate(self.screens):
             self.tabs.set_title(i, screen.title)
@@ -356,7 +358,6 @@ class Panel(GroupPanel):
     def cluster(self):
         return self._ctl.cluster
 
-
     @property
     def decomposition(self):
         """The :class:`~msem_nb.inference.decompose.Decomposition` of the chosen variables,
@@ -487,6 +488,7 @@ class Panel(GroupPanel):
         self._ctl.close()
         self._cmp.close()
         self.checks.close()
+        self._plan.cancel()
         _close_tree(self.widget)
 
     # -- export ---------------------------------------------------------------------------

@@ -4,8 +4,9 @@ One Lab, one notebook and one panel (Demo.twolevel, 2,500 rows in 200
 clusters) serve every test of this module, in order: the panel fits, a
 switch click redraws the diagram and the estimates, a random slope is drawn,
 broken syntax shows its line and column, the Export screen inserts cells
-and downloads the report, the Compare screen draws its forest plot, and a group
-column chosen on the Data tab gives per-group results and the invariance table. A
+and downloads the report, the Compare screen draws its forest plot, a group
+column chosen on the Data tab gives per-group results and the invariance table, and
+the Plan screen runs a power study with progress and inserts its code. A
 failing test saves a screenshot (its path is printed). A watchdog kills Lab
 after five minutes whatever happens.
 """
@@ -226,3 +227,51 @@ def test_group_selector_fits_every_group_and_shows_invariance(page):
     box.fill(before)
     page.wait_for_selector(".msem-status[data-state=ok], .msem-status[data-state=warn]",
                            timeout=T)
+
+
+WATCH_PLAN = """() => {
+  window.__msemPlan = [];
+  const node = document.querySelector('.msem-plan-progress');
+  new MutationObserver(() => window.__msemPlan.push(node.textContent))
+    .observe(node, {subtree: true, childList: true, characterData: true});
+}"""
+
+
+def test_plan_tab_runs_a_power_study_with_progress_and_exports_it(page):
+    open_tab(page, "Plan")
+    page.wait_for_function("() => document.querySelector('.msem-plan-parameter')"
+                           "?.options.length > 0", timeout=T)
+    # the model has a random slope now: a study of it is refused, on the screen
+    page.locator(".msem-plan-run").click()
+    page.wait_for_selector(".msem-plan[data-state=error]", timeout=T)
+    assert "random slopes" in page.locator(".msem-plan-msg").inner_text()
+    open_tab(page, "Model")
+    page.locator(".msem-syntax-box textarea").fill(
+        "level: within\n  y1 ~ x1\nlevel: between\n  y1 ~ w1\n")
+    page.wait_for_selector(".msem-status[data-state=ok], .msem-status[data-state=warn]",
+                           timeout=T)
+    open_tab(page, "Plan")
+    page.select_option(".msem-plan-parameter", "y1 ~ w1 [between]")
+    page.fill(".msem-plan-effect", "0.4")
+    page.fill(".msem-plan-clusters", "10,40")
+    page.fill(".msem-plan-sizes", "5")
+    page.fill(".msem-plan-reps", "40")
+    page.evaluate(WATCH_PLAN)
+    page.locator(".msem-plan-run").click()
+    page.wait_for_selector(".msem-plan[data-state=done]", timeout=T)
+    seen = page.evaluate("() => window.__msemPlan")
+    assert any(t.endswith("of 80 replications") for t in seen), seen
+    rows = page.locator(".msem-plan-table tr")
+    assert rows.count() == 3
+    assert rows.nth(1).locator("td").first.inner_text() == "10"
+    assert rows.nth(2).locator("td").first.inner_text() == "40"
+    assert "y1 ~ w1 [between]" in page.locator(".msem-plan-msg").inner_text()
+    page.wait_for_function("() => document.querySelector('.js-plotly-plot.msem-plan-figure')"
+                           "?.data?.length === 1", timeout=T)
+    code = page.locator(".msem-plan-codetext").inner_text()
+    assert "ms.power(" in code and "vary={'y1 ~ w1 [between]': [0.4]}" in code
+    n = _cells(page).count()
+    page.locator(".msem-plan-code").click()
+    page.wait_for_function(f"() => document.querySelectorAll('.jp-Notebook .jp-Cell').length "
+                           f"=== {n + 1}", timeout=T)
+    assert "ms.power(" in _cells(page).nth(1).inner_text()
