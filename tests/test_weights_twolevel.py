@@ -3,12 +3,17 @@ gives reference numbers, so correctness is shown by simulation: informative samp
 both levels biases the unweighted estimates, and the weights correct them (fixed seeds,
 tolerances stated); equal weights give the unweighted fit exactly."""
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
 import msem_nb as ms
+from msem_nb.data.weights import WeightedClusterData
 from msem_nb.errors import DataError
+from msem_nb.estimation.exogenous import _exo_subset, _separate_levels
+from msem_nb.estimation.saturated import fit_saturated
 
 RI = "level: 1\n y ~~ y\nlevel: 2\n y ~~ y"
 M1 = ("level: 1\n fw =~ y1 + y2 + y3\n fw ~ x1 + x2 + x3\n"
@@ -108,3 +113,25 @@ def test_counts_are_rows_and_clusters(sample):
     assert f.nobs == len(sample) and f.nclusters == sample["cl"].nunique()
     assert "Number of clusters [cl]" in f.summary()
     assert "Sampling weights (two levels)" in f.summary()
+
+
+def test_weighted_covariates_closed_form_matches_the_fitted_saturated_model():
+    """The fixed covariates' closed-form saturated model (one part each) counts cluster j
+    v_j times, as the weighted Fisher-scoring fit of their subset does (unequal weights:
+    an unweighted closed form would miss both the moments and the log-likelihood)."""
+    demo = pd.read_csv(Path(__file__).parent / "fixtures" / "Demo.twolevel.csv")
+    rng = np.random.default_rng(1)
+    cw = pd.Series(rng.uniform(0.5, 2.0, demo.cluster.nunique()), index=demo.cluster.unique())
+    df = demo.assign(wt=rng.uniform(0.5, 2.0, len(demo)), cw=demo.cluster.map(cw))
+    f = ms.fit(M1, df, cluster="cluster", weights="wt", cluster_weights="cw")
+    data, pt = f.estimation.objective.data, f.partable
+    assert isinstance(data, WeightedClusterData) and np.ptp(data.cluster_weights) > 0.5
+    exo = pt.exogenous
+    slow = fit_saturated(_exo_subset(pt, data, exo))
+    fast = _separate_levels(data, [v for v in data.within if v in exo],
+                            [v for v in data.between_only if v in exo])
+    assert fast.names == slow.names and len(fast.names) >= 3
+    assert fast.loglik == pytest.approx(slow.loglik, rel=1e-12)
+    np.testing.assert_allclose(fast.mu, slow.mu, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(fast.sigma_w, slow.sigma_w, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(fast.sigma_b, slow.sigma_b, rtol=1e-10, atol=1e-12)
