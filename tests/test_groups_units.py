@@ -1,11 +1,12 @@
-"""Several groups go through the units map too (issue 12 with issue 15).
+"""Several groups and sampling weights go through the units map too (issue 12 with 15).
 
 A two-group two-level model (Demo.twolevel split by cluster parity) with a
 variable shifted by 1e4, or multiplied by 1e3, is the same data in other
 units: loadings and paths follow the change exactly (by the powers of the
 scale), z-values do not change, and the log-likelihood moves by ``-n log c``,
 to 1e-6 relative as tests/test_units.py asks of one group. Before the map
-covered groups, the shifted fit stopped on a singular information matrix.
+covered groups, the shifted fit stopped on a singular information matrix; so
+did weighted fits (one and two levels) with a shifted covariate, checked last.
 """
 
 import functools
@@ -83,3 +84,30 @@ def test_the_map_of_two_groups_locates_every_group():
     assert units.located
     pooled = np.concatenate([d.value_counts()[None, :] for d in data.parts]).sum(axis=0)
     np.testing.assert_array_equal(data.value_counts(), pooled)
+
+
+@functools.lru_cache(maxsize=None)
+def _weighted(levels, var=None):
+    df = pd.read_csv(FIXTURES / "Demo.twolevel.csv")
+    rng = np.random.default_rng(1)
+    df["wt"] = rng.uniform(0.5, 2.0, len(df))
+    cw = pd.Series(rng.uniform(0.5, 2.0, df.cluster.nunique()), index=df.cluster.unique())
+    df["cw"] = df.cluster.map(cw)
+    if var is not None:
+        df = df.assign(**{var: df[var] + 1e4})
+    if levels == 2:
+        return ms.fit(M1, df, cluster="cluster", weights="wt", cluster_weights="cw")
+    return ms.fit("f =~ y1 + y2 + y3\nf ~ x1 + x2", df, weights="wt", meanstructure=True)
+
+
+@pytest.mark.parametrize("levels", [1, 2])
+@pytest.mark.parametrize("var", ["x1", "y1"])
+def test_weighted_estimates_do_not_move_with_a_shift(levels, var):
+    base, moved = _weighted(levels), _weighted(levels, var)
+    assert base.converged and moved.converged
+    e0, e1 = base.estimates, moved.estimates
+    sel = (e0.op.isin(["~", "=~"]) & e0.free).to_numpy()
+    assert sel.sum() >= 4
+    np.testing.assert_allclose(e1.est.to_numpy()[sel], e0.est.to_numpy()[sel], rtol=1e-6)
+    np.testing.assert_allclose(e1.se.to_numpy()[sel], e0.se.to_numpy()[sel], rtol=1e-6)
+    assert moved.loglik == pytest.approx(base.loglik, rel=1e-9)

@@ -27,6 +27,7 @@ clusters with scores ``v_j d l_j``.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 
@@ -48,6 +49,12 @@ class WeightedSingleData(SingleData):
 
     weights: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
     weight_column: Hashable = None
+
+    def affine(self, loc: np.ndarray, scale: np.ndarray) -> WeightedSingleData:
+        """The weighted statistics of ``(y - loc) / scale`` (same rows' weights)."""
+        plain = SingleData.affine(self, loc, scale)
+        return WeightedSingleData(plain.names, plain.nobs, plain.mean, plain.cov,
+                                  plain.n_dropped, plain.rows, self.weights, self.weight_column)
 
     def subset(self, names: Sequence[str]) -> WeightedSingleData:
         """Statistics of a subset of the variables (same rows and weights)."""
@@ -146,6 +153,14 @@ class WeightedClusterData(ClusterData):
     cluster_sscp: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0)), repr=False)
     cluster_weights: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
     scaling: str = "cluster"
+
+    def affine(self, loc: np.ndarray, scale: np.ndarray) -> WeightedClusterData:
+        """The weighted statistics of ``(y - loc) / scale``: the clusters' own SSCPs
+        ``A*_j`` scale with the within SSCP; weights and sizes are unchanged."""
+        moved = ClusterData.affine(self, loc, scale)
+        pw = self.p_within
+        d = scale[:pw]
+        return dataclasses.replace(moved, cluster_sscp=self.cluster_sscp / np.outer(d, d))
 
     def subset(self, within: Sequence[str], between_only: Sequence[str],
                both: Sequence[str] | None = None) -> WeightedClusterData:

@@ -26,7 +26,6 @@ import numpy as np
 from msem_nb.data.complete import ClusterData, SingleData
 from msem_nb.data.groups import MultiGroupData
 from msem_nb.data.protocol import ModelData
-from msem_nb.data.weights import WeightedClusterData, WeightedSingleData
 from msem_nb.errors import ConvergenceWarning, ModelSpecificationError, NotIdentifiedError
 from msem_nb.estimation.constraints import linear_constraints, null_space
 from msem_nb.estimation.exogenous import exogenous_values
@@ -292,12 +291,6 @@ def estimate(pt: ParTable, data: SingleData | ClusterData | MultiGroupData, *,
             f"the model has {npar - ncon} free parameters but the data give only {nmom} sample "
             "moments to fit them to (negative degrees of freedom); fix or constrain "
             f"at least {npar - ncon - nmom} parameters, or drop paths")
-    if isinstance(data, (WeightedSingleData, WeightedClusterData)):
-        # Not through the units map: its scaled copy of the data (``affine``) would drop
-        # the sampling weights and the weighted clusters' own SSCPs that the sandwich's
-        # scores need. Weighted fits stay in the data's units (ARCHITECTURE.md, Units).
-        return _estimate_in_data_units(pt, data, control, lin, information)
-
     # several groups: one map for all groups, from the pooled moments
     spec0 = build_spec(pt)
     units = choose_units(pt, spec0, data, lin)
@@ -388,23 +381,6 @@ def _rows_or_clusters(data: SingleData | ClusterData | MultiGroupData, name: str
     if isinstance(data, ClusterData) and name in data.between_only:
         return float(data.nclusters)
     return float(data.nobs)
-
-
-def _estimate_in_data_units(pt: ParTable, data: WeightedSingleData | WeightedClusterData,
-                            control: Mapping[str, Any],
-                            lin: tuple[np.ndarray, np.ndarray] | None,
-                            information: str) -> Estimation:
-    """Sampling weights: estimated in the data's units, without ``Estimation.internal``."""
-    fixed_values, sat_x, loglik_x, h1 = exogenous_values(pt, data)
-    spec = build_spec(pt, fixed_values)
-    obj = Objective(spec, data, pt.meanstructure)
-    theta0 = control.get("start")
-    if theta0 is None:
-        theta0 = start_values(pt, spec, data)
-    fit = _maximize(obj, pt, np.asarray(theta0, dtype=float), lin, control, information, None)
-    return Estimation(spec, obj, fit.theta, fit.loglik, loglik_x, fit.hessian, fit.vcov,
-                      fit.converged, fit.iterations, fit.evaluations, fit.message,
-                      fixed_values, sat_x, fit.n_constraints, h1, ())
 
 
 def _estimate_slopes(pt: ParTable, data: ClusterData, control: Mapping[str, Any],
