@@ -158,9 +158,10 @@ class WeightedClusterData(ClusterData):
         """The weighted statistics of ``(y - loc) / scale``: the clusters' own SSCPs
         ``A*_j`` scale with the within SSCP; weights and sizes are unchanged."""
         moved = ClusterData.affine(self, loc, scale)
-        pw = self.p_within
-        d = scale[:pw]
-        return dataclasses.replace(moved, cluster_sscp=self.cluster_sscp / np.outer(d, d))
+        d = scale[:self.p_within]
+        return dataclasses.replace(self, within_sscp=moved.within_sscp, groups=moved.groups,
+                                   cluster_vectors=moved.cluster_vectors, rows=moved.rows,
+                                   cluster_sscp=self.cluster_sscp / np.outer(d, d))
 
     def subset(self, within: Sequence[str], between_only: Sequence[str],
                both: Sequence[str] | None = None) -> WeightedClusterData:
