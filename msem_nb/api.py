@@ -24,6 +24,7 @@ from msem_nb.estimation.weighting import prepare_weighted
 from msem_nb.inference.arguments import check_level_arguments
 from msem_nb.inference.defined import notify_undefined
 from msem_nb.inference.improper import notify_improper
+from msem_nb.inference.levelfit import resolve_level_fit
 from msem_nb.inference.wald import resolve_ci_level
 from msem_nb.messages import collecting
 from msem_nb.model.groups import build_group_partable, check_group_modifiers
@@ -43,7 +44,7 @@ def fit(model: str, data: pd.DataFrame, cluster: str | None = None, estimator: s
         group_equal: list[str] | tuple[str, ...] = (),
         group_partial: list[str] | tuple[str, ...] = (),
         weights: str | None = None, cluster_weights: str | None = None,
-        weight_scaling: str = "cluster", level_fit: bool = True) -> FitResult:
+        weight_scaling: str = "cluster", level_fit: bool | str = "auto") -> FitResult:
     """Fit a single- or two-level structural equation model by maximum likelihood.
 
     Parameters
@@ -122,10 +123,14 @@ def fit(model: str, data: pd.DataFrame, cluster: str | None = None, estimator: s
     weight_scaling : {"cluster", "ecluster", "none"}
         Two levels: Mplus's scaling of the within weights (Asparouhov 2006):
         to sum to the cluster size, to the effective cluster size, or not.
-    level_fit : bool
+    level_fit : bool or "auto"
         Two levels: ``fit_measures`` includes the level-specific fit (Ryu &
         West 2009; two partially saturated models are fitted when it is first
-        read); False leaves it out (:mod:`msem_nb.inference.levelfit`).
+        read); False leaves it out; "auto" (the default) includes it when the
+        partially saturated models are small (at most
+        ``msem_nb.inference.levelfit.AUTO_MAX_PARAMETERS`` free parameters)
+        and otherwise says in ``messages`` that it was left out
+        (:mod:`msem_nb.inference.levelfit`).
 
     Returns
     -------
@@ -169,12 +174,13 @@ def fit(model: str, data: pd.DataFrame, cluster: str | None = None, estimator: s
         if weighted and group is not None:
             raise ModelSpecificationError("sampling weights with several groups are not "
                                           "available yet")
+        first = len(messages)
         res = fit_partable(pt, data, cluster, options, model=model, ci_level=ci_level,
                            quiet=quiet, group=group, weights=weights,
                            cluster_weights=cluster_weights, weight_scaling=weight_scaling,
                            level_fit=level_fit)
     # the messages of parsing and building the table come first
-    return replace(res, messages=tuple(messages) + tuple(res.estimation.notes),
+    return replace(res, messages=tuple(messages[:first]) + tuple(res.messages),
                    elapsed=time.perf_counter() - t0)
 
 
@@ -183,7 +189,7 @@ def fit_partable(pt: ParTable, data: pd.DataFrame | ModelData, cluster: str | No
                  ci_level: float = 0.95, centering: dict[str, str] | None = None,
                  quiet: bool = False, group: str | None = None,
                  weights: str | None = None, cluster_weights: str | None = None,
-                 weight_scaling: str = "cluster", level_fit: bool = True) -> FitResult:
+                 weight_scaling: str = "cluster", level_fit: bool | str = "auto") -> FitResult:
     """Fit a parameter table: the :class:`FitResult` of one fit, without the syntax.
 
     Parameters
@@ -213,7 +219,7 @@ def fit_partable(pt: ParTable, data: pd.DataFrame | ModelData, cluster: str | No
         (:func:`msem_nb.model.groups.build_group_partable`).
     weights, cluster_weights, weight_scaling
         Sampling weights (:func:`fit`).
-    level_fit : bool
+    level_fit : bool or "auto"
         Level-specific fit in ``fit_measures`` (:func:`fit`).
 
     Returns
@@ -236,11 +242,13 @@ def fit_partable(pt: ParTable, data: pd.DataFrame | ModelData, cluster: str | No
             # prepare() also says why anything that is not a DataFrame is refused
             prepared, centering = prepare(pt, data, cluster, options)
         est = fit_prepared(pt, prepared, options)
+        with_level_fit, level_note = resolve_level_fit(pt, options.estimator, level_fit)
         res = FitResult(model, pt, prepared, est, cluster, options.estimator, ci_level,
                         time.perf_counter() - t0, centering, options=options, group=group,
-                        level_fit=level_fit)
+                        level_fit=with_level_fit)
         # checks of the solution (msem_nb.inference.improper, .defined) go
         # into the messages as every other warning of the fit
         notify_improper(res.improper)
         notify_undefined(res.partable, est.theta)
-    return replace(res, messages=tuple(messages) + tuple(est.notes))
+    notes = tuple(est.notes) + (() if level_note is None else (level_note,))
+    return replace(res, messages=tuple(messages) + notes)

@@ -75,7 +75,8 @@ class FitResult:
         Two-level models also get the level-specific fit of Ryu & West
         (chisq_within, df_within, cfi_within, rmsea_within, ... and the same
         for between; :mod:`msem_nb.inference.levelfit`) unless fitted with
-        ``level_fit=False``.
+        ``level_fit=False``, or with "auto" (the default) on a model whose
+        partially saturated models are large (then ``messages`` says so).
         Random slopes: loglik, aic and bic with a note. MUML: fmin (F) and c,
         no likelihood-based measures (loglik, aic, bic are NaN; see the note).
     partable : ParTable

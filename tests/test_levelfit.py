@@ -10,9 +10,11 @@ import pytest
 from conftest import FIXTURES
 
 import msem_nb as ms
+from msem_nb.inference.levelfit import AUTO_MAX_PARAMETERS, level_fit_size
 from msem_nb.model.partable import build_partable
 from msem_nb.model.saturate import saturate_levels
 from msem_nb.syntax import parse
+from msem_nb.teaching.examples import simulate_factor_data
 
 REF = json.loads((FIXTURES / "levelfit" / "M1_levelfit.json").read_text())
 M1 = REF["models"]["full"]
@@ -134,3 +136,40 @@ def test_level_fit_false_leaves_the_level_measures_out(demo):
     without = ms.fit(M1, demo, cluster="cluster", level_fit=False).fit_measures
     assert "chisq_within" in with_it and "chisq_within" not in without
     assert {k: v for k, v in with_it.items() if k in without} == without
+
+
+def test_auto_computes_the_level_fit_of_a_small_model(demo):
+    """M1's partially saturated models are small: "auto" (the default) computes them,
+    with nothing said, the same as level_fit=True."""
+    fit = ms.fit(M1, demo, cluster="cluster")
+    assert level_fit_size(fit.partable) <= AUTO_MAX_PARAMETERS
+    assert fit.level_fit is True
+    assert not any("level-specific" in m for m in fit.messages)
+    assert fit.fit_measures["chisq_within"] == pytest.approx(
+        ms.fit(M1, demo, cluster="cluster", level_fit=True).fit_measures["chisq_within"],
+        rel=1e-12)
+
+
+def test_auto_leaves_out_the_level_fit_of_a_wide_model_and_says_so():
+    """An 18-indicator two-level CFA: a saturated level alone has 18 * 21 / 2 = 189 free
+    parameters, with the other level's model over the limit, so "auto" leaves the level
+    fit out with a message naming level_fit=True; level_fit=True computes it."""
+    df = simulate_factor_data(200, (5, 25), n_indicators=18, seed=1).drop(columns=["x1", "x2"])
+    ys = " + ".join(f"y{i}" for i in range(1, 19))
+    model = f"level: within\n fw =~ {ys}\nlevel: between\n fb =~ {ys}\n"
+    auto = ms.fit(model, df, cluster="cluster")
+    size = level_fit_size(auto.partable)
+    assert size > AUTO_MAX_PARAMETERS and size >= 189 + 18
+    assert auto.level_fit is False
+    (note,) = [m for m in auto.messages if "level-specific fit" in m]
+    assert "level_fit=True" in note and str(size) in note
+    assert "chisq_within" not in auto.fit_measures and "chisq" in auto.fit_measures
+    forced = ms.fit(model, df, cluster="cluster", level_fit=True)
+    assert not any("level-specific fit" in m for m in forced.messages)
+    assert math.isfinite(forced.fit_measures["chisq_within"])
+
+
+@pytest.mark.parametrize("bad", ["yes", None, 2])
+def test_level_fit_takes_true_false_or_auto(demo, bad):
+    with pytest.raises(ms.MsemError, match="level_fit must be True, False or 'auto'"):
+        ms.fit(M1, demo, cluster="cluster", level_fit=bad)
