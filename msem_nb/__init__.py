@@ -20,13 +20,15 @@ from msem_nb.planning import PowerPlan, power  # noqa: E402
 from msem_nb.syntax import ModelSyntaxError, parse  # noqa: E402
 from msem_nb.teaching.approaches import Comparison, compare_approaches  # noqa: E402
 from msem_nb.teaching.examples import EXAMPLE_MODELS, load_example, simulate_classrooms  # noqa: E402
+from msem_nb.teaching.invariance import Invariance, invariance  # noqa: E402
 from msem_nb.teaching.simulate import simulate  # noqa: E402
 from msem_nb.version import __version__
 
 __all__ = ["fit", "decompose", "Decomposition", "parse", "load_example", "simulate_classrooms", "EXAMPLE_MODELS",
            "ModelSyntaxError", "MsemError", "DataError", "DataWarning", "ModelSpecificationError",
            "NotIdentifiedError", "ConvergenceWarning", "ImproperSolutionWarning", "__version__",
-           "compare_approaches", "Comparison", "simulate", "compare", "ModelComparison", "power", "PowerPlan"]
+           "compare_approaches", "Comparison", "simulate", "compare", "ModelComparison",
+           "power", "PowerPlan", "invariance", "Invariance"]
 
 
 def __getattr__(name):

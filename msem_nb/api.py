@@ -14,15 +14,21 @@ from dataclasses import replace
 
 import pandas as pd
 
+from msem_nb.data.groups import MultiGroupData, split_groups
 from msem_nb.data.protocol import ModelData
+from msem_nb.errors import ModelSpecificationError
+from msem_nb.estimation.groups import prepare_groups
 from msem_nb.estimation.options import FitOptions
 from msem_nb.estimation.pipeline import fit_prepared, prepare
 from msem_nb.estimation.threelevel import cluster_columns
+from msem_nb.estimation.weighting import prepare_weighted
 from msem_nb.inference.arguments import check_level_arguments
 from msem_nb.inference.defined import notify_undefined
 from msem_nb.inference.improper import notify_improper
+from msem_nb.inference.levelfit import resolve_level_fit
 from msem_nb.inference.wald import resolve_ci_level
 from msem_nb.messages import collecting
+from msem_nb.model.groups import build_group_partable, check_group_modifiers
 from msem_nb.model.partable import ParTable, build_partable
 from msem_nb.results import FitResult
 from msem_nb.syntax import parse
@@ -36,7 +42,11 @@ def fit(model: str, data: pd.DataFrame, cluster: str | list[str] | None = None,
         missing: str = "listwise", *, meanstructure: bool | None = None,
         fixed_x: bool = True, ci_level: float = 0.95, information: str | None = None,
         center: dict | None = None, control: dict | None = None,
-        quiet: bool = False, level: float | None = None) -> FitResult:
+        quiet: bool = False, level: float | None = None, group: str | None = None,
+        group_equal: list[str] | tuple[str, ...] = (),
+        group_partial: list[str] | tuple[str, ...] = (),
+        weights: str | None = None, cluster_weights: str | None = None,
+        weight_scaling: str = "cluster", level_fit: bool | str = "auto") -> FitResult:
     """Fit a single-, two- or three-level structural equation model by maximum likelihood.
 
     Parameters
@@ -98,6 +108,38 @@ def fit(model: str, data: pd.DataFrame, cluster: str | list[str] | None = None,
     level : float, optional
         Deprecated name of `ci_level` (a FutureWarning); ``level`` means
         within / between elsewhere.
+    group : str, optional
+        Column whose values split the rows into groups: the model is fitted in
+        every group (lavaan's ``group``), one or two levels; clusters must sit
+        inside one group. Modifiers ``c(a1, a2)*x`` give one label or value per
+        group, in the order the groups first appear in the data. The estimates
+        get a ``group`` column holding the group's value.
+    group_equal : list of str
+        Parameters held equal across groups, as lavaan's ``group.equal``:
+        "loadings", "intercepts", "means", "residuals", "residual.covariances",
+        "lv.variances", "lv.covariances", "regressions".
+    group_partial : list of str
+        Exceptions to `group_equal`, as lavaan's ``group.partial``
+        (``["f =~ y3", "y1 ~ 1"]``).
+    weights : str, optional
+        Column of sampling weights: single level as lavaan's
+        ``sampling.weights``; two levels the within (level-1) weights.
+        Pseudo-ML with robust (sandwich) standard errors and the scaled test,
+        so estimator "ML" becomes "MLR" (:mod:`msem_nb.data.weights`).
+    cluster_weights : str, optional
+        Two levels: column of the between (cluster) weights, one value per
+        cluster; scaled to sum to the number of clusters.
+    weight_scaling : {"cluster", "ecluster", "none"}
+        Two levels: Mplus's scaling of the within weights (Asparouhov 2006):
+        to sum to the cluster size, to the effective cluster size, or not.
+    level_fit : bool or "auto"
+        Two levels: ``fit_measures`` includes the level-specific fit (Ryu &
+        West 2009; two partially saturated models are fitted when it is first
+        read); False leaves it out; "auto" (the default) includes it when the
+        partially saturated models are small (at most
+        ``msem_nb.inference.levelfit.AUTO_MAX_PARAMETERS`` free parameters)
+        and otherwise says in ``messages`` that it was left out
+        (:mod:`msem_nb.inference.levelfit`).
 
     Returns
     -------
@@ -117,16 +159,37 @@ def fit(model: str, data: pd.DataFrame, cluster: str | list[str] | None = None,
     check_level_arguments(ci_level, level)
     ci_level = resolve_ci_level(ci_level, level)
     t0 = time.perf_counter()
+    weighted = weights is not None or cluster_weights is not None
+    if weighted and str(estimator).upper() == "ML":
+        estimator = "MLR"       # pseudo-ML: sandwich SEs and the scaled test, as lavaan
     with collecting(quiet) as messages:
         options = FitOptions(estimator=estimator, missing=missing, information=information,
                              fixed_x=fixed_x, meanstructure=meanstructure,
                              center=tuple((center or {}).items()), control=control or {})
-        pt = build_partable(parse(model), meanstructure=options.resolved_meanstructure(),
-                            fixed_x=options.fixed_x)
+        parsed = parse(model)
+        if group is None:
+            if group_equal or group_partial:
+                raise ModelSpecificationError("group_equal and group_partial need group='...' "
+                                              "(the column that holds the groups)")
+            check_group_modifiers(parsed, 1)
+            pt = build_partable(parsed, meanstructure=options.resolved_meanstructure(),
+                                fixed_x=options.fixed_x)
+        else:   # msem_nb.model.groups: one block per (group, level)
+            labels, _ = split_groups(data, group)
+            pt = build_group_partable(parsed, len(labels), group_equal=group_equal,
+                                      group_partial=group_partial,
+                                      meanstructure=options.resolved_meanstructure(),
+                                      fixed_x=options.fixed_x)
+        if weighted and group is not None:
+            raise ModelSpecificationError("sampling weights with several groups are not "
+                                          "available yet")
+        first = len(messages)
         res = fit_partable(pt, data, cluster, options, model=model, ci_level=ci_level,
-                           quiet=quiet)
+                           quiet=quiet, group=group, weights=weights,
+                           cluster_weights=cluster_weights, weight_scaling=weight_scaling,
+                           level_fit=level_fit)
     # the messages of parsing and building the table come first
-    return replace(res, messages=tuple(messages) + tuple(res.estimation.notes),
+    return replace(res, messages=tuple(messages[:first]) + tuple(res.messages),
                    elapsed=time.perf_counter() - t0)
 
 
@@ -134,7 +197,9 @@ def fit_partable(pt: ParTable, data: pd.DataFrame | ModelData,
                  cluster: str | list[str] | tuple[str, str] | None = None,
                  options: FitOptions | None = None, *, model: str = "",
                  ci_level: float = 0.95, centering: dict[str, str] | None = None,
-                 quiet: bool = False) -> FitResult:
+                 quiet: bool = False, group: str | None = None,
+                 weights: str | None = None, cluster_weights: str | None = None,
+                 weight_scaling: str = "cluster", level_fit: bool | str = "auto") -> FitResult:
     """Fit a parameter table: the :class:`FitResult` of one fit, without the syntax.
 
     Parameters
@@ -160,6 +225,13 @@ def fit_partable(pt: ParTable, data: pd.DataFrame | ModelData,
         "cluster" or "grand"), recorded in ``result.centering``.
     quiet : bool
         Record warnings only in ``result.messages`` (see :func:`fit`).
+    group : str, optional
+        Group column of a multigroup table
+        (:func:`msem_nb.model.groups.build_group_partable`).
+    weights, cluster_weights, weight_scaling
+        Sampling weights (:func:`fit`).
+    level_fit : bool or "auto"
+        Level-specific fit in ``fit_measures`` (:func:`fit`).
 
     Returns
     -------
@@ -168,18 +240,28 @@ def fit_partable(pt: ParTable, data: pd.DataFrame | ModelData,
     t0 = time.perf_counter()
     options = FitOptions() if options is None else options
     with collecting(quiet) as messages:
-        if not isinstance(data, pd.DataFrame) and isinstance(data, ModelData):
+        if isinstance(data, MultiGroupData) or (not isinstance(data, pd.DataFrame)
+                                                and isinstance(data, ModelData)):
             prepared, centering = data, dict(centering or {})
+        elif group is not None:
+            prepared, centering = prepare_groups(pt, data, cluster, group, options)
+        elif weights is not None or cluster_weights is not None:
+            prepared, centering = prepare_weighted(pt, data, cluster, weights, options,
+                                                   cluster_weights=cluster_weights,
+                                                   scaling=weight_scaling)
         else:
             # prepare() also says why anything that is not a DataFrame is refused
             prepared, centering = prepare(pt, data, cluster, options)
         est = fit_prepared(pt, prepared, options)
         # three levels: the (class, school) pair of columns
         cluster = cluster_columns(pt, cluster)
+        with_level_fit, level_note = resolve_level_fit(pt, options.estimator, level_fit)
         res = FitResult(model, pt, prepared, est, cluster, options.estimator, ci_level,
-                        time.perf_counter() - t0, centering, options=options)
+                        time.perf_counter() - t0, centering, options=options, group=group,
+                        level_fit=with_level_fit)
         # checks of the solution (msem_nb.inference.improper, .defined) go
         # into the messages as every other warning of the fit
         notify_improper(res.improper)
         notify_undefined(res.partable, est.theta)
-    return replace(res, messages=tuple(messages) + tuple(est.notes))
+    notes = tuple(est.notes) + (() if level_note is None else (level_note,))
+    return replace(res, messages=tuple(messages) + notes)

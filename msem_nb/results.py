@@ -19,8 +19,10 @@ from msem_nb.estimation.saturated import fit_saturated
 from msem_nb.estimation.saturated_threelevel import fit_saturated_threelevel
 from msem_nb.inference.defined import defined_delta
 from msem_nb.inference.fitmeasures import baseline_fit, fit_measures
+from msem_nb.inference.groupfit import multigroup_fit_measures
 from msem_nb.inference.improper import Finding, detect_improper
 from msem_nb.inference.intervals import bootstrap, monte_carlo
+from msem_nb.inference.levelfit import level_specific_fit
 from msem_nb.inference.modindices import modification_indices
 from msem_nb.inference.residuals import Residuals
 from msem_nb.inference.residuals import residuals as level_residuals
@@ -31,6 +33,7 @@ from msem_nb.inference.standardize import std_all
 from msem_nb.inference.wald import LEVEL_DEPRECATION, wald_table
 from msem_nb.model.partable import ParTable
 from msem_nb.present.diagram import path_diagram
+from msem_nb.present.groups import group_diagrams
 from msem_nb.present.report import make_report
 from msem_nb.present.residual_plot import residual_heatmap
 from msem_nb.present.summary import summary_html, summary_text
@@ -71,6 +74,11 @@ class FitResult:
     fit_measures : dict
         loglik, npar, chisq, df, pvalue, cfi, tli, rmsea, srmr (and
         srmr_within, srmr_between for two-level models), aic, bic, ...
+        Two-level models also get the level-specific fit of Ryu & West
+        (chisq_within, df_within, cfi_within, rmsea_within, ... and the same
+        for between; :mod:`msem_nb.inference.levelfit`) unless fitted with
+        ``level_fit=False``, or with "auto" (the default) on a model whose
+        partially saturated models are large (then ``messages`` says so).
         Random slopes: loglik, aic and bic with a note. MUML: fmin (F) and c,
         no likelihood-based measures (loglik, aic, bic are NaN; see the note).
     partable : ParTable
@@ -92,6 +100,10 @@ class FitResult:
     messages: tuple = ()
     # the validated options of the fit (refits reuse them with the table)
     options: FitOptions = field(default_factory=FitOptions)
+    # the group column of a multigroup fit (msem_nb.model.groups), else None
+    group: str | None = None
+    # two levels: add the level-specific fit (two more fits) to fit_measures
+    level_fit: bool = True
 
     def __post_init__(self) -> None:
         # An estimator may estimate a changed table (MUML frees the covariates'
@@ -126,13 +138,19 @@ class FitResult:
 
     @property
     def nobs(self) -> int:
-        return int(self.data.nobs)
+        # sampling weights (msem_nb.data.weights): the rows, not the weighted total
+        return int(getattr(self.data, "nrows", 0) or self.data.nobs)
 
     @property
     def nclusters(self) -> int | None:
-        """Clusters of the level above the rows (classes of a three-level model)."""
-        if isinstance(self.data, (ClusterData, ThreeLevelData)):
+        """Clusters of the level above the rows (classes of a three-level model; several
+        groups: the clusters of all groups)."""
+        if self.group is not None:
+            return int(self.data.nclusters) if self.data.nlevels > 1 else None
+        if isinstance(self.data, ThreeLevelData):
             return int(self.data.nclusters)
+        if isinstance(self.data, ClusterData):
+            return int(getattr(self.data, "nunits", 0) or self.data.nclusters)
         return None
 
     @property
@@ -228,6 +246,11 @@ class FitResult:
         df["interval_method"] = np.where(free_full, "wald", "fixed")
         cols = ["lhs", "op", "rhs", "level", "label", "est", "se", "z", "pvalue",
                 "ci_lower", "ci_upper", "std_all", "free", "exo", "interval_method"]
+        if self.group is not None:  # the group's value as in the data; "" for := rows
+            labels = self.data.labels
+            groups = [labels[g - 1] for g in tab["group"].to_numpy()]
+            df["group"] = groups + [""] * (len(df) - len(tab))
+            cols.insert(4, "group")
         return df[cols]
 
     def _defined_rows(self, est, std) -> pd.DataFrame:
@@ -254,15 +277,26 @@ class FitResult:
                              "label": [d.lhs for d in pt.defined], "est": val, "se": se,
                              "std_all": std_def})
 
+    def _one_group(self, what: str) -> None:
+        """ModelSpecificationError for what multigroup fits do not offer yet."""
+        if self.group is not None:
+            raise ModelSpecificationError(
+                f"{what} are not available for a multigroup fit yet; fit the model in each "
+                f"group on its own (data[data['{self.group}'] == value]) for them")
+
     @cached_property
     def implied(self) -> dict:
         """Model-implied moments per block, keyed by level name:
-        {"within": (cov, mean), "between": (cov, mean)} or {"": ...}."""
+        {"within": (cov, mean), "between": (cov, mean)} or {"": ...}; for a
+        multigroup fit keyed by (group value, level name)."""
         bm, _ = self._block_moments
         out = {}
         for bs, m in zip(self.estimation.spec.blocks, bm):
-            out[bs.key.name] = (pd.DataFrame(m.cov, index=bs.ov, columns=bs.ov),
-                                pd.Series(m.mean, index=bs.ov))
+            # several groups: keyed (group value, level name)
+            key = bs.key.name if self.group is None else (self.data.labels[bs.key.group - 1],
+                                                          bs.key.name)
+            out[key] = (pd.DataFrame(m.cov, index=bs.ov, columns=bs.ov),
+                        pd.Series(m.mean, index=bs.ov))
         return out
 
     @cached_property
@@ -279,6 +313,9 @@ class FitResult:
                     "aic": float(-2 * ll + 2 * self.npar),
                     "bic": float(-2 * ll + np.log(n) * self.npar),
                     "note": NO_SATURATED_NOTE}
+        if self.group is not None:   # several groups (msem_nb.inference.groupfit)
+            return multigroup_fit_measures(pt, data, est, self.npar, self.options,
+                                           level_fit=self.level_fit)
         # the saturated model and the baseline are kept with the prepared data
         if est.h1 is not None:
             h1 = est.h1
@@ -302,6 +339,9 @@ class FitResult:
             baseline_df=nmom - base_pt.npar, data=data, implied=mom, blocks=blocks)
         if mlr:  # scaled test and robust indices (msem_nb.inference.robust)
             fm.update(mlr_fit_measures(self, fm, base, h1))
+        # chisq_within, rmsea_between, ... (Ryu & West; msem_nb.inference.levelfit)
+        if self.level_fit:
+            fm.update(level_specific_fit(pt, data, est, self.options, h1))
         return fm
 
     # -- resampling intervals (msem_nb.inference.intervals) ------------------------
@@ -311,6 +351,7 @@ class FitResult:
         Returns an ``IntervalResult``; this fit is not changed.
         """
         self._two_levels_at_most("bootstrap intervals")
+        self._one_group("bootstrap intervals")
         return bootstrap(self, n_boot, **kwargs)
 
     def _two_levels_at_most(self, what: str) -> None:
@@ -326,6 +367,7 @@ class FitResult:
 
         Returns an ``IntervalResult``; this fit is not changed.
         """
+        self._one_group("Monte Carlo intervals")
         return monte_carlo(self, n_draws, **kwargs)
 
     # -- after the fit: misfit, R-square, scores (msem_nb.inference) ----------------
@@ -337,6 +379,7 @@ class FitResult:
         ``sort``, only ``mi > minimum``.
         """
         self._two_levels_at_most("modification indices")
+        self._one_group("modification indices")
         return modification_indices(self, sort=sort, minimum=minimum)
 
     def residuals(self, type: str = "raw", zstat: bool = False) -> Residuals:
@@ -346,6 +389,7 @@ class FitResult:
         per-level SRMR, ``.largest()`` the largest residuals.
         """
         self._two_levels_at_most("residuals")
+        self._one_group("residuals")
         return level_residuals(self, type, zstat)
 
     def residual_plot(self, type: str = "cor", top: int = 5):
@@ -356,7 +400,10 @@ class FitResult:
     def r2(self) -> pd.DataFrame:
         """R-square of every endogenous variable per level (level, variable, r2)."""
         bm, _ = self._block_moments
-        return r_squared(self.partable, self.estimation.spec, bm)
+        out = r_squared(self.partable, self.estimation.spec, bm)
+        if self.group is not None:      # the group's value as in the data
+            out["group"] = [self.data.labels[g - 1] for g in out["group"]]
+        return out
 
     def predict(self, data: pd.DataFrame | None = None, level: str | None = None,
                 method: str = "regression", type: str = "lv") -> pd.DataFrame:
@@ -366,6 +413,7 @@ class FitResult:
         ``level="between"`` gives the model-implied cluster means.
         """
         self._two_levels_at_most("factor scores (predict)")
+        self._one_group("factor scores")
         return factor_scores(self, data, level, method, type)
 
     # -- display -------------------------------------------------------
@@ -385,7 +433,12 @@ class FitResult:
         return summary_html(self)
 
     def diagram(self, **kw):
-        """Path diagram (Plotly figure); see :func:`msem_nb.present.diagram.path_diagram`."""
+        """Path diagram (Plotly figure); see :func:`msem_nb.present.diagram.path_diagram`.
+
+        A multigroup fit draws a section per group (``group=value``: that group only;
+        :func:`msem_nb.present.groups.group_diagrams`)."""
+        if self.group is not None:
+            return group_diagrams(self, **kw)
         return path_diagram(self, **kw)
 
     def report(self, **kw):

@@ -282,10 +282,19 @@ class TestModifiers:
     def test_conflicting_modifiers(self, text, col, token):
         assert_caret(syntax_error(text), 1, col, token)
 
-    def test_group_modifier_rejected(self):
-        err = syntax_error("f =~ c(a, b)*y1")
-        assert_caret(err, 1, 6, "c")
-        assert "group" in err.msg
+    def test_group_modifier_values_per_group(self):
+        # c(...) gives one modifier per group (multigroup fits, msem_nb.model.groups)
+        t = parse("f =~ c(a, b)*y1 + c(1, NA)*y2 + c(-0.5, x)*NA*y3").statements[0].rhs
+        assert t[0].groups == ((None, False, "a"), (None, False, "b"))
+        assert t[1].groups == ((1.0, False, None), (None, True, None))
+        assert t[2].groups == ((-0.5, False, None), (None, False, "x")) and t[2].free
+
+    def test_group_modifier_errors_point_at_the_token(self):
+        assert_caret(syntax_error("f =~ c(a, )*y1"), 1, 11, ")")
+        assert_caret(syntax_error("f =~ c(a b)*y1"), 1, 10, "b")
+        err = syntax_error("f =~ c(a, b)*c(1, 2, 3)*y1")
+        assert_caret(err, 1, 14, "c")
+        assert "one value per group" in err.msg
 
     def test_other_function_modifier_rejected(self):
         err = syntax_error("f =~ equal(a)*y1")

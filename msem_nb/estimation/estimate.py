@@ -26,11 +26,17 @@ from typing import Any
 import numpy as np
 
 from msem_nb.data.complete import ClusterData, SingleData
+from msem_nb.data.groups import MultiGroupData
 from msem_nb.data.protocol import ModelData
 from msem_nb.data.threelevel import ThreeLevelData
 from msem_nb.errors import ConvergenceWarning, ModelSpecificationError, NotIdentifiedError
 from msem_nb.estimation.constraints import linear_constraints, null_space
 from msem_nb.estimation.exogenous import exogenous_values
+from msem_nb.estimation.groups import (
+    group_count_moments,
+    group_exogenous_values,
+    group_start_values,
+)
 from msem_nb.estimation.information import (
     analytic_available,
     loglik_information,
@@ -47,6 +53,7 @@ from msem_nb.estimation.optimize import (
 from msem_nb.estimation.saturated import Saturated, data_cache
 from msem_nb.estimation.start import start_values, user_starts
 from msem_nb.estimation.units import Units, choose_units, with_fixed
+from msem_nb.likelihood.multigroup import MultiGroupObjective, group_objective
 from msem_nb.likelihood.objective import Objective
 from msem_nb.likelihood.protocol import LogLikelihood
 from msem_nb.likelihood.slopes import CholeskyMap, SlopeObjective, boundary_notes
@@ -91,7 +98,7 @@ class Internal:
     where they are well conditioned, and mapped back the same way.
     """
 
-    objective: Objective | ThreeLevelObjective
+    objective: Objective | ThreeLevelObjective | MultiGroupObjective
     theta: np.ndarray
     vcov: np.ndarray | None
     jacobian: np.ndarray
@@ -149,8 +156,10 @@ def count_moments(pt: ParTable, data: ModelData) -> int:
     The covariances of each block's observed variables, plus one mean per
     data variable when there is a mean structure (two levels always: a
     both-level variable's mean is counted once), less the fixed covariate
-    moments.
+    moments. Several groups: the sum over groups.
     """
+    if isinstance(data, MultiGroupData):
+        return group_count_moments(pt, data)
     p = len(data.names)
     if data.nlevels == 1:
         m = p * (p + 1) // 2
@@ -160,7 +169,8 @@ def count_moments(pt: ParTable, data: ModelData) -> int:
     return m - int(pt.table["exo"].sum())
 
 
-def expected_information(obj: Objective, theta: np.ndarray, K: np.ndarray) -> np.ndarray:
+def expected_information(obj: Objective | MultiGroupObjective, theta: np.ndarray,
+                         K: np.ndarray) -> np.ndarray:
     """Expected (Fisher) information at theta in the coordinates ``theta = theta_p + K xi``.
 
     Analytic (:mod:`msem_nb.estimation.information`) for complete data with
@@ -174,6 +184,9 @@ def expected_information(obj: Objective, theta: np.ndarray, K: np.ndarray) -> np
         info = analytic_expected(obj, theta)
         if info is not None:
             return K.T @ info @ K
+    if isinstance(obj, MultiGroupObjective):
+        return sum((expected_information(p, theta, K) for p in obj.parts),
+                   np.zeros((K.shape[1], K.shape[1])))
     _, mom = obj.moments(theta)
     d = obj.data
     if not isinstance(d, SingleData) or len(mom) != 2:
@@ -231,7 +244,7 @@ def check_start(start: object, pt: ParTable, npar: int) -> np.ndarray:
 
 # control's values differ in type by key (options.CONTROL_KEYS: counts, tolerances, a
 # start vector, a flag), hence Any
-def estimate(pt: ParTable, data: SingleData | ClusterData | ThreeLevelData, *,
+def estimate(pt: ParTable, data: SingleData | ClusterData | ThreeLevelData | MultiGroupData, *,
              control: Mapping[str, Any] | None = None,
              information: str | None = None) -> Estimation:
     """Maximum likelihood estimates for a parameter table on prepared data.
@@ -272,6 +285,9 @@ def estimate(pt: ParTable, data: SingleData | ClusterData | ThreeLevelData, *,
     lin = linear_constraints(pt, npar)
     ncon = 0 if lin is None else len(lin[0])
     nmom = count_moments(pt, data)
+    if pt.slopes and isinstance(data, MultiGroupData):
+        raise ModelSpecificationError("random slopes are not available with several "
+                                      "groups yet; fit each group on its own")
     if pt.slopes:
         if not isinstance(data, ClusterData):
             raise ModelSpecificationError("random slopes are a two-level model; they need "
@@ -282,17 +298,23 @@ def estimate(pt: ParTable, data: SingleData | ClusterData | ThreeLevelData, *,
             f"the model has {npar - ncon} free parameters but the data give only {nmom} sample "
             "moments to fit them to (negative degrees of freedom); fix or constrain "
             f"at least {npar - ncon - nmom} parameters, or drop paths")
-
+    # several groups: one map for all groups, from the pooled moments
     spec0 = build_spec(pt)
     units = choose_units(pt, spec0, data, lin)
     tdata = _in_units(data, units)
-    fixed_t, sat_t, loglik_x_t, h1_t = exogenous_values(pt, tdata)
+    if isinstance(tdata, MultiGroupData):
+        fixed_t, loglik_x_t = group_exogenous_values(pt, tdata)
+        sat_t = h1_t = None
+    else:
+        fixed_t, sat_t, loglik_x_t, h1_t = exogenous_values(pt, tdata)
     spec_t = units.transform_spec(spec0, fixed_t)
     obj_t = _objective(spec_t, tdata, pt.meanstructure)
     if control.get("start") is not None:
         xi0 = units.to_xi(spec_t, control["start"])
     else:
-        xi0 = start_values(pt, spec_t, tdata, user=False)
+        xi0 = (group_start_values(pt, spec_t, tdata, user=False)
+               if isinstance(tdata, MultiGroupData)
+               else start_values(pt, spec_t, tdata, user=False))
         user = user_starts(pt)
         if user:
             theta0 = units.to_theta(spec_t, xi0)
@@ -326,7 +348,8 @@ def estimate(pt: ParTable, data: SingleData | ClusterData | ThreeLevelData, *,
         x_counts = [by_name[v] for v in x_names]
         sat_counts = [by_name[v] if v in x_names else 0.0 for v in names]
     else:
-        x_names = [v for v in pt.exogenous if v not in getattr(data, "both", ())]
+        both = getattr(data.parts[0] if isinstance(data, MultiGroupData) else data, "both", ())
+        x_names = [v for v in pt.exogenous if v not in both]
         x_counts = [_rows_or_clusters(data, v) for v in x_names]
         sat_counts = [] if sat_t is None else [_rows_or_clusters(data, v) for v in sat_t.names]
     loglik_x = loglik_x_t - units.log_jacobian(np.array(x_counts), x_names, names)
@@ -342,16 +365,19 @@ def estimate(pt: ParTable, data: SingleData | ClusterData | ThreeLevelData, *,
                       fit.n_constraints, h1, (), internal=internal)
 
 
-def _objective(spec: ModelSpec, data: SingleData | ClusterData | ThreeLevelData,
-               meanstructure: bool) -> Objective | ThreeLevelObjective:
-    """The log-likelihood of `spec` on `data`: three levels or one or two."""
+def _objective(spec: ModelSpec, data: SingleData | ClusterData | ThreeLevelData | MultiGroupData,
+               meanstructure: bool) -> Objective | ThreeLevelObjective | MultiGroupObjective:
+    """The log-likelihood of `spec` on `data`: three levels, several groups, or one
+    group with one or two levels."""
     if isinstance(data, ThreeLevelData):
         return ThreeLevelObjective(spec, data)
+    if isinstance(data, MultiGroupData):
+        return group_objective(spec, data, meanstructure)
     return Objective(spec, data, meanstructure)
 
 
-def _in_units(data: SingleData | ClusterData | ThreeLevelData, units: Units
-              ) -> SingleData | ClusterData | ThreeLevelData:
+def _in_units(data: SingleData | ClusterData | ThreeLevelData | MultiGroupData, units: Units
+              ) -> SingleData | ClusterData | ThreeLevelData | MultiGroupData:
     """`data` as ``(y - loc) / scale``, kept with `data` for the next fit in the same units.
 
     Refits on the same prepared data (the panel, a model change that keeps the
@@ -370,9 +396,12 @@ def _in_units(data: SingleData | ClusterData | ThreeLevelData, units: Units
     return tdata
 
 
-def _rows_or_clusters(data: SingleData | ClusterData, name: str) -> float:
+def _rows_or_clusters(data: SingleData | ClusterData | MultiGroupData, name: str) -> float:
     """How many values a fixed covariate's own saturated log-likelihood counts: every
-    row, or every cluster for a between-only variable (:mod:`msem_nb.estimation.exogenous`)."""
+    row, or every cluster for a between-only variable (:mod:`msem_nb.estimation.exogenous`);
+    several groups: summed over the groups."""
+    if isinstance(data, MultiGroupData):
+        return sum(_rows_or_clusters(d, name) for d in data.parts)
     if isinstance(data, ClusterData) and name in data.between_only:
         return float(data.nclusters)
     return float(data.nobs)
@@ -410,7 +439,8 @@ class _Fit:
     n_constraints: int
 
 
-def _maximize(obj: Objective | SlopeObjective | ThreeLevelObjective, pt: ParTable,
+def _maximize(obj: Objective | SlopeObjective | ThreeLevelObjective
+              | MultiGroupObjective, pt: ParTable,
               theta0: np.ndarray, lin: tuple[np.ndarray, np.ndarray] | None,
               control: Mapping[str, Any], information: str,
               cmap: CholeskyMap | None) -> _Fit:
@@ -508,7 +538,7 @@ def _maximize(obj: Objective | SlopeObjective | ThreeLevelObjective, pt: ParTabl
     if res.hessian is not None and npar and want_se:
         if information == "observed":
             info = -res.hessian
-        elif isinstance(obj, Objective):
+        elif isinstance(obj, (Objective, MultiGroupObjective)):
             info = expected_information(obj, theta, K)
         else:  # pragma: no cover - refused in estimate for random slopes
             raise ModelSpecificationError("information='expected' is not available for "

@@ -14,6 +14,7 @@ import pandas as pd
 
 from msem_nb.data.complete import ClusterData, SingleData
 from msem_nb.data.threelevel import ThreeLevelData
+from msem_nb.data.weights import WeightedClusterData
 from msem_nb.errors import ModelSpecificationError
 from msem_nb.estimation.saturated import Saturated, fit_saturated
 from msem_nb.estimation.saturated_threelevel import threelevel_exogenous_values
@@ -91,12 +92,19 @@ def _separate_levels(data: ClusterData, within: list[str], between: list[str]) -
     N, J = data.nobs, data.nclusters
     x = data.cluster_vectors
     n = data.cluster_sizes.astype(float)
+    z = x[:, bi]
+    v = getattr(data, "cluster_weights", None)
+    if isinstance(data, WeightedClusterData) and v is not None and len(v):
+        # sampling weights: cluster j counts v_j times (N and J are the weighted totals)
+        n = n * v
+        mb = v @ z / J
+        sz = (z - mb).T @ ((z - mb) * v[:, None]) / J
+    else:
+        mb = z.mean(axis=0)
+        sz = (z - mb).T @ (z - mb) / J
     mw = n @ x[:, wi] / N
     dw = x[:, wi] - mw
     sw = (data.within_sscp[np.ix_(wi, wi)] + (dw * n[:, None]).T @ dw) / N
-    z = x[:, bi]
-    mb = z.mean(axis=0)
-    sz = (z - mb).T @ (z - mb) / J
     kw, kb = len(wi), len(bi)
     ll = 0.0
     for m, S, k in ((N, sw, kw), (J, sz, kb)):

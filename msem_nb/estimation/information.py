@@ -77,7 +77,7 @@ estimator differences the analytic gradient otherwise.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TypeGuard
+from typing import Callable, TypeGuard
 
 import numpy as np
 
@@ -90,6 +90,7 @@ from msem_nb.likelihood.complete import (
     loglik_single,
     loglik_twolevel,
 )
+from msem_nb.likelihood.multigroup import MultiGroupObjective
 from msem_nb.likelihood.objective import Objective
 from msem_nb.model.implied import BlockMoments
 from msem_nb.model.spec import BlockSpec
@@ -98,8 +99,11 @@ __all__ = ["analytic_available", "expected_information", "observed_information",
            "moment_information", "moment_curvature", "loglik_information"]
 
 
-def analytic_available(obj: object) -> TypeGuard[Objective]:
-    """True when the closed forms here apply: complete data, random intercepts only."""
+def analytic_available(obj: object) -> TypeGuard[Objective | MultiGroupObjective]:
+    """True when the closed forms here apply: complete data, random intercepts only
+    (several groups: in every group; their information is the sum over groups)."""
+    if isinstance(obj, MultiGroupObjective):
+        return all(analytic_available(p) for p in obj.parts)
     return type(obj) is Objective and not obj.data.incomplete
 
 
@@ -399,7 +403,20 @@ def moment_curvature(obj: Objective, theta: np.ndarray) -> np.ndarray | None:
 # the two information matrices
 # ----------------------------------------------------------------------------
 
-def observed_information(obj: Objective, theta: np.ndarray) -> np.ndarray | None:
+def _group_sum(f: Callable[[Objective, np.ndarray], np.ndarray | None],
+               obj: MultiGroupObjective, theta: np.ndarray) -> np.ndarray | None:
+    """The sum over groups of an information matrix (None if a group has none)."""
+    parts = [f(p, theta) for p in obj.parts]
+    total = np.zeros((obj.spec.npar, obj.spec.npar))
+    for x in parts:
+        if x is None:
+            return None
+        total += x
+    return total
+
+
+def observed_information(obj: Objective | MultiGroupObjective,
+                         theta: np.ndarray) -> np.ndarray | None:
     """Minus the Hessian of the log-likelihood in the free parameters, analytic.
 
     Parameters
@@ -413,6 +430,8 @@ def observed_information(obj: Objective, theta: np.ndarray) -> np.ndarray | None
     -------
     (npar, npar) array, or None when an implied matrix is not positive definite.
     """
+    if isinstance(obj, MultiGroupObjective):
+        return _group_sum(observed_information, obj, theta)
     res = _moment_parts(obj, theta, True)
     if res is None:
         return None
@@ -420,7 +439,8 @@ def observed_information(obj: Objective, theta: np.ndarray) -> np.ndarray | None
     return res.info - 0.5 * (curv + curv.T)
 
 
-def loglik_information(obj: Objective, theta: np.ndarray, kind: str = "observed"
+def loglik_information(obj: Objective | MultiGroupObjective, theta: np.ndarray,
+                       kind: str = "observed"
                        ) -> tuple[float, np.ndarray | None, np.ndarray | None]:
     """The log-likelihood, its gradient and an information matrix at theta, in one pass.
 
@@ -429,7 +449,16 @@ def loglik_information(obj: Objective, theta: np.ndarray, kind: str = "observed"
     implied moments and the likelihood's derivatives: an optimiser that needs
     all three at each point (Newton, Fisher scoring) evaluates them once.
     ``(-inf, None, None)`` where an implied matrix is not positive definite.
+    Several groups: the sums over groups.
     """
+    if isinstance(obj, MultiGroupObjective):
+        ll, grad, info = 0.0, np.zeros(obj.spec.npar), np.zeros((obj.spec.npar,) * 2)
+        for part in obj.parts:
+            lp, gp, ip = loglik_information(part, theta, kind)
+            if gp is None or ip is None:
+                return -np.inf, None, None
+            ll, grad, info = ll + lp, grad + gp, info + ip
+        return ll, grad, info
     res = _moment_parts(obj, theta, kind == "observed")
     if res is None:
         return -np.inf, None, None
@@ -458,7 +487,8 @@ def loglik_information(obj: Objective, theta: np.ndarray, kind: str = "observed"
     return res.loglik, grad, info
 
 
-def expected_information(obj: Objective, theta: np.ndarray) -> np.ndarray | None:
+def expected_information(obj: Objective | MultiGroupObjective,
+                         theta: np.ndarray) -> np.ndarray | None:
     """Expected (Fisher) information in the free parameters, analytic.
 
     Parameters
@@ -472,4 +502,6 @@ def expected_information(obj: Objective, theta: np.ndarray) -> np.ndarray | None
     -------
     (npar, npar) array, or None when an implied matrix is not positive definite.
     """
+    if isinstance(obj, MultiGroupObjective):
+        return _group_sum(expected_information, obj, theta)
     return moment_information(obj, theta, "expected")

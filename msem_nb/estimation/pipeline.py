@@ -23,6 +23,7 @@ import pandas as pd
 
 from msem_nb.data.center import center_columns
 from msem_nb.data.complete import ClusterData, SingleData
+from msem_nb.data.groups import MultiGroupData
 from msem_nb.data.prepare import prepare_data
 from msem_nb.data.threelevel import ThreeLevelData
 from msem_nb.errors import ModelSpecificationError
@@ -86,7 +87,7 @@ def prepare(pt: ParTable, data: pd.DataFrame, cluster: Hashable | None,
     return prepared, centering
 
 
-def fit_prepared(pt: ParTable, data: SingleData | ClusterData | ThreeLevelData,
+def fit_prepared(pt: ParTable, data: SingleData | ClusterData | ThreeLevelData | MultiGroupData,
                  options: FitOptions) -> Estimation:
     """Estimate `pt` on prepared `data`: ML, with MLR's sandwich when asked, or MUML.
 

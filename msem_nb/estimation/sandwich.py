@@ -24,14 +24,17 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from msem_nb.data.complete import ClusterData, SingleData
+from msem_nb.data.weights import WeightedClusterData, row_weights
 from msem_nb.errors import ModelSpecificationError
 from msem_nb.estimation.estimate import Estimation, RobustInfo
 from msem_nb.estimation.moment_terms import moment_jacobian
 from msem_nb.likelihood.missing import casewise_single, clusterwise_twolevel
+from msem_nb.likelihood.multigroup import MultiGroupObjective
 from msem_nb.likelihood.objective import Objective
 from msem_nb.likelihood.protocol import DataMoments
 from msem_nb.likelihood.slopes import SlopeObjective
 from msem_nb.likelihood.threelevel_objective import ThreeLevelObjective
+from msem_nb.likelihood.weighted import weighted_cluster_scores
 
 # RobustInfo lives with Estimation (its ``robust`` field) and is kept importable from here
 __all__ = ["RobustInfo", "unit_scores", "mlr_estimation", "vech_units"]
@@ -69,7 +72,10 @@ def _unit_moment_scores(obj: Objective, moments: DataMoments) -> np.ndarray:
     if not isinstance(data, ClusterData) or len(moments) != 3:  # pragma: no cover
         raise ValueError("the moments do not match the data's number of levels")
     mu, sw, sb = moments
-    _, (g_mu, G_w, G_b) = clusterwise_twolevel(data, mu, sw, sb)
+    if isinstance(data, WeightedClusterData):   # sampling weights: v_j d l_j per cluster
+        g_mu, G_w, G_b = weighted_cluster_scores(data, mu, sw, sb)
+    else:
+        _, (g_mu, G_w, G_b) = clusterwise_twolevel(data, mu, sw, sb)
     parts = [g_mu]
     for b, pos in enumerate(obj.positions):
         r, c = vech_units(len(pos))
@@ -80,7 +86,7 @@ def _unit_moment_scores(obj: Objective, moments: DataMoments) -> np.ndarray:
     return np.hstack(parts)
 
 
-def unit_scores(obj: Objective, theta: ArrayLike) -> np.ndarray:
+def unit_scores(obj: Objective | MultiGroupObjective, theta: ArrayLike) -> np.ndarray:
     """Score contributions of the independent units (rows or clusters).
 
     Returns
@@ -89,8 +95,13 @@ def unit_scores(obj: Objective, theta: ArrayLike) -> np.ndarray:
     log-likelihood at `theta`.
     """
     th = np.asarray(theta, dtype=float)
+    if isinstance(obj, MultiGroupObjective):    # the units of all groups, group by group
+        return np.vstack([unit_scores(p, th) for p in obj.parts])
     _, mom = obj.moments(th)
     M = _unit_moment_scores(obj, mom)
+    w = row_weights(obj.data)
+    if w is not None:       # sampling weights (msem_nb.data.weights): weighted row scores
+        M = M * w[:, None]
     return M @ moment_jacobian(obj, th)
 
 
@@ -111,7 +122,7 @@ def mlr_estimation(est: Estimation) -> Estimation:
         meat = Sc.T @ Sc
         return dataclasses.replace(est, vcov=est.vcov @ meat @ est.vcov,
                                    robust=RobustInfo(meat, est.vcov, len(Sc)))
-    if not isinstance(obj, (Objective, ThreeLevelObjective)):
+    if not isinstance(obj, (Objective, ThreeLevelObjective, MultiGroupObjective)):
         raise ModelSpecificationError("estimator='MLR' is not available for this "
                                       "objective; use estimator='ML'")
     if est.vcov is None:

@@ -21,6 +21,7 @@ import numpy as np
 
 from msem_nb.data.complete import ClusterData, SingleData
 from msem_nb.data.missing import MissingSingleData
+from msem_nb.data.weights import WeightedClusterData
 from msem_nb.estimation.optimize import maximize
 from msem_nb.estimation.saturated_missing import fit_saturated_single_missing
 from msem_nb.estimation.saturated_twolevel import fit_twolevel_h1
@@ -128,6 +129,8 @@ def _fit(data: SingleData | ClusterData) -> Saturated:
     if isinstance(data, SingleData):
         ll, _ = loglik_single(data, data.mean, data.cov, gradient=False)
         return Saturated(data.names, data.mean.copy(), data.cov.copy(), None, ll)
+    if isinstance(data, WeightedClusterData):   # weighted statistics: no closed form here
+        return _fit_twolevel_bfgs(data, loglik_twolevel)
     return _fit_twolevel(data)
 
 

@@ -79,6 +79,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from msem_nb.data.complete import ClusterData, SingleData
+from msem_nb.data.groups import MultiGroupData
 from msem_nb.data.threelevel import ThreeLevelData
 from msem_nb.estimation.saturated import Saturated
 from msem_nb.estimation.saturated_threelevel import ThreeLevelSaturated
@@ -100,12 +101,21 @@ def _pow2(x: np.ndarray) -> np.ndarray:
     return out
 
 
-def _data_moments(data: SingleData | ClusterData | ThreeLevelData
+def _data_moments(data: SingleData | ClusterData | ThreeLevelData | MultiGroupData
                   ) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and standard deviation of every data variable (available cases)."""
+    """Mean and standard deviation of every data variable (available cases; several
+    groups: pooled, each group's moments weighted by its number of values)."""
     if isinstance(data, ThreeLevelData):
         # over each variable's own values: the rows, the classes or the schools
         return data.value_moments()
+    if isinstance(data, MultiGroupData):
+        n = np.array([d.value_counts() for d in data.parts])
+        parts = [_data_moments(d) for d in data.parts]
+        m = np.array([p[0] for p in parts])
+        v = np.array([p[1] ** 2 for p in parts])
+        mean = (n * m).sum(axis=0) / n.sum(axis=0)
+        var = (n * (v + (m - mean) ** 2)).sum(axis=0) / n.sum(axis=0)
+        return mean, np.sqrt(var)
     if isinstance(data, ClusterData) and not data.incomplete:
         # from the cluster means: the total SSCP is the within one plus the
         # clusters' n_j (ybar_j - ybar)(ybar_j - ybar)'
@@ -444,7 +454,7 @@ def _scale_exponents(pt: ParTable, spec: ModelSpec, data_names: Sequence[str],
 
 
 def choose_units(pt: ParTable, spec0: ModelSpec,
-                 data: SingleData | ClusterData | ThreeLevelData,
+                 data: SingleData | ClusterData | ThreeLevelData | MultiGroupData,
                  lin: tuple[np.ndarray, np.ndarray] | None) -> Units:
     """Locations and scales for fitting `pt` (spec `spec0`) to `data`.
 
@@ -482,16 +492,20 @@ def choose_units(pt: ParTable, spec0: ModelSpec,
         cell = spec0.cells[i]
         if row["exo"] and row["op"] == "~1" and cell is not None:
             absorbing[offs[cell[0]] + cell[2]] = True
-    p = len(names)
+    # one equation per data variable and group: its locations summed over the group's
+    # blocks are the variable's location (the same in every group)
+    groups = sorted({bs.key.group for bs in spec0.blocks})
+    p = len(names) * len(groups)
     fixed_nodes = np.flatnonzero(~absorbing)
     system = np.zeros((n, n))
     rhs = np.zeros(n)
     pos = {v: j for j, v in enumerate(names)}
     for b, bs in enumerate(spec0.blocks):
+        first = groups.index(bs.key.group) * len(names)
         for i, v in enumerate(bs.ov):
             if v in pos:
-                system[pos[v], offs[b] + i] = 1.0
-    rhs[:p] = mean
+                system[first + pos[v], offs[b] + i] = 1.0
+    rhs[:p] = np.tile(mean, len(groups))
     fixed_rows = np.arange(p, p + len(fixed_nodes))
     located = (bool(pt.meanstructure) and not shared and p + len(fixed_nodes) == n
                and bool(np.all(np.isfinite(mean))))
@@ -512,7 +526,7 @@ def choose_units(pt: ParTable, spec0: ModelSpec,
         located = bool(sv[-1] > 1e-10 * sv[0])
     if not located:
         rhs[:] = 0.0
-    return Units(loc=mean.copy() if located else np.zeros(p), scale=scale,
+    return Units(loc=mean.copy() if located else np.zeros(len(names)), scale=scale,
                  block_scale=block_scale, factor=factor, located=bool(located),
                  node_offset=offs[:-1], system=system, rhs=rhs, fixed_rows=fixed_rows,
                  fixed_nodes=fixed_nodes, alpha_par=np.asarray(alpha_par, dtype=int),

@@ -29,12 +29,14 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from msem_nb.data.complete import SingleData
+from msem_nb.data.groups import MultiGroupData
 from msem_nb.data.threelevel import ThreeLevelData
 from msem_nb.errors import DataError, ModelSpecificationError
 from msem_nb.estimation.constraints import linear_constraints, null_space
@@ -105,6 +107,15 @@ def _data_key(fit) -> dict:
 
 def _same_values(a, b) -> str | None:
     """The first variable whose sufficient statistics differ between two data sets, or None."""
+    if isinstance(a.data, MultiGroupData) or isinstance(b.data, MultiGroupData):
+        # several groups: the same groups, and the same data in each
+        if type(a.data) is not type(b.data) or a.data.labels != b.data.labels:
+            return "the groups"
+        for lab, pa, pb in zip(a.data.labels, a.data.parts, b.data.parts):
+            diff = _same_values(SimpleNamespace(data=pa), SimpleNamespace(data=pb))
+            if diff is not None:
+                return f"{diff} in group {lab!r}"
+        return None
     names = list(a.data.names)
     ia = [list(a.data.names).index(v) for v in names]
     ib = [list(b.data.names).index(v) for v in names]

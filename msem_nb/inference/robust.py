@@ -26,6 +26,7 @@ from scipy import stats
 
 from msem_nb.data.complete import SingleData
 from msem_nb.data.threelevel import ThreeLevelData
+from msem_nb.data.weights import WeightedClusterData, row_weights
 from msem_nb.estimation.optimize import numeric_hessian
 from msem_nb.estimation.sandwich import RobustInfo, mlr_estimation
 from msem_nb.inference.fitmeasures import rmsea_ci
@@ -37,6 +38,7 @@ from msem_nb.likelihood.missing import (
     loglik_single_missing,
     loglik_twolevel_missing,
 )
+from msem_nb.likelihood.weighted import weighted_cluster_scores
 
 __all__ = ["h1_trace", "scaled_test", "robust_fit_measures", "mlr_fit_measures"]
 
@@ -146,6 +148,11 @@ def h1_trace(data, h1, exo, meanstructure: bool = True):
         _, g_mu, G = casewise_single(data, mu0 if meanstructure else None, sw0)
         S = _coord_vector(g_mu if meanstructure else np.zeros((len(G), len(mu0))), G, None,
                           coords)
+        w = row_weights(data)
+        if w is not None:   # sampling weights: weighted row scores (msem_nb.data.weights)
+            S = S * w[:, None]
+    elif isinstance(data, WeightedClusterData):     # sampling weights: v_j d l_j
+        S = _coord_vector(*weighted_cluster_scores(data, mu0, sw0, sb0), coords)
     else:
         _, (g_mu, G_w, G_b) = clusterwise_twolevel(data, mu0, sw0, sb0)
         S = _coord_vector(g_mu, G_w, G_b, coords)

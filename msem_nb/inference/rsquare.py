@@ -32,7 +32,8 @@ def r_squared(pt, spec, block_moments) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Columns level, variable, r2 (one row per endogenous variable and block).
+        Columns level, variable, r2 (one row per endogenous variable and block);
+        with several groups also group (the group's number).
     """
     slopes = pt.slopes
     random = set(slopes) | {y for y, _ in slopes.values()}
@@ -48,5 +49,7 @@ def r_squared(pt, spec, block_moments) -> pd.DataFrame:
                 continue
             with np.errstate(divide="ignore", invalid="ignore"):
                 r2 = float(1.0 - resid[i] / total[i]) if v not in random else float("nan")
-            rows.append((bs.key.name, v, r2 if np.isfinite(r2) else float("nan")))
-    return pd.DataFrame(rows, columns=["level", "variable", "r2"])
+            rows.append((bs.key.name, v, r2 if np.isfinite(r2) else float("nan"), bs.key.group))
+    out = pd.DataFrame(rows, columns=["level", "variable", "r2", "group"])
+    # several groups: the group number (1-based) says whose R-square it is
+    return out if len(spec.groups) > 1 else out.drop(columns="group")

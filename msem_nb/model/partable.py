@@ -41,7 +41,7 @@ from msem_nb.syntax.expressions import Expression
 from msem_nb.syntax.parser import ParsedModel, Statement
 from msem_nb.syntax.statements import Term
 
-__all__ = ["ParTable", "ParRow", "build_partable", "BlockVars"]
+__all__ = ["ParTable", "ParRow", "build_partable", "BlockVars", "make_table"]
 
 
 @dataclass(frozen=True)
@@ -483,6 +483,10 @@ def _make_table(rows: Sequence[BuildRow], constraints: Iterable[Statement],
     by_name: Sequence[Mapping[str, object]] = recs
     df = pd.DataFrame({c: [r[c] for r in by_name] for c in _COLUMNS})
     return df, recs
+
+
+#: public name of the table builder, for modules that derive tables (msem_nb.model.saturate)
+make_table = _make_table
 
 
 def _free_indices(free: Sequence[bool], labels: Sequence[str],

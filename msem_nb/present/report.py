@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from msem_nb.errors import MsemError
+from msem_nb.present.groups import report_blocks
 from msem_nb.present.notebook_output import plotlyjs_script
 from msem_nb.present.notebook_run import execute_notebook
 from msem_nb.present.report_data import data_section
@@ -160,8 +161,6 @@ class Report:
 
     def _estimates_section(self) -> Section:
         fit = self.fit
-        est = fit.estimates
-        levels = fit.partable.level_names
         tab = fit.partable.table
         slopes = {}
         if "slope" in tab:
@@ -170,16 +169,16 @@ class Report:
         flags = flagged_rows(fit)
         header = self._EST_HEADER + (["Flag"] if flags else [])
         html_parts, md_parts = [], []
-        for level in levels:
-            if level:
-                html_parts.append(f"<h4>Level: {_e(level)}</h4>")
-                md_parts.append(f"#### Level: {level}")
+        for level, est, key, head in report_blocks(fit, fit.partable.level_names):
+            if head:  # "Level: within"; several groups: "Group 1 [value], level: within"
+                html_parts.append(f"<h4>{_e(head)}</h4>")
+                md_parts.append(f"#### {head}")
             for title, op, part in section_rows(est, level, _OPS):
                 prow = self._param_rows(part, op, slopes, flags)
                 html_parts.append(f"<p><b>{_e(title)}</b></p>"
                                   + _html_table(header, prow, numeric=(2, 3, 4, 5, 6, 7, 8)))
                 md_parts.append(f"**{title}**\n\n" + _md_table(header, prow, code=(0, 1)))
-            r2 = [(v, _num(x)) for v, x in r2_rows(fit, level)]
+            r2 = [(v, _num(x)) for v, x in r2_rows(fit, level, key)]
             if r2:
                 html_parts.append("<p><b>R-square</b></p>"
                                   + _html_table(["Variable", "R-square"], r2, numeric=(1,)))

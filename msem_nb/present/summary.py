@@ -16,6 +16,9 @@ import numpy as np
 from msem_nb.format import num
 from msem_nb.inference.fitmeasures import srmr_key
 from msem_nb.inference.improper import KINDS
+from msem_nb.present.groups import group_facts, group_rows, group_title, weight_facts
+from msem_nb.present.levelfit import level_fit_html, level_fit_lines
+from msem_nb.present.levelfit import level_fit_labels as level_specific_labels
 from msem_nb.version import __version__
 
 __all__ = ["summary_text", "summary_html", "section_rows", "level_fit_labels",
@@ -61,17 +64,24 @@ def level_fit_labels(fit, label: str = "SRMR ({})") -> list[tuple[str, str]]:
     pt = fit.partable
     if not pt.multilevel:
         return []
+    # several groups: the levels once (their SRMR is the groups' weighted average)
     return [(srmr_key(k), label.format(f"level {k.name}" if k.name.isdigit() else k.name))
-            for k in pt.block_keys]
+            for k in pt.block_keys if k.group == 1]
 
 
 def with_level_fit_labels(labels, fit) -> list[tuple[str, str]]:
-    """`labels` ((key, label) pairs) with the per-level SRMRs inserted after "srmr"."""
+    """`labels` ((key, label) pairs) with the per-level SRMRs inserted after "srmr"
+    and the level-specific fit (:mod:`msem_nb.present.levelfit`) at the end."""
     out = []
     for key, label in labels:
         out.append((key, label))
         if key == "srmr":
             out += level_fit_labels(fit)
+    if fit.partable.multilevel:
+        try:
+            out += level_specific_labels(fit.fit_measures)
+        except Exception:  # fit measures are extra; the caller reports their failure
+            pass
     return out
 
 
@@ -115,6 +125,7 @@ def _header_lines(fit) -> list[str]:
         kv.append((f"Number of clusters [{fit.cluster[1]}]", str(fit.nschools)))
     elif fit.nclusters is not None:
         kv.append((f"Number of clusters [{fit.cluster}]", str(fit.nclusters)))
+    kv += group_facts(fit) + weight_facts(fit)
     for col, how in getattr(fit, "centering", {}).items():
         kv.append((f"Centred {col}", "within clusters" if how == "cluster" else "grand mean"))
     for k, v in kv:
@@ -167,6 +178,7 @@ def summary_text(fit, standardized: bool = True) -> str:
     lines = _header_lines(fit)
     try:
         lines += _test_lines(fit.fit_measures, level_fit_labels(fit))
+        lines += level_fit_lines(fit.fit_measures)
     except Exception as exc:  # fit measures are extra; never lose the estimates
         lines += ["", f"Model test not available: {exc}"]
     est = fit.estimates
@@ -176,8 +188,12 @@ def summary_text(fit, standardized: bool = True) -> str:
         head += f"{'Std.all':>9}"
     pt = fit.partable
     flags = flagged_rows(fit)
+    all_est = est
     for key in pt.block_keys:
         level = key.name
+        est = group_rows(fit, all_est, key)
+        if key.level == 1 and len(pt.groups) > 1:
+            lines += ["", group_title(fit, key)]
         if pt.multilevel:
             lines += ["", f"Level {key.level}:" if level.isdigit()
                       else f"Level {key.level} [{level}]:"]
@@ -203,7 +219,8 @@ def summary_text(fit, standardized: bool = True) -> str:
                 if r["label"]:
                     name += f" ({r['label']})"
                 lines.append(_row_line(name, r, standardized, _ in flags))
-        lines += r2_lines(fit, level)
+        lines += r2_lines(fit, level, key)
+    est = all_est
     defined = est[est["op"] == ":="]
     if len(defined):
         lines += ["", "Defined Parameters:", head]
@@ -217,20 +234,21 @@ def summary_text(fit, standardized: bool = True) -> str:
     return "\n".join(lines) + "\n"
 
 
-def r2_rows(fit, level: str) -> list[tuple[str, float]]:
+def r2_rows(fit, level: str, key=None) -> list[tuple[str, float]]:
     """(variable, R-square) of the endogenous variables of one level that have one
-    (random slopes have none); empty when not available."""
+    (random slopes have none); empty when not available. Several groups: those of
+    the group of block `key`."""
     try:
-        r2 = fit.r2
+        r2 = group_rows(fit, fit.r2, key)
     except Exception:  # R-square is extra; never lose the summary
         return []
     part = r2[(r2["level"] == level) & np.isfinite(r2["r2"].to_numpy(dtype=float))]
     return list(zip(part["variable"], part["r2"]))
 
 
-def r2_lines(fit, level: str) -> list[str]:
+def r2_lines(fit, level: str, key=None) -> list[str]:
     """The "R-Square:" block of one level, as lavaan's ``summary(rsquare = TRUE)``."""
-    rows = r2_rows(fit, level)
+    rows = r2_rows(fit, level, key)
     if not rows:
         return []
     return ["", "R-Square:", f"{'':<20}{'Estimate':>9}"] + \
@@ -282,6 +300,7 @@ def summary_html(fit) -> str:
                      "".join(f"<th style='padding:2px 8px'>{k}</th>" for k in keys) + "</tr><tr>" +
                      "".join(f"<td style='padding:2px 8px;text-align:right'>{_num(fm[k])}</td>"
                              for k in keys) + "</tr></table>")
+        parts.append(level_fit_html(fm))
     except Exception as exc:
         parts.append(f"<p>Fit measures not available: {e(str(exc))}</p>")
     est = fit.estimates

@@ -33,6 +33,9 @@ class Term:
         Parameter label from ``a*x``.
     start : float or None
         Starting value from ``start(0.3)*x``.
+    groups : tuple of (fixed, free, label)
+        Per-group modifiers from ``c(...)`` (``c(a1, a2)*x``, ``c(1, NA)*x``):
+        one entry per group, in the order of the groups; empty without them.
     line, col : int
         Position of the variable name (not used in comparisons).
     """
@@ -42,6 +45,7 @@ class Term:
     free: bool = False
     label: str | None = None
     start: float | None = None
+    groups: tuple[tuple[float | None, bool, str | None], ...] = ()
     line: int = field(default=0, compare=False)
     col: int = field(default=0, compare=False)
 

@@ -12,8 +12,10 @@ read first and given its role once the last one, the variable, is known:
   turns ``y ~ rv("s1")*x`` into the statement ``s1 | y ~ x``.
 
 Repeating the same modifier is allowed; two different values for one slot,
-or ``NA`` with a fixed value, are errors. Group modifiers (``c(...)``) are
-rejected: models have a single group. :class:`TermParser` reports errors
+or ``NA`` with a fixed value, are errors. A group modifier ``c(...)`` gives
+one modifier per group (``c(a1, a2)*x``, ``c(1, NA)*x``, ``c(a, a)*x``):
+numbers, ``NA`` or labels, kept in ``Term.groups`` and resolved per group
+when the parameter table of a multigroup model is built. :class:`TermParser` reports errors
 through any :class:`~msem_nb.syntax.tokens.ErrorReporter`.
 """
 
@@ -41,7 +43,9 @@ __all__ = ["ParsedTerm", "TermParser"]
 
 _T = TypeVar("_T", float, str)
 
-_FactorKind = Literal["number", "name", "na", "start", "rv"]
+_FactorKind = Literal["number", "name", "na", "start", "rv", "group"]
+#: one group's modifier from ``c(...)``: (fixed value, NA, label)
+_GroupValue = tuple[float | None, bool, str | None]
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,7 @@ class _Factor:
     tok: Token
     number: float = 0.0  # the value of a "number" or "start" factor
     signed: bool = False
+    values: tuple[_GroupValue, ...] = ()  # a "group" factor: one modifier per group
 
     @property
     def name(self) -> str:
@@ -175,8 +180,11 @@ class TermParser:
         start: float | None = None
         free = False
         rv: Token | None = None
+        groups: tuple[_GroupValue, ...] = ()
         for mod in modifiers:
-            if mod.kind == "rv":
+            if mod.kind == "group":
+                groups = self._merge_groups(groups, mod, name)
+            elif mod.kind == "rv":
                 if rv is not None and rv.value != mod.name:
                     raise self.p.error(
                         f"conflicting random-slope names for {name!r}: {rv.value!r} and "
@@ -215,6 +223,7 @@ class TermParser:
             free=free,
             label=label,
             start=start,
+            groups=groups,
             line=target.tok.line,
             col=target.tok.col,
         )
@@ -228,6 +237,25 @@ class TermParser:
                 f"conflicting {noun} for {name!r}: {old!r} and {new!r}", tok
             )
         return new
+
+    def _merge_groups(self, old: tuple[_GroupValue, ...], mod: _Factor,
+                      name: str) -> tuple[_GroupValue, ...]:
+        """Two ``c(...)`` on one term combine group by group (``c(a, b)*c(1, NA)*x``)."""
+        if not old:
+            return mod.values
+        if len(old) != len(mod.values):
+            raise self.p.error(
+                f"the group modifiers of {name!r} have {len(old)} and {len(mod.values)} "
+                "values; give one value per group in each c(...)", mod.tok)
+        out = []
+        for (f1, n1, l1), (f2, n2, l2) in zip(old, mod.values):
+            fixed = f1 if f2 is None else self._merge(f1, f2, "fixed values", name, mod.tok)
+            label = l1 if l2 is None else self._merge(l1, l2, "labels", name, mod.tok)
+            if (n1 or n2) and fixed is not None:
+                raise self.p.error(f"'NA' (free) conflicts with the fixed value {fixed:g} "
+                                   f"given for {name!r} in the same group", mod.tok)
+            out.append((fixed, n1 or n2, label))
+        return tuple(out)
 
     def _target_name(self, target: _Factor, allow_intercept: bool) -> str:
         if target.kind == "name":
@@ -272,11 +300,7 @@ class TermParser:
 
     def _modifier_call(self, cur: TokenCursor, func: Token) -> _Factor:
         if func.value == "c":
-            raise self.p.error(
-                "group modifiers such as c(...) are not supported: models have a "
-                "single group (use a label like a*x or a value like 0.5*x)",
-                func,
-            )
+            return self._group_call(cur, func)
         if func.value == "rv":
             return self._rv_call(cur, func)
         if func.value != "start":
@@ -318,3 +342,37 @@ class TermParser:
             raise self.p.error(f"expected ')' to close rv(...), found {describe(close)}",
                                close)
         return _Factor("rv", Token(NAME, tok.value, tok.line, tok.col))
+
+    def _group_call(self, cur: TokenCursor, func: Token) -> _Factor:
+        """``c(v1, v2, ...)``: a number, ``NA`` or a label per group."""
+        paren = cur.take()
+        values: list[_GroupValue] = []
+        while True:
+            tok = cur.next()
+            if tok is None:
+                raise self.p.error("unclosed '(' in c(...)", paren)
+            sign = 1.0
+            if is_op(tok, "-", "+"):
+                sign = -1.0 if tok.value == "-" else 1.0
+                nxt = cur.next()
+                if nxt is None or nxt.kind != NUMBER:
+                    raise self.p.error("expected a number after the sign in c(...)", tok)
+                tok = nxt
+            if tok.kind == NUMBER:
+                values.append((sign * float(tok.value), False, None))
+            elif tok.kind == NAME and tok.keyword == "NA":
+                values.append((None, True, None))
+            elif tok.kind == NAME:
+                values.append((None, False, tok.value))
+            else:
+                raise self.p.error(
+                    f"expected a number, NA or a label inside c(...), found {describe(tok)}",
+                    tok)
+            sep = cur.next()
+            if is_op(sep, ")"):
+                return _Factor("group", func, values=tuple(values))
+            if sep is None:
+                raise self.p.error("unclosed '(' in c(...)", paren)
+            if not is_op(sep, ","):
+                raise self.p.error(
+                    f"expected ',' or ')' in c(...), found {describe(sep)}", sep)

@@ -40,10 +40,10 @@ from msem_nb.estimation.options import FitOptions
 from msem_nb.messages import collecting
 from msem_nb.present.diagram import path_diagram
 from msem_nb.syntax import ModelSyntaxError, ParsedModel, parse
-from msem_nb.widget import tables
 from msem_nb.widget.datasummary import SINGLE_LEVEL_NOTE, DataSummaries
 from msem_nb.widget.describe import describe_error, diagram_text
 from msem_nb.widget.gridspec import grid_spec, loading_spec
+from msem_nb.widget.groups import GroupControl, check_group
 from msem_nb.widget.guess import check_cluster, default_variables, detect_cluster
 from msem_nb.widget.model import SINGLE_LEVEL, TWO_LEVELS, ModelState, read_syntax
 from msem_nb.widget.names import locate, unknown_message, unknown_names
@@ -76,10 +76,11 @@ class _FitRequest:
     missing: str
     # a switch was clicked: draw the new model at once, before its fit
     preview: bool = False
+    group: object = None        # group column (msem_nb.widget.groups), None: one group
 
     @property
     def key(self) -> tuple:
-        return (self.syntax, self.cluster, self.estimator, self.missing)
+        return (self.syntax, self.cluster, self.estimator, self.missing, self.group)
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,7 @@ class _DataRequest:
     figures: bool = False
 
 
-class PanelController:
+class PanelController(GroupControl):
     """State and rules of the panel.
 
     Parameters
@@ -241,7 +242,7 @@ class PanelController:
 
     def current_key(self) -> tuple:
         """What a fit of the panel's current state is a fit of."""
-        return (self.syntax, self.cluster, self.estimator, self.missing)
+        return (self.syntax, self.cluster, self.estimator, self.missing, self.group)
 
     def fit_is_current(self) -> bool:
         """Whether :attr:`result` is the fit of exactly what the panel shows now
@@ -255,8 +256,8 @@ class PanelController:
         fit = self.result
         if fit is None:
             return None
-        if self._parts[0] is not fit:
-            self._parts = (fit, tables.results_parts(fit))
+        if self._parts[0] is not fit:     # with groups also the invariance steps (GroupControl)
+            self._parts = (fit, self._results_of(fit))
         return self._parts[1]
 
     # -- changes from the user ------------------------------------------------------
@@ -362,6 +363,7 @@ class PanelController:
             if cluster is not None and cluster not in self.data.columns:
                 raise DataError(f"cluster column '{cluster}' is not in the data")
             check_cluster(self.data, cluster)
+            check_group(self.data, self.group, cluster)     # clusters inside one group
             old_levels = self._levels()
             self.cluster = cluster
             self.cluster_problem = None
@@ -458,7 +460,8 @@ class PanelController:
         with self.lock:
             self._fits.request(_FitRequest(self.syntax, self.parsed, self.syntax_error,
                                            self.cluster, self.estimator, self.missing,
-                                           preview and self._preview_fn is not None),
+                                           preview and self._preview_fn is not None,
+                                           self.group),
                                immediate=immediate)
 
     def _request_data(self, immediate: bool | None = None) -> None:
@@ -526,7 +529,8 @@ class PanelController:
         if self._fit_fn is not None:
             return self._fit_fn(req.syntax, self.data, cluster=req.cluster,
                                 estimator=req.estimator, missing=req.missing)
-        return self._refitter.fit(parsed, req.cluster, options, model=req.syntax, table=table)
+        return self._refitter.fit(parsed, req.cluster, options, model=req.syntax, table=table,
+                                  group=req.group)
 
     def _show_empty(self) -> None:
         self.error = None

@@ -55,7 +55,8 @@ def find_variable_name(obj, namespace: dict | None = None) -> str | None:
 
 def reproduction_code(syntax: str, cluster: str | None, *, data_name: str | None = None,
                       data_code: str | None = None, estimator: str = "ML",
-                      missing: str = "listwise", report: bool = True) -> str:
+                      missing: str = "listwise", report: bool = True,
+                      group: str | None = None) -> str:
     """Python code that refits the model and shows its report.
 
     Parameters
@@ -72,6 +73,8 @@ def reproduction_code(syntax: str, cluster: str | None, *, data_name: str | None
         As in :func:`msem_nb.fit`; defaults are left out of the call.
     report : bool
         End with the fit's report (``fit.report(data=...)``).
+    group : str, optional
+        Group column of a multigroup fit.
 
     Returns
     -------
@@ -96,6 +99,8 @@ def reproduction_code(syntax: str, cluster: str | None, *, data_name: str | None
         args.append(f"estimator={estimator!r}")
     if missing != "listwise":
         args.append(f"missing={missing!r}")
+    if group is not None:
+        args.append(f"group={group!r}")
     call = ", ".join(["model", data_name] + args)
     lines.append(f"fit = ms.fit({call})")
     if report:

@@ -35,6 +35,7 @@ from msem_nb.widget.export import (
     reproduction_code,
 )
 from msem_nb.widget.frontend import StatusLine
+from msem_nb.widget.groups import GroupPanel
 from msem_nb.widget.screens.base import STYLE, Screen
 from msem_nb.widget.screens.compare import CompareScreen
 from msem_nb.widget.screens.data import DataScreen
@@ -47,7 +48,7 @@ from msem_nb.widget.screens.results import ResultsScreen
 __all__ = ["Panel"]
 
 
-class Panel:
+class Panel(GroupPanel):
     """Interactive one- or two-level SEM in a notebook.
 
     Parameters
@@ -172,6 +173,7 @@ class Panel:
         m.lat_add.on_click(self._on_latent_add)
         m.lat_remove.on_click(self._on_latent_remove)
         self._data.on_cluster(self._on_cluster)
+        self._wire_groups()     # the Data tab's Groups dropdown (msem_nb.widget.groups)
         self._data.on_variables(self._on_variables)
         self._results.checks.on_free(self._on_free)
         self._results.checks.on_compare(self.checks.compare)
@@ -523,10 +525,10 @@ class Panel:
                         "shown),\n# not what the syntax box holds now.\n" + code)
             return code, problem
 
-    def _code(self, syntax, cluster, estimator, missing, report: bool) -> str:
+    def _code(self, syntax, cluster, estimator, missing, group=None, *, report: bool) -> str:
         name = self._data_name or find_variable_name(self._ctl.data)
         return reproduction_code(syntax, cluster, data_name=name, data_code=self._data_code,
-                                 estimator=estimator, missing=missing, report=report)
+                                 estimator=estimator, missing=missing, report=report, group=group)
 
     def export_code(self, report: bool = True) -> str:
         """Python code that refits the model shown (and shows its report if `report`).

@@ -25,10 +25,13 @@ from typing import Any
 import pandas as pd
 
 from msem_nb.api import fit_partable
+from msem_nb.data.groups import split_groups
 from msem_nb.data.protocol import ModelData
+from msem_nb.estimation.groups import prepare_groups
 from msem_nb.estimation.options import FitOptions
 from msem_nb.estimation.pipeline import prepare
 from msem_nb.messages import collecting
+from msem_nb.model.groups import build_group_partable
 from msem_nb.model.partable import ParTable, build_partable
 from msem_nb.results import FitResult
 from msem_nb.syntax.parser import ParsedModel
@@ -78,7 +81,8 @@ class Refitter:
         return pt, tuple(early)
 
     def fit(self, parsed: ParsedModel, cluster: Any, options: FitOptions, *,
-            model: str = "", table: tuple[ParTable, tuple] | None = None) -> FitResult:
+            model: str = "", table: tuple[ParTable, tuple] | None = None,
+            group: Any = None) -> FitResult:
         """Fit `parsed` on the data.
 
         Parameters
@@ -90,6 +94,9 @@ class Refitter:
             The text the result reports as its model (the syntax box).
         table : (ParTable, messages), optional
             What :meth:`table` gave for `parsed` and `options` (not built again).
+        group : str, optional
+            Group column: the model in every group (:mod:`msem_nb.model.groups`;
+            the data are prepared per group, and kept as the rest).
 
         Returns
         -------
@@ -98,24 +105,37 @@ class Refitter:
             the same order, including the data's (dropped rows, ...) when
             the prepared data were reused.
         """
-        pt, early = table if table is not None else self.table(parsed, options)
-        prepared, centering, prep_messages = self._prepare(pt, cluster, options)
+        if group is not None:
+            with collecting(quiet=True) as got:
+                labels, _ = split_groups(self.data, group)
+                pt = build_group_partable(parsed, len(labels),
+                                          meanstructure=options.resolved_meanstructure(),
+                                          fixed_x=options.fixed_x)
+            early: tuple = tuple(got)
+        else:
+            pt, early = table if table is not None else self.table(parsed, options)
+        prepared, centering, prep_messages = self._prepare(pt, cluster, options, group)
+        # the panel's refits leave out the level-specific fit (two more fits per refit)
         res = fit_partable(pt, prepared, cluster, options, model=model, centering=centering,
-                           quiet=True)
+                           quiet=True, group=group, level_fit=False)
         return replace(res, messages=tuple(early) + prep_messages + tuple(res.messages))
 
-    def _prepare(self, pt: ParTable, cluster: Any, options: FitOptions) -> _Prepared:
+    def _prepare(self, pt: ParTable, cluster: Any, options: FitOptions,
+                 group: Any = None) -> _Prepared:
         within, between_only, both = pt.roles()
         # everything prepare() reads from the table and the options
         key = (cluster, pt.nlevels, tuple(within), tuple(between_only), tuple(both),
                tuple(pt.exogenous), tuple(pt.slopes), tuple(pt.lv_names),
-               options.missing, options.center, options.fixed_x)
+               options.missing, options.center, options.fixed_x, group)
         hit = self._cache.get(key)
         if hit is not None:
             self.reused += 1
             return hit
         with collecting(quiet=True) as messages:
-            prepared, centering = prepare(pt, self.data, cluster, options)
+            if group is not None:
+                prepared, centering = prepare_groups(pt, self.data, cluster, group, options)
+            else:
+                prepared, centering = prepare(pt, self.data, cluster, options)
         self.prepared += 1
         entry = (prepared, dict(centering), tuple(messages))
         self._cache[key] = entry

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from msem_nb.format import num, pvalue
+from msem_nb.present.groups import report_blocks
 from msem_nb.present.summary import section_rows
 from msem_nb.widget.describe import describe_error
 from msem_nb.widget.effects import indirect_effects
@@ -229,9 +230,11 @@ def estimates_html(fit) -> str:
     tab = fit.partable.table
     slopes = {(y, x): s for s, (y, x) in fit.partable.slopes.items()}
     keep = ~est["exo"].to_numpy(dtype=bool)
-    est = est[keep & (est["op"] != ":=")]
+    fit_rows = est[keep & (est["op"] != ":=")]
     parts = []
-    for level in dict.fromkeys(tab["level"].tolist()):
+    # one section per level; several groups: per (group, level) (msem_nb.present.groups)
+    for level, est, _, head in report_blocks(fit, list(dict.fromkeys(tab["level"].tolist()))):
+        est = est[est.index.isin(fit_rows.index)]
         rows = []
         for title, op, part in section_rows(est, level, _OP_GROUPS):
             rows.append(title)
@@ -243,7 +246,7 @@ def estimates_html(fit) -> str:
                              pvalue_cell(r["pvalue"]) if free else "",
                              cell(r["ci_lower"]) if free else "",
                              cell(r["ci_upper"]) if free else "", cell(r["std_all"])))
-        head = f"<h4>Level: {esc(level)}</h4>" if level else ""
+        head = f"<h4>{esc(head)}</h4>" if head else ""
         parts.append(f"<div class='msem-level'>{head}"
                      f"{table_html(_EST_HEADER, rows, numeric=(2, 3, 4, 5, 6, 7, 8))}</div>")
     note = ("<p class='note'>A random slope's average and variance are the mean and variance "

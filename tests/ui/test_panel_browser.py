@@ -4,8 +4,9 @@ One Lab, one notebook and one panel (Demo.twolevel, 2,500 rows in 200
 clusters) serve every test of this module, in order: the panel fits, a
 switch click redraws the diagram and the estimates, a random slope is drawn,
 broken syntax shows its line and column, the Export screen inserts cells
-and downloads the report, the Compare screen draws its forest plot, and the Plan
-screen runs a power study with progress and inserts its code. A
+and downloads the report, the Compare screen draws its forest plot, a group
+column chosen on the Data tab gives per-group results and the invariance table, and
+the Plan screen runs a power study with progress and inserts its code. A
 failing test saves a screenshot (its path is printed). A watchdog kills Lab
 after five minutes whatever happens.
 """
@@ -22,6 +23,7 @@ CELL = '''\
 import pandas as pd
 import msem_nb as ms
 df = pd.read_csv("Demo.twolevel.csv")
+df["g"] = (df["cluster"] % 2).map({0: "even", 1: "odd"})   # groups of whole clusters
 panel = ms.Panel(df, cluster="cluster", model="""\\
 level: within
   y1 ~ x1
@@ -190,6 +192,41 @@ def test_compare_tab_draws_the_forest_plot(page):
     text = screen.inner_text()
     assert all(text.count(a) >= 2 for a in APPROACHES)
     open_tab(page, "Model")
+
+
+def test_group_selector_fits_every_group_and_shows_invariance(page):
+    # a factor model at both levels (random slopes are not available with groups)
+    open_tab(page, "Model")
+    box = page.locator(".msem-syntax-box textarea")
+    before = box.input_value()
+    box.fill("level: within\n  fw =~ y1 + y2 + y3\nlevel: between\n  fb =~ y1 + y2 + y3\n")
+    page.wait_for_selector(".msem-status[data-state=ok], .msem-status[data-state=warn]",
+                           timeout=T)
+    open_tab(page, "Data")
+    page.locator(".msem-panel .widget-dropdown", has_text="Groups").locator("select") \
+        .select_option(label="g")
+    page.wait_for_selector(".msem-status[data-state=ok], .msem-status[data-state=warn]",
+                           timeout=T)
+    open_tab(page, "Results")
+    page.wait_for_function(
+        """() => {
+            const t = document.querySelector('.msem-panel').innerText;
+            return t.includes('Group 1 [odd]') && t.includes('Group 2 [even]')
+                && t.includes('Measurement invariance across groups')
+                && t.includes('cross-level');
+        }""", timeout=2 * T)
+    text = page.locator(".msem-panel").first.inner_text()
+    for step in ("configural", "metric", "scalar", "strict"):
+        assert step in text
+    open_tab(page, "Data")
+    page.locator(".msem-panel .widget-dropdown", has_text="Groups").locator("select") \
+        .select_option(index=0)
+    page.wait_for_selector(".msem-status[data-state=ok], .msem-status[data-state=warn]",
+                           timeout=T)
+    open_tab(page, "Model")
+    box.fill(before)
+    page.wait_for_selector(".msem-status[data-state=ok], .msem-status[data-state=warn]",
+                           timeout=T)
 
 
 WATCH_PLAN = """() => {

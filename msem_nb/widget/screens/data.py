@@ -1,4 +1,5 @@
-"""The Data tab: cluster column, the variables offered on the Model tab, and their summary."""
+"""The Data tab: cluster and group columns, the variables offered on the Model tab, and
+their summary."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Callable
 import ipywidgets as W
 
 from msem_nb.widget import tables
+from msem_nb.widget.groups import NO_GROUP
 
 __all__ = ["DataScreen", "NO_CLUSTER"]
 
@@ -35,6 +37,9 @@ class DataScreen:
         self.cluster = W.Dropdown(options=[(NO_CLUSTER, None)] + [(str(c), c) for c in columns],
                                   value=cluster, description="Cluster",
                                   layout=W.Layout(width="360px"))
+        # a column whose few values split the rows into groups (msem_nb.widget.groups)
+        self.group = W.Dropdown(options=[(NO_GROUP, None)], value=None, description="Groups",
+                                layout=W.Layout(width="360px"))
         options = [c for c in numeric if c != cluster]
         self.variables = W.SelectMultiple(
             options=options, value=tuple(v for v in variables if v in options),
@@ -46,7 +51,8 @@ class DataScreen:
         self.summary = W.HTML()
         self.summary.layout.margin = "0 0 0 24px"
         self.problem = W.HTML()
-        self.box = W.HBox([W.VBox([self.cluster, self.problem, self.variables, help_]),
+        self.box = W.HBox([W.VBox([self.cluster, self.group, self.problem, self.variables,
+                                   help_]),
                            self.summary], layout=W.Layout(flex_flow="row wrap"))
         self._quiet = False      # True while Python sets the variables or the cluster
 
@@ -59,6 +65,28 @@ class DataScreen:
         self._quiet = True
         try:
             self.cluster.value = previous
+        finally:
+            self._quiet = False
+        self.problem.value = tables.note_html(why, bad=True)
+
+    def offer_groups(self, columns) -> None:
+        """Offer `columns` as group columns (no callback); the choice goes back to none."""
+        self._quiet = True
+        try:
+            self.group.options = [(NO_GROUP, None)] + [(str(c), c) for c in columns]
+            self.group.value = None
+        finally:
+            self._quiet = False
+
+    def on_group(self, fn: Callable[[object], None]) -> None:
+        """Call ``fn(column)`` when the user chooses a group column (None: one group)."""
+        self.group.observe(lambda ch: None if self._quiet else fn(ch["new"]), "value")
+
+    def refuse_group(self, previous, why: str) -> None:
+        """Put the group dropdown back on `previous` (no callback) and say why."""
+        self._quiet = True
+        try:
+            self.group.value = previous
         finally:
             self._quiet = False
         self.problem.value = tables.note_html(why, bad=True)

@@ -44,6 +44,10 @@ class ResultsScreen:
         self.line = W.HTML("<p>No results yet.</p>")
         self.estimates = W.HTML()
         self.indirect = W.HTML()
+        # several groups: the measurement-invariance steps (msem_nb.widget.groups)
+        self.invariance = W.HTML()
+        self.invariance_box = W.VBox([_heading("Measurement invariance across groups"),
+                                      self.invariance], layout=W.Layout(display="none"))
         self.fit = W.HTML()
         self.fit_details = W.Accordion(children=[self.fit], selected_index=None,
                                        layout=W.Layout(width="100%"))
@@ -61,7 +65,8 @@ class ResultsScreen:
                                    "(observed minus model-implied)",
                                    "The residuals appear once the model is fitted.")
         self.box = W.VBox([self.line, _heading("Estimates"), self.estimates,
-                           _heading("Indirect effects"), self.indirect, self.fit_details,
+                           _heading("Indirect effects"), self.indirect, self.invariance_box,
+                           self.fit_details,
                            self.checks, _heading("Correlation residuals"), self.residual_level,
                            self.residual_note, self.residuals,
                            _heading("Path diagram"), self.diagram],
@@ -72,11 +77,13 @@ class ResultsScreen:
         self._heatmaps: dict[str, Any] = {}
 
     def update(self, parts: dict[str, str]) -> None:
-        """Show the HTML parts ``line``, ``estimates``, ``indirect`` and ``fit``
-        (:func:`msem_nb.widget.tables.results_parts`)."""
+        """Show the HTML parts ``line``, ``estimates``, ``indirect``, ``fit`` and, with
+        groups, ``invariance`` (:func:`msem_nb.widget.tables.results_parts`)."""
         self.line.value = parts.get("line", "")
         self.estimates.value = parts.get("estimates", "")
         self.indirect.value = parts.get("indirect", "")
+        self.invariance.value = parts.get("invariance", "")
+        self.invariance_box.layout.display = "flex" if parts.get("invariance") else "none"
         self.fit.value = parts.get("fit", "")
 
     def set_diagram(self, figure: Any, shown: bool, description: str = "") -> None:
