@@ -537,3 +537,18 @@ def test_a_start_outside_the_positive_definite_region_is_reported(openmx):
     with pytest.warns(ConvergenceWarning, match="non-positive definite"):
         fit = ms.fit(ref["model_syntax"], df, cluster=ref["cluster"], control={"start": bad})
     assert not fit.converged
+
+
+def test_level_specific_fit_is_left_out_of_three_level_fits_and_says_so():
+    # Ryu & West's partially saturated models are two-level here (msem_nb.inference.levelfit)
+    model = ("level: 1\n f1 =~ y1 + y2 + y3\nlevel: 2\n f2 =~ y1 + y2 + y3\n"
+             "level: 3\n y1 ~~ y1\n y2 ~~ y2\n y3 ~~ y3\n")
+    df = ms.simulate(model, n_clusters=15, cluster_size=(4, (3, 5)), seed=3)
+    for estimator in ("ML", "MLR"):
+        auto = ms.fit(model, df, cluster=["class", "school"], estimator=estimator)
+        assert "chisq_within" not in auto.fit_measures
+        assert np.isfinite(auto.fit_measures["chisq"])
+        asked = ms.fit(model, df, cluster=["class", "school"], estimator=estimator,
+                       level_fit=True)
+        assert "chisq_within" not in asked.fit_measures
+        assert any("level-specific fit" in m and "two-level" in m for m in asked.messages)

@@ -86,9 +86,10 @@ _SCALED_KEYS = ("chisq_scaled", "chisq_scaling_factor", "pvalue_scaled", "cfi_sc
 
 
 def level_fit_available(pt: ParTable, estimator: str) -> bool:
-    """True when level-specific fit is defined: a multilevel ML or MLR fit without
-    random slopes (a random-slope model has no saturated model)."""
-    return pt.multilevel and not pt.slopes and estimator in ("ML", "MLR")
+    """True when level-specific fit is defined: a two-level ML or MLR fit without
+    random slopes (a random-slope model has no saturated model). Three-level models are
+    left out until their partially saturated models are checked against a peer."""
+    return pt.nlevels == 2 and not pt.slopes and estimator in ("ML", "MLR")
 
 
 def level_fit_size(pt: ParTable) -> int:
@@ -114,6 +115,10 @@ def resolve_level_fit(pt: ParTable, estimator: str, level_fit: bool | str
     elif level_fit not in (True, False):
         raise MsemError(f"level_fit must be True, False or 'auto', not {level_fit!r}")
     else:
+        if level_fit and not level_fit_available(pt, estimator):
+            return False, ("the level-specific fit (chisq_within, cfi_between, ...) was not "
+                           "computed: it is defined here for two-level ML or MLR models "
+                           "without random slopes")
         return bool(level_fit), None
     if not level_fit_available(pt, estimator):
         return False, None
