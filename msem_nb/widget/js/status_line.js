@@ -131,6 +131,22 @@ export function watchConnection(model, onChange) {
     stops.push(() => kernel.statusChanged.disconnect(onStatus));
     if (GONE.has(kernel.status)) lost();
   }
+  if (kernel && kernel.iopubMessage && kernel.iopubMessage.connect) {
+    // Every message a kernel process publishes carries that process's session id. A
+    // restart through the server's API can reach the page with no "restarting" or
+    // "starting" status (the new process's first status can be published before the
+    // server listens to it), but the new process's later messages (the server's
+    // kernel_info nudges) carry a new session id: that is a new kernel too.
+    let session = null;
+    const onIopub = (_k, msg) => {
+      const s = msg && msg.header && msg.header.session;
+      if (!s) return;
+      if (session === null) session = s;
+      else if (s !== session) lost();
+    };
+    kernel.iopubMessage.connect(onIopub);
+    stops.push(() => kernel.iopubMessage.disconnect(onIopub));
+  }
   if (kernel && kernel.disposed && kernel.disposed.connect) {
     kernel.disposed.connect(lost);
     stops.push(() => kernel.disposed.disconnect(lost));
