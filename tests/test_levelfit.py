@@ -6,13 +6,14 @@ observed variables)."""
 import json
 import math
 
+import pandas as pd
 import pytest
 from conftest import FIXTURES
 
 import msem_nb as ms
 from msem_nb.inference.levelfit import AUTO_MAX_PARAMETERS, level_fit_size
 from msem_nb.model.partable import build_partable
-from msem_nb.model.saturate import saturate_levels
+from msem_nb.model.saturate import saturate_levels, saturated_npar
 from msem_nb.syntax import parse
 from msem_nb.teaching.examples import simulate_factor_data
 
@@ -173,3 +174,20 @@ def test_auto_leaves_out_the_level_fit_of_a_wide_model_and_says_so():
 def test_level_fit_takes_true_false_or_auto(demo, bad):
     with pytest.raises(ms.MsemError, match="level_fit must be True, False or 'auto'"):
         ms.fit(M1, demo, cluster="cluster", level_fit=bad)
+
+
+@pytest.mark.parametrize("model, groups", [
+    (M1, False),
+    ("level: within\n fw =~ y1 + y2 + y3\n fw ~ x1 + x2\n y1 ~~ y2\n"
+     "level: between\n fb =~ y1 + y2 + y3\n fb ~ w1\n y1 ~ x1\n", False),
+    ("level: within\n y1 ~ a*x1 + x2\n y2 ~ a*x1\nlevel: between\n y1 ~ w1 + w2\n y2 ~ w1\n",
+     False),
+    (M1, True),
+])
+def test_the_cheap_size_of_a_partially_saturated_model_is_its_table_s(model, groups):
+    # level_fit="auto" sizes the level-specific fit on every fit without building tables
+    df = pd.read_csv(FIXTURES / "groups" / "Demo.twolevel.groups.csv")
+    fit = ms.fit(model, df, cluster="cluster", group="g" if groups else None, level_fit=False)
+    pt = fit.partable
+    for levels in ({1}, {2}):
+        assert saturated_npar(pt, levels) == saturate_levels(pt, levels).npar

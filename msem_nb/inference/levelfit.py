@@ -65,7 +65,7 @@ from msem_nb.inference.robust import h1_trace, robust_fit_measures, scaled_test
 from msem_nb.messages import collecting
 from msem_nb.model.blocks import BlockKey
 from msem_nb.model.partable import ParTable, baseline_partable
-from msem_nb.model.saturate import saturate_levels
+from msem_nb.model.saturate import saturate_levels, saturated_npar
 
 __all__ = ["level_specific_fit", "LEVEL_FIT_KEYS", "level_fit_available", "level_fit_size",
            "resolve_level_fit", "AUTO_MAX_PARAMETERS"]
@@ -96,7 +96,7 @@ def level_fit_size(pt: ParTable) -> int:
     """The most free parameters of the partially saturated models of `pt` (one per
     level: the other levels saturated, :func:`msem_nb.model.saturate.saturate_levels`)."""
     levels = {k.level for k in pt.block_keys}
-    return max(saturate_levels(pt, levels - {level}).npar for level in levels)
+    return max(saturated_npar(pt, levels - {level}) for level in levels)
 
 
 def resolve_level_fit(pt: ParTable, estimator: str, level_fit: bool | str

@@ -36,7 +36,7 @@ from msem_nb.model.partable import BlockVars, ParTable, make_table
 from msem_nb.model.rows import BuildRow, ParRow, RowAccumulator
 from msem_nb.syntax.parser import Statement
 
-__all__ = ["saturate_levels"]
+__all__ = ["saturate_levels", "saturated_npar"]
 
 
 def _opt(x: float) -> float | None:
@@ -122,3 +122,38 @@ def saturate_levels(pt: ParTable, levels: Collection[int]) -> ParTable:
     out = ParTable(df, tuple(blocks), pt.meanstructure, pt.nlevels, (), constraints)
     out.__dict__["records"] = recs
     return out
+
+
+def saturated_npar(pt: ParTable, levels: Collection[int]) -> int:
+    """``saturate_levels(pt, levels).npar`` without building the table.
+
+    The kept blocks' distinct free parameters (a label shared with a saturated
+    block still counts once), plus per saturated block one (co)variance per pair
+    of its observed variables (not between two fixed covariates) and, with a
+    mean structure, a mean for each variable that is neither a fixed covariate
+    nor the within part of a variable with a between part (module docstring).
+    A fit sizes its level-specific fit by this on every call, so it is cheap.
+    """
+    if pt.slopes:
+        raise ValueError("a model with random slopes has no saturated level")
+    both = set(pt.roles()[2]) if pt.multilevel else set()
+    kept: set[int] = set()
+    count = 0
+    by_block: dict[int, list[ParRow]] = {}
+    for r in pt.records:
+        by_block.setdefault(r["block"], []).append(r)
+    for b, bv in enumerate(pt.blocks):
+        recs = by_block.get(b, [])
+        if bv.key.level not in levels:
+            kept.update(int(r["free"]) for r in recs if r["free"] > 0)
+            continue
+        fixed_x = {r["lhs"] for r in recs if r["exo"] and r["op"] == "~~"}
+        exo_means = {r["lhs"] for r in recs if r["exo"] and r["op"] == "~1"}
+        ov = bv.ov
+        k = len(ov)
+        nx = sum(1 for v in ov if v in fixed_x)
+        count += k * (k + 1) // 2 - nx * (nx + 1) // 2
+        if pt.meanstructure:
+            lowest_both = both if bv.key.is_lowest else set()
+            count += sum(1 for v in ov if v not in exo_means and v not in lowest_both)
+    return len(kept) + count
