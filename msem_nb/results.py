@@ -17,6 +17,7 @@ from msem_nb.estimation.muml import MumlEstimation
 from msem_nb.estimation.options import FitOptions
 from msem_nb.estimation.saturated import fit_saturated
 from msem_nb.estimation.saturated_threelevel import fit_saturated_threelevel
+from msem_nb.inference.cluster_effects import ClusterEffects, cluster_effects
 from msem_nb.inference.defined import defined_delta
 from msem_nb.inference.fitmeasures import baseline_fit, fit_measures
 from msem_nb.inference.groupfit import multigroup_fit_measures
@@ -406,15 +407,58 @@ class FitResult:
         return out
 
     def predict(self, data: pd.DataFrame | None = None, level: str | None = None,
-                method: str = "regression", type: str = "lv") -> pd.DataFrame:
+                method: str = "regression", type: str = "lv",
+                se: bool = False) -> pd.DataFrame:
         """Factor scores (rows, or clusters with ``level="between"``) or cluster means.
 
         See :func:`msem_nb.inference.scores.factor_scores`; ``type="ov"`` with
         ``level="between"`` gives the model-implied cluster means.
+
+        Random-slope models: ``level="between"`` gives one row per cluster (indexed
+        by the cluster id) with the empirical Bayes (posterior mean) estimate of
+        every between random effect: the between latent variables, the random
+        slopes, then the between parts of the within outcomes
+        (:mod:`msem_nb.inference.cluster_effects`; lavaan-dev's ``lavPredict(fit,
+        level = 2)``). ``se=True`` adds a column ``<name>_se`` per effect with its
+        posterior SD (lavaan's ``se = "standard"``, there an attribute): the
+        spread of the cluster's effect given its data, with the parameters at
+        their estimates.
         """
         self._two_levels_at_most("factor scores (predict)")
         self._one_group("factor scores")
+        if self.partable.slopes:
+            return self._slope_predict(data, level, method, type, se)
+        if se:
+            raise ModelSpecificationError(
+                "posterior SDs (se=True) are available for random-slope models with "
+                "level='between'; leave se out for factor scores")
         return factor_scores(self, data, level, method, type)
+
+    def _slope_predict(self, data, level, method, type, se) -> pd.DataFrame:
+        """predict() of a random-slope model: the clusters' posterior estimates."""
+        if data is not None:
+            raise ModelSpecificationError(
+                "predict(data=...) is not available for random-slope models; the "
+                "clusters' estimates are for the fit's own data")
+        if level != "between" or type != "lv" or method.lower() != "regression":
+            raise ModelSpecificationError(
+                "a random-slope model predicts its clusters' random effects: use "
+                "predict(level='between') (type='lv', method='regression'); row-level "
+                "(within) scores are not available for random-slope models yet")
+        return self.cluster_effects.frame(self.cluster, se)
+
+    @cached_property
+    def cluster_effects(self) -> ClusterEffects:
+        """The clusters' posterior estimates of a random-slope model: means, covariances,
+        the fixed part (:class:`~msem_nb.inference.cluster_effects.ClusterEffects`)."""
+        self._two_levels_at_most("the clusters' estimates")
+        self._one_group("the clusters' estimates")
+        if not self.partable.slopes:
+            raise ModelSpecificationError(
+                "the clusters' estimates are for models with random slopes; use "
+                "predict(level='between') for factor scores")
+        est = self.estimation
+        return cluster_effects(est.objective, est.theta)
 
     # -- display -------------------------------------------------------
     def summary(self, standardized: bool = True) -> str:

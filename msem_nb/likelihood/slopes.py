@@ -323,6 +323,16 @@ class SlopeObjective:
             return ll, None
         return ll, self.pullback(theta, grads, blocks)
 
+    def between_joint(self, theta: np.ndarray) -> tuple[tuple[str, ...], np.ndarray,
+                                                        np.ndarray, np.ndarray]:
+        """The between block's modelled variables v given its covariates w at theta:
+        (their names, m0, G, cov) with ``v | w ~ N(m0 + G w, cov)``."""
+        theta = np.asarray(theta, dtype=float)
+        BB, aE, AEW, SEE = self._blocks(theta)[1]
+        bb = self.spec.blocks[self._ib]
+        names = tuple(bb.names[i] for i in self._b_endo)
+        return names, BB @ aE, BB @ AEW, BB @ SEE @ BB.T
+
     def cluster_loglik(self, theta: np.ndarray) -> np.ndarray:
         """Per-cluster log-likelihood terms (J,) at theta (-inf where undefined)."""
         self._terms = np.full(self.sdata.nclusters, -np.inf)

@@ -35,10 +35,11 @@ from __future__ import annotations
 from typing import Literal, overload
 
 import numpy as np
+from scipy.special import logsumexp
 
 from msem_nb.data.complete import ClusterData
 from msem_nb.likelihood.complete import LOG2PI
-from msem_nb.likelihood.quadrature import Adaptation, GaussHermite, adapt, log_integrals
+from msem_nb.likelihood.quadrature import Adaptation, GaussHermite, adapt, agh_points, log_integrals
 from msem_nb.likelihood.slopes import SlopeLayout, SlopeObjective, block_matrices
 from msem_nb.model.blocks import BETWEEN, WITHIN
 from msem_nb.model.partable import ParTable
@@ -119,6 +120,13 @@ class LatentSlopeObjective(SlopeObjective):
         if len(jidx) > _CHUNK:
             return np.concatenate([self._items(P, jidx[i:i + _CHUNK], u[i:i + _CHUNK])
                                    for i in range(0, len(jidx), _CHUNK)])
+        return self._node(P, jidx, u, False)[0]
+
+    def _node(self, P: dict[str, np.ndarray], jidx: np.ndarray, u: np.ndarray,
+              posterior: bool) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """:meth:`_items`, and with `posterior` the mean and covariance of the linear
+        effects given the cluster's data and u (Woodbury: ``m + (I + Phi C)^-1 Phi b``,
+        ``(I + Phi C)^-1 Phi``)."""
         lay = self.layout
         py, q = len(lay.ys), self.q
         nK = len(jidx)
@@ -135,7 +143,10 @@ class LatentSlopeObjective(SlopeObjective):
         try:
             Lw = np.linalg.cholesky(sig)
         except np.linalg.LinAlgError:
-            return np.full(nK, -np.inf)
+            # (nodes where Sigma_W(s) is not positive definite carry no weight)
+            nr = len(self._l_idx)
+            return (np.full(nK, -np.inf), np.zeros((nK, nr)) if posterior else None,
+                    np.zeros((nK, nr, nr)) if posterior else None)
         logdet_w = 2 * np.log(np.diagonal(Lw, axis1=1, axis2=2)).sum(axis=1)
         W = np.linalg.inv(sig)
         L = np.concatenate([-a[:, :, None], -Pi, np.broadcast_to(np.eye(py), (nK, py, py))],
@@ -163,7 +174,42 @@ class LatentSlopeObjective(SlopeObjective):
         ll = -0.5 * (n * py * LOG2PI + n * logdet_w + logdet_ipc + qq
                      - np.einsum("kr,kr->k", b, h))
         ll = np.where(sign > 0, ll, -np.inf)
-        return ll - 0.5 * (q * LOG2PI + (u ** 2).sum(axis=1))
+        ll = ll - 0.5 * (q * LOG2PI + (u ** 2).sum(axis=1))
+        if not posterior:
+            return ll, None, None
+        cov = np.linalg.solve(IPC, np.broadcast_to(P["phi_c"], IPC.shape))
+        return ll, m + h, 0.5 * (cov + np.swapaxes(cov, 1, 2))
+
+    def node_posteriors(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                          np.ndarray]:
+        """Each cluster's posterior over the adapted nodes at theta.
+
+        Returns
+        -------
+        weights : (J, K) posterior probabilities of the nodes (rows sum to one): the
+            rule's log weights plus the integrand, normalised per cluster
+        slopes : (J, K, q) the nonlinear slopes ``s = mu_s + L_ss u`` at the nodes
+        mean, cov : (J, K, r_lin) and (J, K, r_lin, r_lin) the posterior of the linear
+            effects given the cluster's data and the node
+        """
+        theta = np.asarray(theta, dtype=float)
+        P = self._pieces(theta)
+        ad = self.adaptation(theta)
+        jidx, pts, lw = agh_points(ad, self.rule)
+        J, K = self.sdata.nclusters, len(self.rule.z)
+        parts = [self._node(P, jidx[i:i + _CHUNK], pts[i:i + _CHUNK], True)
+                 for i in range(0, len(jidx), _CHUNK)]
+        g = np.concatenate([p[0] for p in parts])
+        mean = np.concatenate([p[1] for p in parts if p[1] is not None])
+        cov = np.concatenate([p[2] for p in parts if p[2] is not None])
+        bad = ~np.isfinite(g)   # no weight; keep their (undefined) moments out of sums
+        mean[bad], cov[bad] = 0.0, 0.0
+        logw = (lw + g).reshape(J, K)
+        weights = np.exp(logw - logsumexp(logw, axis=1, keepdims=True))
+        slopes = P["mu_s"][jidx] + pts @ P["Lss"].T
+        r = mean.shape[1]
+        return (weights, slopes.reshape(J, K, self.q), mean.reshape(J, K, r),
+                cov.reshape(J, K, r, r))
 
     def _z_part(self, P: dict[str, np.ndarray]) -> np.ndarray:
         """Per-cluster log density of the between-only outcomes given the covariates."""
