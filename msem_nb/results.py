@@ -17,7 +17,7 @@ from msem_nb.estimation.muml import MumlEstimation
 from msem_nb.estimation.options import FitOptions
 from msem_nb.estimation.saturated import fit_saturated
 from msem_nb.estimation.saturated_threelevel import fit_saturated_threelevel
-from msem_nb.inference.cluster_effects import ClusterEffects, cluster_effects
+from msem_nb.inference.cluster_effects import ClusterEffects, cluster_effects, slope_lines
 from msem_nb.inference.defined import defined_delta
 from msem_nb.inference.fitmeasures import baseline_fit, fit_measures
 from msem_nb.inference.groupfit import multigroup_fit_measures
@@ -33,6 +33,7 @@ from msem_nb.inference.scores import factor_scores
 from msem_nb.inference.standardize import std_all
 from msem_nb.inference.wald import LEVEL_DEPRECATION, wald_table
 from msem_nb.model.partable import ParTable
+from msem_nb.present.cluster_plots import caterpillar_figure, spaghetti_figure
 from msem_nb.present.diagram import path_diagram
 from msem_nb.present.groups import group_diagrams
 from msem_nb.present.report import make_report
@@ -459,6 +460,37 @@ class FitResult:
                 "predict(level='between') for factor scores")
         est = self.estimation
         return cluster_effects(est.objective, est.theta)
+
+    def caterpillar(self, effect: str | None = None, ci_level: float | None = None):
+        """Caterpillar plot of the clusters' estimates of a random effect (Plotly figure).
+
+        Every cluster's posterior mean of `effect` (default: the first random slope)
+        with a `ci_level` interval of posterior SDs, sorted; the fixed part as a line
+        and the model's band for the middle `ci_level` of the clusters. See
+        :func:`msem_nb.present.cluster_plots.caterpillar_figure`.
+        """
+        ce = self.cluster_effects
+        return caterpillar_figure(ce, effect or next(iter(self.partable.slopes)),
+                                  self.ci_level if ci_level is None else ci_level,
+                                  self.cluster)
+
+    def spaghetti(self, slope: str | None = None, points: bool = True):
+        """Each cluster's regression line of a random slope over the data (Plotly figure).
+
+        The line of the slope's outcome on its (observed) covariate with the cluster's
+        posterior effects and the other covariates at their means, over the cluster's
+        range of the covariate; a latent outcome is drawn through its marker indicator.
+        Slopes on latent covariates have no data to draw over (use :meth:`caterpillar`).
+        See :func:`msem_nb.present.cluster_plots.spaghetti_figure`.
+        """
+        _ = self.cluster_effects  # (the same refusals)
+        slope = slope or next(iter(self.partable.slopes))
+        y = self.partable.slopes.get(slope, ("", ""))[0]
+        marker = next((r["rhs"] for r in self.partable.records
+                       if r["op"] == "=~" and r["lhs"] == y), None)
+        est = self.estimation
+        lines = slope_lines(est.objective, est.theta, slope, marker)
+        return spaghetti_figure(lines, self.cluster, points=points)
 
     # -- display -------------------------------------------------------
     def summary(self, standardized: bool = True) -> str:

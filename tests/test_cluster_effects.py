@@ -160,3 +160,80 @@ def test_three_levels_and_groups_are_refused(rs_sim):
                  lambda: groups.cluster_effects):
         with pytest.raises(ModelSpecificationError, match="multigroup"):
             call()
+
+
+# -- the figures ----------------------------------------------------------------------
+
+def test_caterpillar_figure(rs1):
+    """Sorted posterior means with intervals of z posterior SDs; the fixed part as a line."""
+    _, fit = rs1
+    fig = fit.caterpillar("s1", ci_level=0.9)
+    pred = fit.predict(level="between", se=True)
+    (trace,) = fig.data
+    assert len(trace.x) == len(pred) == 120
+    assert np.allclose(np.sort(pred["s1"].to_numpy()), trace.y)
+    z = 1.6448536269514722
+    order = np.argsort(pred["s1"].to_numpy(), kind="stable")
+    assert np.allclose(trace.error_y.array, z * pred["s1_se"].to_numpy()[order])
+    s1_mean = fit.estimates.query("lhs == 's1' and op == '~1'")["est"].item()
+    (line,) = [s for s in fig.layout.shapes if s.type == "line"]
+    assert line.y0 == pytest.approx(s1_mean)
+    (band,) = [s for s in fig.layout.shapes if s.type == "rect"]
+    sd = np.sqrt(fit.estimates.query("lhs == 's1' and op == '~~'")["est"].item())
+    assert band.y1 - band.y0 == pytest.approx(2 * z * sd)
+    assert f"cluster <b>{pred.index[order[0]]}</b>" in trace.hovertext[0]
+    assert "90% interval" in fig.layout.yaxis.title.text
+    # the default effect is the first slope; a between latent variable works too
+    assert np.allclose(fit.caterpillar().data[0].y, np.sort(pred["s1"].to_numpy()))
+    assert np.allclose(fit.caterpillar("fyb").data[0].y, np.sort(pred["fyb"].to_numpy()))
+    with pytest.raises(ModelSpecificationError, match="not a between random effect"):
+        fit.caterpillar("fy")
+
+
+def test_figures_escape_user_names(rs_sim):
+    """Cluster ids reach the hover text, escaped."""
+    df = rs_sim.assign(team=[f"<b>t{c}</b>&" for c in rs_sim["cluster"]])
+    fit = ms.fit('level: 1\n y1 ~ rv("s1")*z1 + z2\nlevel: 2\n y1 ~ w\n y1 ~~ s1', df,
+                 cluster="team")
+    fig = fit.caterpillar()
+    text = " ".join(fig.data[0].hovertext)
+    assert "&lt;b&gt;t1&lt;/b&gt;&amp;" in text and "<b>t1</b>&" not in text
+    lines = fit.spaghetti()
+    text = " ".join(t for t in lines.data[1].hovertext)
+    assert "&lt;b&gt;t1&lt;/b&gt;&amp;" in text and "<b>t1</b>&" not in text
+    assert "team <b>" in text
+
+
+def test_spaghetti_lines_are_the_clusters_estimates(rs_sim):
+    """Each cluster's line has its posterior slope, spans its range of the covariate,
+    and passes through its predicted values: the posterior mean of y1's between part plus
+    the fixed effects of the covariates (z2 at its mean)."""
+    fit = ms.fit('level: 1\n y1 ~ rv("s1")*z1 + z2\nlevel: 2\n y1 ~ w\n s1 ~ w\n y1 ~~ s1',
+                 rs_sim, cluster="cluster")
+    fig = fit.spaghetti("s1")
+    points, lines, fixed = fig.data
+    assert len(points.x) == len(rs_sim)
+    pred = fit.predict(level="between")
+    x = np.array(lines.x, dtype=float).reshape(-1, 3)[:, :2]
+    y = np.array(lines.y, dtype=float).reshape(-1, 3)[:, :2]
+    slopes = (y[:, 1] - y[:, 0]) / (x[:, 1] - x[:, 0])
+    assert np.allclose(slopes, pred["s1"].to_numpy())
+    g = rs_sim.groupby("cluster")["z1"]
+    assert np.allclose(x[:, 0], g.min().to_numpy()) and np.allclose(x[:, 1], g.max().to_numpy())
+    est = fit.estimates.set_index(["lhs", "op", "rhs"])["est"]
+    at = est[("y1", "~", "z2")] * rs_sim["z2"].mean()
+    assert np.allclose(y[:, 0], pred["y1"].to_numpy() + at + pred["s1"].to_numpy() * x[:, 0])
+    assert "fixed part" in fixed.name
+    # a latent outcome: its marker indicator
+    latent = ms.fit(_ref("RS1_latent_outcome")["model_syntax"], rs_sim, cluster="cluster")
+    assert latent.spaghetti().layout.yaxis.title.text == "y1 (the marker of fy)"
+    with pytest.raises(ModelSpecificationError, match="not a random slope"):
+        fit.spaghetti("w")
+
+
+def test_spaghetti_of_a_latent_covariate_says_why_not(rs_sim):
+    fit = ms.fit('level: 1\n yc ~ rv("s1")*xc\nlevel: 2\n yc ~ xc\n yc ~~ s1', rs_sim,
+                 cluster="cluster")
+    assert len(fit.caterpillar().data[0].y) == 120
+    with pytest.raises(ModelSpecificationError, match="latent at the within level"):
+        fit.spaghetti()

@@ -37,6 +37,13 @@ with mean ``mu_jk`` and covariance ``S_jk``; so with ``a_jk = (mu_jk, s_k)``
 
 which is lavaan-dev's mixture (its ``lav_mvn_cl_rs_eb_nl``); lavaan-dev uses a
 fixed (not adapted) rule, so the two agree to its quadrature error.
+
+Cluster-specific regression lines (:func:`slope_lines`, observed covariates):
+within a cluster the expected outcome given the covariates c and the effects r
+is ``a + Pi c + sum_k r_k (K_k0 + K_kc c)`` (the likelihood's quantities); with
+r at its posterior mean and the other covariates at their overall means this is
+a line in the covariate x. A latent outcome is drawn through its marker
+indicator (loading 1: the latent variable's scale).
 """
 
 from __future__ import annotations
@@ -51,7 +58,8 @@ from msem_nb.likelihood.slopes import SlopeObjective
 from msem_nb.likelihood.slopes_latent import LatentSlopeObjective
 from msem_nb.model.blocks import BETWEEN
 
-__all__ = ["ClusterEffects", "cluster_effects", "closed_form_posterior"]
+__all__ = ["ClusterEffects", "cluster_effects", "closed_form_posterior", "quadrature_posterior",
+           "SlopeLines", "slope_lines"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -188,3 +196,93 @@ def cluster_effects(obj: SlopeObjective, theta: np.ndarray,
     return ClusterEffects(ids, tuple(out), mean, pcov, prior[:, vi],
                           np.diag(cov)[vi].copy())
 
+
+
+@dataclass(frozen=True, eq=False)
+class SlopeLines:
+    """Cluster-specific regression lines ``intercept_j + slope_j x`` of one random slope.
+
+    ``x_range`` (J, 2) is each cluster's observed range of x; ``points`` (N, 3) the
+    data rows (cluster position, x, outcome); ``average`` the line of the fixed part
+    (the effects at their model-implied means, averaged over the clusters);
+    ``outcome`` is the variable drawn: the slope's outcome, or the marker indicator
+    of a latent outcome (then ``latent`` names the latent variable).
+    """
+
+    slope: str
+    covariate: str
+    outcome: str
+    latent: str | None
+    ids: np.ndarray
+    intercept: np.ndarray
+    slopes: np.ndarray
+    x_range: np.ndarray
+    points: np.ndarray
+    average: tuple[float, float]
+
+
+def slope_lines(obj: SlopeObjective, theta: np.ndarray, slope: str,
+                marker: str | None = None) -> SlopeLines:
+    """The clusters' regression lines of the outcome of `slope` on its covariate.
+
+    Parameters
+    ----------
+    obj : SlopeObjective
+        A random-slope objective with `slope` on an observed covariate.
+    theta : numpy.ndarray
+    slope : str
+    marker : str, optional
+        The indicator drawn for a latent outcome (its marker).
+
+    Returns
+    -------
+    SlopeLines
+    """
+    lay = obj.layout
+    if isinstance(obj, LatentSlopeObjective) and slope in obj.nl:
+        y, x = obj.nl[slope]
+        raise ModelSpecificationError(
+            f"the covariate of {slope} ({x}) is latent at the within level, so there are no "
+            f"values of {x} to draw {y}'s lines over; see the caterpillar plot of {slope}")
+    if slope not in lay.slopes:
+        raise ModelSpecificationError(f"{slope!r} is not a random slope of this model; its "
+                                      f"slopes: {', '.join(lay.slopes) or 'none'}")
+    if isinstance(obj, LatentSlopeObjective):
+        raise ModelSpecificationError(
+            "regression lines are drawn for models whose random slopes are all on observed "
+            "covariates; this model also has slopes on latent covariates")
+    y, x = lay.slopes[slope]
+    latent = None
+    if y not in lay.ys:
+        latent, y = y, marker if marker in lay.ys else None
+        if y is None:
+            raise ModelSpecificationError(
+                f"{latent} has no observed marker indicator at the within level to draw")
+    theta = np.asarray(theta, dtype=float)
+    Q = obj.quantities(theta)
+    i = lay.ys.index(y)
+    q = len(lay.cond)
+    xc = 1 + lay.cond.index(x)
+    a, Pi, K = -Q["L"][i, 0], -Q["L"][i, 1:1 + q], Q["K"][i]       # K: (r, d)
+    post, _ = closed_form_posterior(obj, theta)
+    data = obj.data
+    rows = np.asarray(data.rows)
+    cbar = rows[:, [data.within.index(v) for v in lay.cond]].mean(axis=0)
+    c0 = np.concatenate([[1.0], cbar, np.zeros(len(lay.ys))])
+    c0[xc] = 0.0
+
+    def line(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        level = a + Pi @ c0[1:1 + q] + r @ (K @ c0)
+        return level, Pi[xc - 1] + r @ K[:, xc]
+
+    intercept, slopes = line(post)
+    prior = obj.sdata.t @ obj.quantities(theta)["H"].T
+    avg = line(prior.mean(axis=0))
+    xs = rows[:, data.within.index(x)]
+    offsets = np.asarray(data.offsets)
+    x_range = np.stack([np.minimum.reduceat(xs, offsets), np.maximum.reduceat(xs, offsets)],
+                       axis=1)
+    which = np.repeat(np.arange(len(offsets)), np.asarray(data.cluster_sizes))
+    points = np.stack([which, xs, rows[:, data.within.index(y)]], axis=1)
+    return SlopeLines(slope, x, y, latent, np.asarray(data.cluster_ids), intercept, slopes,
+                      x_range, points, (float(avg[0]), float(avg[1])))
