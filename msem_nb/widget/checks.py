@@ -10,6 +10,8 @@ Results screen shows below the estimates:
 * the correlation residuals per level as heatmaps
   (:func:`msem_nb.present.residual_plot.residual_heatmap`, one figure per
   level);
+* with random slopes, the clusters' estimates: caterpillar plots and regression
+  lines per cluster (:mod:`msem_nb.widget.slope_figures`);
 * on request, the likelihood-ratio test of the previous fit against the
   current one (:func:`msem_nb.compare`: ML, or the scaled test under MLR),
   with AIC and BIC.
@@ -36,6 +38,7 @@ from msem_nb.results import FitResult
 from msem_nb.widget.describe import describe_error
 from msem_nb.widget.modindex import free_key, key_of, modindex_spec, param_text, unavailable
 from msem_nb.widget.scheduler import Scheduler
+from msem_nb.widget.slope_figures import slope_figures
 from msem_nb.widget.switches import switch_is_on
 
 __all__ = ["ResultChecks", "ChecksView", "comparison_spec", "residual_figures",
@@ -62,6 +65,11 @@ class ChecksView(Protocol):
 
     def show_comparison(self, spec: dict[str, Any]) -> None:
         """The comparison with the previous fit (:func:`comparison_spec`) or a message."""
+        ...
+
+    def show_slopes(self, figures: dict[str, Any], note: str | None) -> None:
+        """The clusters' estimates of a random-slope fit (:func:`slope_figures`): figures
+        by label, none for a model without random slopes; `note` says what is missing."""
         ...
 
 
@@ -250,12 +258,14 @@ class ResultChecks:
         else:
             error = reason
         figures, note = residual_figures(fit)
-        publish(lambda: self._show(fit, table, error, figures, note))
+        slopes = slope_figures(fit)
+        publish(lambda: self._show(fit, table, error, figures, note, slopes))
 
-    def _show(self, fit, table, error, figures, note) -> None:
+    def _show(self, fit, table, error, figures, note, slopes) -> None:
         self._shown, self.table, self._mi_error = fit, table, error
         self.refresh()
         self._view.show_residuals(figures, note)
+        self._view.show_slopes(*slopes)
 
     def refresh(self) -> None:
         """Show the indices of the fit on the screen again, with the model as it is now."""

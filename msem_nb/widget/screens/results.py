@@ -9,8 +9,9 @@ one click away. The tables are computed when the tab is open (the panel
 asks the controller for them), not after every fit behind a closed tab; so
 are the modification indices and the residual heatmaps
 (:class:`~msem_nb.widget.checks.ResultChecks`, which calls this screen's
-``show_modindices``, ``show_residuals`` and ``show_comparison``). With two
-levels a selector chooses the level of the heatmap.
+``show_modindices``, ``show_residuals``, ``show_comparison`` and ``show_slopes``). With
+two levels a selector chooses the level of the heatmap; with random slopes a section
+shows the clusters' own estimates (caterpillar plots, lines per cluster).
 """
 
 from __future__ import annotations
@@ -64,11 +65,22 @@ class ResultsScreen:
         self.residuals = plot_view("msem-residuals", "Heatmap of the correlation residuals "
                                    "(observed minus model-implied)",
                                    "The residuals appear once the model is fitted.")
+        # random slopes: the clusters' estimates (msem_nb.widget.slope_figures)
+        self.slope_choice = W.ToggleButtons(options=[], description="Figure",
+                                            layout=W.Layout(display="none"))
+        self.slope_choice.observe(lambda _ch: self._quiet or self._draw_slopes(), "value")
+        self.slope_note = W.HTML()
+        self.slope_plot = plot_view("msem-slopes", "The clusters' estimates of the random "
+                                    "slopes", "The figures appear once the model is fitted.")
+        self.slopes_box = W.VBox([_heading("Random slopes: the clusters' own estimates"),
+                                  self.slope_choice, self.slope_note, self.slope_plot],
+                                 layout=W.Layout(display="none"))
+        self._slope_figures: dict[str, Any] = {}
         self.box = W.VBox([self.line, _heading("Estimates"), self.estimates,
                            _heading("Indirect effects"), self.indirect, self.invariance_box,
                            self.fit_details,
                            self.checks, _heading("Correlation residuals"), self.residual_level,
-                           self.residual_note, self.residuals,
+                           self.residual_note, self.residuals, self.slopes_box,
                            _heading("Path diagram"), self.diagram],
                           layout=W.Layout(width="100%"))
         self._figure: Any = None     # the latest diagram
@@ -132,3 +144,30 @@ class ResultsScreen:
         where = f" at the {level} level" if level else ""
         self.residuals.show(fig, f"Correlation residuals{where} (observed minus model-implied); "
                                  "the largest are outlined." if fig is not None else "")
+
+    def show_slopes(self, figures: dict, note: str | None) -> None:
+        """The clusters' estimates of a random-slope fit; the section is hidden without."""
+        self._slope_figures = dict(figures)
+        labels = list(figures)
+        sel = self.slope_choice
+        if list(sel.options) != labels:
+            keep = sel.value if sel.value in labels else (labels[0] if labels else None)
+            self._quiet = True
+            try:
+                sel.options = labels
+                sel.value = keep
+            finally:
+                self._quiet = False
+        sel.layout.display = "" if len(labels) > 1 else "none"
+        self.slope_note.value = tables.note_html(note) if note else ""
+        self.slopes_box.layout.display = "" if labels or note else "none"
+        self._draw_slopes()
+
+    def _draw_slopes(self) -> None:
+        label = self.slope_choice.value
+        fig = self._slope_figures.get(label) if label else None
+        if fig is self.slope_plot.shown:
+            return
+        self.slope_plot.show(fig, (f"{label}: the posterior mean of each cluster with its "
+                                   "interval, or its regression line.") if fig is not None
+                             else "")
