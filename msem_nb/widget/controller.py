@@ -42,7 +42,7 @@ from msem_nb.present.diagram import path_diagram
 from msem_nb.syntax import ModelSyntaxError, ParsedModel, parse
 from msem_nb.widget.datasummary import SINGLE_LEVEL_NOTE, DataSummaries
 from msem_nb.widget.describe import describe_error, diagram_text
-from msem_nb.widget.gridspec import grid_spec, loading_spec
+from msem_nb.widget.gridspec import grid_spec, loading_spec, slope_problem
 from msem_nb.widget.groups import GroupControl, check_group
 from msem_nb.widget.guess import check_cluster, default_variables, detect_cluster
 from msem_nb.widget.model import SINGLE_LEVEL, TWO_LEVELS, ModelState, read_syntax
@@ -313,20 +313,11 @@ class PanelController(GroupControl):
     def toggle_random_slope(self, y, x, on=None) -> str | None:
         """Make the within path ``y ~ x`` random (or fixed); returns the slope's name or None."""
         with self.lock:
-            above = self.model.cluster_level
-            if above is None:
-                raise ValueError("random slopes need a two-level model: choose a cluster column")
-            self._check_names(y, x)
-            latent = set(self.model.latent_names())
-            for v, what in ((y, "outcome"), (x, "covariate")):
-                if v in latent or v not in self.columns:
-                    raise ValueError(f"the {what} of a random slope must be an observed "
-                                     f"variable; '{v}' is not")
-            if self.model.slope_of(y, x) is None and on is not False \
-                    and x in self.model.blocks[above].names():
-                raise ValueError(
-                    f"'{x}' is used in the {above} block; a random slope needs a covariate "
-                    f"without a {above} part there (remove '{x}' from the {above} level first)")
+            if self.model.cluster_level is not None:
+                self._check_names(y, x)
+            why = slope_problem(self.model, self.columns, y, x, on)
+            if why is not None:
+                raise ValueError(why)
             self._ensure_roles()
             self.switches.toggle(("slope", y, x), on)
             self._model_changed(preview=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from msem_nb.widget.model import ModelState
 
-__all__ = ["grid_spec", "level_variables", "slope_allowed", "LEVEL_TITLES", "LEVEL_HINTS",
+__all__ = ["grid_spec", "level_variables", "slope_allowed", "slope_problem", "LEVEL_TITLES", "LEVEL_HINTS",
            "loading_spec"]
 
 #: Grid titles by level name; another level is titled by its name.
@@ -89,16 +89,41 @@ def slope_allowed(model: ModelState, columns) -> tuple[list[str], list[str]]:
     Returns
     -------
     (outcomes, covariates) : lists of str
-        Observed (data columns, not latent) variables; a covariate must
-        not be named in the between block (msem_nb fits random slopes on
-        within covariates only).
+        Observed variables (data columns that are not latent variables) and the
+        latent variables of the level slopes are declared at (a slope on a latent
+        covariate is integrated by quadrature: :mod:`msem_nb.likelihood.slopes_latent`);
+        an observed covariate must not be named in the between block (the panel
+        offers slopes on within covariates only).
     """
     if model.slope_level is None or model.cluster_level is None:
         return [], []
     lv = set(model.latent_names())
+    own = model.latent_names(model.slope_level)
     obs = [c for c in columns if c not in lv]
     above = set(model.blocks[model.cluster_level].names())
-    return obs, [c for c in obs if c not in above]
+    return obs + own, [c for c in obs if c not in above] + own
+
+
+def slope_problem(model: ModelState, columns, y: str, x: str, on: bool | None) -> str | None:
+    """Why ``y ~ x`` cannot be made a random slope (None when it can).
+
+    Outcome and covariate are observed variables or latent variables of the level
+    slopes are declared at (:func:`slope_allowed`); switching a slope on needs a
+    covariate without a part in the block above.
+    """
+    above = model.cluster_level
+    if above is None or model.slope_level is None:
+        return "random slopes need a two-level model: choose a cluster column"
+    own = set(model.latent_names(model.slope_level))
+    latent = set(model.latent_names())
+    for v, what in ((y, "outcome"), (x, "covariate")):
+        if v not in own and (v in latent or v not in columns):
+            return (f"the {what} of a random slope must be an observed variable or a latent "
+                    f"variable of the {model.slope_level} level; '{v}' is not")
+    if model.slope_of(y, x) is None and on is not False and x in model.blocks[above].names():
+        return (f"'{x}' is used in the {above} block; a random slope needs a covariate "
+                f"without a {above} part there (remove '{x}' from the {above} level first)")
+    return None
 
 
 def grid_spec(model: ModelState, variables, roles: dict | None = None,
