@@ -490,7 +490,8 @@ class FitResult:
                        if r["op"] == "=~" and r["lhs"] == y), None)
         est = self.estimation
         lines = slope_lines(est.objective, est.theta, slope, marker)
-        return spaghetti_figure(lines, self.cluster, points=points)
+        return spaghetti_figure(lines, self.cluster, points=points,
+                                centred=self.centering.get(lines.covariate))
 
     # -- display -------------------------------------------------------
     def summary(self, standardized: bool = True) -> str:

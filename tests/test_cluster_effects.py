@@ -237,3 +237,14 @@ def test_spaghetti_of_a_latent_covariate_says_why_not(rs_sim):
     assert len(fit.caterpillar().data[0].y) == 120
     with pytest.raises(ModelSpecificationError, match="latent at the within level"):
         fit.spaghetti()
+
+
+def test_spaghetti_says_the_covariate_was_centred(rs_sim):
+    fit = ms.fit('level: 1\n y1 ~ rv("s1")*z1 + z2\nlevel: 2\n y1 ~ w\n y1 ~~ s1', rs_sim,
+                 cluster="cluster", center={"z1": "cluster"})
+    fig = fit.spaghetti()
+    assert fig.layout.xaxis.title.text == "z1 (centred within clusters)"
+    # the lines run over the centred values
+    x = np.array(fig.data[1].x, dtype=float).reshape(-1, 3)[:, :2]
+    centred = rs_sim["z1"] - rs_sim.groupby("cluster")["z1"].transform("mean")
+    assert np.allclose(x[:, 0], centred.groupby(rs_sim["cluster"]).min().to_numpy())

@@ -96,7 +96,7 @@ def caterpillar_figure(ce: ClusterEffects, effect: str, ci_level: float = 0.95,
 
 
 def spaghetti_figure(lines: SlopeLines, cluster: str | None = None, title: str | None = None,
-                     points: bool = True):
+                     points: bool = True, centred: str | None = None):
     """The clusters' regression lines of one random slope over the data.
 
     Parameters
@@ -108,6 +108,9 @@ def spaghetti_figure(lines: SlopeLines, cluster: str | None = None, title: str |
     title : str, optional
     points : bool
         Draw the data rows (grey) under the lines.
+    centred : str, optional
+        How the covariate was centred before the fit ("cluster" or "grand"; the axis
+        says so).
 
     Returns
     -------
@@ -144,7 +147,8 @@ def spaghetti_figure(lines: SlopeLines, cluster: str | None = None, title: str |
     outcome = esc(lines.outcome)
     if lines.latent:
         outcome = f"{outcome} (the marker of {esc(lines.latent)})"
-    fig.update_xaxes(title_text=esc(lines.covariate))
+    how = {"cluster": " (centred within clusters)", "grand": " (grand-mean centred)"}
+    fig.update_xaxes(title_text=esc(lines.covariate) + how.get(centred or "", ""))
     fig.update_yaxes(title_text=outcome)
     fig.update_layout(
         title=esc(title or f"{lines.outcome} on {lines.covariate}: a line per cluster"),
