@@ -224,6 +224,12 @@ def test_spaghetti_lines_are_the_clusters_estimates(rs_sim):
     at = est[("y1", "~", "z2")] * rs_sim["z2"].mean()
     assert np.allclose(y[:, 0], pred["y1"].to_numpy() + at + pred["s1"].to_numpy() * x[:, 0])
     assert "fixed part" in fixed.name
+    # s1 ~ w: the caterpillar's band is the slopes' spread across clusters, the residual
+    # variance plus that of the fixed part over the clusters' w
+    (band,) = [s for s in fit.caterpillar().layout.shapes if s.type == "rect"]
+    w = rs_sim.groupby("cluster")["w"].first().to_numpy()
+    total = est[("s1", "~~", "s1")] + est[("s1", "~", "w")] ** 2 * w.var()
+    assert band.y1 - band.y0 == pytest.approx(2 * 1.959963984540054 * np.sqrt(total))
     # a latent outcome: its marker indicator
     latent = ms.fit(_ref("RS1_latent_outcome")["model_syntax"], rs_sim, cluster="cluster")
     assert latent.spaghetti().layout.yaxis.title.text == "y1 (the marker of fy)"

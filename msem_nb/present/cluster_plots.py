@@ -5,7 +5,8 @@ effect (its posterior mean, :mod:`msem_nb.inference.cluster_effects`) with an
 interval of plus or minus z posterior SDs, sorted; a line marks the fixed part
 (the model-implied average) and a band the range that holds the middle share of
 the clusters' effects according to the model (average plus or minus z times the
-effect's SD across clusters). The spaghetti plot draws the clusters' regression
+effect's SD across clusters, which includes the spread of its fixed part when it is
+regressed on between covariates). The spaghetti plot draws the clusters' regression
 lines over the data. Plotly is optional and imported inside the functions.
 """
 
@@ -74,7 +75,9 @@ def caterpillar_figure(ce: ClusterEffects, effect: str, ci_level: float = 0.95,
              f"{pct} interval [{num(mean[j] - z * sd[j])}, {num(mean[j] + z * sd[j])}]"
              for j in order]
     avg = float(ce.prior_mean[:, k].mean())
-    spread = z * float(np.sqrt(max(ce.prior_var[k], 0.0)))
+    # the effect's SD across clusters: its residual variance plus the spread of its fixed
+    # part over the clusters' between covariates (s ~ w)
+    spread = z * float(np.sqrt(max(ce.prior_var[k], 0.0) + np.var(ce.prior_mean[:, k])))
     fig = go.Figure()
     fig.add_hrect(y0=avg - spread, y1=avg + spread, fillcolor="#1f77b4", opacity=0.08,
                   line_width=0)
