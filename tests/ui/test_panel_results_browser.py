@@ -124,3 +124,25 @@ def test_undo_takes_the_parameter_back_out(page):
     # the comparison on the screen was of the fits before: it says so
     assert "Compares the fit shown" in page.locator(".msem-lrt-msg").inner_text()
     open_tab(page, "Model")
+
+
+def test_random_slopes_draw_each_clusters_estimate(page):
+    """A random slope typed into the syntax: the Results screen draws the caterpillar plot
+    (one point per cluster, 200) and, chosen, the lines per cluster."""
+    box = page.locator(".msem-syntax-box textarea")
+    box.fill("level: within\n  fw =~ y2 + y3 + y4 + y5 + y6\n  s1 | y1 ~ x1\n"
+             "level: between\n  fb =~ y1 + y2 + y3 + y4 + y5 + y6\n  y1 ~~ s1\n")
+    page.wait_for_selector(".msem-status[data-state=ok], .msem-status[data-state=warn]",
+                           timeout=T)
+    open_tab(page, "Results")
+    page.wait_for_function(
+        """() => { const gd = document.querySelector('.js-plotly-plot.msem-slopes');
+                   return gd && gd.data && gd.data[0].type === 'scatter'
+                       && gd.data[0].hovertext.length === 200; }""", timeout=T)
+    title = page.evaluate("() => document.querySelector('.js-plotly-plot.msem-slopes')"
+                          ".layout.title.text")
+    assert title == "s1 in each cluster"
+    page.locator(".msem-panel .widget-toggle-button", has_text="a line per cluster").first.click()
+    page.wait_for_function(
+        "() => document.querySelector('.js-plotly-plot.msem-slopes').data.length === 3",
+        timeout=T)
