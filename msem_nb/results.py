@@ -86,6 +86,10 @@ class FitResult:
     partable : ParTable
         The table the estimates refer to: for MUML the caller's with the
         covariates' moments freed (``estimation.partable``).
+    cluster_effects : ClusterEffects
+        Random slopes: every cluster's posterior means and covariances of the
+        between random effects (``predict(level="between", se=True)`` as a table;
+        ``caterpillar()`` and ``spaghetti()`` draw them).
     """
 
     model: str
