@@ -39,12 +39,14 @@ from msem_nb.estimation.groups import (
 from msem_nb.estimation.maximum import expected_information, find_maximum, param_names
 from msem_nb.estimation.result import Estimation, Internal, RobustInfo
 from msem_nb.estimation.saturated import data_cache
+from msem_nb.estimation.slopes_missing import note_missing_outcomes, slope_exogenous_values
 from msem_nb.estimation.start import start_values, user_starts
 from msem_nb.estimation.units import Units, choose_units, with_fixed
 from msem_nb.likelihood.multigroup import MultiGroupObjective, group_objective
 from msem_nb.likelihood.objective import Objective
 from msem_nb.likelihood.slopes import CholeskyMap, SlopeObjective, boundary_notes
 from msem_nb.likelihood.slopes_latent import DEFAULT_NODES, LatentSlopeObjective, latent_slopes
+from msem_nb.likelihood.slopes_missing import MissingSlopeObjective
 from msem_nb.likelihood.threelevel_objective import ThreeLevelObjective
 from msem_nb.model.partable import ParTable
 from msem_nb.model.slope_rules import check_conditioned
@@ -277,12 +279,22 @@ def _rows_or_clusters(data: SingleData | ClusterData | MultiGroupData, name: str
 
 def _estimate_slopes(pt: ParTable, data: ClusterData, control: Mapping[str, Any],
                      lin: tuple[np.ndarray, np.ndarray] | None) -> Estimation:
-    """Random slopes: estimated in the data's units, through Cholesky coordinates."""
-    fixed_values, sat_x, _, h1 = exogenous_values(pt, data)
+    """Random slopes: estimated in the data's units, through Cholesky coordinates;
+    missing outcome values by FIML (:mod:`msem_nb.likelihood.slopes_missing`)."""
+    if data.incomplete:
+        fixed_values, sat_x, _, h1 = slope_exogenous_values(pt, data)
+    else:
+        fixed_values, sat_x, _, h1 = exogenous_values(pt, data)
     spec = build_spec(pt, fixed_values)
     # the random-slope likelihood is already conditional on the covariates
-    obj = (LatentSlopeObjective(pt, spec, data, int(control.get("quadrature", DEFAULT_NODES)))
-           if latent_slopes(pt, data) else SlopeObjective(pt, spec, data))
+    obj: SlopeObjective
+    if data.incomplete:
+        obj = MissingSlopeObjective(pt, spec, data)
+        note_missing_outcomes(obj)
+    elif latent_slopes(pt, data):
+        obj = LatentSlopeObjective(pt, spec, data, int(control.get("quadrature", DEFAULT_NODES)))
+    else:
+        obj = SlopeObjective(pt, spec, data)
     check_conditioned(pt.records, obj.layout.cond + obj.layout.w)
     theta0 = control.get("start")
     if theta0 is None:
