@@ -158,9 +158,14 @@ class MissingSlopeObjective(SlopeObjective):
         T = np.einsum("arc,kab,bse->krsce", Kq, W, Kq, optimize=True)
         U2 = np.einsum("arc,kae->krce", Kq, WL, optimize=True)
         LWL = np.einsum("ad,kae->kde", L, WL, optimize=True)
-        C = np.einsum("jkce,krsce->jrs", M, T, optimize=True)
-        u = np.einsum("jkec,krce->jr", M, U2, optimize=True)
-        q0 = np.einsum("jkce,kce->j", M, LWL, optimize=True)
+        # the J-sized contractions as one matrix product each over the flattened
+        # (pattern, d, d) axis (M_jk is symmetric, so "jkec" is "jkce")
+        Kp, d = M.shape[1], M.shape[2]
+        Mf = M.reshape(J, Kp * d * d)
+        C = Mf @ T.transpose(0, 3, 4, 1, 2).reshape(Kp * d * d, r * r)
+        C = C.reshape(J, r, r)
+        u = Mf @ U2.transpose(0, 2, 3, 1).reshape(Kp * d * d, r)
+        q0 = Mf @ LWL.reshape(-1)
         m = t @ H.T
         Cm = np.einsum("jrs,js->jr", C, m)
         b = u - Cm
@@ -208,8 +213,8 @@ class MissingSlopeObjective(SlopeObjective):
         g_H = D_m.T @ t
         # per pattern: the complete-data derivatives with W_k in place of W
         R0 = -0.5 * M.sum(axis=0)
-        DU2 = np.einsum("jr,jkec->krce", D_u, M, optimize=True)
-        DT = np.einsum("jrs,jkce->krsce", D_C, M, optimize=True)
+        DU2 = (D_u.T @ Mf).reshape(r, Kp, d, d).transpose(1, 0, 2, 3)
+        DT = (D_C.reshape(J, r * r).T @ Mf).reshape(r, r, Kp, d, d).transpose(2, 0, 1, 3, 4)
         g_W = np.einsum("ad,kde,be->kab", L, R0, L, optimize=True)
         g_L = 2 * np.einsum("kab,bd,kde->ae", W, L, R0, optimize=True)
         g_K = np.einsum("kae,krce->arc", WL, DU2, optimize=True)
