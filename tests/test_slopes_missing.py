@@ -74,7 +74,11 @@ def test_latent_outcome(rs_missing):
     ref = _ref("RSM2_latent_outcome")
     res = ms.fit(ref["model_syntax"], rs_missing, cluster="cluster", missing="fiml")
     compare(res, ref)
-    assert "Missing patterns (FIML)" in res.summary()
+    text = res.summary()
+    assert "Missing patterns (FIML)" in text
+    n = int(pd.read_csv(DIR / "rs_sim_missing.csv")[["y1", "y2", "y3"]].isna().any(axis=1).sum())
+    assert any(line.split()[:4] == ["Rows", "with", "missing", "outcomes"]
+               and line.split()[-1] == str(n) for line in text.splitlines())
 
 
 def test_two_slopes_mlr(rs_missing):
@@ -157,3 +161,11 @@ def test_listwise_is_unchanged(rs_missing):
     res = ms.fit(OBSERVED, rs_missing, cluster="cluster")
     assert type(res.estimation.objective) is SlopeObjective
     assert res.nobs == int(rs_missing["y1"].notna().sum())
+
+
+def test_missing_between_outcome_is_refused(rs_missing):
+    d = rs_missing.copy()
+    d.loc[d["cluster"] <= 3, "w"] = np.nan
+    text = 'level: 1\n y1 ~ rv("s1")*z1\nlevel: 2\n w ~ y1 + s1'
+    with pytest.raises(DataError, match="between-only outcome 'w' is missing in 3 clusters"):
+        ms.fit(text, d, cluster="cluster", missing="ml")

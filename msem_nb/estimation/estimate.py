@@ -14,7 +14,8 @@ information matrices are analytic (complete data) and by BFGS otherwise
 (:mod:`msem_nb.estimation.optimize`). Three-level models
 (:class:`~msem_nb.likelihood.threelevel_objective.ThreeLevelObjective`) go
 through the same map, by BFGS. Random slopes are fitted in the data's units,
-through the Cholesky factors of their covariance.
+through the Cholesky factors of their covariance; with missing outcome values by
+FIML (:mod:`msem_nb.likelihood.slopes_missing`, :mod:`msem_nb.estimation.slopes_missing`).
 """
 
 from __future__ import annotations
