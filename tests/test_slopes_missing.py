@@ -11,10 +11,12 @@ import pytest
 from test_slopes_lavdev import compare
 
 import msem_nb as ms
-from msem_nb.errors import DataError, ModelSpecificationError
+from msem_nb.errors import DataError
 from msem_nb.estimation.options import FitOptions
 from msem_nb.estimation.pipeline import prepare
 from msem_nb.likelihood.slopes import SlopeObjective
+from msem_nb.likelihood.slopes_latent import LatentSlopeObjective
+from msem_nb.likelihood.slopes_latent_missing import MissingLatentSlopeObjective
 from msem_nb.likelihood.slopes_missing import MissingSlopeObjective
 
 DIR = Path(__file__).parent / "fixtures" / "slopes_lavdev"
@@ -112,11 +114,31 @@ def test_missing_covariate_is_refused_under_fiml(rs_missing):
         ms.fit(OBSERVED, d, cluster="cluster", missing="fiml")
 
 
-def test_latent_covariate_slope_is_refused(rs_missing):
-    """Slopes on the latent within part of xc (quadrature) with missing yc: refused."""
-    text = 'level: 1\n yc ~ rv("s1")*xc\nlevel: 2\n yc ~ xc\n yc ~~ s1'
-    with pytest.raises(ModelSpecificationError, match="not available with missing values"):
-        ms.fit(text, rs_missing, cluster="cluster", missing="fiml")
+@pytest.fixture(scope="module")
+def rsm5(rs_missing):
+    ref = _ref("RSM5_contextual")
+    return ref, ms.fit(ref["model_syntax"], rs_missing, cluster="cluster", missing="ml")
+
+
+def test_latent_covariate_slope(rsm5):
+    """RSM5: yc ~ rv("s1")*xc with xc at both levels (quadrature over s1), 15% of yc
+    missing."""
+    ref, res = rsm5
+    assert isinstance(res.estimation.objective, MissingLatentSlopeObjective)
+    compare(res, ref)
+
+
+def test_latent_complete_data_through_the_new_code_is_the_old(rsm5, rs_sim):
+    """With one pattern the quadrature items are LatentSlopeObjective's."""
+    _, res = rsm5
+    obj = res.estimation.objective
+    data, _ = prepare(obj.pt, rs_sim, "cluster", FitOptions())
+    old = LatentSlopeObjective(obj.pt, obj.spec, data)
+    new = MissingLatentSlopeObjective(obj.pt, obj.spec, data)
+    theta = res.estimation.theta + 0.01
+    ad = old.adaptation(theta, refresh=True)
+    np.testing.assert_allclose(new.cluster_loglik(theta, ad), old.cluster_loglik(theta, ad),
+                               rtol=1e-12)
 
 
 def test_complete_data_through_the_new_code_is_the_old(rs_sim):

@@ -40,14 +40,17 @@ from msem_nb.estimation.groups import (
 from msem_nb.estimation.maximum import expected_information, find_maximum, param_names
 from msem_nb.estimation.result import Estimation, Internal, RobustInfo
 from msem_nb.estimation.saturated import data_cache
-from msem_nb.estimation.slopes_missing import note_missing_outcomes, slope_exogenous_values
+from msem_nb.estimation.slopes_missing import (
+    missing_slope_objective,
+    note_missing_outcomes,
+    slope_exogenous_values,
+)
 from msem_nb.estimation.start import start_values, user_starts
 from msem_nb.estimation.units import Units, choose_units, with_fixed
 from msem_nb.likelihood.multigroup import MultiGroupObjective, group_objective
 from msem_nb.likelihood.objective import Objective
 from msem_nb.likelihood.slopes import CholeskyMap, SlopeObjective, boundary_notes
 from msem_nb.likelihood.slopes_latent import DEFAULT_NODES, LatentSlopeObjective, latent_slopes
-from msem_nb.likelihood.slopes_missing import MissingSlopeObjective
 from msem_nb.likelihood.threelevel_objective import ThreeLevelObjective
 from msem_nb.model.partable import ParTable
 from msem_nb.model.slope_rules import check_conditioned
@@ -289,11 +292,12 @@ def _estimate_slopes(pt: ParTable, data: ClusterData, control: Mapping[str, Any]
     spec = build_spec(pt, fixed_values)
     # the random-slope likelihood is already conditional on the covariates
     obj: SlopeObjective
+    nodes = int(control.get("quadrature", DEFAULT_NODES))
     if data.incomplete:
-        obj = MissingSlopeObjective(pt, spec, data)
+        obj = missing_slope_objective(pt, spec, data, nodes)
         note_missing_outcomes(obj)
     elif latent_slopes(pt, data):
-        obj = LatentSlopeObjective(pt, spec, data, int(control.get("quadrature", DEFAULT_NODES)))
+        obj = LatentSlopeObjective(pt, spec, data, nodes)
     else:
         obj = SlopeObjective(pt, spec, data)
     check_conditioned(pt.records, obj.layout.cond + obj.layout.w)

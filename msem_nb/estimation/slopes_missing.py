@@ -8,8 +8,10 @@ the count; ``missing="ml"`` does the same here (:func:`msem_nb.data.missing.rows
 ``missing="fiml"`` (lavaan's ``ml.x``, which lavaan-dev refuses for random slopes)
 keeps such rows, so a covariate with missing values is refused with a
 ``DataError`` naming it, the count and the way out. Missing between-only outcome
-values and slopes on latent covariates (quadrature) with missing values are not
-available yet and are refused too.
+values are not available yet and are refused too. Slopes on latent covariates
+(quadrature) take their FIML items from
+:mod:`msem_nb.likelihood.slopes_latent_missing`; there the within part of a
+both-level covariate is an outcome, so its missing values are FIML's as well.
 
 The covariates' fixed moments are their sample moments (they are complete), as
 for complete data, without fitting the FIML saturated model of every variable.
@@ -20,16 +22,19 @@ from __future__ import annotations
 import numpy as np
 
 from msem_nb.data.complete import ClusterData
-from msem_nb.errors import DataError, ModelSpecificationError
+from msem_nb.errors import DataError
 from msem_nb.estimation.exogenous import exogenous_values
 from msem_nb.estimation.saturated import Saturated
 from msem_nb.likelihood.slopes import make_layout
 from msem_nb.likelihood.slopes_latent import latent_slopes
+from msem_nb.likelihood.slopes_latent_missing import MissingLatentSlopeObjective
 from msem_nb.likelihood.slopes_missing import MissingSlopeObjective
 from msem_nb.messages import notify
 from msem_nb.model.partable import ParTable
+from msem_nb.model.spec import ModelSpec
 
-__all__ = ["slope_exogenous_values", "check_slope_missing", "note_missing_outcomes"]
+__all__ = ["slope_exogenous_values", "check_slope_missing", "missing_slope_objective",
+           "note_missing_outcomes"]
 
 
 def check_slope_missing(pt: ParTable, data: ClusterData) -> None:
@@ -37,24 +42,18 @@ def check_slope_missing(pt: ParTable, data: ClusterData) -> None:
 
     Raises
     ------
-    ModelSpecificationError
-        Slopes on latent covariates (or on the within part of a both-level covariate).
     DataError
         Missing values on a covariate the slopes condition on, or on a between-only
         outcome.
     """
-    nl = latent_slopes(pt, data)
-    if nl:
-        s = next(iter(nl))
-        raise ModelSpecificationError(
-            f"random slope {s} multiplies a latent variable ({nl[s][1]}), which is integrated "
-            "numerically; that is not available with missing values yet. Use "
-            "missing='listwise', or a model whose slopes are on observed within-only covariates")
     rows = data.rows
     if rows is None:  # pragma: no cover - every constructor keeps the rows
         raise ValueError("the random-slope likelihood needs the data's rows")
     lay = make_layout(pt, data)
-    for v in lay.cond:
+    # a slope's both-level covariate is an outcome of the quadrature model (its
+    # within part is latent), so its missing values are FIML's too
+    latent_x = {x for _, x in latent_slopes(pt, data).values()}
+    for v in (v for v in lay.cond if v not in latent_x):
         n = int(np.isnan(rows[:, data.within.index(v)]).sum())
         if n:
             raise DataError(
@@ -93,7 +92,16 @@ def slope_exogenous_values(pt: ParTable, data: ClusterData
     return exogenous_values(pt, sub)
 
 
-def note_missing_outcomes(obj: MissingSlopeObjective) -> None:
+def missing_slope_objective(pt: ParTable, spec: ModelSpec, data: ClusterData,
+                            nodes: int) -> MissingSlopeObjective | MissingLatentSlopeObjective:
+    """The FIML objective of a random-slope model: closed form, or quadrature (`nodes`
+    per dimension) when a slope multiplies a latent variable."""
+    if latent_slopes(pt, data):
+        return MissingLatentSlopeObjective(pt, spec, data, nodes)
+    return MissingSlopeObjective(pt, spec, data)
+
+
+def note_missing_outcomes(obj: MissingSlopeObjective | MissingLatentSlopeObjective) -> None:
     """Say in ``fit.messages`` how many rows have missing outcome values, and how many
     have none observed (those do not enter the likelihood; lavaan-dev warns about them)."""
     md = obj.mdata

@@ -40,9 +40,10 @@ analytic: the complete-data derivatives with respect to ``W`` per pattern, and
 derivative with respect to ``W_k`` and ``n_k`` the rows of pattern k.
 
 Not here: missing covariates (random slopes condition on them; the data
-preparation drops or refuses those rows), missing between-only outcomes, and
-slopes on latent covariates (quadrature), which the estimation refuses with
-missing values.
+preparation drops or the estimation refuses those rows) and missing between-only
+outcomes (refused). Slopes on latent covariates (quadrature) use the same
+per-pattern form for their items given the quadrature point
+(:mod:`msem_nb.likelihood.slopes_latent_missing`).
 """
 
 from __future__ import annotations
