@@ -7,8 +7,10 @@ Two outcomes with random slopes on x (bench_slopes' design, 2,000 clusters, abou
 against, in the same run, the complete-data fit of the same model on the full data
 (baseline: the closed form without patterns) and prints the ratio. Target: the FIML
 fit within 3x the complete-data fit. lavaan's development version takes 4 to 20 s
-for the 1,306-row fixtures of tests/fixtures/slopes_lavdev/RSM*.json ("seconds");
-msem_nb fits those in 0.06 to 0.3 s (tests/test_slopes_missing.py).
+for the 1,306-row closed-form fixtures of tests/fixtures/slopes_lavdev/RSM1-4 and 373 s
+for the quadrature one, RSM5 ("seconds"); msem_nb fitted those in 0.1 to 0.8 s and 9 s
+on a loaded two-core machine (tests/test_slopes_missing.py). Under heavy load, set
+OPENBLAS_NUM_THREADS=1: small matrix products on contended threads dominate otherwise.
 """
 
 from __future__ import annotations
