@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from msem_nb.data.complete import ClusterData
-from msem_nb.errors import DataError
+from msem_nb.errors import DataError, DataWarning
 from msem_nb.estimation.exogenous import exogenous_values
 from msem_nb.estimation.saturated import Saturated
 from msem_nb.likelihood.slopes import make_layout
@@ -110,4 +110,4 @@ def note_missing_outcomes(obj: MissingSlopeObjective | MissingLatentSlopeObjecti
              "the likelihood" if md.n_empty else "")
     notify(f"FIML for random slopes: {md.n_missing} of {n} rows have missing outcome values "
            f"({', '.join(obj.layout.ys)}), whose observed values enter the likelihood{empty}",
-           UserWarning)
+           DataWarning, stacklevel=5)
