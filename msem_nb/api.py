@@ -81,6 +81,9 @@ def fit(model: str, data: pd.DataFrame, cluster: str | list[str] | None = None,
         saturated FIML estimates); "ml" first drops rows with a missing
         covariate value (lavaan's "ml"). The FIML modes imply a mean
         structure and observed information. See :mod:`msem_nb.data.missing`.
+        Random-slope models condition on their covariates: FIML covers
+        missing outcome values; "ml" drops rows with a missing covariate,
+        "fiml" refuses them (:mod:`msem_nb.estimation.slopes_missing`).
     meanstructure : bool, optional
         Single-level models only: include intercepts (default: only when the
         syntax has an intercept). Two-level models always have means.

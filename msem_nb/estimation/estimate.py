@@ -14,7 +14,8 @@ information matrices are analytic (complete data) and by BFGS otherwise
 (:mod:`msem_nb.estimation.optimize`). Three-level models
 (:class:`~msem_nb.likelihood.threelevel_objective.ThreeLevelObjective`) go
 through the same map, by BFGS. Random slopes are fitted in the data's units,
-through the Cholesky factors of their covariance.
+through the Cholesky factors of their covariance; with missing outcome values by
+FIML (:mod:`msem_nb.likelihood.slopes_missing`, :mod:`msem_nb.estimation.slopes_missing`).
 """
 
 from __future__ import annotations
@@ -39,6 +40,11 @@ from msem_nb.estimation.groups import (
 from msem_nb.estimation.maximum import expected_information, find_maximum, param_names
 from msem_nb.estimation.result import Estimation, Internal, RobustInfo
 from msem_nb.estimation.saturated import data_cache
+from msem_nb.estimation.slopes_missing import (
+    missing_slope_objective,
+    note_missing_outcomes,
+    slope_exogenous_values,
+)
 from msem_nb.estimation.start import start_values, user_starts
 from msem_nb.estimation.units import Units, choose_units, with_fixed
 from msem_nb.likelihood.multigroup import MultiGroupObjective, group_objective
@@ -277,12 +283,23 @@ def _rows_or_clusters(data: SingleData | ClusterData | MultiGroupData, name: str
 
 def _estimate_slopes(pt: ParTable, data: ClusterData, control: Mapping[str, Any],
                      lin: tuple[np.ndarray, np.ndarray] | None) -> Estimation:
-    """Random slopes: estimated in the data's units, through Cholesky coordinates."""
-    fixed_values, sat_x, _, h1 = exogenous_values(pt, data)
+    """Random slopes: estimated in the data's units, through Cholesky coordinates;
+    missing outcome values by FIML (:mod:`msem_nb.likelihood.slopes_missing`)."""
+    if data.incomplete:
+        fixed_values, sat_x, _, h1 = slope_exogenous_values(pt, data)
+    else:
+        fixed_values, sat_x, _, h1 = exogenous_values(pt, data)
     spec = build_spec(pt, fixed_values)
     # the random-slope likelihood is already conditional on the covariates
-    obj = (LatentSlopeObjective(pt, spec, data, int(control.get("quadrature", DEFAULT_NODES)))
-           if latent_slopes(pt, data) else SlopeObjective(pt, spec, data))
+    obj: SlopeObjective
+    nodes = int(control.get("quadrature", DEFAULT_NODES))
+    if data.incomplete:
+        obj = missing_slope_objective(pt, spec, data, nodes)
+        note_missing_outcomes(obj)
+    elif latent_slopes(pt, data):
+        obj = LatentSlopeObjective(pt, spec, data, nodes)
+    else:
+        obj = SlopeObjective(pt, spec, data)
     check_conditioned(pt.records, obj.layout.cond + obj.layout.w)
     theta0 = control.get("start")
     if theta0 is None:

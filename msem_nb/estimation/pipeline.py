@@ -115,9 +115,6 @@ def fit_prepared(pt: ParTable, data: SingleData | ClusterData | ThreeLevelData |
     if data.incomplete and information == "expected":
         raise ModelSpecificationError("information='expected' is not available with "
                                       "missing='fiml'; use information='observed'")
-    if data.incomplete and pt.slopes:
-        raise ModelSpecificationError("random slopes with missing values (missing='fiml') "
-                                      "are not available yet; use missing='listwise'")
     est = estimate(pt, data, control=dict(options.control), information=information)
     if options.estimator == "MLR":
         est = mlr_estimation(est)

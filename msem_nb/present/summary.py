@@ -16,6 +16,7 @@ import numpy as np
 from msem_nb.format import num
 from msem_nb.inference.fitmeasures import srmr_key
 from msem_nb.inference.improper import KINDS
+from msem_nb.likelihood.slopes_missing import MissingSlopeObjective
 from msem_nb.present.groups import group_facts, group_rows, group_title, weight_facts
 from msem_nb.present.levelfit import level_fit_html, level_fit_lines
 from msem_nb.present.levelfit import level_fit_labels as level_specific_labels
@@ -119,6 +120,10 @@ def _header_lines(fit) -> list[str]:
         kv.append(("Rows dropped (missing values)", str(fit.n_dropped)))
     if fit.data.incomplete:
         kv.append(("Missing patterns (FIML)", str(fit.data.npatterns)))
+        obj = getattr(fit.estimation, "objective", None)
+        if isinstance(obj, MissingSlopeObjective):
+            # random slopes condition on complete covariates: the outcomes are what is missing
+            kv.append(("Rows with missing outcomes", str(obj.mdata.n_missing)))
     if getattr(fit, "nschools", None) is not None:
         # three levels: cluster is the (class, school) pair of columns
         kv.append((f"Number of clusters [{fit.cluster[0]}]", str(fit.nclusters)))

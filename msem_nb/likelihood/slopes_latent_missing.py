@@ -1,0 +1,111 @@
+"""Random slopes on latent covariates (quadrature) with missing outcome values (FIML).
+
+:mod:`msem_nb.likelihood.slopes_latent` integrates the slopes that multiply a
+latent variable, ``u``, numerically; given ``u`` the cluster's outcomes follow
+the closed form of :mod:`msem_nb.likelihood.slopes` with ``Sigma_W(s)``,
+``a(s)``, ``Pi(s)`` and ``Z_ij(s)``. With missing outcome values that closed
+form is the FIML one of :mod:`msem_nb.likelihood.slopes_missing`: row i enters
+through the padded inverse ``W_i(s) = S_i' (S_i Sigma_W(s) S_i')^-1 S_i`` of its
+pattern of observed outcomes, so per quadrature item (cluster j, point u)
+
+    -2 log f(y_j | u) = sum_k n_jk (|o_k| log 2 pi + log|S_k Sigma_W(s) S_k'|)
+                        + log|I + Phi_c C| + q - b' (Phi_c^-1 + C)^-1 b
+    C = sum_k tr-contractions of M_jk with Z' W_k(s) Z,  u, q0 likewise,
+
+with ``M_jk`` the per-(cluster, pattern) cross products of
+:func:`~msem_nb.likelihood.slopes_missing.missing_slope_data`. Everything else
+(the adaptation, the rule, the differenced gradient and MLR's scores) is the
+quadrature objective's, unchanged. Invariant: with one pattern (complete data) the
+items are those of ``LatentSlopeObjective`` (tests/test_slopes_missing.py).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from msem_nb.data.complete import ClusterData
+from msem_nb.likelihood.complete import LOG2PI
+from msem_nb.likelihood.slopes import SlopeData
+from msem_nb.likelihood.slopes_latent import DEFAULT_NODES, LatentSlopeObjective
+from msem_nb.likelihood.slopes_missing import missing_slope_data
+from msem_nb.model.partable import ParTable
+from msem_nb.model.spec import ModelSpec
+
+__all__ = ["MissingLatentSlopeObjective"]
+
+#: items per batch (cluster, quadrature point), as the quadrature objective's
+_CHUNK = 200_000
+
+
+class MissingLatentSlopeObjective(LatentSlopeObjective):
+    """Marginal FIML log-likelihood with slopes on latent covariates and missing
+    outcome values (see the module docstring); covariates complete."""
+
+    def __init__(self, pt: ParTable, spec: ModelSpec, data: ClusterData,
+                 nodes: int = DEFAULT_NODES) -> None:
+        super().__init__(pt, spec, data, nodes)
+        self.mdata = missing_slope_data(data, self.layout)
+        sd = self.sdata
+        self.sdata = SlopeData(self.mdata.M.sum(axis=1), sd.n, sd.t, sd.nobs, sd.nclusters)
+
+    def _items(self, P: dict[str, np.ndarray], jidx: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """log f(y_j | u) + log phi(u) for items (cluster jidx[k], point u[k])."""
+        if len(jidx) > _CHUNK:
+            return np.concatenate([self._items(P, jidx[i:i + _CHUNK], u[i:i + _CHUNK])
+                                   for i in range(0, len(jidx), _CHUNK)])
+        lay = self.layout
+        py, q = len(lay.ys), self.q
+        nK = len(jidx)
+        s = P["mu_s"][jidx] + u @ P["Lss"].T
+        A = np.broadcast_to(P["AEE"], (nK,) + P["AEE"].shape).copy()
+        for e, (yi, xi) in enumerate(self._cells):
+            A[:, yi, xi] += s[:, e]
+        k = A.shape[1]
+        B = np.linalg.inv(np.eye(k) - A)
+        FE = B[:, self._w_yrows]                                   # (K, py, k)
+        a = FE @ P["aE"]
+        Pi = FE @ P["AEC"]
+        sig = FE @ P["SEE"] @ np.swapaxes(FE, 1, 2)
+        L = np.concatenate([-a[:, :, None], -Pi, np.broadcast_to(np.eye(py), (nK, py, py))],
+                           axis=2)
+        r = len(self._l_idx)
+        Kz = np.zeros((nK, py, r, self.d))
+        for a_i, kk in self._k_int:
+            Kz[:, a_i, kk, 0] = 1.0
+        for e_pos, kk, c in self._k_slope:
+            Kz[:, :, kk, c] = FE[:, :, e_pos]
+        Mj = self.mdata.M[jidx]
+        cnt = self.mdata.counts[jidx]
+        const = np.zeros(nK)
+        C = np.zeros((nK, r, r))
+        uu = np.zeros((nK, r))
+        q0 = np.zeros(nK)
+        for p, mask in enumerate(self.mdata.masks):
+            o = np.flatnonzero(mask)
+            if not len(o):
+                continue
+            so = sig[:, o][:, :, o]
+            try:
+                Lw = np.linalg.cholesky(so)
+            except np.linalg.LinAlgError:
+                return np.full(nK, -np.inf)
+            const += cnt[:, p] * (len(o) * LOG2PI
+                                  + 2 * np.log(np.diagonal(Lw, axis1=1, axis2=2)).sum(axis=1))
+            W = np.zeros((nK, py, py))
+            W[:, o[:, None], o] = np.linalg.inv(so)
+            M = Mj[:, p]
+            WK = np.einsum("kab,kbrc->karc", W, Kz)
+            C += np.einsum("kce,karc,kase->krs", M, Kz, WK, optimize=True)
+            WL = W @ L
+            uu += np.einsum("kce,karc,kae->kr", M, Kz, WL, optimize=True)
+            q0 += np.einsum("kce,kce->k", M, np.swapaxes(L, 1, 2) @ WL)
+        m = P["mu_r"][jidx] + u @ P["Lrs"].T
+        Cm = np.einsum("krs,ks->kr", C, m)
+        b = uu - Cm
+        qq = q0 - 2 * np.einsum("kr,kr->k", uu, m) + np.einsum("kr,kr->k", m, Cm)
+        IPC = np.eye(r) + P["phi_c"] @ C
+        sign, logdet_ipc = np.linalg.slogdet(IPC)
+        h = np.linalg.solve(IPC, (P["phi_c"] @ b[:, :, None]))[:, :, 0]
+        ll = -0.5 * (const + logdet_ipc + qq - np.einsum("kr,kr->k", b, h))
+        ll = np.where(sign > 0, ll, -np.inf)
+        return ll - 0.5 * (q * LOG2PI + (u ** 2).sum(axis=1))
