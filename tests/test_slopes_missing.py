@@ -11,7 +11,7 @@ import pytest
 from test_slopes_lavdev import compare
 
 import msem_nb as ms
-from msem_nb.errors import DataError
+from msem_nb.errors import DataError, ModelSpecificationError
 from msem_nb.estimation.options import FitOptions
 from msem_nb.estimation.pipeline import prepare
 from msem_nb.likelihood.slopes import SlopeObjective
@@ -191,3 +191,13 @@ def test_missing_between_outcome_is_refused(rs_missing):
     text = 'level: 1\n y1 ~ rv("s1")*z1\nlevel: 2\n w ~ y1 + s1'
     with pytest.raises(DataError, match="between-only outcome 'w' is missing in 3 clusters"):
         ms.fit(text, d, cluster="cluster", missing="ml")
+
+
+def test_cluster_estimates_refused_with_missing_outcomes(rsm1):
+    """The clusters' posterior is built from complete-data cluster statistics: with missing
+    outcome values it is refused by name, not computed from zeros."""
+    _, res = rsm1
+    with pytest.raises(ModelSpecificationError, match="missing outcome values"):
+        res.predict(level="between")
+    with pytest.raises(ModelSpecificationError, match="missing='listwise'"):
+        res.spaghetti("s1")

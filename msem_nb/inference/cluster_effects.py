@@ -56,6 +56,8 @@ import pandas as pd
 from msem_nb.errors import ModelSpecificationError
 from msem_nb.likelihood.slopes import SlopeObjective
 from msem_nb.likelihood.slopes_latent import LatentSlopeObjective
+from msem_nb.likelihood.slopes_latent_missing import MissingLatentSlopeObjective
+from msem_nb.likelihood.slopes_missing import MissingSlopeObjective
 from msem_nb.model.blocks import BETWEEN
 
 __all__ = ["ClusterEffects", "cluster_effects", "closed_form_posterior", "quadrature_posterior",
@@ -143,6 +145,16 @@ def quadrature_posterior(obj: LatentSlopeObjective,
     return mean, 0.5 * (cov + np.swapaxes(cov, 1, 2))
 
 
+def _complete_only(obj: SlopeObjective) -> None:
+    # the posterior here is built from the complete-data cluster statistics; with missing
+    # outcome values those hold zeros where the values are missing
+    if isinstance(obj, (MissingSlopeObjective, MissingLatentSlopeObjective)):
+        raise ModelSpecificationError(
+            "the clusters' estimates of a random-slope model fitted with missing outcome "
+            "values (FIML) are not available yet; to get them, fit the rows with complete "
+            "outcomes (missing='listwise')")
+
+
 def cluster_effects(obj: SlopeObjective, theta: np.ndarray,
                     ids: np.ndarray | None = None) -> ClusterEffects:
     """Empirical Bayes estimates of every between-level random effect per cluster.
@@ -165,6 +177,7 @@ def cluster_effects(obj: SlopeObjective, theta: np.ndarray,
     if not isinstance(obj, SlopeObjective):
         raise ModelSpecificationError(
             "the clusters' posterior estimates are computed for random-slope models")
+    _complete_only(obj)
     theta = np.asarray(theta, dtype=float)
     lay = obj.layout
     if isinstance(obj, LatentSlopeObjective):
@@ -238,6 +251,7 @@ def slope_lines(obj: SlopeObjective, theta: np.ndarray, slope: str,
     -------
     SlopeLines
     """
+    _complete_only(obj)
     lay = obj.layout
     if isinstance(obj, LatentSlopeObjective) and slope in obj.nl:
         y, x = obj.nl[slope]
