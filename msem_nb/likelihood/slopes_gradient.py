@@ -74,6 +74,27 @@ class ItemStructure:
                              tuple(cset), py, r, q)
 
 
+def _rmul(X: np.ndarray, C: np.ndarray) -> np.ndarray:
+    """X @ C for a stack X (..., a, b) and one matrix C (b, c): a single product."""
+    rows = int(np.prod(X.shape[:-1]))
+    return (X.reshape(rows, X.shape[-1]) @ C).reshape(X.shape[:-1] + (C.shape[-1],))
+
+
+def _slope_inverse(B0: np.ndarray, st: ItemStructure, s: np.ndarray) -> np.ndarray:
+    """``(I - A_EE - Y S X')^-1`` per item from ``B0 = (I - A_EE)^-1`` (Woodbury:
+    ``B0 + B0 Y (I - S X'B0 Y)^-1 S X' B0``, S = diag(s), Y and X the cells' columns)."""
+    ys = [yi for yi, _ in st.cells]
+    xs = [xi for _, xi in st.cells]
+    U, Vt, Bxy = B0[:, ys], B0[xs, :], B0[np.ix_(xs, ys)]
+    if st.q == 1:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            T = (s[:, 0] / (1.0 - s[:, 0] * Bxy[0, 0]))[:, None, None]
+    else:
+        S = s[:, :, None] * np.eye(st.q)
+        T = np.linalg.solve(np.eye(st.q) - S @ Bxy, S)
+    return B0 + np.einsum("aq,kqp,pb->kab", U, T, Vt)
+
+
 def _k_columns(st: ItemStructure, FE: np.ndarray) -> np.ndarray:
     """(K, nc, p_y, r): the K_c of the columns in ``st.cset``."""
     nK = FE.shape[0]
@@ -108,15 +129,14 @@ def item_terms(P: dict[str, np.ndarray], st: ItemStructure, M: np.ndarray, n: np
     py, r = st.py, st.r
     nK = len(jidx)
     s = P["mu_s"][jidx] + u @ P["Lss"].T
-    A = np.broadcast_to(P["AEE"], (nK,) + P["AEE"].shape).copy()
-    for e, (yi, xi) in enumerate(st.cells):
-        A[:, yi, xi] += s[:, e]
-    k = A.shape[1]
-    B = np.linalg.inv(np.eye(k) - A)
+    B = _slope_inverse(P["B0"], st, s)
     FE = B[:, list(st.yrows)]                                   # (K, py, k)
     a = FE @ P["aE"]
-    Pi = FE @ P["AEC"]
-    sig = FE @ P["SEE"] @ np.swapaxes(FE, 1, 2)
+    Pi = _rmul(FE, P["AEC"])
+    FS = _rmul(FE, P["SEE"])
+    sig = FS @ np.swapaxes(FE, 1, 2)
+    if not np.isfinite(sig).all():      # I - A_W(s) singular at some item
+        return np.full(nK, -np.inf), None
     try:
         Lw = np.linalg.cholesky(sig)
     except np.linalg.LinAlgError:
@@ -140,10 +160,10 @@ def item_terms(P: dict[str, np.ndarray], st: ItemStructure, M: np.ndarray, n: np
     Cm = np.einsum("krs,ks->kr", C, m)
     b = uu - Cm
     qq = q0 - 2 * np.einsum("kr,kr->k", uu, m) + np.einsum("kr,kr->k", m, Cm)
-    IPC = np.eye(r) + phi_c @ C
+    IPC = np.eye(r) + np.swapaxes(_rmul(C, phi_c), 1, 2)     # I + Phi_c C
     sign, logdet_ipc = np.linalg.slogdet(IPC)
     Einv = np.linalg.inv(IPC)
-    V = Einv @ phi_c
+    V = _rmul(Einv, phi_c)
     V = 0.5 * (V + np.swapaxes(V, 1, 2))
     h = np.einsum("krs,ks->kr", V, b)
     ll = -0.5 * (n * py * LOG2PI + n * logdet_w + logdet_ipc + qq
@@ -169,8 +189,8 @@ def item_terms(P: dict[str, np.ndarray], st: ItemStructure, M: np.ndarray, n: np
     g_sig = -0.5 * n[:, None, None] * W - W @ g_W @ W
     nc = Pi.shape[2]
     g_a, g_Pi = -g_L[:, :, 0], -g_L[:, :, 1:1 + nc]
-    g_FE = (g_a[:, :, None] * P["aE"][None, None, :] + g_Pi @ P["AEC"].T
-            + (g_sig + np.swapaxes(g_sig, 1, 2)) @ FE @ P["SEE"])
+    g_FE = (g_a[:, :, None] * P["aE"][None, None, :] + _rmul(g_Pi, P["AEC"].T)
+            + (g_sig + np.swapaxes(g_sig, 1, 2)) @ FS)
     for e_pos, kk, c in st.k_slope:
         g_FE[:, :, e_pos] += g_K[:, cs.index(c), :, kk]
     FEt = np.swapaxes(FE, 1, 2)

@@ -120,7 +120,9 @@ class LatentSlopeObjective(SlopeObjective):
         Lc = np.linalg.cholesky((V * np.maximum(w, 0)) @ V.T + jitter * np.eye(len(P)))
         q = self.q
         mt = self.sdata.t @ H.T
-        return {"Lc": Lc, "AEE": A[np.ix_(E, E)], "aE": alpha[E], "AEC": A[np.ix_(E, C)],
+        AEE = A[np.ix_(E, E)]
+        return {"Lc": Lc, "AEE": AEE, "B0": np.linalg.inv(np.eye(len(E)) - AEE),
+                "aE": alpha[E], "AEC": A[np.ix_(E, C)],
                 "SEE": S[np.ix_(E, E)], "Lss": Lc[:q, :q], "Lrs": Lc[q:, :q],
                 "phi_c": Lc[q:, q:] @ Lc[q:, q:].T, "mu_s": mt[:, self._n_idx],
                 "mu_r": mt[:, self._l_idx], "phi_zz": Q["phi_zz"], "H_z": Q["H_z"]}
