@@ -5,7 +5,9 @@ covariance matrix of the estimates.
 space of the constraints ``C theta = c``) or, for random slopes, over the
 Cholesky coordinates of their covariance (``CholeskyMap``). Complete-data
 random-intercept models go by Fisher scoring then Newton with both analytic
-information matrices, everything else by BFGS. The covariance matrix is the
+information matrices, everything else by BFGS (random slopes by quadrature: then
+Newton steps on the Hessian differenced from the analytic gradient with the
+quadrature adapted at BFGS's end, ``_quadrature_finish``). The covariance matrix is the
 inverse information, inverted on its correlation-scaled form so that it does
 not lose digits when parameters differ in scale; a singular information raises
 ``NotIdentifiedError`` naming the parameters that trade off.
@@ -189,7 +191,8 @@ def find_maximum(obj: Objective | SlopeObjective | ThreeLevelObjective
                        gtol=control.get("gtol", 1e-5), hessian=bool(want_se) and not quad,
                        hess=hess, metric=metric, central=not slopes, hinv0=hinv0,
                        newton_steps=0 if quad else 3)
-        if quad and np.abs(res.grad).max() < 1e3 * control.get("gtol", 1e-5) * obj.data.nobs:
+        if isinstance(obj, LatentSlopeObjective) and \
+                np.abs(res.grad).max() < 1e3 * control.get("gtol", 1e-5) * obj.data.nobs:
             res = _quadrature_finish(obj, fun_grad, res, cmap, theta_p + K @ res.x,
                                      control.get("gtol", 1e-5), bool(want_se))
     if cmap is not None:

@@ -23,11 +23,17 @@ numerically:
 by adaptive Gauss-Hermite quadrature (:mod:`msem_nb.likelihood.quadrature`:
 nodes at each cluster's mode of the integrand, scaled by its curvature).
 The adaptation is held fixed while theta moves less than ``_READAPT``, so that the
-differenced gradient and Hessian are those of one smooth function of theta.
+gradient and the differenced Hessian are those of one smooth function of theta.
 
-The gradient is by central differences of this function (the adaptation fixed),
-the Hessian by differencing that gradient (``estimation.optimize``); the
-per-cluster terms give MLR's scores the same way.
+With the nodes ``u_jk`` and weights ``w_jk`` fixed, ``l_j = log sum_k w_jk
+exp(g_j(u_jk))`` has the gradient ``sum_k pi_jk d log f(y_j | u_jk) / d theta``
+(``pi_jk`` the normalised terms, the posterior of u at the nodes; Louis' identity
+for the quadrature sum). The conditional gradient is analytic
+(:mod:`msem_nb.likelihood.slopes_gradient`), taken to theta through the
+random-effect covariance's Cholesky factor and ``SlopeObjective.pullback``; the
+per-cluster sums are MLR's scores. The Hessian at the maximum is central differences
+of this gradient with the quadrature adapted there
+(``estimation.maximum._quadrature_finish``).
 """
 
 from __future__ import annotations
@@ -248,14 +254,15 @@ class LatentSlopeObjective(SlopeObjective):
                 pi = np.exp(logt - lj[:, None])
             uk = u.reshape(-1, nk, q)
             for key, val in g.items():
-                val = val.reshape((j1 - j0, nk) + val.shape[1:])
+                shape: tuple[int, ...] = tuple(val.shape[1:])
+                val = val.reshape((j1 - j0, nk) + shape)
                 if key not in G:
-                    G[key] = np.zeros((J,) + val.shape[2:])
+                    G[key] = np.zeros((J,) + shape)
                 G[key][j0:j1] = np.einsum("jk,jk...->j...", pi, val)
                 if key in ("s", "m"):
                     name = "Lss" if key == "s" else "Lrs"
                     if name not in G:
-                        G[name] = np.zeros((J, val.shape[2], q))
+                        G[name] = np.zeros((J, shape[0], q))
                     G[name][j0:j1] = np.einsum("jk,jka,jkb->jab", pi, val, uk)
         G["H"] = np.zeros((J, len(self.layout.r), self.sdata.t.shape[1]))
         if "s" in G:
