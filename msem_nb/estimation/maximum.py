@@ -267,7 +267,10 @@ def _quadrature_finish(obj: LatentSlopeObjective, fun_grad: FunGrad, res: OptimR
     ``J' H_theta J``, the Hessian at the maximum up to the Hessian's own change.
     """
     theta = theta_lin if cmap is None else cmap.forward(res.x)
-    obj.adaptation(theta, refresh=True)
+    try:
+        obj.adaptation(theta, refresh=True)
+    except np.linalg.LinAlgError:
+        return res
 
     def grad(x: np.ndarray) -> np.ndarray:
         g = fun_grad(x)[1]
