@@ -152,6 +152,14 @@ def test_analytic_gradient_is_accurate(rs3_fit):
     _richardson_check(obj, theta, g, S)
 
 
+def test_contextual_slope_mlr(rs_sim):
+    """RS3 with MLR: the sandwich from the analytic per-cluster scores of the quadrature
+    objective, against lavaan-dev's."""
+    ref = _ref("RS3_contextual_mlr")
+    res = ms.fit(ref["model_syntax"], rs_sim, cluster="cluster", estimator="MLR")
+    compare(res, ref)
+
+
 def _rs2_objective(rs_sim):
     """RS2's objective built as ms.fit builds it, and lavaan-dev's estimates as theta."""
     ref = _ref("RS2_latent_covariate")
