@@ -14,6 +14,7 @@ from msem_nb.errors import ModelSpecificationError
 from msem_nb.estimation.exogenous import exogenous_values
 from msem_nb.estimation.options import FitOptions
 from msem_nb.estimation.pipeline import prepare
+from msem_nb.estimation.start import start_values
 from msem_nb.likelihood.slopes_latent import DEFAULT_NODES, LatentSlopeObjective
 from msem_nb.model.partable import build_partable
 from msem_nb.model.spec import build_spec
@@ -178,6 +179,31 @@ def _rs2_objective(rs_sim):
             theta[r["free"] - 1] = est[key]
     assert np.isfinite(theta).all()
     return ref, obj, theta
+
+
+def test_analytic_gradient_two_latent_slopes(rs_sim):
+    """Two slopes by quadrature (on a within latent variable and on the latent within
+    part of xc; 3 x 3 nodes: the identity holds for any rule), a slope on an observed
+    covariate and a fixed covariate analytically: the gradient and the cluster scores
+    against central differences."""
+    text = ('level: 1\n fx =~ x1 + x2 + x3\n y1 ~ rv("s1")*fx + z2\n'
+            ' yc ~ rv("s2")*xc + rv("s3")*z1\n'
+            'level: 2\n fxb =~ x1 + x2 + x3\n y1 ~ fxb\n yc ~ xc')
+    pt = build_partable(parse(text))
+    data, _ = prepare(pt, rs_sim, "cluster", FitOptions())
+    spec = build_spec(pt, exogenous_values(pt, data)[0])
+    obj = LatentSlopeObjective(pt, spec, data, nodes=3)
+    assert obj.q == 2 and obj.layout.slopes == {"s3": ("yc", "z1")}
+    theta = start_values(pt, spec, data) + 0.01
+    ad = obj.adaptation(theta, refresh=True)
+    g = obj.loglik(theta, gradient=True)[1]
+    S = obj.cluster_scores(theta)
+    np.testing.assert_allclose(S.sum(axis=0), g, rtol=1e-10, atol=1e-8)
+    for i in range(len(theta)):
+        e = np.zeros(len(theta))
+        e[i] = 1e-5
+        d = (obj.cluster_loglik(theta + e, ad) - obj.cluster_loglik(theta - e, ad)) / 2e-5
+        assert g[i] == pytest.approx(d.sum(), rel=1e-5, abs=1e-4)
 
 
 #: lavaan-dev gives a random slope no default covariances (only what the model states:
