@@ -5,7 +5,9 @@ covariance matrix of the estimates.
 space of the constraints ``C theta = c``) or, for random slopes, over the
 Cholesky coordinates of their covariance (``CholeskyMap``). Complete-data
 random-intercept models go by Fisher scoring then Newton with both analytic
-information matrices, everything else by BFGS. The covariance matrix is the
+information matrices, everything else by BFGS (random slopes by quadrature: then
+Newton steps on the Hessian differenced from the analytic gradient with the
+quadrature adapted at BFGS's end, ``_quadrature_finish``). The covariance matrix is the
 inverse information, inverted on its correlation-scaled form so that it does
 not lose digits when parameters differ in scale; a singular information raises
 ``NotIdentifiedError`` naming the parameters that trade off.
@@ -14,7 +16,7 @@ not lose digits when parameters differ in scale; a singular information raises
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -29,6 +31,7 @@ from msem_nb.estimation.information import (
 )
 from msem_nb.estimation.information import expected_information as analytic_expected
 from msem_nb.estimation.optimize import (
+    FunGrad,
     HessianFun,
     OptimResult,
     maximize,
@@ -38,6 +41,7 @@ from msem_nb.estimation.optimize import (
 from msem_nb.likelihood.multigroup import MultiGroupObjective
 from msem_nb.likelihood.objective import Objective
 from msem_nb.likelihood.slopes import CholeskyMap, SlopeObjective
+from msem_nb.likelihood.slopes_latent import LatentSlopeObjective
 from msem_nb.likelihood.threelevel_objective import ThreeLevelObjective
 from msem_nb.messages import notify
 from msem_nb.model.partable import ParTable
@@ -181,9 +185,16 @@ def find_maximum(obj: Objective | SlopeObjective | ThreeLevelObjective
     if res is None:
         # (FIML's and three levels' differenced Hessian by central differences: z-values
         # that do not depend on the units need them; random slopes keep forward ones)
+        # (quadrature: BFGS only; the Newton finish below, with the adaptation there)
+        quad = isinstance(obj, LatentSlopeObjective)
         res = maximize(fun_grad, xi0, scale=obj.data.nobs, maxiter=control.get("maxiter", 2000),
-                       gtol=control.get("gtol", 1e-5), hessian=bool(want_se), hess=hess,
-                       metric=metric, central=not slopes, hinv0=hinv0)
+                       gtol=control.get("gtol", 1e-5), hessian=bool(want_se) and not quad,
+                       hess=hess, metric=metric, central=not slopes, hinv0=hinv0,
+                       newton_steps=0 if quad else 3)
+        if isinstance(obj, LatentSlopeObjective) and \
+                np.abs(res.grad).max() < 1e3 * control.get("gtol", 1e-5) * obj.data.nobs:
+            res = _quadrature_finish(obj, fun_grad, res, cmap, theta_p + K @ res.x,
+                                     control.get("gtol", 1e-5), bool(want_se))
     if cmap is not None:
         theta = cmap.forward(res.x)
         # standard errors by the delta method from the Cholesky coordinates,
@@ -240,6 +251,68 @@ def find_maximum(obj: Objective | SlopeObjective | ThreeLevelObjective
             ConvergenceWarning, stacklevel=4)
     return Fit(theta, res.fun, res.hessian, vcov, res.converged, res.iterations,
                 res.evaluations, res.message, 0 if cmap is not None else npar - K.shape[1])
+
+
+def _quadrature_finish(obj: LatentSlopeObjective, fun_grad: FunGrad, res: OptimResult,
+                       cmap: CholeskyMap | None, theta_lin: np.ndarray, gtol: float,
+                       want_se: bool) -> OptimResult:
+    """Newton steps from BFGS's end with the quadrature adapted there and held fixed:
+    the Hessian by central differences of the analytic gradient (2 npar gradients),
+    taken once (it moves linearly with steps this small); the log-likelihood and the
+    Hessian returned are those of that adaptation.
+
+    In Cholesky coordinates xi the Hessian at a point where the gradient g (in theta)
+    is not yet zero has the extra term ``sum_k g_k d2 theta_k / dxi2``; it is taken
+    off (differences of ``J(xi)' g``, linear in xi), so that what is returned is
+    ``J' H_theta J``, the Hessian at the maximum up to the Hessian's own change.
+    """
+    theta = theta_lin if cmap is None else cmap.forward(res.x)
+    try:
+        obj.adaptation(theta, refresh=True)
+    except np.linalg.LinAlgError:
+        return res
+
+    def grad(x: np.ndarray) -> np.ndarray:
+        g = fun_grad(x)[1]
+        if g is None:
+            raise FloatingPointError("gradient not finite near the solution")
+        return g
+
+    try:
+        H = numeric_hessian(grad, res.x)
+    except FloatingPointError:
+        return res
+    if cmap is not None:
+        g_theta = obj.loglik(theta, gradient=True)[1]
+        if g_theta is None:
+            return res
+        H = H - numeric_hessian(lambda xi: cmap.pullback(xi, g_theta), res.x)
+    x = res.x
+    f, g = fun_grad(x)
+    nev = res.evaluations + 2 * len(x) + 1
+    it = res.iterations
+    for _ in range(3):
+        if g is None:
+            break
+        try:
+            dx = -np.linalg.solve(H, g)
+        except np.linalg.LinAlgError:
+            break
+        if not np.all(np.isfinite(dx)):
+            break
+        fn, gn = fun_grad(x + dx)
+        nev += 1
+        if gn is None or fn < f - 1e-10 * max(1.0, abs(f)):
+            break
+        x, f, g, it = x + dx, fn, gn, it + 1
+        if np.abs(g).max() < 1e-9 * obj.data.nobs:
+            break
+    if g is None:
+        return res
+    converged = bool(np.abs(g).max() < gtol * obj.data.nobs)
+    return replace(res, x=x, fun=f, grad=g, hessian=H if want_se else None, iterations=it,
+                   evaluations=nev, converged=converged,
+                   message="converged" if converged else res.message)
 
 
 #: Most Fisher scoring and Newton steps before BFGS takes over (5-10 are usual).

@@ -104,33 +104,44 @@ def adapt(g: BatchLog, J: int, q: int, *, start: np.ndarray | None = None,
           steps: int = 25, h: float = 1e-3) -> Adaptation:
     """The per-cluster mode of g and the Cholesky factor of its inverse curvature."""
     u = np.zeros((J, q)) if start is None else np.array(start, dtype=float)
+    f0, grad, hess = _stencil(g, J, u, h)
     for _ in range(steps):
-        f0, grad, hess = _stencil(g, J, u, h)
         w, V = np.linalg.eigh(-hess)
         w = np.maximum(w, 0.05)
         step = np.einsum("jab,jb,jcb,jc->ja", V, 1 / w, V, grad)
         # damped: no step longer than one prior SD, and back off where g falls
         step *= np.minimum(1.0, 1.0 / np.maximum(np.abs(step).max(axis=1), 1e-300))[:, None]
         new = u + step
-        fn = g(np.arange(J), new)
+        # the stencil at the new point also gives its value (the centre) for the test
+        fn, gn, hn = _stencil(g, J, new, h)
         worse = ~(fn >= f0 - 1e-9)
-        for _ in range(20):
-            if not worse.any():
-                break
-            step[worse] *= 0.5
-            new[worse] = u[worse] + step[worse]
-            fn[worse] = g(np.flatnonzero(worse), new[worse])
-            worse = ~(fn >= f0 - 1e-9)
-        new[worse] = u[worse]
+        if worse.any():
+            bad = np.flatnonzero(worse)
+            fb = fn[bad]
+            for _ in range(20):
+                still = ~(fb >= f0[bad] - 1e-9)
+                if not still.any():
+                    break
+                step[bad[still]] *= 0.5
+                new[bad[still]] = u[bad[still]] + step[bad[still]]
+                fb[still] = g(bad[still], new[bad[still]])
+            still = ~(fb >= f0[bad] - 1e-9)
+            new[bad[still]] = u[bad[still]]
+            fs, gs, hs = _stencil(_subset(g, bad), len(bad), new[bad], h)
+            fn[bad], gn[bad], hn[bad] = fs, gs, hs
         done = np.abs(new - u).max() < 1e-7
-        u = new
+        u, f0, grad, hess = new, fn, gn, hn
         if done:
             break
-    _, _, hess = _stencil(g, J, u, h)
     w, V = np.linalg.eigh(-hess)
     w = np.maximum(w, 0.05)
     cov = np.einsum("jab,jb,jcb->jac", V, 1 / w, V)
     return Adaptation(u, np.linalg.cholesky(cov))
+
+
+def _subset(g: BatchLog, clusters: np.ndarray) -> BatchLog:
+    """g over a subset of the clusters, numbered 0.. in the subset's order."""
+    return lambda j, u: g(clusters[j], u)
 
 
 def agh_points(ad: Adaptation, rule: GaussHermite) -> tuple[np.ndarray, np.ndarray,

@@ -23,11 +23,17 @@ numerically:
 by adaptive Gauss-Hermite quadrature (:mod:`msem_nb.likelihood.quadrature`:
 nodes at each cluster's mode of the integrand, scaled by its curvature).
 The adaptation is held fixed while theta moves less than ``_READAPT``, so that the
-differenced gradient and Hessian are those of one smooth function of theta.
+gradient and the differenced Hessian are those of one smooth function of theta.
 
-The gradient is by central differences of this function (the adaptation fixed),
-the Hessian by differencing that gradient (``estimation.optimize``); the
-per-cluster terms give MLR's scores the same way.
+With the nodes ``u_jk`` and weights ``w_jk`` fixed, ``l_j = log sum_k w_jk
+exp(g_j(u_jk))`` has the gradient ``sum_k pi_jk d log f(y_j | u_jk) / d theta``
+(``pi_jk`` the normalised terms, the posterior of u at the nodes; Louis' identity
+for the quadrature sum). The conditional gradient is analytic
+(:mod:`msem_nb.likelihood.slopes_gradient`), taken to theta through the
+random-effect covariance's Cholesky factor and ``SlopeObjective.pullback``; the
+per-cluster sums are MLR's scores. The Hessian at the maximum is central differences
+of this gradient with the quadrature adapted there
+(``estimation.maximum._quadrature_finish``).
 """
 
 from __future__ import annotations
@@ -39,8 +45,15 @@ from scipy.special import logsumexp
 
 from msem_nb.data.complete import ClusterData
 from msem_nb.likelihood.complete import LOG2PI
-from msem_nb.likelihood.quadrature import Adaptation, GaussHermite, adapt, agh_points, log_integrals
+from msem_nb.likelihood.quadrature import (
+    Adaptation,
+    GaussHermite,
+    adapt,
+    agh_points,
+    log_integrals,
+)
 from msem_nb.likelihood.slopes import SlopeLayout, SlopeObjective, block_matrices
+from msem_nb.likelihood.slopes_gradient import ItemStructure, cholesky_backward, item_terms
 from msem_nb.model.blocks import BETWEEN, WITHIN
 from msem_nb.model.partable import ParTable
 from msem_nb.model.spec import ModelSpec
@@ -52,6 +65,7 @@ __all__ = ["latent_slopes", "LatentSlopeObjective", "DEFAULT_NODES"]
 DEFAULT_NODES = 9
 _READAPT = 1e-3
 _CHUNK = 200_000
+_GRAD_CHUNK = 20_000
 
 
 def latent_slopes(pt: ParTable, data: ClusterData) -> dict[str, tuple[str, str]]:
@@ -90,6 +104,8 @@ class LatentSlopeObjective(SlopeObjective):
         self._l_idx = list(range(len(lay.r) - q))
         self.rule = GaussHermite.make(nodes, q)
         self.nodes = nodes
+        self.structure = ItemStructure.make(self._cells, self._w_yrows, self._k_int,
+                                            self._k_slope, len(lay.ys), len(self._l_idx), q)
         self._adapt: tuple[np.ndarray, Adaptation] | None = None
 
     # -- pieces at theta -------------------------------------------------
@@ -110,7 +126,9 @@ class LatentSlopeObjective(SlopeObjective):
         Lc = np.linalg.cholesky((V * np.maximum(w, 0)) @ V.T + jitter * np.eye(len(P)))
         q = self.q
         mt = self.sdata.t @ H.T
-        return {"AEE": A[np.ix_(E, E)], "aE": alpha[E], "AEC": A[np.ix_(E, C)],
+        AEE = A[np.ix_(E, E)]
+        return {"Lc": Lc, "AEE": AEE, "B0": np.linalg.inv(np.eye(len(E)) - AEE),
+                "aE": alpha[E], "AEC": A[np.ix_(E, C)],
                 "SEE": S[np.ix_(E, E)], "Lss": Lc[:q, :q], "Lrs": Lc[q:, :q],
                 "phi_c": Lc[q:, q:] @ Lc[q:, q:].T, "mu_s": mt[:, self._n_idx],
                 "mu_r": mt[:, self._l_idx], "phi_zz": Q["phi_zz"], "H_z": Q["H_z"]}
@@ -120,7 +138,8 @@ class LatentSlopeObjective(SlopeObjective):
         if len(jidx) > _CHUNK:
             return np.concatenate([self._items(P, jidx[i:i + _CHUNK], u[i:i + _CHUNK])
                                    for i in range(0, len(jidx), _CHUNK)])
-        return self._node(P, jidx, u, False)[0]
+        ll, _ = item_terms(P, self.structure, self.sdata.M[jidx], self.sdata.n[jidx], jidx, u)
+        return ll - 0.5 * (self.q * LOG2PI + (u ** 2).sum(axis=1))
 
     def _node(self, P: dict[str, np.ndarray], jidx: np.ndarray, u: np.ndarray,
               posterior: bool) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
@@ -264,40 +283,167 @@ class LatentSlopeObjective(SlopeObjective):
 
     def loglik(self, theta: np.ndarray,
                gradient: bool = False) -> float | tuple[float, np.ndarray | None]:
-        """Marginal log-likelihood (given the covariates), and its differenced gradient."""
+        """Marginal log-likelihood (given the covariates), and its analytic gradient with
+        the adaptation held fixed."""
         theta = np.asarray(theta, dtype=float)
         try:
             ad = self.adaptation(theta)
+            P = self._pieces(theta)
         except np.linalg.LinAlgError:
             return (-np.inf, None) if gradient else -np.inf
-        ll = float(self.cluster_loglik(theta, ad).sum())
         if not gradient:
-            return ll
+            ll_j = log_integrals(lambda j, u: self._items(P, j, u), ad, self.rule)
+            return float((ll_j + self._z_part(P)).sum())
+        ll_j, G = self._cluster_terms(P, ad)
+        ll = float((ll_j + self._z_part(P)).sum())
         if not np.isfinite(ll):
             return ll, None
-        S = self.cluster_scores(theta, ad)
-        return ll, (None if S is None else S.sum(axis=0))
+        return ll, self._pull(theta, P, {k: v.sum(axis=0) for k, v in G.items()})[0]
 
     def cluster_scores(self, theta: np.ndarray,
                        ad: Adaptation | None = None) -> np.ndarray | None:
-        """(J, npar) derivatives of the per-cluster terms, by central differences with
-        the adaptation held fixed."""
+        """(J, npar) derivatives of the per-cluster terms (MLR's scores), analytic with
+        the adaptation held fixed; None where a term is not finite."""
         theta = np.asarray(theta, dtype=float)
-        ad = self.adaptation(theta) if ad is None else ad
-        out = np.empty((self.sdata.nclusters, len(theta)))
-        f0: np.ndarray | None = None
-        for i in range(len(theta)):
-            h = 1e-5 * max(1.0, abs(theta[i]))
-            e = np.zeros(len(theta))
-            e[i] = h
-            fp = self.cluster_loglik(theta + e, ad)
-            fm = self.cluster_loglik(theta - e, ad)
-            # one-sided next to the edge of the positive semidefinite cone
-            if np.isfinite(fp).all() and np.isfinite(fm).all():
-                out[:, i] = (fp - fm) / (2 * h)
-            elif np.isfinite(fp).all() or np.isfinite(fm).all():
-                f0 = f0 if f0 is not None else self.cluster_loglik(theta, ad)
-                out[:, i] = (fp - f0) / h if np.isfinite(fp).all() else (f0 - fm) / h
+        try:
+            ad = self.adaptation(theta) if ad is None else ad
+            P = self._pieces(theta)
+        except np.linalg.LinAlgError:
+            return None
+        ll_j, G = self._cluster_terms(P, ad)
+        if not np.isfinite(ll_j).all():
+            return None
+        return self._pull(theta, P, G)
+
+    # -- the gradient (see msem_nb.likelihood.slopes_gradient) ------------
+    def _cluster_terms(self, P: dict[str, np.ndarray], ad: Adaptation
+                       ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Per-cluster quadrature sums (J,) and the posterior-weighted sums over the nodes
+        of the conditional log-likelihood's derivatives with respect to the pieces
+        (each (J, ...)), including those of the between-only outcomes' density."""
+        J, q = self.sdata.nclusters, self.q
+        jidx, pts, lw = agh_points(ad, self.rule)
+        nk = len(self.rule.z)
+        step = max(1, _GRAD_CHUNK // nk)
+        ll_j = np.empty(J)
+        G: dict[str, np.ndarray] = {}
+        for j0 in range(0, J, step):
+            j1 = min(J, j0 + step)
+            sl = slice(j0 * nk, j1 * nk)
+            ji, u = jidx[sl], pts[sl]
+            v, g = item_terms(P, self.structure, self.sdata.M[ji], self.sdata.n[ji], ji, u,
+                              True)
+            logt = (lw[sl] + v - 0.5 * (q * LOG2PI + (u ** 2).sum(axis=1))).reshape(-1, nk)
+            lj = logsumexp(logt, axis=1)
+            ll_j[j0:j1] = lj
+            if g is None or not np.isfinite(lj).all():
+                g = g or {}
+                pi = np.zeros_like(logt)
             else:
-                return None
-        return out
+                pi = np.exp(logt - lj[:, None])
+            uk = u.reshape(-1, nk, q)
+            for key, val in g.items():
+                shape: tuple[int, ...] = tuple(val.shape[1:])
+                val = val.reshape((j1 - j0, nk) + shape)
+                if key not in G:
+                    G[key] = np.zeros((J,) + shape)
+                G[key][j0:j1] = np.einsum("jk,jk...->j...", pi, val)
+                if key in ("s", "m"):
+                    name = "Lss" if key == "s" else "Lrs"
+                    if name not in G:
+                        G[name] = np.zeros((J, shape[0], q))
+                    G[name][j0:j1] = np.einsum("jk,jka,jkb->jab", pi, val, uk)
+        G["H"] = np.zeros((J, len(self.layout.r), self.sdata.t.shape[1]))
+        if "s" in G:
+            G["H"][:, self._n_idx] = G["s"][:, :, None] * self.sdata.t[:, None, :]
+            G["H"][:, self._l_idx] = G["m"][:, :, None] * self.sdata.t[:, None, :]
+        G.update(self._z_grads(P))
+        return ll_j, G
+
+    def _z_grads(self, P: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Per-cluster derivatives of :meth:`_z_part` with respect to phi_zz and H_z."""
+        lay = self.layout
+        if not lay.z:
+            return {}
+        t = self.sdata.t
+        tw = t[:, : 1 + len(lay.w)]
+        dz = t[:, 1 + len(lay.w):] - tw @ P["H_z"].T
+        Zi = np.linalg.inv(P["phi_zz"])
+        zd = dz @ Zi
+        return {"phi_zz": -0.5 * (Zi[None] - zd[:, :, None] * zd[:, None, :]),
+                "H_z": zd[:, :, None] * tw[:, None, :]}
+
+    def _pull(self, theta: np.ndarray, P: dict[str, np.ndarray],
+              G: dict[str, np.ndarray]) -> np.ndarray:
+        """Derivatives with respect to the pieces (a leading cluster axis, or none for
+        sums) taken back to theta: (J, npar), or (1, npar) for sums."""
+        if G["AEE"].ndim == 2:     # sums over the clusters
+            G = {k: v[None] for k, v in G.items()}
+        nJ = G["AEE"].shape[0]
+        npar = len(theta)
+        out = np.zeros((nJ, npar))
+        # the within block's matrices (free cells scattered to their parameters)
+        bs = self.spec.blocks[self._iw]
+        E, C = self._w_endo, self._w_cond
+        gA = np.zeros((nJ, bs.k, bs.k))
+        gA[:, np.ix_(E, E)[0], np.ix_(E, E)[1]] = G["AEE"]
+        if C:
+            gA[:, np.ix_(E, C)[0], np.ix_(E, C)[1]] = G["AEC"]
+        gS = np.zeros((nJ, bs.k, bs.k))
+        gS[:, np.ix_(E, E)[0], np.ix_(E, E)[1]] = G["SEE"]
+        ga = np.zeros((nJ, bs.k))
+        ga[:, E] = G["aE"]
+        for (r, c, p), g in ((bs.A_free, gA), (bs.S_free, gS)):
+            for i in range(len(p)):
+                out[:, p[i]] += g[:, r[i], c[i]]
+        r_a, p_a = bs.alpha_free
+        for i in range(len(p_a)):
+            out[:, p_a[i]] += ga[:, r_a[i]]
+        # the Cholesky factor of the random-effect covariance (ordered (s, r)), the
+        # effects' means t H'
+        q = self.q
+        Lc = P["Lc"]
+        Lrr = Lc[q:, q:]
+        nr = Lc.shape[0]
+        Lbar = np.zeros((nJ, nr, nr))
+        Lbar[:, :q, :q] = G["Lss"]
+        Lbar[:, q:, :q] = G["Lrs"]
+        gpc = G["phi_c"]
+        Lbar[:, q:, q:] = (gpc + np.swapaxes(gpc, 1, 2)) @ Lrr
+        Pbar = cholesky_backward(Lc, Lbar)
+        order = self._n_idx + self._l_idx
+        R = len(self.layout.r)
+        g_phi = np.zeros((nJ, R, R))
+        g_phi[:, np.ix_(order, order)[0], np.ix_(order, order)[1]] = Pbar
+        between = {"phi": g_phi, "H": G["H"]}
+        if "phi_zz" in G:
+            between.update(phi_zz=G["phi_zz"], H_z=G["H_z"])
+        return out + self._between_pull(theta, between)
+
+    def _between_pull(self, theta: np.ndarray, between: dict[str, np.ndarray]) -> np.ndarray:
+        """``SlopeObjective.pullback`` of the between quantities' derivatives, each with a
+        leading axis (it is linear in them: with more rows than entries, its matrix is
+        found by putting in one entry at a time)."""
+        lay = self.layout
+        py, R = len(lay.ys), len(lay.r)
+        zero = {"L": np.zeros((py, self.d)), "K": np.zeros((py, R, self.d)),
+                "sigma_w": np.zeros((py, py))}
+        blocks = self._blocks(theta)
+        keys = list(between)
+        shapes = [between[k].shape[1:] for k in keys]
+        sizes = [int(np.prod(sh)) for sh in shapes]
+        flat = np.concatenate([between[k].reshape(len(between[k]), -1) for k in keys], axis=1)
+
+        def pull(vec: np.ndarray) -> np.ndarray:
+            parts, o = {}, 0
+            for k, sh, sz in zip(keys, shapes, sizes):
+                parts[k] = vec[o:o + sz].reshape(sh)
+                o += sz
+            return self.pullback(theta, {**zero, **parts}, blocks)
+
+        nJ, D = flat.shape
+        if nJ <= D:
+            return np.array([pull(v) for v in flat])
+        live = np.flatnonzero(np.abs(flat).max(axis=0) > 0)
+        Mp = np.array([pull(np.eye(D)[i]) for i in live]).reshape(len(live), len(theta))
+        return flat[:, live] @ Mp
