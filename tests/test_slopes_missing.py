@@ -201,3 +201,22 @@ def test_cluster_estimates_refused_with_missing_outcomes(rsm1):
         res.predict(level="between")
     with pytest.raises(ModelSpecificationError, match="missing='listwise'"):
         res.spaghetti("s1")
+
+
+def test_latent_missing_gradient_is_that_of_its_loglik(rsm5):
+    """The FIML quadrature objective's gradient (central differences of its own per-cluster
+    terms: the quadrature objective's analytic gradient is that of complete-data items)
+    against a Richardson extrapolation of wider differences of the same function."""
+    _, res = rsm5
+    obj = res.estimation.objective
+    theta = res.estimation.theta + 0.01
+    ad = obj.adaptation(theta, refresh=True)
+    g = obj.loglik(theta, gradient=True)[1]
+    for i in range(len(theta)):
+        e = np.zeros(len(theta))
+
+        def d(h):
+            e[i] = h
+            return (obj.cluster_loglik(theta + e, ad).sum()
+                    - obj.cluster_loglik(theta - e, ad).sum()) / (2 * h)
+        assert g[i] == pytest.approx((4 * d(1e-3) - d(2e-3)) / 3, rel=1e-5, abs=1e-4)
