@@ -14,7 +14,7 @@ import pytest
 import msem_nb as ms
 import msem_nb.api as api_module
 import msem_nb.syntax.parser as parser_module
-import msem_nb.widget.controller as controller_module
+import msem_nb.widget.fitjobs as fitjobs_module
 import msem_nb.widget.model as model_module
 from msem_nb.errors import DataError, NotIdentifiedError
 from msem_nb.syntax import parse
@@ -270,7 +270,7 @@ def test_refits_go_from_the_parsed_model_without_parsing(make, demo, monkeypatch
     def counting(text):
         calls.append(text)
         return parse(text)
-    for module in (parser_module, model_module, controller_module, api_module):
+    for module in (parser_module, model_module, fitjobs_module, api_module):
         monkeypatch.setattr(module, "parse", counting)
     refitter = ctl._refitter
     prepared = refitter.prepared

@@ -22,6 +22,9 @@ syntax text, and keeps them consistent:
   correlations) only once asked for (:meth:`PanelController.want_figures`,
   when their tab is first opened), and the Results tables only while wanted.
 
+The fit worker's steps (request to result, diagram and status) are in
+:mod:`msem_nb.widget.fitjobs`.
+
 What the user sees is pushed to a view (:class:`~msem_nb.widget.view.PanelView`:
 the widget panel, or a recorder in tests) through its ``show_*`` methods,
 always under one lock, so a view never sees half an update.
@@ -36,52 +39,20 @@ from dataclasses import dataclass
 import pandas as pd
 
 from msem_nb.errors import DataError, ModelSpecificationError
-from msem_nb.estimation.options import FitOptions
-from msem_nb.messages import collecting
-from msem_nb.present.diagram import path_diagram
-from msem_nb.syntax import ModelSyntaxError, ParsedModel, parse
+from msem_nb.syntax import ModelSyntaxError, ParsedModel
 from msem_nb.widget.datasummary import SINGLE_LEVEL_NOTE, DataSummaries
-from msem_nb.widget.describe import describe_error, diagram_text
+from msem_nb.widget.describe import describe_error
+from msem_nb.widget.fitjobs import FitJobs, FitRequest, default_diagram, default_preview
 from msem_nb.widget.gridspec import grid_spec, loading_spec
 from msem_nb.widget.groups import GroupControl, check_group
 from msem_nb.widget.guess import check_cluster, default_variables, detect_cluster
 from msem_nb.widget.model import SINGLE_LEVEL, TWO_LEVELS, ModelState, read_syntax
-from msem_nb.widget.names import locate, unknown_message, unknown_names
 from msem_nb.widget.refit import Refitter
 from msem_nb.widget.scheduler import Scheduler
-from msem_nb.widget.status import fit_status
 from msem_nb.widget.switches import Switchboard
 from msem_nb.widget.view import PanelView
 
 __all__ = ["PanelController", "SINGLE_LEVEL_NOTE"]
-
-def _default_diagram(fit):
-    return path_diagram(fit)
-
-
-def _default_preview(partable):
-    # the model's structure only: the last fit's numbers may not hold for the new model
-    return path_diagram(partable, title="Path diagram: the model as switched, being fitted "
-                                        "\u2026")
-
-
-@dataclass(frozen=True)
-class _FitRequest:
-    syntax: str
-    # the model to fit; None when the text has no statements
-    parsed: ParsedModel | None
-    parse_error: BaseException | None
-    cluster: object
-    estimator: str
-    missing: str
-    # a switch was clicked: draw the new model at once, before its fit
-    preview: bool = False
-    group: object = None        # group column (msem_nb.widget.groups), None: one group
-
-    @property
-    def key(self) -> tuple:
-        return (self.syntax, self.cluster, self.estimator, self.missing, self.group)
-
 
 @dataclass(frozen=True)
 class _DataRequest:
@@ -90,7 +61,7 @@ class _DataRequest:
     figures: bool = False
 
 
-class PanelController(GroupControl):
+class PanelController(GroupControl, FitJobs):
     """State and rules of the panel.
 
     Parameters
@@ -179,9 +150,9 @@ class PanelController(GroupControl):
         self.summaries = DataSummaries(data)
         self._fit_fn = fit_fn
         self._refitter = Refitter(data)
-        self._diagram_fn = diagram_fn or _default_diagram
+        self._diagram_fn = diagram_fn or default_diagram
         self._preview_fn = preview_fn if preview_fn is not None else (
-            _default_preview if diagram_fn is None else None)
+            default_preview if diagram_fn is None else None)
         self.lock = threading.RLock()
         self._fits = Scheduler(self._fit_job, debounce, on_request=self._on_fit_request,
                                on_crash=self._on_crash, name="msem-fit", lock=self.lock)
@@ -458,7 +429,7 @@ class PanelController(GroupControl):
 
     def _request_fit(self, immediate: bool | None = None, preview: bool = False) -> None:
         with self.lock:
-            self._fits.request(_FitRequest(self.syntax, self.parsed, self.syntax_error,
+            self._fits.request(FitRequest(self.syntax, self.parsed, self.syntax_error,
                                            self.cluster, self.estimator, self.missing,
                                            preview and self._preview_fn is not None,
                                            self.group),
@@ -468,109 +439,13 @@ class PanelController(GroupControl):
         self._data_jobs.request(_DataRequest(self.cluster, tuple(self.variables),
                                              self._figures_wanted), immediate=immediate)
 
-    def _on_fit_request(self, gen, req: _FitRequest) -> None:
+    def _on_fit_request(self, gen, req: FitRequest) -> None:
         if req.parse_error is None and req.syntax.strip():
             self.view.show_status("fitting", "Fitting the model \u2026")
 
     def _on_crash(self, gen, exc) -> None:
         msg, detail = describe_error(exc)
         self.view.show_status("error", "Internal error in the panel: " + msg, detail)
-
-    # -- the fit worker --------------------------------------------------------------------
-    def _fit_job(self, req: _FitRequest, publish) -> None:
-        if req.parse_error is not None:
-            publish(lambda: self._show_failure(req.parse_error, req))
-            return
-        if not req.syntax.strip():
-            publish(lambda: self._show_empty())
-            return
-        # level headers without statements: the parser says why there is nothing to fit
-        parsed = req.parsed if req.parsed is not None else parse(req.syntax)
-        unknown = unknown_names(parsed, self.columns)
-        if unknown:
-            publish(lambda: self._show_unknown(unknown, req))
-            return
-        t0 = time.perf_counter()
-        try:
-            options = FitOptions(estimator=req.estimator, missing=req.missing)
-            table = self._preview(req, parsed, options, publish)
-            # the core records its warnings per thread; catch_warnings is global
-            with collecting(quiet=True) as caught:
-                fit = self._fit(req, parsed, options, table)
-        except Exception as exc:  # noqa: BLE001 - every failure is shown, none kills the panel
-            publish(lambda e=exc: self._show_failure(e, req))
-            return
-        elapsed = time.perf_counter() - t0
-        try:
-            figure, diagram_error = self._diagram_fn(fit), None
-        except Exception as exc:  # noqa: BLE001 - the results stay usable without a diagram
-            figure = None
-            diagram_error = f"The diagram could not be drawn: {describe_error(exc)[0]}"
-        notes = list(caught)
-        if not publish(lambda: self._show_fit(fit, figure, diagram_error, elapsed, notes, req)):
-            return
-        if self.results_wanted:
-            parts = self.results_parts()
-            publish(lambda: self.view.show_results(parts))
-
-    def _preview(self, req: _FitRequest, parsed, options, publish):
-        """Draw the model about to be fitted (a switch was clicked); returns its table."""
-        if not req.preview or self._fit_fn is not None:
-            return None
-        try:
-            table = self._refitter.table(parsed, options)
-            figure = self._preview_fn(table[0])
-        except Exception:  # noqa: BLE001 - the fit says what is wrong with the model
-            return None
-        publish(lambda: self.view.show_preview(figure, diagram_text(table[0])))
-        return table
-
-    def _fit(self, req: _FitRequest, parsed, options, table):
-        if self._fit_fn is not None:
-            return self._fit_fn(req.syntax, self.data, cluster=req.cluster,
-                                estimator=req.estimator, missing=req.missing)
-        return self._refitter.fit(parsed, req.cluster, options, model=req.syntax, table=table,
-                                  group=req.group)
-
-    def _show_empty(self) -> None:
-        self.error = None
-        self.result_key = None
-        self.view.show_editor_error(0, 0, "")
-        self.view.show_status("idle", "No model yet: switch paths on in the Model screen, or "
-                                      "type the model in the syntax box.")
-
-    def _show_unknown(self, unknown, req: _FitRequest) -> None:
-        message = unknown_message(unknown)
-        self.error = ModelSpecificationError(message)
-        self._report_failure(message, "", unknown[0].line, unknown[0].col, message)
-
-    def _show_failure(self, exc, req: _FitRequest) -> None:
-        self.error = exc
-        msg, detail = describe_error(exc)
-        if isinstance(exc, ModelSyntaxError):
-            line, col = exc.line, exc.col
-            editor = f"Line {exc.line}, column {exc.col}: {exc.msg}"
-        else:
-            line, col = locate(str(exc), req.syntax)
-            editor = msg
-        self._report_failure(msg, detail, line, col, editor)
-
-    def _report_failure(self, msg, detail, line, col, editor) -> None:
-        if self.result is not None:
-            msg += " \u2014 the results shown are from the last model that could be fitted."
-        self.view.show_status("error", msg, detail)
-        self.view.show_editor_error(line, col, editor)
-
-    def _show_fit(self, fit, figure, diagram_error, elapsed, notes, req: _FitRequest) -> None:
-        if self.result is not None and self.result_key != req.key:
-            self.previous = self.result
-        self.result = fit
-        self.error = None
-        self.elapsed = elapsed
-        self.result_key = req.key
-        self.view.show_status(*fit_status(fit, notes, elapsed))
-        self.view.show_editor_error(0, 0, "")
-        self.view.show_fit(fit, figure, diagram_error)
 
     # -- the data worker ------------------------------------------------------------------
     def _data_job(self, req: _DataRequest, publish) -> None:
