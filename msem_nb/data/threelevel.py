@@ -49,7 +49,7 @@ from msem_nb.data.prepare import (
 )
 from msem_nb.errors import DataError, ModelSpecificationError
 
-__all__ = ["ThreeLevelData", "threelevel_data", "data_vector"]
+__all__ = ["ThreeLevelData", "threelevel_data", "data_vector", "check_nested"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -263,6 +263,34 @@ def _check_nesting(class_codes: np.ndarray, school_codes: np.ndarray, class_ids:
             f"data['{col_c}'] = data['{col_s}'].astype(str) + '/' + data['{col_c}'].astype(str); "
             "otherwise correct the rows of that class")
     return first
+
+
+def check_nested(df: pd.DataFrame, clusters: Sequence[Hashable]) -> None:
+    """Check that the class column is nested in the school column, as a fit would.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+    clusters : two column names
+        The class column, then the school column.
+
+    Raises
+    ------
+    DataError
+        The fit's message: a column that is missing or has missing ids, the
+        same column twice, or a class found in two schools (named, with the
+        fix when class ids start again in each school).
+    """
+    col_c, col_s = clusters
+    if col_c == col_s:
+        raise DataError(f"the two cluster columns are the same ('{col_c}'); give the class "
+                        "column, then the school column")
+    cids = _cluster_ids(df, col_c, ())
+    sids = _cluster_ids(df, col_s, ())
+    class_codes, class_ids = pd.factorize(cids.to_numpy(), sort=False)
+    school_codes, school_ids = pd.factorize(sids.to_numpy(), sort=False)
+    _check_nesting(class_codes, school_codes, np.asarray(class_ids), np.asarray(school_ids),
+                   (col_c, col_s))
 
 
 def threelevel_data(df: pd.DataFrame, level_ov: Sequence[Sequence[str]],

@@ -46,7 +46,8 @@ from msem_nb.widget.fitjobs import FitJobs, FitRequest, default_diagram, default
 from msem_nb.widget.gridspec import grid_spec, loading_spec
 from msem_nb.widget.groups import GroupControl, check_group
 from msem_nb.widget.guess import check_cluster, default_variables, detect_cluster
-from msem_nb.widget.model import SINGLE_LEVEL, TWO_LEVELS, ModelState, read_syntax
+from msem_nb.widget.levels import check_higher, fit_clusters
+from msem_nb.widget.model import SINGLE_LEVEL, THREE_LEVELS, TWO_LEVELS, ModelState, read_syntax
 from msem_nb.widget.refit import Refitter
 from msem_nb.widget.scheduler import Scheduler
 from msem_nb.widget.switches import Switchboard
@@ -102,13 +103,14 @@ class PanelController(GroupControl, FitJobs):
         if not isinstance(data, pd.DataFrame):
             raise DataError(f"data must be a pandas DataFrame, not {type(data).__name__}")
         self.cluster_problem: str | None = None
+        #: the higher cluster column (schools) of a three-level panel, else None
+        self.higher = None
         if isinstance(cluster, (list, tuple)):
-            if len(cluster) != 1:
+            if not 1 <= len(cluster) <= 2:
                 raise ModelSpecificationError(
-                    "the panel builds single- and two-level models (one cluster column); fit "
-                    "a three-level model with ms.fit(model, data, cluster=[...]) and look at "
-                    "its levels with ms.decompose(data, cluster=[...])")
-            cluster = cluster[0]
+                    f"the panel takes one or two cluster columns (classes, then the schools "
+                    f"they are nested in), not {len(cluster)}")
+            cluster, self.higher = cluster[0], (cluster[1] if len(cluster) == 2 else None)
         if isinstance(cluster, str) and cluster == "auto":
             cluster = detect_cluster(data)
         elif cluster is not None:
@@ -121,13 +123,21 @@ class PanelController(GroupControl, FitJobs):
                 # the panel opens single-level and says why, rather than not at all
                 self.cluster_problem = f"Cannot use '{cluster}' as the cluster column: {err}"
                 cluster = None
+        if self.higher is not None:
+            try:
+                check_higher(data, cluster, self.higher)
+            except DataError as err:
+                # a two-level panel that says why, rather than none
+                self.cluster_problem = (f"Cannot use '{self.higher}' as the higher cluster "
+                                        f"column: {err}")
+                self.higher = None
         self.data = data
         self.view = view
         self.cluster = cluster
         self.columns = [str(c) for c in data.columns]
         self.variables = list(variables) if variables is not None \
             else default_variables(data, cluster)
-        self.variables = [v for v in self.variables if v != cluster]
+        self.variables = [v for v in self.variables if v not in (cluster, self.higher)]
         unknown = [v for v in self.variables if v not in data.columns]
         if unknown:
             raise DataError(f"unknown variable(s): {', '.join(map(str, unknown))}")
@@ -189,6 +199,11 @@ class PanelController(GroupControl, FitJobs):
         return (set(self.columns) | set(self.model.latent_names())
                 | set(self.model.slope_names()))
 
+    @property
+    def clusters(self):
+        """What a fit is given as `cluster`: None, the cluster column, or (cluster, higher)."""
+        return fit_clusters(self.cluster, self.higher)
+
     def grid(self) -> dict:
         """The switch grids, or a loading note while a two-level model waits for the roles."""
         if self.cluster is not None and not self.roles_ready:
@@ -213,7 +228,7 @@ class PanelController(GroupControl, FitJobs):
 
     def current_key(self) -> tuple:
         """What a fit of the panel's current state is a fit of."""
-        return (self.syntax, self.cluster, self.estimator, self.missing, self.group)
+        return (self.syntax, self.clusters, self.estimator, self.missing, self.group)
 
     def fit_is_current(self) -> bool:
         """Whether :attr:`result` is the fit of exactly what the panel shows now
@@ -285,6 +300,9 @@ class PanelController(GroupControl, FitJobs):
         """Make the within path ``y ~ x`` random (or fixed); returns the slope's name or None."""
         with self.lock:
             above = self.model.cluster_level
+            if self.model.threelevel:
+                raise ValueError("random slopes are not available for three-level models; "
+                                 "drop the higher cluster column for a two-level model")
             if above is None:
                 raise ValueError("random slopes need a two-level model: choose a cluster column")
             self._check_names(y, x)
@@ -335,27 +353,48 @@ class PanelController(GroupControl, FitJobs):
                 raise DataError(f"cluster column '{cluster}' is not in the data")
             check_cluster(self.data, cluster)
             check_group(self.data, self.group, cluster)     # clusters inside one group
-            old_levels = self._levels()
-            self.cluster = cluster
-            self.cluster_problem = None
-            if cluster in self.variables:
-                self.variables = [v for v in self.variables if v != cluster]
-            self.roles = {}
-            self.roles_ready = cluster is None
-            if self._levels() != old_levels:
-                self.model = self.model.with_levels(self._levels())
-                self.switches.reset(self.model)
-                # once the roles are known, outcomes get their cluster parts
-                self._new_levels = self.model.multilevel
-                self._syntax_from_model()
-            self.view.show_grid(self.grid())
-            self._request_data(immediate=True)
-            self._request_fit()
+            # no cluster column: no higher one either
+            higher = self.higher if cluster is not None else None
+            check_higher(self.data, cluster, higher)
+            self._set_clusters(cluster, higher)
+
+    def set_higher_cluster(self, higher) -> None:
+        """Choose the higher cluster column (schools; None: two levels); the model follows.
+
+        Raises
+        ------
+        DataError
+            For a column that cannot hold the clusters (a class in two
+            schools, in the fit's words; nothing changes).
+        """
+        with self.lock:
+            if higher is not None and higher not in self.data.columns:
+                raise DataError(f"higher cluster column '{higher}' is not in the data")
+            check_higher(self.data, self.cluster, higher)
+            check_group(self.data, self.group, higher)
+            self._set_clusters(self.cluster, higher)
+
+    def _set_clusters(self, cluster, higher) -> None:
+        old_levels = self._levels()
+        self.cluster, self.higher = cluster, higher
+        self.cluster_problem = None
+        self.variables = [v for v in self.variables if v not in (cluster, higher)]
+        self.roles = {}
+        self.roles_ready = cluster is None
+        if self._levels() != old_levels:
+            self.model = self.model.with_levels(self._levels())
+            self.switches.reset(self.model)
+            # once the roles are known, outcomes get their cluster parts
+            self._new_levels = self.model.multilevel
+            self._syntax_from_model()
+        self.view.show_grid(self.grid())
+        self._request_data(immediate=True)
+        self._request_fit()
 
     def set_variables(self, variables) -> None:
         """Change the variables offered on the Model screen (the model keeps its own)."""
         with self.lock:
-            variables = [v for v in variables if v != self.cluster]
+            variables = [v for v in variables if v not in (self.cluster, self.higher)]
             self._check_names(*variables)
             self.variables = list(variables)
             self.view.show_grid(self.grid())
@@ -382,8 +421,9 @@ class PanelController(GroupControl, FitJobs):
 
     # -- helpers ------------------------------------------------------------------
     def _levels(self):
-        # one cluster column: the two levels of the syntax
-        return TWO_LEVELS if self.cluster is not None else SINGLE_LEVEL
+        if self.cluster is None:
+            return SINGLE_LEVEL
+        return TWO_LEVELS if self.higher is None else THREE_LEVELS
 
     def _level(self, level) -> str:
         if not self.model.multilevel:
@@ -408,7 +448,7 @@ class PanelController(GroupControl, FitJobs):
         them to give an outcome its between part."""
         if self.cluster is None or self.roles_ready or not self.variables:
             return
-        dec, _error = self.summaries.decomposition(self.cluster, self.variables)
+        dec, _error = self.summaries.decomposition(self.clusters, self.variables)
         if dec is not None:
             self.roles = {r["variable"]: r["role"] for r in dec.roles.to_dict("records")}
         # the grids can show the variables by their roles now (the data worker's summary
@@ -430,13 +470,13 @@ class PanelController(GroupControl, FitJobs):
     def _request_fit(self, immediate: bool | None = None, preview: bool = False) -> None:
         with self.lock:
             self._fits.request(FitRequest(self.syntax, self.parsed, self.syntax_error,
-                                           self.cluster, self.estimator, self.missing,
+                                           self.clusters, self.estimator, self.missing,
                                            preview and self._preview_fn is not None,
                                            self.group),
                                immediate=immediate)
 
     def _request_data(self, immediate: bool | None = None) -> None:
-        self._data_jobs.request(_DataRequest(self.cluster, tuple(self.variables),
+        self._data_jobs.request(_DataRequest(self.clusters, tuple(self.variables),
                                              self._figures_wanted), immediate=immediate)
 
     def _on_fit_request(self, gen, req: FitRequest) -> None:
@@ -461,7 +501,7 @@ class PanelController(GroupControl, FitJobs):
         self.view.show_data(s.data_html(req.cluster, req.variables, dec, self.cluster_problem))
         roles, note = s.roles_html(req.cluster, req.variables, dec, error)
         self.view.show_decomposition(dec, figures, roles, note)
-        if self._new_levels and dec is not None and req.cluster == self.cluster:
+        if self._new_levels and dec is not None and req.cluster == self.clusters:
             self._new_levels = False
             before = self.model.to_syntax()
             self.switches.claim_all()

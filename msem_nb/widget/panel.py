@@ -1,4 +1,5 @@
-"""``ms.Panel``: the notebook panel that builds, fits and reports a one- or two-level SEM.
+"""``ms.Panel``: the notebook panel that builds, fits and reports a one-, two- or three-level
+SEM.
 
 The panel is a thin layer: screens (:mod:`msem_nb.widget.screens`, one
 per tab) hold the widgets, the controller (:mod:`msem_nb.widget.controller`)
@@ -50,10 +51,11 @@ class Panel(GroupPanel, PanelExport):
     ----------
     data : pandas.DataFrame or str or path
         The data (one row per level-1 unit), or a CSV file to read.
-    cluster : str, optional
+    cluster : str or list of two str, optional
         Cluster column. None guesses one from the column names and values
         (unless `single_level`); it can be chosen or changed on the Data
-        screen.
+        screen. Two columns (classes, then the schools they are nested in)
+        make a three-level panel; the higher one can also be chosen there.
     model : str, optional
         Starting model syntax.
     variables : list of str, optional
@@ -122,7 +124,7 @@ class Panel(GroupPanel, PanelExport):
     def _build_screens(self, estimator, missing, debounce) -> None:
         ctl = self._ctl
         numeric = [str(c) for c in ctl.data.select_dtypes("number").columns]
-        self._data = DataScreen(ctl.columns, numeric, ctl.cluster, ctl.variables)
+        self._data = DataScreen(ctl.columns, numeric, ctl.cluster, ctl.variables, ctl.higher)
         if ctl.cluster_problem:
             self._data.problem.value = tables.note_html(ctl.cluster_problem, bad=True)
         self._dec = DecompositionScreen(ctl.want_figures)
@@ -146,10 +148,13 @@ class Panel(GroupPanel, PanelExport):
 
     def _show_mode(self) -> None:
         """Header, tab title and hints for a two-level or a single-level model."""
-        cluster = self._ctl.cluster
+        cluster, higher = self._ctl.cluster, self._ctl.higher
         if cluster is None:
             text = ("<b>msem_nb</b> single-level SEM panel <span style='color:#666'>(no "
                     "cluster column: choose one on the Data tab for a two-level model)</span>")
+        elif higher is not None:
+            text = (f"<b>msem_nb</b> three-level SEM panel <span style='color:#666'>(clusters: "
+                    f"{tables.esc(cluster)} in {tables.esc(higher)})</span>")
         else:
             text = (f"<b>msem_nb</b> two-level SEM panel <span style='color:#666'>(clusters: "
                     f"{tables.esc(cluster)})</span>")
@@ -168,6 +173,7 @@ class Panel(GroupPanel, PanelExport):
         m.lat_add.on_click(self._on_latent_add)
         m.lat_remove.on_click(self._on_latent_remove)
         self._data.on_cluster(self._on_cluster)
+        self._data.on_higher(self._on_higher)
         self._wire_groups()     # the Data tab's Groups dropdown (msem_nb.widget.groups)
         self._data.on_variables(self._on_variables)
         self._results.checks.on_free(self._on_free)
@@ -273,9 +279,25 @@ class Panel(GroupPanel, PanelExport):
             self._data.refuse_cluster(previous, why)
             self.show_status("warn", why + " The cluster column is unchanged.")
             return
+        self._clusters_changed()
+
+    def _on_higher(self, higher) -> None:
+        previous = self._ctl.higher
+        try:
+            self._ctl.set_higher_cluster(higher)
+        except Exception as err:  # noqa: BLE001 - shown, the panel stays usable
+            why = f"Cannot use '{higher}' as the higher cluster column: {err}"
+            self._data.refuse_higher(previous, why)
+            self.show_status("warn", why + " The cluster columns are unchanged.")
+            return
+        self._clusters_changed()
+
+    def _clusters_changed(self) -> None:
+        ctl = self._ctl
         self._data.clear_problem()
-        self._data.offer_variables([c for c in self._ctl.data.select_dtypes("number").columns
-                                    if c != self._ctl.cluster])
+        self._data.show_clusters(ctl.cluster, ctl.higher)
+        self._data.offer_variables([c for c in ctl.data.select_dtypes("number").columns
+                                    if c not in (ctl.cluster, ctl.higher)])
         self._show_mode()
         self._cmp.update(rerun=True)
 
@@ -351,7 +373,9 @@ class Panel(GroupPanel, PanelExport):
 
     @property
     def cluster(self):
-        return self._ctl.cluster
+        """The cluster column (None: single-level); ``[cluster, higher]`` with three levels."""
+        ctl = self._ctl
+        return ctl.cluster if ctl.higher is None else [ctl.cluster, ctl.higher]
 
     @property
     def decomposition(self):
@@ -421,13 +445,27 @@ class Panel(GroupPanel, PanelExport):
         return self.checks.compare_now(timeout)
 
     def set_cluster(self, cluster) -> None:
-        """Change the cluster column (None for a single-level model), as the Data tab does.
+        """Change the cluster column (None for a single-level model), as the Data tab does;
+        ``[cluster, higher]`` also sets the higher cluster column (three levels).
 
         A column that cannot be a cluster column (a row id, a continuous
         variable) is refused: the cluster column stays, and the Data tab and
         the status line say why (:attr:`cluster` tells which one is in use).
         """
+        if isinstance(cluster, (list, tuple)):
+            cluster, higher = (list(cluster) + [None])[:2]
+            if higher is None or cluster != self._ctl.cluster:
+                self._data.higher.value = None
+            self._data.cluster.value = cluster
+            if higher is not None:
+                self._data.higher.value = higher
+            return
         self._data.cluster.value = cluster
+
+    def set_higher_cluster(self, higher) -> None:
+        """Choose the higher cluster column (None: two levels), as the Data tab does; a column
+        the clusters are not nested in is refused with the library's message, shown."""
+        self._data.higher.value = higher
 
     def compare(self, y, x, mediators=None, wait: bool = False,
                 timeout: float | None = 120):
