@@ -161,7 +161,7 @@ class Panel(GroupPanel, PanelExport):
         self.header.value = f"<div class='msem-header' style='margin:2px 0'>{text}</div>"
         self._dec.title = TITLES[cluster is not None]
         self.tabs.set_title(self.screens.index(self._dec), self._dec.title)
-        self._model.set_single(cluster is None)
+        self._model.set_single(cluster is None, higher is not None)
 
     def _wire(self) -> None:
         m = self._model

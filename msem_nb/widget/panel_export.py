@@ -57,6 +57,8 @@ class PanelExport:
 
     def _code(self, syntax, cluster, estimator, missing, group=None, *, report: bool) -> str:
         name = self._data_name or find_variable_name(self._ctl.data)
+        if isinstance(cluster, tuple):      # three levels: as ms.fit's docs write them
+            cluster = list(cluster)
         return reproduction_code(syntax, cluster, data_name=name, data_code=self._data_code,
                                  estimator=estimator, missing=missing, report=report, group=group)
 
