@@ -61,8 +61,10 @@ def share_figure(dec):
                              hovertext=hover, hoverinfo="text", marker_color=colour))
     fig.update_layout(
         barmode="stack", title="Share of variance at each level (three-level decomposition)",
-        width=_WIDTH, height=max(260, 120 + 28 * len(labels)),
-        legend=dict(orientation="h", y=-0.2), margin=dict(l=10, r=30, t=60, b=80),
+        width=_WIDTH, height=max(300, 170 + 28 * len(labels)),
+        # below the axis title, levels in the order of the bars
+        legend=dict(orientation="h", y=-0.35, traceorder="normal"),
+        margin=dict(l=10, r=30, t=60, b=110),
         template="plotly_white")
     fig.update_xaxes(title_text="share of variance (ML, saturated three-level model)",
                      range=[0, 1.0])
