@@ -47,6 +47,7 @@ from msem_nb.data.prepare import (
     check_magnitude,
     numeric_block,
 )
+from msem_nb.data.sizes import group_sscp, size_index
 from msem_nb.errors import DataError, ModelSpecificationError
 
 __all__ = ["ThreeLevelData", "threelevel_data", "data_vector", "check_nested"]
@@ -447,7 +448,7 @@ def _statistics(values: np.ndarray, class_codes: np.ndarray, class_school: np.nd
                 f"variable '{names[a]}' has the same value in every class of each school: it "
                 "has no level-2 part; use it only in the level-3 block")
 
-    ns, size_of = np.unique(sizes, return_inverse=True)
+    ns, size_count, size_of = size_index(sizes)
     # pairs ordered by size, then school: each size's pairs are one run
     pair_key = size_of * K + class_school
     pkeys, class_pair, pair_count = np.unique(pair_key, return_inverse=True, return_counts=True)
@@ -456,12 +457,11 @@ def _statistics(values: np.ndarray, class_codes: np.ndarray, class_school: np.nd
     np.add.at(pair_sum, class_pair, x)
     pair_mean = pair_sum / pair_count[:, None]
     xd = x - pair_mean[class_pair]
-    size_sscp = np.zeros((len(ns), q, q))
-    np.add.at(size_sscp, size_of, xd[:, :, None] * xd[:, None, :])
+    size_sscp = group_sscp(xd, size_of, size_count)
     return ThreeLevelData(
         names=names, p1=p1, q=q, at2=at2, at3=at3, nobs=N, nclasses=J, nschools=K,
         within_sscp=within_sscp, sum_log_n=float(np.log(sizes).sum()),
-        sizes=ns.astype(float), size_count=np.bincount(size_of).astype(float),
+        sizes=ns.astype(float), size_count=size_count.astype(float),
         size_sscp=size_sscp, pair_school=(pkeys % K).astype(int),
         pair_size=(pkeys // K).astype(int), pair_count=pair_count.astype(float),
         pair_mean=pair_mean, school_z=z, school_within_sscp=school_within,
