@@ -2,7 +2,7 @@
 
 One Lab, one notebook and one panel on simulated rows in classes in schools
 (1,530 rows, 263 classes, 30 schools), opened two-level on the class column.
-In order: the Data tab's "Higher cluster" dropdown picks the school column
+In order: the Data tab's "Nested in" dropdown (the higher cluster column) picks the school column
 (the header says three-level); the Decomposition tab shows the three-level
 table and draws the stacked shares and the three correlation heatmaps; the
 model has level 1/2/3 blocks, a click on a level-3 switch adds
@@ -48,7 +48,7 @@ def _syntax(page) -> str:
 def test_the_higher_cluster_column_makes_three_levels(page):
     assert "two-level SEM panel" in page.locator(".msem-header").first.inner_text()
     open_tab(page, "Data")
-    page.locator(".msem-panel .widget-dropdown", has_text="Higher cluster").locator("select") \
+    page.locator(".msem-panel .widget-dropdown", has_text="Nested in").locator("select") \
         .select_option(label="school_id")
     page.wait_for_function(
         "() => document.querySelector('.msem-header').textContent.includes('three-level')",

@@ -43,8 +43,9 @@ class DataScreen:
                                   layout=W.Layout(width="360px"))
         # the clusters' clusters (schools of classes): a three-level model
         self.higher = W.Dropdown(options=[(NO_HIGHER, None)] + [(str(c), c) for c in columns],
-                                 value=higher, description="Higher cluster",
-                                 style={"description_width": "initial"},
+                                 value=higher, description="Nested in",
+                                 tooltip="Higher cluster column (schools of classes): its "
+                                         "clusters hold the clusters, a three-level model",
                                  layout=W.Layout(width="360px"))
         self.higher.layout.display = None if cluster is not None else "none"
         # a column whose few values split the rows into groups (msem_nb.widget.groups)
