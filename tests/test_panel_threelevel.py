@@ -282,3 +282,24 @@ def test_the_latent_editor_names_three_levels_by_number(panel):
     panel.wait(60)
     # an incomplete model (levels 1 and 2 empty) is the library's message, in the panel
     assert panel.status.state == "error" and "has no statements" in panel.status.message
+
+
+def test_a_model_whose_levels_do_not_match_the_columns_says_where_to_fix_it(schools):
+    p = ms.Panel(schools, cluster="class_id")
+    try:
+        p.wait(60)
+        p.syntax = "level: 1\n  r1 ~ ses\nlevel: 2\n  r1 ~~ r1\nlevel: 3\n  r1 ~~ r1\n"
+        p.wait(60)
+        assert p.status.state == "error"
+        assert "one cluster column ('class_id') was given" in p.status.message   # the library
+        assert "choose the higher cluster column ('Nested in') on the Data tab" in \
+            p.status.message
+        p.set_higher_cluster("school_id")
+        p.wait(120)
+        assert p.status.state in ("ok", "warn") and p.result.nlevels == 3
+        p.syntax = "level: within\n  r1 ~ ses\nlevel: between\n  r1 ~~ r1\n"
+        p.wait(60)
+        assert p.status.state == "error"
+        assert "set 'Nested in' to none on the Data tab" in p.status.message
+    finally:
+        p.close()

@@ -138,6 +138,9 @@ class FitJobs:
         else:
             line, col = locate(str(exc), req.syntax)
             editor = msg
+            hint = _levels_hint(req)
+            if hint:
+                msg = msg.rstrip().rstrip(".") + "." + hint
         self._report_failure(msg, detail, line, col, editor)
 
     def _report_failure(self, msg, detail, line, col, editor) -> None:
@@ -156,3 +159,16 @@ class FitJobs:
         self.view.show_status(*fit_status(fit, notes, elapsed))
         self.view.show_editor_error(0, 0, "")
         self.view.show_fit(fit, figure, diagram_error)
+
+
+def _levels_hint(req: FitRequest) -> str:
+    """Where in the panel to fix a model whose levels do not match the cluster columns."""
+    nlevels = len(set(req.parsed.levels)) if req.parsed is not None else 0
+    three = isinstance(req.cluster, tuple)
+    if nlevels == 3 and not three:
+        return (" In the panel: choose the higher cluster column ('Nested in') on the Data "
+                "tab.")
+    if three and nlevels in (0, 2):
+        return (" In the panel: write level: 1, 2 and 3 blocks, or set 'Nested in' to none on "
+                "the Data tab for a two-level model.")
+    return ""

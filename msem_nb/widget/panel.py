@@ -45,7 +45,7 @@ __all__ = ["Panel"]
 
 
 class Panel(GroupPanel, PanelExport):
-    """Interactive one- or two-level SEM in a notebook.
+    """Interactive one-, two- or three-level SEM in a notebook.
 
     Parameters
     ----------
