@@ -303,3 +303,48 @@ def test_a_model_whose_levels_do_not_match_the_columns_says_where_to_fix_it(scho
         assert "set 'Nested in' to none on the Data tab" in p.status.message
     finally:
         p.close()
+
+
+def test_three_level_switches_are_undone_along_random_walks(panel):
+    # the Switchboard's invariants (tests/test_panel_switches.py) at three levels: every toggle
+    # is undone by its opposite, and switching everything back restores the starting text
+    import itertools
+    import random
+
+    from msem_nb.widget.model import THREE_LEVELS, ModelState, read_syntax
+    from msem_nb.widget.switches import Switchboard, switch_is_on
+
+    roles = {r["variable"]: r["role"] for r in panel.decomposition.roles.to_dict("records")}
+    assert roles["r1"] == "all three levels" and roles["funding"] == "level 3 only"
+    names = ["r1", "r2", "ses", "climate", "funding"]
+    start = ("level: 1\n  read =~ r1 + r2 + r3\n  read ~ ses\nlevel: 2\n  r1 ~ climate\n"
+             "level: 3\n  r1 ~~ r1\n  r2 ~ funding\n")
+    for seed in range(60):
+        rng = random.Random(seed)
+        model, _ = read_syntax(start if seed % 2 else "")
+        if model.is_empty():
+            model = ModelState(THREE_LEVELS)
+        board = Switchboard(model, lambda: roles, list(panel._ctl.columns))
+        switches = [(kind, lv, a, b) for lv in model.levels
+                    for kind, pairs in (("path", itertools.permutations(names, 2)),
+                                        ("cov", itertools.combinations_with_replacement(names,
+                                                                                        2)))
+                    for a, b in pairs]
+        text0 = model.to_syntax()
+        on0 = {k: switch_is_on(model, k) for k in switches}
+        for _ in range(rng.randint(1, 25)):
+            key = rng.choice(switches)
+            was, text = switch_is_on(model, key), model.to_syntax()
+            assert board.toggle(key, not was) is (not was)
+            board.toggle(key, was)
+            assert model.to_syntax() == text, (seed, key)
+            board.toggle(rng.choice(switches), rng.choice([True, False, None]))
+            if not model.is_empty():
+                assert model.to_parsed() == ms.parse(model.to_syntax())
+        for _ in range(500):
+            differ = [k for k in switches if switch_is_on(model, k) != on0[k]]
+            if not differ:
+                break
+            key = rng.choice(differ)
+            board.toggle(key, on0[key])
+        assert model.to_syntax() == text0, seed
