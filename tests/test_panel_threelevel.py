@@ -190,6 +190,9 @@ def test_export_code_refits_the_three_level_model(panel, schools):
     env = {"schools": schools}
     exec(code, env)      # noqa: S102 - the code the panel exports
     assert env["fit"].loglik == pytest.approx(panel.result.loglik, abs=1e-8)
+    # the report of the fit shown has its three level sections
+    html = panel.report()._repr_html_()
+    assert html.index("Level: within") < html.index("Level: between") < html.index("Level: 3")
 
 
 def test_higher_cluster_chosen_on_the_data_tab(schools):
