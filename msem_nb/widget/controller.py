@@ -302,7 +302,7 @@ class PanelController(GroupControl, FitJobs):
             above = self.model.cluster_level
             if self.model.threelevel:
                 raise ValueError("random slopes are not available for three-level models; "
-                                 "drop the higher cluster column for a two-level model")
+                                 "set 'Nested in' to none on the Data tab for a two-level model")
             if above is None:
                 raise ValueError("random slopes need a two-level model: choose a cluster column")
             self._check_names(y, x)

@@ -195,8 +195,8 @@ class PlanScreen:
             # ms.power simulates one- and two-level designs (clusters of one size list)
             raise ModelSpecificationError(
                 "power studies of three-level models are not available yet: the Plan tab "
-                "simulates one- and two-level designs (drop the higher cluster column on the "
-                "Data tab to plan a two-level study)")
+                "simulates one- and two-level designs (set 'Nested in' to none on the Data tab "
+                "to plan a two-level study)")
         if not f.parameter:
             raise ModelSpecificationError("choose the parameter of interest")
         vary = None
