@@ -14,7 +14,7 @@ import pytest
 import msem_nb as ms
 import msem_nb.api as api_module
 import msem_nb.syntax.parser as parser_module
-import msem_nb.widget.controller as controller_module
+import msem_nb.widget.fitjobs as fitjobs_module
 import msem_nb.widget.model as model_module
 from msem_nb.errors import DataError, NotIdentifiedError
 from msem_nb.syntax import parse
@@ -270,7 +270,7 @@ def test_refits_go_from_the_parsed_model_without_parsing(make, demo, monkeypatch
     def counting(text):
         calls.append(text)
         return parse(text)
-    for module in (parser_module, model_module, controller_module, api_module):
+    for module in (parser_module, model_module, fitjobs_module, api_module):
         monkeypatch.setattr(module, "parse", counting)
     refitter = ctl._refitter
     prepared = refitter.prepared
@@ -348,12 +348,18 @@ def test_tables_escape_user_strings(demo):
     assert "<img" not in tables.indirect_html(eff)
 
 
-def test_three_level_clusters_are_refused_with_where_to_go(demo):
+def test_two_cluster_columns_are_three_levels_and_three_are_refused(demo):
+    # issue 17: the panel builds three-level models; more than two cluster columns is no model
     from msem_nb.errors import ModelSpecificationError
     demo = demo.assign(school=demo["cluster"] % 10)
-    with pytest.raises(ModelSpecificationError, match=r"ms.fit\(model, data, cluster=\[...\]\)"):
-        PanelController(demo, ["cluster", "school"], BASE, view=RecordingView(),
+    with pytest.raises(ModelSpecificationError, match="one or two cluster columns"):
+        PanelController(demo, ["cluster", "school", "x1"], BASE, view=RecordingView(),
                         diagram_fn=_no_diagram)
+    ctl = PanelController(demo, ["cluster", "school"], view=RecordingView(),
+                          diagram_fn=_no_diagram)
+    assert ctl.clusters == ("cluster", "school") and "school" not in ctl.variables
+    assert ctl.model.levels == ("within", "between", "3")
+    ctl.close()
     # a list of one column is that column
     ctl = PanelController(demo, ["cluster"], BASE, view=RecordingView(), diagram_fn=_no_diagram)
     assert ctl.cluster == "cluster"

@@ -166,12 +166,18 @@ def test_levels_are_the_models_level_names():
 
 
 def test_a_level_the_panel_cannot_show_is_a_located_error():
-    # the parser accepts any level label; the panel's grid has two levels
+    # the parser accepts any level label; the panel's grids have up to three levels
+    # (issue 17: three-level models in the panel), a fourth is an error at its header line
     from msem_nb.syntax import ModelSyntaxError
     from msem_nb.widget.model import read_syntax
+    state, _ = read_syntax("level: 1\n y ~ x\nlevel: 2\n y ~ w\nlevel: 3\n y ~ z")
+    assert state.levels == ("within", "between", "3")
     with pytest.raises(ModelSyntaxError) as err:
-        read_syntax("level: 1\n y ~ x\nlevel: 2\n y ~ w\nlevel: 3\n y ~ z")
-    assert err.value.line == 5 and "level '3'" in str(err.value)
+        read_syntax("level: 1\n y ~ x\nlevel: 2\n y ~ w\nlevel: 3\n y ~ z\nlevel: 4\n y ~~ y")
+    assert err.value.line == 7 and "four-level models are not supported" in str(err.value)
+    with pytest.raises(ModelSyntaxError) as err:
+        read_syntax("level: within\n y ~ x\nlevel: school\n y ~~ y")
+    assert err.value.line == 3 and "level 'school'" in str(err.value)
 
 
 def test_names_that_need_backticks_keep_them():

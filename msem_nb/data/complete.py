@@ -21,6 +21,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from msem_nb.data.sizes import group_sscp, size_index
 from msem_nb.errors import DataError
 
 __all__ = ["SingleData", "ClusterData", "SizeGroups", "cluster_stats"]
@@ -256,25 +257,9 @@ def _plain(x: object) -> object:
 
 def _size_groups(sizes: np.ndarray, vectors: np.ndarray) -> SizeGroups:
     # the distinct sizes, how many clusters have each, and each cluster's group
-    per_size = np.bincount(sizes)
-    ns = np.flatnonzero(per_size)
-    count = per_size[ns]
-    group = np.zeros(len(per_size), dtype=int)
-    group[ns] = np.arange(len(ns))
-    inv = group[sizes]
-    G, p = len(ns), vectors.shape[1]
+    ns, count, inv = size_index(sizes)
+    G = len(ns)
     member = inv[:, None] == np.arange(G)          # (J, G) indicator
     gmean = (member.T @ vectors) / count[:, None]
     dev = vectors - gmean[inv]
-    sscp = np.zeros((G, p, p))
-    if G == 1:
-        sscp[0] = dev.T @ dev
-    elif G * len(sizes) * p <= 1_000_000:
-        # one batched product: (G, p, J) @ (J, p)
-        sscp = (member.T[:, None, :] * dev.T[None]) @ dev
-    else:
-        order = np.argsort(inv, kind="stable")
-        starts = np.concatenate(([0], np.cumsum(count)[:-1]))
-        outer = dev[order, :, None] * dev[order, None, :]
-        sscp = np.add.reduceat(outer, starts, axis=0)
-    return SizeGroups(ns.astype(float), count.astype(float), gmean, sscp)
+    return SizeGroups(ns.astype(float), count.astype(float), gmean, group_sscp(dev, inv, count))

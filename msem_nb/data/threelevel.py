@@ -47,9 +47,10 @@ from msem_nb.data.prepare import (
     check_magnitude,
     numeric_block,
 )
+from msem_nb.data.sizes import group_sscp, size_index
 from msem_nb.errors import DataError, ModelSpecificationError
 
-__all__ = ["ThreeLevelData", "threelevel_data", "data_vector"]
+__all__ = ["ThreeLevelData", "threelevel_data", "data_vector", "check_nested"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -265,6 +266,34 @@ def _check_nesting(class_codes: np.ndarray, school_codes: np.ndarray, class_ids:
     return first
 
 
+def check_nested(df: pd.DataFrame, clusters: Sequence[Hashable]) -> None:
+    """Check that the class column is nested in the school column, as a fit would.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+    clusters : two column names
+        The class column, then the school column.
+
+    Raises
+    ------
+    DataError
+        The fit's message: a column that is missing or has missing ids, the
+        same column twice, or a class found in two schools (named, with the
+        fix when class ids start again in each school).
+    """
+    col_c, col_s = clusters
+    if col_c == col_s:
+        raise DataError(f"the two cluster columns are the same ('{col_c}'); give the class "
+                        "column, then the school column")
+    cids = _cluster_ids(df, col_c, ())
+    sids = _cluster_ids(df, col_s, ())
+    class_codes, class_ids = pd.factorize(cids.to_numpy(), sort=False)
+    school_codes, school_ids = pd.factorize(sids.to_numpy(), sort=False)
+    _check_nesting(class_codes, school_codes, np.asarray(class_ids), np.asarray(school_ids),
+                   (col_c, col_s))
+
+
 def threelevel_data(df: pd.DataFrame, level_ov: Sequence[Sequence[str]],
                     clusters: Sequence[Hashable], missing: str = "listwise",
                     exogenous: Sequence[str] = ()) -> ThreeLevelData:
@@ -419,7 +448,7 @@ def _statistics(values: np.ndarray, class_codes: np.ndarray, class_school: np.nd
                 f"variable '{names[a]}' has the same value in every class of each school: it "
                 "has no level-2 part; use it only in the level-3 block")
 
-    ns, size_of = np.unique(sizes, return_inverse=True)
+    ns, size_count, size_of = size_index(sizes)
     # pairs ordered by size, then school: each size's pairs are one run
     pair_key = size_of * K + class_school
     pkeys, class_pair, pair_count = np.unique(pair_key, return_inverse=True, return_counts=True)
@@ -428,12 +457,11 @@ def _statistics(values: np.ndarray, class_codes: np.ndarray, class_school: np.nd
     np.add.at(pair_sum, class_pair, x)
     pair_mean = pair_sum / pair_count[:, None]
     xd = x - pair_mean[class_pair]
-    size_sscp = np.zeros((len(ns), q, q))
-    np.add.at(size_sscp, size_of, xd[:, :, None] * xd[:, None, :])
+    size_sscp = group_sscp(xd, size_of, size_count)
     return ThreeLevelData(
         names=names, p1=p1, q=q, at2=at2, at3=at3, nobs=N, nclasses=J, nschools=K,
         within_sscp=within_sscp, sum_log_n=float(np.log(sizes).sum()),
-        sizes=ns.astype(float), size_count=np.bincount(size_of).astype(float),
+        sizes=ns.astype(float), size_count=size_count.astype(float),
         size_sscp=size_sscp, pair_school=(pkeys % K).astype(int),
         pair_size=(pkeys // K).astype(int), pair_count=pair_count.astype(float),
         pair_mean=pair_mean, school_z=z, school_within_sscp=school_within,

@@ -22,6 +22,9 @@ syntax text, and keeps them consistent:
   correlations) only once asked for (:meth:`PanelController.want_figures`,
   when their tab is first opened), and the Results tables only while wanted.
 
+The fit worker's steps (request to result, diagram and status) are in
+:mod:`msem_nb.widget.fitjobs`.
+
 What the user sees is pushed to a view (:class:`~msem_nb.widget.view.PanelView`:
 the widget panel, or a recorder in tests) through its ``show_*`` methods,
 always under one lock, so a view never sees half an update.
@@ -36,52 +39,21 @@ from dataclasses import dataclass
 import pandas as pd
 
 from msem_nb.errors import DataError, ModelSpecificationError
-from msem_nb.estimation.options import FitOptions
-from msem_nb.messages import collecting
-from msem_nb.present.diagram import path_diagram
-from msem_nb.syntax import ModelSyntaxError, ParsedModel, parse
+from msem_nb.syntax import ModelSyntaxError, ParsedModel
 from msem_nb.widget.datasummary import SINGLE_LEVEL_NOTE, DataSummaries
-from msem_nb.widget.describe import describe_error, diagram_text
+from msem_nb.widget.describe import describe_error
+from msem_nb.widget.fitjobs import FitJobs, FitRequest, default_diagram, default_preview
 from msem_nb.widget.gridspec import grid_spec, loading_spec, slope_problem
 from msem_nb.widget.groups import GroupControl, check_group
 from msem_nb.widget.guess import check_cluster, default_variables, detect_cluster
-from msem_nb.widget.model import SINGLE_LEVEL, TWO_LEVELS, ModelState, read_syntax
-from msem_nb.widget.names import locate, unknown_message, unknown_names
+from msem_nb.widget.levels import check_higher, fit_clusters
+from msem_nb.widget.model import SINGLE_LEVEL, THREE_LEVELS, TWO_LEVELS, ModelState, read_syntax
 from msem_nb.widget.refit import Refitter
 from msem_nb.widget.scheduler import Scheduler
-from msem_nb.widget.status import fit_status
 from msem_nb.widget.switches import Switchboard
 from msem_nb.widget.view import PanelView
 
 __all__ = ["PanelController", "SINGLE_LEVEL_NOTE"]
-
-def _default_diagram(fit):
-    return path_diagram(fit)
-
-
-def _default_preview(partable):
-    # the model's structure only: the last fit's numbers may not hold for the new model
-    return path_diagram(partable, title="Path diagram: the model as switched, being fitted "
-                                        "\u2026")
-
-
-@dataclass(frozen=True)
-class _FitRequest:
-    syntax: str
-    # the model to fit; None when the text has no statements
-    parsed: ParsedModel | None
-    parse_error: BaseException | None
-    cluster: object
-    estimator: str
-    missing: str
-    # a switch was clicked: draw the new model at once, before its fit
-    preview: bool = False
-    group: object = None        # group column (msem_nb.widget.groups), None: one group
-
-    @property
-    def key(self) -> tuple:
-        return (self.syntax, self.cluster, self.estimator, self.missing, self.group)
-
 
 @dataclass(frozen=True)
 class _DataRequest:
@@ -90,7 +62,7 @@ class _DataRequest:
     figures: bool = False
 
 
-class PanelController(GroupControl):
+class PanelController(GroupControl, FitJobs):
     """State and rules of the panel.
 
     Parameters
@@ -131,13 +103,14 @@ class PanelController(GroupControl):
         if not isinstance(data, pd.DataFrame):
             raise DataError(f"data must be a pandas DataFrame, not {type(data).__name__}")
         self.cluster_problem: str | None = None
+        #: the higher cluster column (schools) of a three-level panel, else None
+        self.higher = None
         if isinstance(cluster, (list, tuple)):
-            if len(cluster) != 1:
+            if not 1 <= len(cluster) <= 2:
                 raise ModelSpecificationError(
-                    "the panel builds single- and two-level models (one cluster column); fit "
-                    "a three-level model with ms.fit(model, data, cluster=[...]) and look at "
-                    "its levels with ms.decompose(data, cluster=[...])")
-            cluster = cluster[0]
+                    f"the panel takes one or two cluster columns (classes, then the schools "
+                    f"they are nested in), not {len(cluster)}")
+            cluster, self.higher = cluster[0], (cluster[1] if len(cluster) == 2 else None)
         if isinstance(cluster, str) and cluster == "auto":
             cluster = detect_cluster(data)
         elif cluster is not None:
@@ -150,13 +123,21 @@ class PanelController(GroupControl):
                 # the panel opens single-level and says why, rather than not at all
                 self.cluster_problem = f"Cannot use '{cluster}' as the cluster column: {err}"
                 cluster = None
+        if self.higher is not None:
+            try:
+                check_higher(data, cluster, self.higher)
+            except DataError as err:
+                # a two-level panel that says why, rather than none
+                self.cluster_problem = (f"Cannot use '{self.higher}' as the higher cluster "
+                                        f"column: {err}")
+                self.higher = None
         self.data = data
         self.view = view
         self.cluster = cluster
         self.columns = [str(c) for c in data.columns]
         self.variables = list(variables) if variables is not None \
             else default_variables(data, cluster)
-        self.variables = [v for v in self.variables if v != cluster]
+        self.variables = [v for v in self.variables if v not in (cluster, self.higher)]
         unknown = [v for v in self.variables if v not in data.columns]
         if unknown:
             raise DataError(f"unknown variable(s): {', '.join(map(str, unknown))}")
@@ -179,9 +160,9 @@ class PanelController(GroupControl):
         self.summaries = DataSummaries(data)
         self._fit_fn = fit_fn
         self._refitter = Refitter(data)
-        self._diagram_fn = diagram_fn or _default_diagram
+        self._diagram_fn = diagram_fn or default_diagram
         self._preview_fn = preview_fn if preview_fn is not None else (
-            _default_preview if diagram_fn is None else None)
+            default_preview if diagram_fn is None else None)
         self.lock = threading.RLock()
         self._fits = Scheduler(self._fit_job, debounce, on_request=self._on_fit_request,
                                on_crash=self._on_crash, name="msem-fit", lock=self.lock)
@@ -218,6 +199,11 @@ class PanelController(GroupControl):
         return (set(self.columns) | set(self.model.latent_names())
                 | set(self.model.slope_names()))
 
+    @property
+    def clusters(self):
+        """What a fit is given as `cluster`: None, the cluster column, or (cluster, higher)."""
+        return fit_clusters(self.cluster, self.higher)
+
     def grid(self) -> dict:
         """The switch grids, or a loading note while a two-level model waits for the roles."""
         if self.cluster is not None and not self.roles_ready:
@@ -242,7 +228,7 @@ class PanelController(GroupControl):
 
     def current_key(self) -> tuple:
         """What a fit of the panel's current state is a fit of."""
-        return (self.syntax, self.cluster, self.estimator, self.missing, self.group)
+        return (self.syntax, self.clusters, self.estimator, self.missing, self.group)
 
     def fit_is_current(self) -> bool:
         """Whether :attr:`result` is the fit of exactly what the panel shows now
@@ -313,6 +299,9 @@ class PanelController(GroupControl):
     def toggle_random_slope(self, y, x, on=None) -> str | None:
         """Make the within path ``y ~ x`` random (or fixed); returns the slope's name or None."""
         with self.lock:
+            if self.model.threelevel:
+                raise ValueError("random slopes are not available for three-level models; "
+                                 "set 'Nested in' to none on the Data tab for a two-level model")
             if self.model.cluster_level is not None:
                 self._check_names(y, x)
             why = slope_problem(self.model, self.columns, y, x, on)
@@ -355,27 +344,48 @@ class PanelController(GroupControl):
                 raise DataError(f"cluster column '{cluster}' is not in the data")
             check_cluster(self.data, cluster)
             check_group(self.data, self.group, cluster)     # clusters inside one group
-            old_levels = self._levels()
-            self.cluster = cluster
-            self.cluster_problem = None
-            if cluster in self.variables:
-                self.variables = [v for v in self.variables if v != cluster]
-            self.roles = {}
-            self.roles_ready = cluster is None
-            if self._levels() != old_levels:
-                self.model = self.model.with_levels(self._levels())
-                self.switches.reset(self.model)
-                # once the roles are known, outcomes get their cluster parts
-                self._new_levels = self.model.multilevel
-                self._syntax_from_model()
-            self.view.show_grid(self.grid())
-            self._request_data(immediate=True)
-            self._request_fit()
+            # no cluster column: no higher one either
+            higher = self.higher if cluster is not None else None
+            check_higher(self.data, cluster, higher)
+            self._set_clusters(cluster, higher)
+
+    def set_higher_cluster(self, higher) -> None:
+        """Choose the higher cluster column (schools; None: two levels); the model follows.
+
+        Raises
+        ------
+        DataError
+            For a column that cannot hold the clusters (a class in two
+            schools, in the fit's words; nothing changes).
+        """
+        with self.lock:
+            if higher is not None and higher not in self.data.columns:
+                raise DataError(f"higher cluster column '{higher}' is not in the data")
+            check_higher(self.data, self.cluster, higher)
+            check_group(self.data, self.group, higher)
+            self._set_clusters(self.cluster, higher)
+
+    def _set_clusters(self, cluster, higher) -> None:
+        old_levels = self._levels()
+        self.cluster, self.higher = cluster, higher
+        self.cluster_problem = None
+        self.variables = [v for v in self.variables if v not in (cluster, higher)]
+        self.roles = {}
+        self.roles_ready = cluster is None
+        if self._levels() != old_levels:
+            self.model = self.model.with_levels(self._levels())
+            self.switches.reset(self.model)
+            # once the roles are known, outcomes get their cluster parts
+            self._new_levels = self.model.multilevel
+            self._syntax_from_model()
+        self.view.show_grid(self.grid())
+        self._request_data(immediate=True)
+        self._request_fit()
 
     def set_variables(self, variables) -> None:
         """Change the variables offered on the Model screen (the model keeps its own)."""
         with self.lock:
-            variables = [v for v in variables if v != self.cluster]
+            variables = [v for v in variables if v not in (self.cluster, self.higher)]
             self._check_names(*variables)
             self.variables = list(variables)
             self.view.show_grid(self.grid())
@@ -402,8 +412,9 @@ class PanelController(GroupControl):
 
     # -- helpers ------------------------------------------------------------------
     def _levels(self):
-        # one cluster column: the two levels of the syntax
-        return TWO_LEVELS if self.cluster is not None else SINGLE_LEVEL
+        if self.cluster is None:
+            return SINGLE_LEVEL
+        return TWO_LEVELS if self.higher is None else THREE_LEVELS
 
     def _level(self, level) -> str:
         if not self.model.multilevel:
@@ -428,7 +439,7 @@ class PanelController(GroupControl):
         them to give an outcome its between part."""
         if self.cluster is None or self.roles_ready or not self.variables:
             return
-        dec, _error = self.summaries.decomposition(self.cluster, self.variables)
+        dec, _error = self.summaries.decomposition(self.clusters, self.variables)
         if dec is not None:
             self.roles = {r["variable"]: r["role"] for r in dec.roles.to_dict("records")}
         # the grids can show the variables by their roles now (the data worker's summary
@@ -449,119 +460,23 @@ class PanelController(GroupControl):
 
     def _request_fit(self, immediate: bool | None = None, preview: bool = False) -> None:
         with self.lock:
-            self._fits.request(_FitRequest(self.syntax, self.parsed, self.syntax_error,
-                                           self.cluster, self.estimator, self.missing,
+            self._fits.request(FitRequest(self.syntax, self.parsed, self.syntax_error,
+                                           self.clusters, self.estimator, self.missing,
                                            preview and self._preview_fn is not None,
                                            self.group),
                                immediate=immediate)
 
     def _request_data(self, immediate: bool | None = None) -> None:
-        self._data_jobs.request(_DataRequest(self.cluster, tuple(self.variables),
+        self._data_jobs.request(_DataRequest(self.clusters, tuple(self.variables),
                                              self._figures_wanted), immediate=immediate)
 
-    def _on_fit_request(self, gen, req: _FitRequest) -> None:
+    def _on_fit_request(self, gen, req: FitRequest) -> None:
         if req.parse_error is None and req.syntax.strip():
             self.view.show_status("fitting", "Fitting the model \u2026")
 
     def _on_crash(self, gen, exc) -> None:
         msg, detail = describe_error(exc)
         self.view.show_status("error", "Internal error in the panel: " + msg, detail)
-
-    # -- the fit worker --------------------------------------------------------------------
-    def _fit_job(self, req: _FitRequest, publish) -> None:
-        if req.parse_error is not None:
-            publish(lambda: self._show_failure(req.parse_error, req))
-            return
-        if not req.syntax.strip():
-            publish(lambda: self._show_empty())
-            return
-        # level headers without statements: the parser says why there is nothing to fit
-        parsed = req.parsed if req.parsed is not None else parse(req.syntax)
-        unknown = unknown_names(parsed, self.columns)
-        if unknown:
-            publish(lambda: self._show_unknown(unknown, req))
-            return
-        t0 = time.perf_counter()
-        try:
-            options = FitOptions(estimator=req.estimator, missing=req.missing)
-            table = self._preview(req, parsed, options, publish)
-            # the core records its warnings per thread; catch_warnings is global
-            with collecting(quiet=True) as caught:
-                fit = self._fit(req, parsed, options, table)
-        except Exception as exc:  # noqa: BLE001 - every failure is shown, none kills the panel
-            publish(lambda e=exc: self._show_failure(e, req))
-            return
-        elapsed = time.perf_counter() - t0
-        try:
-            figure, diagram_error = self._diagram_fn(fit), None
-        except Exception as exc:  # noqa: BLE001 - the results stay usable without a diagram
-            figure = None
-            diagram_error = f"The diagram could not be drawn: {describe_error(exc)[0]}"
-        notes = list(caught)
-        if not publish(lambda: self._show_fit(fit, figure, diagram_error, elapsed, notes, req)):
-            return
-        if self.results_wanted:
-            parts = self.results_parts()
-            publish(lambda: self.view.show_results(parts))
-
-    def _preview(self, req: _FitRequest, parsed, options, publish):
-        """Draw the model about to be fitted (a switch was clicked); returns its table."""
-        if not req.preview or self._fit_fn is not None:
-            return None
-        try:
-            table = self._refitter.table(parsed, options)
-            figure = self._preview_fn(table[0])
-        except Exception:  # noqa: BLE001 - the fit says what is wrong with the model
-            return None
-        publish(lambda: self.view.show_preview(figure, diagram_text(table[0])))
-        return table
-
-    def _fit(self, req: _FitRequest, parsed, options, table):
-        if self._fit_fn is not None:
-            return self._fit_fn(req.syntax, self.data, cluster=req.cluster,
-                                estimator=req.estimator, missing=req.missing)
-        return self._refitter.fit(parsed, req.cluster, options, model=req.syntax, table=table,
-                                  group=req.group)
-
-    def _show_empty(self) -> None:
-        self.error = None
-        self.result_key = None
-        self.view.show_editor_error(0, 0, "")
-        self.view.show_status("idle", "No model yet: switch paths on in the Model screen, or "
-                                      "type the model in the syntax box.")
-
-    def _show_unknown(self, unknown, req: _FitRequest) -> None:
-        message = unknown_message(unknown)
-        self.error = ModelSpecificationError(message)
-        self._report_failure(message, "", unknown[0].line, unknown[0].col, message)
-
-    def _show_failure(self, exc, req: _FitRequest) -> None:
-        self.error = exc
-        msg, detail = describe_error(exc)
-        if isinstance(exc, ModelSyntaxError):
-            line, col = exc.line, exc.col
-            editor = f"Line {exc.line}, column {exc.col}: {exc.msg}"
-        else:
-            line, col = locate(str(exc), req.syntax)
-            editor = msg
-        self._report_failure(msg, detail, line, col, editor)
-
-    def _report_failure(self, msg, detail, line, col, editor) -> None:
-        if self.result is not None:
-            msg += " \u2014 the results shown are from the last model that could be fitted."
-        self.view.show_status("error", msg, detail)
-        self.view.show_editor_error(line, col, editor)
-
-    def _show_fit(self, fit, figure, diagram_error, elapsed, notes, req: _FitRequest) -> None:
-        if self.result is not None and self.result_key != req.key:
-            self.previous = self.result
-        self.result = fit
-        self.error = None
-        self.elapsed = elapsed
-        self.result_key = req.key
-        self.view.show_status(*fit_status(fit, notes, elapsed))
-        self.view.show_editor_error(0, 0, "")
-        self.view.show_fit(fit, figure, diagram_error)
 
     # -- the data worker ------------------------------------------------------------------
     def _data_job(self, req: _DataRequest, publish) -> None:
@@ -577,7 +492,7 @@ class PanelController(GroupControl):
         self.view.show_data(s.data_html(req.cluster, req.variables, dec, self.cluster_problem))
         roles, note = s.roles_html(req.cluster, req.variables, dec, error)
         self.view.show_decomposition(dec, figures, roles, note)
-        if self._new_levels and dec is not None and req.cluster == self.cluster:
+        if self._new_levels and dec is not None and req.cluster == self.clusters:
             self._new_levels = False
             before = self.model.to_syntax()
             self.switches.claim_all()

@@ -4,7 +4,8 @@
 variables, the within/between decomposition (once per pair: a switch that
 needs the variables' roles before the data worker is done computes it in
 its own thread and the worker then reuses it), the figures of the
-Decomposition tab (ICC bars and correlation heatmaps, or the plain
+Decomposition tab (ICC bars and correlation heatmaps; with two cluster columns the
+three-level shares and the level-1, -2 and -3 correlations; or the plain
 correlations of a single-level model) and the HTML of the Data and
 Decomposition tabs, with a caution on variables whose ICC is too small for
 their between-level correlations to mean much.
@@ -19,6 +20,7 @@ import pandas as pd
 from msem_nb.inference.decompose import decompose
 from msem_nb.messages import collecting
 from msem_nb.present.plots import correlation_figure, icc_figure
+from msem_nb.present.plots_threelevel import level_correlation_figure, share_figure
 from msem_nb.widget import tables
 from msem_nb.widget.correlations import (
     correlation_heatmap,
@@ -76,8 +78,10 @@ class DataSummaries:
             dec, error = self.decomposition(cluster, variables)
             if dec is not None and figures:
                 try:
-                    out = {"icc": icc_figure(dec),
-                           "corr": mark_low_icc(correlation_figure(dec), low_icc(dec))}
+                    out = ({"icc": share_figure(dec), "corr": level_correlation_figure(dec)}
+                           if getattr(dec, "nlevels", 2) == 3 else
+                           {"icc": icc_figure(dec),
+                            "corr": mark_low_icc(correlation_figure(dec), low_icc(dec))})
                 except Exception as exc:  # noqa: BLE001 - the tables still show
                     error = f"The figures could not be drawn: {describe_error(exc)[0]}"
         elif cluster is None and variables and figures:
@@ -109,7 +113,8 @@ class DataSummaries:
             return tables.note_html(SINGLE_LEVEL_NOTE), None
         if not variables:
             return "", "Choose variables on the Data screen."
-        caution = low_icc_caution(low_icc(dec)) if dec is not None else ""
+        two = dec is not None and getattr(dec, "nlevels", 2) == 2
+        caution = low_icc_caution(low_icc(dec)) if two else ""
         roles = (tables.roles_html(dec) if dec is not None else "") + (
             tables.note_html(caution, bad=True) if caution else "")
         return roles, error

@@ -9,6 +9,7 @@ regressions, variances, covariances and random slopes are on.
 
 from __future__ import annotations
 
+from msem_nb.widget.levels import THREE_LEVEL_HINTS, THREE_LEVEL_TITLES, role_levels
 from msem_nb.widget.model import ModelState
 
 __all__ = ["grid_spec", "level_variables", "slope_allowed", "slope_problem", "LEVEL_TITLES", "LEVEL_HINTS",
@@ -34,9 +35,6 @@ def loading_spec(text: str = "Loading the variables\u2026") -> dict:
     """A spec that shows `text` instead of switches (before the data summary is ready)."""
     return {"levels": [], "loading": text}
 
-#: Which levels a variable of each suggested role (msem_nb.inference.decompose) can appear at.
-_ROLE_LEVELS = {"within-only": ("within",), "between-only": ("between",),
-                "both": ("within", "between"), "none": ()}
 
 
 def level_variables(model: ModelState, level: str, variables, roles: dict | None,
@@ -72,7 +70,8 @@ def level_variables(model: ModelState, level: str, variables, roles: dict | None
     special = set(latents) | set(model.slope_names())
     observed = []
     for v in variables:
-        levels = _ROLE_LEVELS.get((roles or {}).get(v, "both"), model.levels)
+        levels = role_levels((roles or {}).get(v), model.levels) or (
+            () if (roles or {}).get(v) == "none" else model.levels)
         if not level or level in levels:
             observed.append(v)
     for v in blk.names():
@@ -156,14 +155,17 @@ def grid_spec(model: ModelState, variables, roles: dict | None = None,
     columns = list(variables if columns is None else columns)
     slope_y, slope_x = slope_allowed(model, columns)
     out = []
-    for lv in model.levels:
+    for k, lv in enumerate(model.levels):
         blk = model.blocks[lv]
+        title, hint = LEVEL_TITLES.get(lv, f"Level: {lv}"), LEVEL_HINTS.get(lv, "")
+        if model.threelevel:
+            title, hint = THREE_LEVEL_TITLES[k], THREE_LEVEL_HINTS[k]
         vars_ = level_variables(model, lv, variables, roles, known)
         declares_slopes = lv == model.slope_level
         out.append({
             "level": lv,
-            "title": LEVEL_TITLES.get(lv, f"Level: {lv}"),
-            "hint": LEVEL_HINTS.get(lv, ""),
+            "title": title,
+            "hint": hint,
             "vars": vars_,
             "paths": [[y, x] for (y, x) in blk.paths],
             "covs": [[a, b] for (a, b) in blk.covs if a != b],

@@ -19,10 +19,14 @@ the parameter table. Invariant (tested): ``state.to_parsed() ==
 parse(state.to_syntax())``; the text is rendered from the same statements
 (:func:`statement_text`), so the two cannot drift apart.
 
-Levels are data: a model has the level names of its blocks (``("",)`` when
-single-level); random slopes are declared at the lowest level
-(:attr:`ModelState.slope_level`) and are variables of the level above
-(:attr:`ModelState.cluster_level`).
+Levels are data: a model has the level names of its blocks, lowest first
+(``("",)`` when single-level, :data:`TWO_LEVELS`, or three names such as
+:data:`THREE_LEVELS` for rows in classes in schools, ordered by
+:func:`msem_nb.model.blocks.level_keys`); random slopes are declared at the
+lowest level of a two-level model (:attr:`ModelState.slope_level`) and are
+variables of the level above (:attr:`ModelState.cluster_level`). A
+three-level model of :data:`THREE_LEVELS` writes its headers as numbers (``level: 1``,
+``level: 2``, ``level: 3``).
 
 No ipywidgets here: this module is plain Python and unit-tested as such.
 """
@@ -30,61 +34,27 @@ No ipywidgets here: this module is plain Python and unit-tested as such.
 from __future__ import annotations
 
 import copy
-import math
 from dataclasses import dataclass, field, replace
 
+from msem_nb.errors import ModelSpecificationError
+from msem_nb.model.blocks import level_keys
 from msem_nb.syntax import LEVEL_NAMES, ModelSyntaxError, ParsedModel, Statement, Term, parse
-from msem_nb.syntax.tokens import quote_name
+from msem_nb.widget.syntax_text import statement_text, syntax_number, term_text
 
-__all__ = ["ModelState", "Block", "TWO_LEVELS", "SINGLE_LEVEL", "term_text", "syntax_number",
+__all__ = ["ModelState", "Block", "TWO_LEVELS", "THREE_LEVELS", "SINGLE_LEVEL", "term_text", "syntax_number",
            "statement_text", "read_syntax"]
 
 #: Level names of a model with a cluster column, lowest first, as the syntax lists them.
 TWO_LEVELS = ("within", "between")
+#: Level names of a model with two cluster columns (rows in classes in schools), as the
+#: parser names ``level: 1``, ``level: 2`` and ``level: 3``.
+THREE_LEVELS = ("within", "between", "3")
+#: How a three-level model's headers name the levels the parser calls within and between.
+_NUMBERED = {"within": "1", "between": "2"}
 #: The one "level" of a single-level model.
 SINGLE_LEVEL = ("",)
 #: Level names the syntax knows.
 _KNOWN_LEVELS = frozenset(LEVEL_NAMES.values())
-
-
-def syntax_number(v: float) -> str:
-    """A number as model syntax text that parses back to exactly the same float.
-
-    Not :func:`msem_nb.format.num`, which rounds for display: a fixed value
-    written into the syntax must survive the round trip, so this is ``repr``
-    (shortest exact text), with whole numbers written without ``.0``.
-    """
-    v = float(v)
-    if v == int(v) and abs(v) < 1e15:
-        return str(int(v))
-    return repr(v)
-
-
-def term_text(t: Term) -> str:
-    """A right-hand-side term with its modifiers, as lavaan syntax.
-
-    Parameters
-    ----------
-    t : msem_nb.syntax.Term
-
-    Returns
-    -------
-    str
-        e.g. ``"a*x"``, ``"0.5*x"``, ``"NA*y1"``, ``"start(0.3)*x"``; a name that
-        is not a plain name in backticks (``"`math score`"``), so the text parses
-        back to the same names.
-    """
-    mods = []
-    if t.label:
-        mods.append(t.label)
-    if t.fixed is not None and math.isfinite(t.fixed):
-        mods.append(syntax_number(t.fixed))
-    if t.free:
-        mods.append("NA")
-    if t.start is not None:
-        mods.append(f"start({syntax_number(t.start)})")
-    # "1" is the intercept of a ~1 statement, not a variable
-    return "*".join(mods + [t.name if t.name == "1" else quote_name(t.name)])
 
 
 def _plain(name: str) -> Term:
@@ -151,7 +121,8 @@ class ModelState:
     ----------
     levels : tuple of str
         Level names, lowest first: ``("within", "between")`` for a two-level
-        model, ``("",)`` for a single-level one.
+        model, three names for a three-level one (:data:`THREE_LEVELS`),
+        ``("",)`` for a single-level one.
 
     Examples
     --------
@@ -169,11 +140,14 @@ class ModelState:
 
     def __init__(self, levels=TWO_LEVELS):
         levels = tuple(levels)
-        if levels != SINGLE_LEVEL and (not levels or len(set(levels)) != len(levels)
-                                       or not set(levels) <= _KNOWN_LEVELS):
+        if len(levels) == 3 and _ordered_levels(levels) == levels:
+            pass
+        elif levels != SINGLE_LEVEL and (not levels or len(set(levels)) != len(levels)
+                                         or len(levels) > 2
+                                         or not set(levels) <= _KNOWN_LEVELS):
             raise ValueError(f"levels must be distinct level names of the syntax "
-                             f"({', '.join(sorted(_KNOWN_LEVELS))}) or {SINGLE_LEVEL}, "
-                             f"not {levels}")
+                             f"({', '.join(sorted(_KNOWN_LEVELS))}), three levels lowest "
+                             f"first (as {THREE_LEVELS}) or {SINGLE_LEVEL}, not {levels}")
         self.levels = levels
         self.blocks = {lv: Block() for lv in levels}
 
@@ -183,9 +157,15 @@ class ModelState:
         return self.levels != SINGLE_LEVEL
 
     @property
+    def threelevel(self) -> bool:
+        """True for a model with three levels (two cluster columns)."""
+        return len(self.levels) == 3
+
+    @property
     def slope_level(self) -> str | None:
-        """The level whose paths can be random slopes (the lowest); None single-level."""
-        return self.levels[0] if self.multilevel else None
+        """The level whose paths can be random slopes (the lowest of a two-level model);
+        None single-level and with three levels (msem_nb fits no random slopes there)."""
+        return self.levels[0] if len(self.levels) == 2 else None
 
     @property
     def cluster_level(self) -> str | None:
@@ -218,7 +198,9 @@ class ModelState:
     @classmethod
     def from_parsed(cls, parsed: ParsedModel) -> "ModelState":
         """Build the state from a parsed model (see :func:`msem_nb.parse`)."""
-        state = cls(TWO_LEVELS if parsed.levels else SINGLE_LEVEL)
+        names = tuple(dict.fromkeys(parsed.levels))
+        state = cls(_ordered_levels(names) if len(names) == 3
+                    else TWO_LEVELS if names else SINGLE_LEVEL)
         for s in parsed.statements:
             state._add_statement(s)
         return state
@@ -265,7 +247,7 @@ class ModelState:
         for lv in self.levels:
             indent = "  " if lv else ""
             if lv:
-                out.append(f"level: {lv}")
+                out.append(f"level: {_NUMBERED.get(lv, lv) if self.levels == THREE_LEVELS else lv}")
             out += [indent + statement_text(st)
                     for st in _block_statements(self.blocks[lv], lv or None)]
         return "\n".join(out) + "\n"
@@ -311,7 +293,7 @@ class ModelState:
             if level not in (None, "", "within"):
                 raise ValueError(f"the model is single-level; there is no level {level!r}")
             return ""
-        lv = LEVEL_NAMES.get(str(level), level)     # "1", 1 -> "within", ...
+        lv = LEVEL_NAMES.get(str(level), str(level))     # "1", 1 -> "within", 3 -> "3"
         if lv not in self.levels:
             raise ValueError(f"level must be {' or '.join(map(repr, self.levels))}, "
                              f"not {level!r}")
@@ -404,7 +386,8 @@ class ModelState:
             The slope's name, or None when the path is now fixed.
         """
         if self.slope_level is None:
-            raise ValueError("random slopes need a two-level model (choose a cluster column)")
+            raise ValueError("random slopes need a two-level model (one cluster column); "
+                             "msem_nb fits none in single- or three-level models")
         blk = self.blocks[self.slope_level]
         current = self.slope_of(y, x)
         want = (current is None) if on is None else bool(on)
@@ -499,6 +482,15 @@ class ModelState:
         return out
 
 
+def _ordered_levels(names) -> tuple:
+    """Three level names lowest first (:func:`~msem_nb.model.blocks.level_keys`); ValueError
+    for names that do not make levels 1, 2 and 3."""
+    try:
+        return tuple(k.name for k in level_keys(tuple(names)))
+    except ModelSpecificationError as err:
+        raise ValueError(str(err)) from None
+
+
 def _only_headers(text: str) -> bool:
     lines = [ln.split("#", 1)[0].strip() for ln in text.splitlines()]
     return all(not ln or ln.replace(" ", "").lower().startswith("level:") for ln in lines)
@@ -526,30 +518,6 @@ def _block_statements(blk: Block, level: str | None) -> list[Statement]:
     return out + [st if st.level == level else replace(st, level=level) for st in blk.other]
 
 
-def statement_text(s: Statement) -> str:
-    """One statement as a line of lavaan syntax (no indentation).
-
-    Parameters
-    ----------
-    s : msem_nb.syntax.parser.Statement
-
-    Returns
-    -------
-    str
-        e.g. ``"y ~ a*x + z"``, ``"s1 | y ~ x"``, ``"ab := a*b"``.
-    """
-    lhs = quote_name(s.lhs)
-    if s.op in ("=~", "~", "~~"):
-        return f"{lhs} {s.op} {' + '.join(term_text(t) for t in s.rhs)}"
-    if s.op == "|~":
-        return f"{s.slope} | {lhs} ~ {term_text(s.rhs[0])}"
-    if s.op == "~1":
-        return f"{lhs} ~ {term_text(s.rhs[0])}"
-    if s.op in (":=", "==", "<", ">") and s.expr is not None:
-        return f"{s.lhs} {s.op} {s.expr.text}"
-    raise ValueError(f"unexpected operator {s.op!r}")  # pragma: no cover
-
-
 def read_syntax(text: str) -> tuple[ModelState, ParsedModel | None]:
     """Model syntax as a :class:`ModelState`, with the parsed model it came from.
 
@@ -572,15 +540,23 @@ def read_syntax(text: str) -> tuple[ModelState, ParsedModel | None]:
     if not text or not text.strip() or _only_headers(text):
         return ModelState(TWO_LEVELS if "level" in (text or "") else SINGLE_LEVEL), None
     parsed = parse(text)
-    extra = [lvl for lvl in parsed.levels if lvl not in TWO_LEVELS]
-    if extra:
-        # the panel's switch grid has a within and a between level; a level the
-        # parser accepts but the panel cannot show is reported at its header line
+    names = tuple(dict.fromkeys(parsed.levels))
+    extra = [lvl for lvl in names if lvl not in TWO_LEVELS]
+    problem = None
+    if len(names) >= 3:
+        try:
+            _ordered_levels(names)
+        except ValueError as err:
+            problem = str(err)
+    elif extra:
+        problem = (f"level '{extra[0]}' is not one of a two-level model (level: within / "
+                   "level: between); a three-level model has three level blocks (level: 1, "
+                   "level: 2, level: 3)")
+    if problem is not None:
+        # a level the panel cannot show is reported at its header line
+        bad = extra[-1] if extra else names[-1]
         lines = text.splitlines()
         at = next((i for i, ln in enumerate(lines)
-                   if ln.strip().lower().startswith("level") and extra[0] in ln), 0)
-        raise ModelSyntaxError(
-            f"the panel builds one- and two-level models (level: within / level: between); "
-            f"level '{extra[0]}' is not supported here yet", at + 1, 1,
-            lines[at] if lines else "")
+                   if ln.strip().lower().startswith("level") and bad in ln), 0)
+        raise ModelSyntaxError(problem, at + 1, 1, lines[at] if lines else "")
     return ModelState.from_parsed(parsed), parsed

@@ -1,4 +1,5 @@
-"""``ms.Panel``: the notebook panel that builds, fits and reports a one- or two-level SEM.
+"""``ms.Panel``: the notebook panel that builds, fits and reports a one-, two- or three-level
+SEM.
 
 The panel is a thin layer: screens (:mod:`msem_nb.widget.screens`, one
 per tab) hold the widgets, the controller (:mod:`msem_nb.widget.controller`)
@@ -28,14 +29,9 @@ from msem_nb.widget import tables
 from msem_nb.widget.checks import ResultChecks
 from msem_nb.widget.controller import PanelController
 from msem_nb.widget.describe import diagram_text
-from msem_nb.widget.export import (
-    find_variable_name,
-    report_cell_outputs,
-    report_html_document,
-    reproduction_code,
-)
 from msem_nb.widget.frontend import StatusLine
 from msem_nb.widget.groups import GroupPanel
+from msem_nb.widget.panel_export import PanelExport
 from msem_nb.widget.screens.base import STYLE, Screen
 from msem_nb.widget.screens.compare import CompareScreen
 from msem_nb.widget.screens.data import DataScreen
@@ -48,17 +44,18 @@ from msem_nb.widget.screens.results import ResultsScreen
 __all__ = ["Panel"]
 
 
-class Panel(GroupPanel):
-    """Interactive one- or two-level SEM in a notebook.
+class Panel(GroupPanel, PanelExport):
+    """Interactive one-, two- or three-level SEM in a notebook.
 
     Parameters
     ----------
     data : pandas.DataFrame or str or path
         The data (one row per level-1 unit), or a CSV file to read.
-    cluster : str, optional
+    cluster : str or list of two str, optional
         Cluster column. None guesses one from the column names and values
         (unless `single_level`); it can be chosen or changed on the Data
-        screen.
+        screen. Two columns (classes, then the schools they are nested in)
+        make a three-level panel; the higher one can also be chosen there.
     model : str, optional
         Starting model syntax.
     variables : list of str, optional
@@ -127,7 +124,7 @@ class Panel(GroupPanel):
     def _build_screens(self, estimator, missing, debounce) -> None:
         ctl = self._ctl
         numeric = [str(c) for c in ctl.data.select_dtypes("number").columns]
-        self._data = DataScreen(ctl.columns, numeric, ctl.cluster, ctl.variables)
+        self._data = DataScreen(ctl.columns, numeric, ctl.cluster, ctl.variables, ctl.higher)
         if ctl.cluster_problem:
             self._data.problem.value = tables.note_html(ctl.cluster_problem, bad=True)
         self._dec = DecompositionScreen(ctl.want_figures)
@@ -151,17 +148,20 @@ class Panel(GroupPanel):
 
     def _show_mode(self) -> None:
         """Header, tab title and hints for a two-level or a single-level model."""
-        cluster = self._ctl.cluster
+        cluster, higher = self._ctl.cluster, self._ctl.higher
         if cluster is None:
             text = ("<b>msem_nb</b> single-level SEM panel <span style='color:#666'>(no "
                     "cluster column: choose one on the Data tab for a two-level model)</span>")
+        elif higher is not None:
+            text = (f"<b>msem_nb</b> three-level SEM panel <span style='color:#666'>(clusters: "
+                    f"{tables.esc(cluster)} in {tables.esc(higher)})</span>")
         else:
             text = (f"<b>msem_nb</b> two-level SEM panel <span style='color:#666'>(clusters: "
                     f"{tables.esc(cluster)})</span>")
         self.header.value = f"<div class='msem-header' style='margin:2px 0'>{text}</div>"
         self._dec.title = TITLES[cluster is not None]
         self.tabs.set_title(self.screens.index(self._dec), self._dec.title)
-        self._model.set_single(cluster is None)
+        self._model.set_single(cluster is None, higher is not None)
 
     def _wire(self) -> None:
         m = self._model
@@ -173,6 +173,7 @@ class Panel(GroupPanel):
         m.lat_add.on_click(self._on_latent_add)
         m.lat_remove.on_click(self._on_latent_remove)
         self._data.on_cluster(self._on_cluster)
+        self._data.on_higher(self._on_higher)
         self._wire_groups()     # the Data tab's Groups dropdown (msem_nb.widget.groups)
         self._data.on_variables(self._on_variables)
         self._results.checks.on_free(self._on_free)
@@ -278,9 +279,25 @@ class Panel(GroupPanel):
             self._data.refuse_cluster(previous, why)
             self.show_status("warn", why + " The cluster column is unchanged.")
             return
+        self._clusters_changed()
+
+    def _on_higher(self, higher) -> None:
+        previous = self._ctl.higher
+        try:
+            self._ctl.set_higher_cluster(higher)
+        except Exception as err:  # noqa: BLE001 - shown, the panel stays usable
+            why = f"Cannot use '{higher}' as the higher cluster column: {err}"
+            self._data.refuse_higher(previous, why)
+            self.show_status("warn", why + " The cluster columns are unchanged.")
+            return
+        self._clusters_changed()
+
+    def _clusters_changed(self) -> None:
+        ctl = self._ctl
         self._data.clear_problem()
-        self._data.offer_variables([c for c in self._ctl.data.select_dtypes("number").columns
-                                    if c != self._ctl.cluster])
+        self._data.show_clusters(ctl.cluster, ctl.higher)
+        self._data.offer_variables([c for c in ctl.data.select_dtypes("number").columns
+                                    if c not in (ctl.cluster, ctl.higher)])
         self._show_mode()
         self._cmp.update(rerun=True)
 
@@ -356,7 +373,9 @@ class Panel(GroupPanel):
 
     @property
     def cluster(self):
-        return self._ctl.cluster
+        """The cluster column (None: single-level); ``[cluster, higher]`` with three levels."""
+        ctl = self._ctl
+        return ctl.cluster if ctl.higher is None else [ctl.cluster, ctl.higher]
 
     @property
     def decomposition(self):
@@ -426,13 +445,27 @@ class Panel(GroupPanel):
         return self.checks.compare_now(timeout)
 
     def set_cluster(self, cluster) -> None:
-        """Change the cluster column (None for a single-level model), as the Data tab does.
+        """Change the cluster column (None for a single-level model), as the Data tab does;
+        ``[cluster, higher]`` also sets the higher cluster column (three levels).
 
         A column that cannot be a cluster column (a row id, a continuous
         variable) is refused: the cluster column stays, and the Data tab and
         the status line say why (:attr:`cluster` tells which one is in use).
         """
+        if isinstance(cluster, (list, tuple)):
+            cluster, higher = (list(cluster) + [None])[:2]
+            if higher is None or cluster != self._ctl.cluster:
+                self._data.higher.value = None
+            self._data.cluster.value = cluster
+            if higher is not None:
+                self._data.higher.value = higher
+            return
         self._data.cluster.value = cluster
+
+    def set_higher_cluster(self, higher) -> None:
+        """Choose the higher cluster column (None: two levels), as the Data tab does; a column
+        the clusters are not nested in is refused with the library's message, shown."""
+        self._data.higher.value = higher
 
     def compare(self, y, x, mediators=None, wait: bool = False,
                 timeout: float | None = 120):
@@ -490,108 +523,6 @@ class Panel(GroupPanel):
         self.checks.close()
         self._plan.cancel()
         _close_tree(self.widget)
-
-    # -- export ---------------------------------------------------------------------------
-    def export_state(self) -> tuple[str, str | None]:
-        """The code that reproduces the model shown, and why it cannot be exported now.
-
-        Returns
-        -------
-        (code, problem)
-            `code` refits the model of the fit on the screen (its syntax,
-            cluster column and options); `problem` is None when that is the
-            model in the syntax box, else a sentence saying why not (an
-            error, an empty model, a fit still running).
-        """
-        ctl = self._ctl
-        with ctl.lock:
-            fit, key = ctl.result, ctl.result_key
-            if not ctl.syntax.strip():
-                problem = ("The model is empty: switch paths on or type a model first; there "
-                           "is nothing to export.")
-            elif ctl.error is not None:
-                problem = ("The syntax box has an error (see the Model tab), so an export would "
-                           "not match it. Fix the error first; the diagram and results still "
-                           "show the last model that could be fitted.")
-            elif not ctl.fit_is_current():
-                problem = "The model is being fitted; the export is ready as soon as the fit is."
-            else:
-                problem = None
-            if fit is None or key is None:
-                return "# Nothing to export yet: no model has been fitted.\n", problem
-            code = self._code(*key, report=True)
-            if problem is not None:
-                code = ("# NOTE: this reproduces the last model that could be fitted (the one "
-                        "shown),\n# not what the syntax box holds now.\n" + code)
-            return code, problem
-
-    def _code(self, syntax, cluster, estimator, missing, group=None, *, report: bool) -> str:
-        name = self._data_name or find_variable_name(self._ctl.data)
-        return reproduction_code(syntax, cluster, data_name=name, data_code=self._data_code,
-                                 estimator=estimator, missing=missing, report=report, group=group)
-
-    def export_code(self, report: bool = True) -> str:
-        """Python code that refits the model shown (and shows its report if `report`).
-
-        It is the model of the fit on the screen; :meth:`export_state` says
-        whether that is also the model in the syntax box.
-        """
-        ctl = self._ctl
-        with ctl.lock:
-            key = ctl.result_key
-        if key is None:
-            return self.export_state()[0]
-        return self._code(*key, report=report)
-
-    def insert_code_cell(self) -> None:
-        """Insert the reproducing code as a new cell below the panel (in the browser)."""
-        code, problem = self.export_state()
-        if problem is not None:
-            self._export.note(f"No code cell: {problem}", bad=True)
-            return
-        self._export.bridge.insert_cell(code, callback=self._export.reply("Code cell inserted"))
-
-    def report(self, **kwargs):
-        """The report of the fit shown (:class:`msem_nb.present.report.Report`).
-
-        Raises
-        ------
-        ValueError
-            When nothing is fitted, or the syntax box does not hold the model
-            shown (an error, an empty model): a report would be of another
-            model than the one in the box.
-        """
-        fit = self.wait()
-        _code, problem = self.export_state()
-        if problem is not None:
-            raise ValueError(problem)
-        if fit is None:
-            raise ValueError("there is no fitted model to report yet")
-        kwargs.setdefault("data", self._ctl.data)
-        return fit.report(**kwargs)
-
-    def insert_report_cell(self) -> None:
-        """Insert the static report (HTML output, survives nbconvert) below the panel."""
-        try:
-            rep = self.report()
-            outputs = report_cell_outputs(rep)
-        except Exception as err:  # noqa: BLE001 - say so in the panel
-            self._export.note(f"No report: {err}", bad=True)
-            return
-        source = ("# Static report written by the msem_nb panel; the code cell it exports\n"
-                  "# reproduces it. Re-running this cell clears the report.\n")
-        self._export.bridge.insert_cell(source, outputs, trusted=True,
-                                        callback=self._export.reply("Report cell inserted"))
-
-    def download_report(self, filename: str = "msem_report.html") -> None:
-        """Offer the report as a self-contained HTML file in the browser."""
-        try:
-            doc = report_html_document(self.report())
-        except Exception as err:  # noqa: BLE001
-            self._export.note(f"No report: {err}", bad=True)
-            return
-        self._export.bridge.download(filename, doc, "text/html",
-                                     callback=self._export.reply(f"{filename}"))
 
 
 def _close_tree(widget) -> None:

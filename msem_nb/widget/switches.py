@@ -51,6 +51,7 @@ from __future__ import annotations
 from typing import Callable
 
 from msem_nb.syntax import Term
+from msem_nb.widget.levels import role_levels
 from msem_nb.widget.model import ModelState, statement_text
 
 __all__ = ["Switchboard", "switch_is_on"]
@@ -95,7 +96,8 @@ class Switchboard:
     roles : callable
         ``roles()`` -> {variable: suggested role} from the decomposition
         (empty while unknown); a variable with role "both" gets a between
-        variance when a switch makes it an outcome at the within level.
+        variance when a switch makes it an outcome at the within level (in a
+        three-level model, a variance at each higher level its role names).
     columns : iterable of str
         Data columns (a new random slope's name must not be one).
 
@@ -263,7 +265,7 @@ class Switchboard:
 
     # -- parts added on behalf ---------------------------------------------------------
     def _needs(self, key: Switch) -> list[str]:
-        """Variables that switch `key` makes outcomes at the lowest level of a two-level model."""
+        """Variables that switch `key` makes outcomes at the lowest level of a multilevel model."""
         m = self.model
         if m.cluster_level is None:
             return []
@@ -279,20 +281,24 @@ class Switchboard:
     def _claim(self, key: Switch) -> None:
         m = self.model
         roles = self._roles() or {}
-        above = m.cluster_level
         for v in self._needs(key):
-            if roles.get(v) != "both":
+            at = role_levels(roles.get(v), m.levels) or ()
+            if m.levels[0] not in at:
                 continue
-            stored = m.blocks[above].cov_key(v, v)
-            if stored is not None:
-                item = ("cov", above, *stored)
-                if item in self.auto:
-                    self.auto[item].add(key)
-            elif v not in m.blocks[above].names():
-                # its between part would otherwise be left out of the model
-                item = ("cov", above, v, v)
-                self._put(item, Term(v))
-                self.auto[item] = {key}
+            # the variable's parts at the levels above (between; classes and schools)
+            for above in m.levels[1:]:
+                if above not in at:
+                    continue
+                stored = m.blocks[above].cov_key(v, v)
+                if stored is not None:
+                    item = ("cov", above, *stored)
+                    if item in self.auto:
+                        self.auto[item].add(key)
+                elif v not in m.blocks[above].names():
+                    # its part at that level would otherwise be left out of the model
+                    item = ("cov", above, v, v)
+                    self._put(item, Term(v))
+                    self.auto[item] = {key}
 
     def _sync_auto(self, before: set[Switch], claim: bool = True) -> list[Saved]:
         """Owners follow the switches: switches that came on claim what they need (if

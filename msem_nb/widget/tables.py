@@ -20,6 +20,7 @@ from msem_nb.present.groups import report_blocks
 from msem_nb.present.summary import section_rows
 from msem_nb.widget.describe import describe_error
 from msem_nb.widget.effects import indirect_effects
+from msem_nb.widget.levels import NOT_FOR_THREE_LEVELS
 
 __all__ = ["esc", "cell", "pvalue_cell", "table_html", "wrap", "data_summary_html", "roles_html",
            "fit_measures_html", "fit_line_html", "estimates_html", "indirect_html", "note_html",
@@ -108,6 +109,18 @@ def data_summary_html(nrows: int, cluster, variables, sizes: dict | None,
     facts = [("Rows (N)", f"{nrows:,}")]
     if cluster is None:
         facts.append(("Cluster column", "none: single-level model"))
+    elif isinstance(cluster, tuple):
+        # three levels: clusters (classes) in higher clusters (schools)
+        facts += [("Cluster column", esc(cluster[0])), ("Higher cluster column", esc(cluster[1]))]
+        if sizes:
+            r, c = sizes["rows_per_class"], sizes["classes_per_school"]
+            facts += [("Clusters (J)", f"{int(sizes['J']):,}"),
+                      ("Higher clusters (K)", f"{int(sizes['K']):,}"),
+                      ("Rows used (complete cases)", f"{int(sizes['N']):,}"),
+                      ("Cluster size", f"{r['min']} to {r['max']} (median {r['median']:g}, "
+                                       f"mean {r['mean']:.1f})"),
+                      ("Clusters per higher cluster",
+                       f"{c['min']} to {c['max']} (median {c['median']:g}, mean {c['mean']:.1f})")]
     else:
         facts.append(("Cluster column", esc(cluster)))
         if sizes:
@@ -127,6 +140,8 @@ def data_summary_html(nrows: int, cluster, variables, sizes: dict | None,
 
 def roles_html(dec) -> str:
     """ICCs, design effects and suggested roles of a decomposition, with its notes."""
+    if getattr(dec, "nlevels", 2) == 3:
+        return threelevel_roles_html(dec)
     t = dec.table()
     rows = [(esc(v), cell(r["icc"]), cell(r["icc_anova"]), cell(r["design_effect"], 2),
              esc(r["role"]), esc(r["reason"])) for v, r in t.iterrows()]
@@ -137,9 +152,29 @@ def roles_html(dec) -> str:
     return wrap(out)
 
 
+def threelevel_roles_html(dec) -> str:
+    """Shares at levels 1, 2 and 3, ICCs, design effects and suggested roles of a
+    three-level decomposition (``ms.decompose(df, cluster=[class, school])``), with its notes."""
+    t = dec.table()
+    rows = [(esc(v), cell(r["level1"]), cell(r["level2"]), cell(r["level3"]),
+             cell(dec.icc2[v]), cell(dec.icc3[v]), cell(r["design_effect"], 2),
+             esc(r["role"]), esc(r["reason"])) for v, r in t.iterrows()]
+    c, h = (esc(x) for x in dec.cluster)
+    out = (f"<p><b>Three-level decomposition</b>: rows in clusters '{c}' in higher clusters "
+           f"'{h}'. Shares of each variable's variance at each level; the level-2 ICC is the "
+           "level-2 share, the level-3 ICC the level-3 share.</p>")
+    out += table_html(["variable", "level 1", "level 2", "level 3", "ICC level 2",
+                       "ICC level 3", "design effect", "suggested role", "why"],
+                      rows, numeric=(1, 2, 3, 4, 5, 6))
+    if dec.notes:
+        out += "<ul>" + "".join(f"<li>{esc(n)}</li>" for n in dec.notes) + "</ul>"
+    return wrap(out)
+
+
 _FIT_ROWS = [("chisq", "Chi-square"), ("df", "Degrees of freedom"), ("pvalue", "p-value"),
              ("cfi", "CFI"), ("tli", "TLI"), ("rmsea", "RMSEA"), ("srmr", "SRMR"),
              ("srmr_within", "SRMR within"), ("srmr_between", "SRMR between"),
+             ("srmr_3", "SRMR level 3"),
              ("chisq_scaled", "Chi-square (scaled)"), ("cfi_scaled", "CFI (scaled)"),
              ("rmsea_scaled", "RMSEA (scaled)"), ("loglik", "Log-likelihood"),
              ("npar", "Free parameters"), ("aic", "AIC"), ("bic", "BIC")]
@@ -181,7 +216,8 @@ def fit_line_html(fit, fm: dict | None) -> str:
             (f"converged ({fit.iterations} iterations)" if fit.converged
              else "<span class='bad'>NOT converged</span>"),
             f"N = {fit.nobs:,}" + (f" in {fit.nclusters:,} clusters"
-                                   if fit.nclusters is not None else "")]
+                                   if fit.nclusters is not None else "")
+            + (f" in {fit.nschools:,} higher clusters" if _nschools(fit) else "")]
     chisq, df = _fm(fm, "chisq_scaled") or _fm(fm, "chisq"), _fm(fm, "df")
     if chisq is not None and df is not None:
         scaled = " (scaled)" if _fm(fm, "chisq_scaled") is not None else ""
@@ -191,16 +227,24 @@ def fit_line_html(fit, fm: dict | None) -> str:
         v = _fm(fm, key + "_scaled") or _fm(fm, key)
         if v is not None:
             bits.append(f"<b>{label}</b> {cell(v)}")
-    srmr = [(lv, _fm(fm, f"srmr_{lv}")) for lv in ("within", "between")]
+    srmr = [(lv, _fm(fm, f"srmr_{lv}")) for lv in ("within", "between", "3")]
     if any(v is not None for _, v in srmr):
-        bits.append("<b>SRMR</b> " + ", ".join(f"{lv} {cell(v)}" for lv, v in srmr
-                                               if v is not None))
+        bits.append("<b>SRMR</b> " + ", ".join(f"{'level 3' if lv == '3' else lv} {cell(v)}"
+                                               for lv, v in srmr if v is not None))
     elif _fm(fm, "srmr") is not None:
         bits.append(f"<b>SRMR</b> {cell(_fm(fm, 'srmr'))}")
     for key, label in (("loglik", "log-likelihood"), ("aic", "AIC"), ("bic", "BIC")):
         if _fm(fm, key) is not None:
             bits.append(f"{label} {cell(_fm(fm, key), 1)}")
-    return wrap("<p class='msem-fitline'>" + " \u00b7 ".join(bits) + "</p>")
+    line = "<p class='msem-fitline'>" + " \u00b7 ".join(bits) + "</p>"
+    if _nschools(fit):
+        # what the panel cannot show for this fit, said rather than left blank
+        line += f"<p class='note msem-threelevel-note'>{esc(NOT_FOR_THREE_LEVELS)}</p>"
+    return wrap(line)
+
+
+def _nschools(fit) -> int | None:
+    return getattr(fit, "nschools", None)
 
 
 def _p_text(p) -> str:

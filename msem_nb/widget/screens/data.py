@@ -1,4 +1,4 @@
-"""The Data tab: cluster and group columns, the variables offered on the Model tab, and
+"""The Data tab: cluster, higher cluster (three levels) and group columns, the variables offered on the Model tab, and
 their summary."""
 
 from __future__ import annotations
@@ -10,10 +10,12 @@ import ipywidgets as W
 from msem_nb.widget import tables
 from msem_nb.widget.groups import NO_GROUP
 
-__all__ = ["DataScreen", "NO_CLUSTER"]
+__all__ = ["DataScreen", "NO_CLUSTER", "NO_HIGHER"]
 
 #: How the cluster dropdown names "no cluster column".
 NO_CLUSTER = "(none: single-level model)"
+#: How the higher-cluster dropdown names "no higher cluster column".
+NO_HIGHER = "(none: two levels)"
 
 
 class DataScreen:
@@ -29,18 +31,27 @@ class DataScreen:
         The cluster column chosen now.
     variables : sequence of str
         The variables chosen now.
+    higher : str, optional
+        The higher cluster column chosen now (three levels: classes in schools).
     """
 
     title = "Data"
 
-    def __init__(self, columns, numeric, cluster, variables) -> None:
+    def __init__(self, columns, numeric, cluster, variables, higher=None) -> None:
         self.cluster = W.Dropdown(options=[(NO_CLUSTER, None)] + [(str(c), c) for c in columns],
                                   value=cluster, description="Cluster",
                                   layout=W.Layout(width="360px"))
+        # the clusters' clusters (schools of classes): a three-level model
+        self.higher = W.Dropdown(options=[(NO_HIGHER, None)] + [(str(c), c) for c in columns],
+                                 value=higher, description="Nested in",
+                                 tooltip="Higher cluster column (schools of classes): its "
+                                         "clusters hold the clusters, a three-level model",
+                                 layout=W.Layout(width="360px"))
+        self.higher.layout.display = None if cluster is not None else "none"
         # a column whose few values split the rows into groups (msem_nb.widget.groups)
         self.group = W.Dropdown(options=[(NO_GROUP, None)], value=None, description="Groups",
                                 layout=W.Layout(width="360px"))
-        options = [c for c in numeric if c != cluster]
+        options = [c for c in numeric if c not in (cluster, higher)]
         self.variables = W.SelectMultiple(
             options=options, value=tuple(v for v in variables if v in options),
             rows=min(12, max(4, len(options))), description="Variables",
@@ -51,7 +62,8 @@ class DataScreen:
         self.summary = W.HTML()
         self.summary.layout.margin = "0 0 0 24px"
         self.problem = W.HTML()
-        self.box = W.HBox([W.VBox([self.cluster, self.group, self.problem, self.variables,
+        self.box = W.HBox([W.VBox([self.cluster, self.higher, self.group, self.problem,
+                                   self.variables,
                                    help_]),
                            self.summary], layout=W.Layout(flex_flow="row wrap"))
         self._quiet = False      # True while Python sets the variables or the cluster
@@ -68,6 +80,29 @@ class DataScreen:
         finally:
             self._quiet = False
         self.problem.value = tables.note_html(why, bad=True)
+
+    def on_higher(self, fn: Callable[[object], None]) -> None:
+        """Call ``fn(column)`` when the user chooses a higher cluster column (None: none)."""
+        self.higher.observe(lambda ch: None if self._quiet else fn(ch["new"]), "value")
+
+    def refuse_higher(self, previous, why: str) -> None:
+        """Put the higher-cluster dropdown back on `previous` (no callback) and say why."""
+        self._quiet = True
+        try:
+            self.higher.value = previous
+        finally:
+            self._quiet = False
+        self.problem.value = tables.note_html(why, bad=True)
+
+    def show_clusters(self, cluster, higher) -> None:
+        """Show the columns in use (no callback); the higher one only with a cluster column."""
+        self._quiet = True
+        try:
+            self.cluster.value = cluster
+            self.higher.value = higher
+        finally:
+            self._quiet = False
+        self.higher.layout.display = None if cluster is not None else "none"
 
     def offer_groups(self, columns) -> None:
         """Offer `columns` as group columns (no callback); the choice goes back to none."""

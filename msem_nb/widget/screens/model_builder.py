@@ -27,6 +27,7 @@ __all__ = ["ModelScreen"]
 
 _SYNTAX_HINT = "level: within\n  y ~ x\nlevel: between\n  y ~ w"
 _SYNTAX_HINT_SINGLE = "y ~ x\nm ~ x"
+_SYNTAX_HINT_THREE = "level: 1\n  y ~ x\nlevel: 2\n  y ~ w\nlevel: 3\n  y ~ z"
 
 
 class ModelScreen:
@@ -123,9 +124,11 @@ class ModelScreen:
         self._spec, self._model = spec, model
         self._refresh_latents()
 
-    def set_single(self, single: bool) -> None:
-        """Hints for a single-level (no cluster column) or a two-level model."""
-        self.syntax.placeholder = _SYNTAX_HINT_SINGLE if single else _SYNTAX_HINT
+    def set_single(self, single: bool, three: bool = False) -> None:
+        """Hints for a single-level (no cluster column), a two-level or (`three`) a
+        three-level model."""
+        self.syntax.placeholder = _SYNTAX_HINT_SINGLE if single else \
+            _SYNTAX_HINT_THREE if three else _SYNTAX_HINT
 
     def show_syntax(self, text: str) -> None:
         """Write `text` into the syntax editor without it counting as typing."""
@@ -150,13 +153,18 @@ class ModelScreen:
         model = self._model
         if model is None:
             return
-        if model.multilevel and tuple(self.lat_level.options) != model.levels:
-            self.lat_level.options = list(model.levels)
+        # three levels are named by number (their blocks' names are within, between, 3)
+        want = [(f"level {k}", lv) for k, lv in enumerate(model.levels, start=1)] \
+            if model.threelevel else list(model.levels)
+        if model.multilevel and list(self.lat_level.options) != want:
+            self.lat_level.options = want
         self.lat_level.layout.display = None if model.multilevel else "none"
         level = self.latent_level() or ""
         names = [v["name"] for lv in self._spec["levels"] if lv["level"] == level
                  for v in lv["vars"] if v["kind"] == "observed"]
         if list(self.lat_ind.options) != names:
             self.lat_ind.options = names
-        self.lat_remove_dd.options = [(f"{f} ({lv})" if lv else f, (f, lv or None))
+        label = {lv: (f"level {k}" if model.threelevel else lv)
+                 for k, lv in enumerate(model.levels, start=1)}
+        self.lat_remove_dd.options = [(f"{f} ({label[lv]})" if lv else f, (f, lv or None))
                                       for lv in model.levels for f in model.blocks[lv].latents]

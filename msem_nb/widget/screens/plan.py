@@ -191,6 +191,12 @@ class PlanScreen:
         f = self.form
         if fit is None:
             raise ModelSpecificationError("there is no fitted model to simulate from yet")
+        if fit.nlevels > 2:
+            # ms.power simulates one- and two-level designs (clusters of one size list)
+            raise ModelSpecificationError(
+                "power studies of three-level models are not available yet: the Plan tab "
+                "simulates one- and two-level designs (set 'Nested in' to none on the Data tab "
+                "to plan a two-level study)")
         if not f.parameter:
             raise ModelSpecificationError("choose the parameter of interest")
         vary = None
