@@ -175,14 +175,13 @@ class FitResult:
     # -- tables --------------------------------------------------------
     @cached_property
     def _row_estimates(self):
-        tab = self.partable.table
         rec = self.partable.records
         theta = self.estimation.theta
-        free = tab["free"].to_numpy() - 1
-        est = np.empty(len(tab))
-        se = np.zeros(len(tab))
+        free = self.partable.column("free") - 1
+        est = np.empty(len(rec))
+        se = np.zeros(len(rec))
         vcov = self.estimation.vcov
-        for i in range(len(tab)):
+        for i in range(len(rec)):
             k = free[i]
             if k >= 0:
                 est[i] = theta[k]
@@ -204,7 +203,7 @@ class FitResult:
     def _std_rows(self) -> np.ndarray:
         est, _ = self._row_estimates
         bm, _ = self._block_moments
-        return std_all(self.partable.table, self.estimation.spec, bm, est, self.partable.slopes)
+        return std_all(self.partable.columns, self.estimation.spec, bm, est, self.partable.slopes)
 
     @cached_property
     def improper(self) -> tuple[Finding, ...]:
@@ -216,7 +215,7 @@ class FitResult:
         messages are in ``messages`` too."""
         pt = self.partable
         effects = set(pt.slopes) | {r["lhs"] for r in pt.records if r["op"] == "|~"}
-        return detect_improper(pt.table, self.estimation.spec, self._block_moments[0],
+        return detect_improper(pt.columns, self.estimation.spec, self._block_moments[0],
                                self._row_estimates[0], self._std_rows, effects)
 
     @cached_property

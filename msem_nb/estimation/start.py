@@ -151,7 +151,6 @@ def start_values(pt: ParTable, spec: ModelSpec,
     variance, sample means for intercepts, and user starts where given
     (unless `user` is False: then the caller puts them in, e.g. in other units).
     """
-    tab = pt.table
     rec = pt.records
     by_level = _level_moments(data)
     moments = [by_level[k.level] for k in pt.block_keys]
@@ -196,7 +195,7 @@ def start_values(pt: ParTable, spec: ModelSpec,
                 lvvar[(b, y)] = v
             else:
                 resvar[(b, y)] = v
-    for i in range(len(tab)):
+    for i in range(len(rec)):
         k = int(rec[i]["free"]) - 1
         if k < 0 or k in seen:
             continue

@@ -166,8 +166,9 @@ def detect_improper(table, spec, block_moments, est, std=None,
 
     Parameters
     ----------
-    table : pandas.DataFrame
-        Parameter table (lhs, op, rhs, block, free, exo).
+    table : pandas.DataFrame or mapping
+        Parameter table (lhs, op, rhs, block, free, exo): the DataFrame or its
+        columns by name (``ParTable.columns``).
     spec : ModelSpec
         Its blocks' variable names (observed first).
     block_moments : list of BlockMoments
@@ -185,12 +186,13 @@ def detect_improper(table, spec, block_moments, est, std=None,
     tuple of Finding
         Empty for a proper solution.
     """
-    lhs = table["lhs"].to_numpy()
-    op = table["op"].to_numpy()
-    rhs = table["rhs"].to_numpy()
-    block = table["block"].to_numpy().astype(int)
-    free = table["free"].to_numpy() > 0
-    exo = table["exo"].to_numpy().astype(bool)
+    lhs = np.asarray(table["lhs"])
+    op = np.asarray(table["op"])
+    rhs = np.asarray(table["rhs"])
+    block = np.asarray(table["block"]).astype(int)
+    free = np.asarray(table["free"]) > 0
+    exo = np.asarray(table["exo"]).astype(bool)
+    nrows = len(lhs)
     est = np.asarray(est, dtype=float)
     effects = set(random_effects)
     out: list[Finding] = []
@@ -198,7 +200,7 @@ def detect_improper(table, spec, block_moments, est, std=None,
         found: dict[str, list[_Item]] = {k: [] for k in KINDS}
         pos = {v: i for i, v in enumerate(bs.names)}
         S, C = np.asarray(bm.S, dtype=float), np.asarray(bm.cov_all, dtype=float)
-        rows = [i for i in range(len(table)) if block[i] == b and op[i] == "~~" and not exo[i]]
+        rows = [i for i in range(nrows) if block[i] == b and op[i] == "~~" and not exo[i]]
         for i in rows:
             a, c = pos[lhs[i]], pos[rhs[i]]
             item = _Item(_name(lhs[i], "~~", rhs[i]), float(est[i]), (i,),
@@ -224,7 +226,7 @@ def detect_improper(table, spec, block_moments, est, std=None,
             named = {i for items in found.values() for it in items for i in it.rows}
             found["std_all"] = [
                 _Item(_name(lhs[i], op[i], rhs[i]), float(std[i]), (i,), frozenset())
-                for i in range(len(table))
+                for i in range(nrows)
                 if block[i] == b and op[i] in ("=~", "~~") and not exo[i]
                 and i not in named and np.isfinite(std[i]) and abs(std[i]) > 1 + _BEYOND_TOL]
         for kind, items in found.items():

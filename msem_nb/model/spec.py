@@ -96,11 +96,10 @@ def build_spec(pt: ParTable, fixed_values: Mapping[int, float] | None = None) ->
         Values for fixed rows without a user value, keyed by row position
         (exogenous covariate moments). Missing ones are zero.
     """
-    tab = pt.table
     rec = pt.records
     fixed_values = fixed_values or {}
     blocks: list[BlockSpec] = []
-    cells: list[tuple[int, str, int, int] | None] = [None] * len(tab)
+    cells: list[tuple[int, str, int, int] | None] = [None] * len(rec)
     npar = pt.npar
     for b, bv in enumerate(pt.blocks):
         names = bv.ov + bv.lv
@@ -112,7 +111,7 @@ def build_spec(pt: ParTable, fixed_values: Mapping[int, float] | None = None) ->
         Af: tuple[list[int], list[int], list[int]] = ([], [], [])
         Sf: tuple[list[int], list[int], list[int]] = ([], [], [])
         af: tuple[list[int], list[int]] = ([], [])
-        rows = np.where(tab["block"].to_numpy() == b)[0]
+        rows = np.where(pt.column("block") == b)[0]
         for i in rows:
             lhs, op, rhs = rec[i]["lhs"], rec[i]["op"], rec[i]["rhs"]
             free = int(rec[i]["free"]) - 1
