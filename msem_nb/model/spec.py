@@ -166,9 +166,10 @@ def _ints(values: list[int]) -> np.ndarray:
 
 
 def _isnan(x: float) -> bool:
+    # NaN is the one value unequal to itself (np.isnan per row costs a ufunc call)
     try:
-        return bool(np.isnan(x))
-    except TypeError:
+        return bool(x != x)
+    except TypeError:   # pandas.NA, as np.isnan's answer to it
         return False
 
 
