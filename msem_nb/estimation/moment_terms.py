@@ -123,6 +123,43 @@ class Layout:
     blocks: tuple[Terms, ...]
 
 
+@dataclass(frozen=True, eq=False)
+class _LayoutIndex:
+    """What :func:`layout` places, fixed by a two-level objective: the flat positions
+    in ``[U_within, U_between, 0]`` of every cell of the data-level U (and V), the
+    terms' parameters and which of them are within terms."""
+
+    take: np.ndarray            # (p, m) into the concatenated flat block terms
+    par: np.ndarray
+    within: np.ndarray
+
+
+# built once per objective (the spec's terms and the data's positions do not change)
+_LAYOUT_INDEX: weakref.WeakKeyDictionary[Objective, _LayoutIndex] = weakref.WeakKeyDictionary()
+
+
+def _layout_index(obj: Objective, tw: Terms, tb: Terms) -> _LayoutIndex:
+    ix = _LAYOUT_INDEX.get(obj)
+    if ix is None:
+        p = len(obj.data.names)
+        w, b, _ = obj.level_blocks
+        wpos, pos = obj.positions[w], obj.positions[b]
+        (nw, mw), (nb, mb) = tw.U.shape, tb.U.shape
+        zero = nw * mw + nb * mb          # the appended zero
+        take = np.full((p, mw + mb), zero)
+        take[wpos, :mw] = np.arange(nw * mw).reshape(nw, mw)
+        take[pos, mw:] = nw * mw + np.arange(nb * mb).reshape(nb, mb)
+        ix = _LayoutIndex(take, np.concatenate([tw.par, tb.par]),
+                          np.concatenate([np.ones(mw, bool), np.zeros(mb, bool)]))
+        for a in (ix.take, ix.par, ix.within):
+            a.flags.writeable = False       # shared by every layout of obj
+        _LAYOUT_INDEX[obj] = ix
+    return ix
+
+
+_ZERO = np.zeros(1)
+
+
 def layout(obj: Objective, bm: list[BlockMoments]) -> Layout:
     spec, npar = obj.spec, obj.spec.npar
     if len(bm) == 1:
@@ -134,16 +171,14 @@ def layout(obj: Objective, bm: list[BlockMoments]) -> Layout:
     wpos, pos = obj.positions[w], obj.positions[b]
     tw = block_terms(spec.blocks[w], bm[w], npar, True)
     tb = block_terms(spec.blocks[b], bm[b], npar, True)
-    mw, mb = len(tw.par), len(tb.par)
-    U = np.zeros((p, mw + mb))
-    V = np.zeros((p, mw + mb))
-    U[wpos, :mw], V[wpos, :mw] = tw.U, tw.V
-    U[pos, mw:], V[pos, mw:] = tb.U, tb.V
+    ix = _layout_index(obj, tw, tb)
+    # each block's terms at its positions, zero elsewhere: one gather per matrix
+    U = np.concatenate([tw.U.ravel(), tb.U.ravel(), _ZERO])[ix.take]
+    V = np.concatenate([tw.V.ravel(), tb.V.ravel(), _ZERO])[ix.take]
     dmu = np.zeros((p, npar))
     dmu[wpos] += tw.dmu
     dmu[pos] += tb.dmu
-    within = np.concatenate([np.ones(mw, bool), np.zeros(mb, bool)])
-    return Layout(U, V, np.concatenate([tw.par, tb.par]), within, dmu, (tw, tb))
+    return Layout(U, V, ix.par, ix.within, dmu, (tw, tb))
 
 
 # ----------------------------------------------------------------------------
