@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -181,18 +182,20 @@ class FitResult:
         est = np.empty(len(rec))
         se = np.zeros(len(rec))
         vcov = self.estimation.vcov
-        for i in range(len(rec)):
-            k = free[i]
-            if k >= 0:
-                est[i] = theta[k]
-                se[i] = np.sqrt(vcov[k, k]) if vcov is not None and vcov[k, k] >= 0 else np.nan
-            else:
-                est[i] = self.estimation.fixed_values.get(i, rec[i]["ustart"])
-                if est[i] is None or not np.isfinite(est[i]):
-                    est[i] = 0.0
-                if rec[i]["op"] == "|~":
-                    # a declaration: its average is the slope's mean (between)
-                    est[i], se[i] = np.nan, np.nan
+        rows = np.flatnonzero(free >= 0)
+        est[rows] = theta[free[rows]]
+        if vcov is None:
+            se[rows] = np.nan
+        else:
+            var = np.diagonal(vcov)[free[rows]]
+            se[rows] = np.sqrt(np.where(var >= 0, var, np.nan))
+        for i in np.flatnonzero(free < 0).tolist():
+            est[i] = self.estimation.fixed_values.get(i, rec[i]["ustart"])
+            if est[i] is None or not math.isfinite(est[i]):
+                est[i] = 0.0
+            if rec[i]["op"] == "|~":
+                # a declaration: its average is the slope's mean (between)
+                est[i], se[i] = np.nan, np.nan
         return est, se
 
     @cached_property
