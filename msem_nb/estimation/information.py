@@ -83,7 +83,7 @@ from typing import Callable, TypeGuard
 import numpy as np
 
 from msem_nb.data.complete import ClusterData
-from msem_nb.estimation.moment_terms import Layout, indicator, layout
+from msem_nb.estimation.moment_terms import Layout, indicator, layout, pair_index, scatter
 from msem_nb.likelihood.complete import (
     LOG2PI,
     SingleGradient,
@@ -304,7 +304,7 @@ def _moment_parts(obj: Objective, theta: np.ndarray, observed: bool) -> _MomentP
         E, mm, W = _normal_pieces(lay.U, lay.V, Si[None], fx.c_within,
                                   R1[None] if observed else None, v1,
                                   fx.f, lay.dmu is not None)
-    info = _scatter(E, fx.pairs, npar)
+    info = scatter(E, fx.pairs, npar)
     if lay.dmu is not None and mm is not None:
         info += lay.dmu.T @ mm @ lay.dmu
         if W is not None:
@@ -359,57 +359,6 @@ def _block_curvature(bs: BlockSpec, bm: BlockMoments, G: np.ndarray,
     return out
 
 
-@dataclass(frozen=True, eq=False)
-class _PairIndex:
-    """Flat gathers and scatters of :func:`_block_derivatives`, fixed by a block's
-    specification: for A cells i = (r_i, c_i), j = (r_j, c_j) of a k-variable block,
-    ``c_i k + r_j`` reads ``X[c_i, r_j]`` of a k x k matrix X, and the pair cells
-    of two sets of parameter indices in the npar x npar result."""
-
-    npar: int
-    ci_rj: np.ndarray
-    cj_ri: np.ndarray
-    rj_ri: np.ndarray
-    ci_cj: np.ndarray
-    ci_cs: np.ndarray
-    ri_rs: np.ndarray
-    cs_ri: np.ndarray
-    ci_rs: np.ndarray
-    ci_ra: np.ndarray
-    AA: np.ndarray
-    AS: np.ndarray
-    Aa: np.ndarray
-
-
-# built once per block specification (an optimiser evaluates the same blocks many times)
-_PAIRS: weakref.WeakKeyDictionary[BlockSpec, _PairIndex] = weakref.WeakKeyDictionary()
-
-
-def _pair_index(bs: BlockSpec, npar: int) -> _PairIndex:
-    ix = _PAIRS.get(bs)
-    if ix is None or ix.npar != npar:
-        k = bs.k
-        rA, cA, kA = bs.A_free
-        rS, cS, kS = bs.S_free
-        ra, ka = bs.alpha_free
-        ri, ci = rA[:, None], cA[:, None]
-        rj, cj = rA[None, :], cA[None, :]
-
-        def pairs(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-            return (rows[:, None] * npar + cols[None, :]).ravel()
-        ix = _PairIndex(npar, ci * k + rj, cj * k + ri, rj * k + ri, ci * k + cj,
-                        ci * k + cS[None, :], ri * k + rS[None, :], cS[None, :] * k + ri,
-                        ci * k + rS[None, :], ci * k + ra[None, :],
-                        pairs(kA, kA), pairs(kA, kS), pairs(kA, ka))
-        _PAIRS[bs] = ix
-    return ix
-
-
-def _scatter(E: np.ndarray, idx: np.ndarray, npar: int) -> np.ndarray:
-    """:func:`~msem_nb.estimation.moment_terms.aggregate` with the cells' flat index."""
-    return np.bincount(idx, weights=E.ravel(), minlength=npar * npar).reshape(npar, npar)
-
-
 def _block_derivatives(bs: BlockSpec, bm: BlockMoments, G: np.ndarray, g: np.ndarray | None,
                        grad: np.ndarray, curvature: bool) -> np.ndarray | None:
     """Add the gradient in theta of ``tr(G C_obs) + g' m_obs`` to `grad` (what
@@ -442,21 +391,21 @@ def _block_derivatives(bs: BlockSpec, bm: BlockMoments, G: np.ndarray, g: np.nda
     if not len(kA):
         return out
     # the gathers X[c_i, r_j] etc. through flat indices fixed by the block (_pair_index)
-    ix = _pair_index(bs, npar)
+    ix = pair_index(bs, npar)
     B_cj_ri = np.take(B, ix.cj_ri)
     t1 = np.take(P, ix.ci_rj) * B_cj_ri
     AA = 2.0 * (t1 + t1.T) + 2.0 * np.take(H, ix.rj_ri) * np.take(C, ix.ci_cj)
     if q is not None:
         t2 = q[rA][None, :] * B_cj_ri * m[cA][:, None]
         AA += t2 + t2.T
-    out += _scatter(AA, ix.AA, npar)
+    out += scatter(AA, ix.AA, npar)
     if len(kS):
         AS = np.take(B, ix.ci_cs) * np.take(H, ix.ri_rs) + np.take(H, ix.cs_ri) * np.take(B, ix.ci_rs)
-        X = _scatter(AS, ix.AS, npar)
+        X = scatter(AS, ix.AS, npar)
         out += X + X.T
     if q is not None and len(ka):
         Aa = q[rA][:, None] * np.take(B, ix.ci_ra)
-        X = _scatter(Aa, ix.Aa, npar)
+        X = scatter(Aa, ix.Aa, npar)
         out += X + X.T
     return out
 

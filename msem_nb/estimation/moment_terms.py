@@ -12,7 +12,9 @@ so ``dC_k = sum_{i: par[i] = k} U[:, i] V[:, i]'`` (:func:`block_terms`).
 :func:`layout` places the terms of all blocks in the data-level coordinates
 (two levels: within terms first, on the within positions; between terms on
 the between block's positions). Cells that share a parameter (equality labels)
-are summed into it by :func:`aggregate` and :func:`indicator`.
+are summed into it by :func:`aggregate` and :func:`indicator` (:func:`scatter` with the
+flat cells of :func:`pair_index`, built once per block, for the curvature's
+term-by-term matrices).
 
 :func:`moment_jacobian` gives ``dm/dtheta`` in the coordinates of the
 sandwich's unit scores: the mean, then the lower triangle of each covariance,
@@ -34,7 +36,7 @@ from msem_nb.model.implied import BlockMoments
 from msem_nb.model.spec import BlockSpec
 
 __all__ = ["Terms", "Layout", "block_terms", "layout", "aggregate", "indicator",
-           "moment_jacobian"]
+           "moment_jacobian", "PairIndex", "pair_index", "scatter"]
 
 
 # ----------------------------------------------------------------------------
@@ -109,6 +111,58 @@ def indicator(par: np.ndarray, npar: int) -> np.ndarray:
     Z = np.zeros((len(par), npar))
     Z[np.arange(len(par)), par] = 1.0
     return Z
+
+
+@dataclass(frozen=True, eq=False)
+class PairIndex:
+    """Flat gathers and scatters of the curvature
+    (:mod:`msem_nb.estimation.information`), fixed by a block's
+    specification: for A cells i = (r_i, c_i), j = (r_j, c_j) of a k-variable block,
+    ``c_i k + r_j`` reads ``X[c_i, r_j]`` of a k x k matrix X, and the pair cells
+    of two sets of parameter indices in the npar x npar result."""
+
+    npar: int
+    ci_rj: np.ndarray
+    cj_ri: np.ndarray
+    rj_ri: np.ndarray
+    ci_cj: np.ndarray
+    ci_cs: np.ndarray
+    ri_rs: np.ndarray
+    cs_ri: np.ndarray
+    ci_rs: np.ndarray
+    ci_ra: np.ndarray
+    AA: np.ndarray
+    AS: np.ndarray
+    Aa: np.ndarray
+
+
+# built once per block specification (an optimiser evaluates the same blocks many times)
+_PAIRS: weakref.WeakKeyDictionary[BlockSpec, PairIndex] = weakref.WeakKeyDictionary()
+
+
+def pair_index(bs: BlockSpec, npar: int) -> PairIndex:
+    ix = _PAIRS.get(bs)
+    if ix is None or ix.npar != npar:
+        k = bs.k
+        rA, cA, kA = bs.A_free
+        rS, cS, kS = bs.S_free
+        ra, ka = bs.alpha_free
+        ri, ci = rA[:, None], cA[:, None]
+        rj, cj = rA[None, :], cA[None, :]
+
+        def pairs(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+            return (rows[:, None] * npar + cols[None, :]).ravel()
+        ix = PairIndex(npar, ci * k + rj, cj * k + ri, rj * k + ri, ci * k + cj,
+                        ci * k + cS[None, :], ri * k + rS[None, :], cS[None, :] * k + ri,
+                        ci * k + rS[None, :], ci * k + ra[None, :],
+                        pairs(kA, kA), pairs(kA, kS), pairs(kA, ka))
+        _PAIRS[bs] = ix
+    return ix
+
+
+def scatter(E: np.ndarray, idx: np.ndarray, npar: int) -> np.ndarray:
+    """:func:`aggregate` with the cells' flat index (:func:`pair_index`)."""
+    return np.bincount(idx, weights=E.ravel(), minlength=npar * npar).reshape(npar, npar)
 
 
 @dataclass(frozen=True, eq=False)
