@@ -134,8 +134,10 @@ class ParTable(BlockQueries):
         out = cache.get(name)
         if out is None:
             frame = self.__dict__.get("_frame")
-            out = cache[name] = (records_column(self.records, name) if frame is None
-                                 else frame[name].to_numpy())
+            out = (records_column(self.records, name) if frame is None
+                   else frame[name].to_numpy(copy=True))
+            out.flags.writeable = False     # shared by every caller
+            cache[name] = out
         return out
 
     @property
