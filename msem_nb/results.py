@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -181,25 +182,26 @@ class FitResult:
     # -- tables --------------------------------------------------------
     @cached_property
     def _row_estimates(self):
-        tab = self.partable.table
         rec = self.partable.records
         theta = self.estimation.theta
-        free = tab["free"].to_numpy() - 1
-        est = np.empty(len(tab))
-        se = np.zeros(len(tab))
+        free = self.partable.column("free") - 1
+        est = np.empty(len(rec))
+        se = np.zeros(len(rec))
         vcov = self.estimation.vcov
-        for i in range(len(tab)):
-            k = free[i]
-            if k >= 0:
-                est[i] = theta[k]
-                se[i] = np.sqrt(vcov[k, k]) if vcov is not None and vcov[k, k] >= 0 else np.nan
-            else:
-                est[i] = self.estimation.fixed_values.get(i, rec[i]["ustart"])
-                if est[i] is None or not np.isfinite(est[i]):
-                    est[i] = 0.0
-                if rec[i]["op"] == "|~":
-                    # a declaration: its average is the slope's mean (between)
-                    est[i], se[i] = np.nan, np.nan
+        rows = np.flatnonzero(free >= 0)
+        est[rows] = theta[free[rows]]
+        if vcov is None:
+            se[rows] = np.nan
+        else:
+            var = np.diagonal(vcov)[free[rows]]
+            se[rows] = np.sqrt(np.where(var >= 0, var, np.nan))
+        for i in np.flatnonzero(free < 0).tolist():
+            est[i] = self.estimation.fixed_values.get(i, rec[i]["ustart"])
+            if est[i] is None or not math.isfinite(est[i]):
+                est[i] = 0.0
+            if rec[i]["op"] == "|~":
+                # a declaration: its average is the slope's mean (between)
+                est[i], se[i] = np.nan, np.nan
         return est, se
 
     @cached_property
@@ -210,7 +212,7 @@ class FitResult:
     def _std_rows(self) -> np.ndarray:
         est, _ = self._row_estimates
         bm, _ = self._block_moments
-        return std_all(self.partable.table, self.estimation.spec, bm, est, self.partable.slopes)
+        return std_all(self.partable.columns, self.estimation.spec, bm, est, self.partable.slopes)
 
     @cached_property
     def improper(self) -> tuple[Finding, ...]:
@@ -222,7 +224,7 @@ class FitResult:
         messages are in ``messages`` too."""
         pt = self.partable
         effects = set(pt.slopes) | {r["lhs"] for r in pt.records if r["op"] == "|~"}
-        return detect_improper(pt.table, self.estimation.spec, self._block_moments[0],
+        return detect_improper(pt.columns, self.estimation.spec, self._block_moments[0],
                                self._row_estimates[0], self._std_rows, effects)
 
     @cached_property

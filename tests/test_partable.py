@@ -1,9 +1,14 @@
 """lavaan's default rules applied to the parameter table."""
 
+import pickle
+
+import numpy as np
+import pandas as pd
 import pytest
 
 import msem_nb as ms
 from msem_nb.model.partable import build_partable
+from msem_nb.model.rows import COLUMNS
 from msem_nb.syntax import parse
 
 
@@ -109,3 +114,25 @@ def test_html_output_escapes_user_names(demo):
     html = res._repr_html_()
     assert bad not in html
     assert "&lt;img src=x onerror=alert(1)&gt;" in html
+
+
+def test_columns_without_the_dataframe_are_the_dataframes_columns():
+    # a fit reads ParTable.column (built from the records); the DataFrame, built
+    # lazily, must hold the same values with the same dtypes
+    model = ("level: 1\n f =~ y1 + a*y2 + a*y3\n f ~ x1\nlevel: 2\n fb =~ y1 + y2 + y3\n"
+             " fb ~ w1\n d := a * 2")
+    pt = build_partable(parse(model))
+    assert "_frame" not in pt.__dict__ or pt.__dict__["_frame"] is None
+    cols = {c: pt.column(c) for c in COLUMNS}
+    assert pt.npar == int(cols["free"].max())
+    lazy = pt.table
+    for c in COLUMNS:
+        got = lazy[c].to_numpy()
+        assert cols[c].dtype == got.dtype or (cols[c].dtype == object and got.dtype == object), c
+        same = (cols[c] == got) | (pd.isna(cols[c]) & pd.isna(got))
+        assert np.all(same), c
+    # a copy through pickle (power-study workers) still builds its table
+    fresh = pickle.loads(pickle.dumps(build_partable(parse(model))))
+    assert fresh.table.equals(lazy)
+    with pytest.raises(ms.ModelSpecificationError, match=r"already the label of a parameter \(line 1\)"):
+        build_partable(parse("f =~ y1 + a*y2 + y3\n a := 2"))

@@ -41,6 +41,8 @@ def check_duplicate_columns(df: pd.DataFrame, used: Iterable[Hashable]) -> None:
 
     Duplicated names that are not used are left alone.
     """
+    if df.columns.is_unique:    # cached by pandas: the usual case costs nothing
+        return
     dup = pd.Index(df.columns[df.columns.duplicated()]).unique()
     used = set(used)
     hit = [c for c in dup if c in used]
@@ -137,6 +139,10 @@ def _numeric_block(df: pd.DataFrame, names: Sequence[str]) -> np.ndarray:
     out = np.empty((len(df), len(names)), dtype=float, order="F")
     for k, v in enumerate(names):
         col = df[v]
+        if isinstance(col.dtype, np.dtype) and col.dtype.kind in "fiu":
+            # numpy floats and integers (no pandas NA): the values as they are
+            out[:, k] = col.to_numpy()
+            continue
         if pd.api.types.is_bool_dtype(col):
             col = col.astype(float)
         if not pd.api.types.is_numeric_dtype(col):
@@ -326,7 +332,8 @@ def prepare_data(df: pd.DataFrame, names: Iterable[str], cluster: Hashable | Non
     if cluster in allnames:
         raise DataError(f"the cluster column '{cluster}' is also used as a model variable")
     ids = df[cluster]
-    if ids.isna().any():
+    # numpy integer ids cannot be missing; other columns are asked
+    if not (isinstance(ids.dtype, np.dtype) and ids.dtype.kind in "iu") and ids.isna().any():
         rows = np.where(ids.isna().to_numpy())[0]
         raise DataError(
             f"cluster column '{cluster}' has {len(rows)} missing ids "

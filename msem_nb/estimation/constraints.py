@@ -24,9 +24,8 @@ from msem_nb.syntax.statements import Statement
 def label_values(pt: ParTable, theta: np.ndarray) -> dict[str, float]:
     """Label -> value, for free rows from theta and for fixed rows from ustart."""
     env: dict[str, float] = {}
-    tab = pt.table
     rec = pt.records
-    for i in range(len(tab)):
+    for i in range(len(rec)):
         lab = rec[i]["label"]
         if not lab:
             continue

@@ -76,7 +76,7 @@ def count_moments(pt: ParTable, data: ModelData) -> int:
     else:
         m = sum(len(bv.ov) * (len(bv.ov) + 1) // 2 for bv in pt.blocks)
     m += p if pt.meanstructure else 0
-    return m - int(pt.table["exo"].sum())
+    return m - int(pt.column("exo").sum())
 
 
 

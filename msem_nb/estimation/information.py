@@ -76,13 +76,14 @@ estimator differences the analytic gradient otherwise.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from typing import Callable, TypeGuard
 
 import numpy as np
 
 from msem_nb.data.complete import ClusterData
-from msem_nb.estimation.moment_terms import aggregate, indicator, layout
+from msem_nb.estimation.moment_terms import Layout, indicator, layout, pair_index, scatter
 from msem_nb.likelihood.complete import (
     LOG2PI,
     SingleGradient,
@@ -181,6 +182,48 @@ class _MomentParts:
     loglik: float
 
 
+@dataclass(frozen=True, eq=False)
+class _Fixed:
+    """What every evaluation of :func:`_moment_parts` on one objective shares: arrays
+    that depend only on its data and on the layout of its terms (built once)."""
+
+    eye: np.ndarray              # (p, p) identity: the padding of Sigma_W's slot
+    n3: np.ndarray               # cluster sizes as (groups, 1, 1)
+    inv_n: np.ndarray            # 1 / cluster sizes
+    nw: float                    # N - J (two levels) or N (one level)
+    mw: int                      # number of within terms (two levels)
+    c_within: np.ndarray         # [nw]: the one piece of Sigma_W (or of Sigma)
+    f_within: np.ndarray         # (1, mw) ones
+    f: np.ndarray                # factors of the terms in every Omega_n (or ones)
+    pairs: np.ndarray            # flat (par_i, par_j) cells of the npar x npar result
+    Z: np.ndarray                # indicator(par, npar)
+
+
+_FIXED: weakref.WeakKeyDictionary[Objective, _Fixed] = weakref.WeakKeyDictionary()
+
+
+def _fixed(obj: Objective, lay: Layout) -> _Fixed:
+    fx = _FIXED.get(obj)
+    if fx is None:
+        data, npar, m = obj.data, obj.spec.npar, len(lay.par)
+        pairs = (lay.par[:, None] * npar + lay.par[None, :]).ravel()
+        Z = indicator(lay.par, npar)
+        p = len(data.names)
+        if not isinstance(data, ClusterData) or data.groups is None:
+            fx = _Fixed(np.eye(p), np.ones((0, 1, 1)), np.ones(0), float(data.nobs), m,
+                        np.array([float(data.nobs)]), np.ones((1, m)), np.ones((1, m)),
+                        pairs, Z)
+        else:
+            g = data.groups
+            nw = float(data.nobs - data.nclusters)
+            mw = int(lay.within.sum())
+            fx = _Fixed(np.eye(p), g.n[:, None, None], 1.0 / g.n, nw, mw, np.array([nw]),
+                        np.ones((1, mw)), np.where(lay.within[None, :], 1.0 / g.n[:, None], 1.0),
+                        pairs, Z)
+        _FIXED[obj] = fx
+    return fx
+
+
 def _moment_parts(obj: Objective, theta: np.ndarray, observed: bool) -> _MomentParts | None:
     """The moments' information, with the log-likelihood and its moment derivatives.
 
@@ -193,6 +236,7 @@ def _moment_parts(obj: Objective, theta: np.ndarray, observed: bool) -> _MomentP
     data = obj.data
     npar = obj.spec.npar
     lay = layout(obj, bm)
+    fx = _fixed(obj, lay)
     m = len(lay.par)
     E = np.zeros((m, m))
     mm = W = None
@@ -209,17 +253,17 @@ def _moment_parts(obj: Objective, theta: np.ndarray, observed: bool) -> _MomentP
         # one batched factorisation for Sigma_W (padded with an identity block)
         # and every Omega_n = Sigma_B + E Sigma_W E' / n
         stack = np.empty((len(g.n) + 1, p, p))
-        stack[0] = np.eye(p)
+        stack[0] = fx.eye
         stack[0, :pw, :pw] = sw
         stack[1:] = sb
-        stack[1:, :pw, :pw] += sw / g.n[:, None, None]
+        stack[1:, :pw, :pw] += sw / fx.n3
         inv_logdet = _inverse_logdet(stack)
         if inv_logdet is None:
             return None
         inv_all, logdet = inv_logdet
         Swi, Oi = inv_all[0, :pw, :pw], inv_all[1:]
         A = data.within_sscp
-        nw = float(data.nobs - data.nclusters)
+        nw = fx.nw
         d = g.mean - mu
         M = g.sscp + cnt[:, None, None] * (d[:, :, None] * d[:, None, :])
         ll = (-0.5 * (nw * (pw * LOG2PI + logdet[0]) + np.sum(Swi * A))
@@ -230,17 +274,16 @@ def _moment_parts(obj: Objective, theta: np.ndarray, observed: bool) -> _MomentP
         v = (Oi @ d[:, :, None])[:, :, 0]
         G_o = 0.5 * (R - cnt[:, None, None] * Oi)
         G_w = 0.5 * (Rw - nw * Swi) + \
-            ((1.0 / g.n) @ G_o[:, :pw, :pw].reshape(len(g.n), -1)).reshape(pw, pw)
+            (fx.inv_n @ G_o[:, :pw, :pw].reshape(len(g.n), -1)).reshape(pw, pw)
         grads = (cnt @ v, G_w, G_o.sum(axis=0))
         # the within block's terms come first (layout)
-        mw = int(lay.within.sum())
+        mw = fx.mw
         Ew, _, _ = _normal_pieces(lay.U[:pw, :mw], lay.V[:pw, :mw], Swi[None],
-                                  np.array([nw]), Rw[None] if observed else None, None,
-                                  np.ones((1, mw)), False)
+                                  fx.c_within, Rw[None] if observed else None, None,
+                                  fx.f_within, False)
         E[:mw, :mw] += Ew
-        f = np.where(lay.within[None, :], 1.0 / g.n[:, None], 1.0)
         Eb, mm, W = _normal_pieces(lay.U, lay.V, Oi, cnt, R if observed else None,
-                                   v if observed else None, f, True)
+                                   v if observed else None, fx.f, True)
         E += Eb
     else:
         if len(mom) != 2:  # pragma: no cover - Objective.moments follows the data's levels
@@ -258,14 +301,14 @@ def _moment_parts(obj: Objective, theta: np.ndarray, observed: bool) -> _MomentP
         R1 = n * (Si @ M @ Si)
         grads = (None if dd is None else n * (Si @ dd), 0.5 * (R1 - n * Si))
         v1 = None if dd is None or not observed else (Si @ dd)[None]
-        E, mm, W = _normal_pieces(lay.U, lay.V, Si[None], np.array([n]),
+        E, mm, W = _normal_pieces(lay.U, lay.V, Si[None], fx.c_within,
                                   R1[None] if observed else None, v1,
-                                  np.ones((1, m)), lay.dmu is not None)
-    info = aggregate(E, lay.par, lay.par, npar)
+                                  fx.f, lay.dmu is not None)
+    info = scatter(E, fx.pairs, npar)
     if lay.dmu is not None and mm is not None:
         info += lay.dmu.T @ mm @ lay.dmu
         if W is not None:
-            Y = (lay.dmu.T @ W) @ indicator(lay.par, npar)
+            Y = (lay.dmu.T @ W) @ fx.Z
             info += Y + Y.T
     return _MomentParts(0.5 * (info + info.T), bm, grads, float(ll))
 
@@ -347,21 +390,22 @@ def _block_derivatives(bs: BlockSpec, bm: BlockMoments, G: np.ndarray, g: np.nda
     out = np.zeros((npar, npar))
     if not len(kA):
         return out
-    ri, ci = rA[:, None], cA[:, None]
-    rj, cj = rA[None, :], cA[None, :]
-    t1 = P[ci, rj] * B[cj, ri]
-    AA = 2.0 * (t1 + t1.T) + 2.0 * H[rj, ri] * C[ci, cj]
+    # the gathers X[c_i, r_j] etc. through flat indices fixed by the block (_pair_index)
+    ix = pair_index(bs, npar)
+    B_cj_ri = np.take(B, ix.cj_ri)
+    t1 = np.take(P, ix.ci_rj) * B_cj_ri
+    AA = 2.0 * (t1 + t1.T) + 2.0 * np.take(H, ix.rj_ri) * np.take(C, ix.ci_cj)
     if q is not None:
-        t2 = q[rj] * B[cj, ri] * m[ci]
+        t2 = q[rA][None, :] * B_cj_ri * m[cA][:, None]
         AA += t2 + t2.T
-    out += aggregate(AA, kA, kA, npar)
+    out += scatter(AA, ix.AA, npar)
     if len(kS):
-        AS = B[ci, cS[None, :]] * H[ri, rS[None, :]] + H[cS[None, :], ri] * B[ci, rS[None, :]]
-        X = aggregate(AS, kA, kS, npar)
+        AS = np.take(B, ix.ci_cs) * np.take(H, ix.ri_rs) + np.take(H, ix.cs_ri) * np.take(B, ix.ci_rs)
+        X = scatter(AS, ix.AS, npar)
         out += X + X.T
     if q is not None and len(ka):
-        Aa = q[rA][:, None] * B[ci, ra[None, :]]
-        X = aggregate(Aa, kA, ka, npar)
+        Aa = q[rA][:, None] * np.take(B, ix.ci_ra)
+        X = scatter(Aa, ix.Aa, npar)
         out += X + X.T
     return out
 

@@ -321,10 +321,9 @@ SCORING_STEPS = 40
 
 def param_names(pt: ParTable) -> list[str]:
     """The free parameters as "lhs op rhs [level]", in the order of theta."""
-    tab = pt.table
     rec = pt.records
     names: dict[int, str] = {}
-    for i in range(len(tab)):
+    for i in range(len(rec)):
         k = int(rec[i]["free"]) - 1
         if k >= 0 and k not in names:
             lvl = rec[i]["level"]

@@ -12,7 +12,9 @@ so ``dC_k = sum_{i: par[i] = k} U[:, i] V[:, i]'`` (:func:`block_terms`).
 :func:`layout` places the terms of all blocks in the data-level coordinates
 (two levels: within terms first, on the within positions; between terms on
 the between block's positions). Cells that share a parameter (equality labels)
-are summed into it by :func:`aggregate` and :func:`indicator`.
+are summed into it by :func:`aggregate` and :func:`indicator` (:func:`scatter` with the
+flat cells of :func:`pair_index`, built once per block, for the curvature's
+term-by-term matrices).
 
 :func:`moment_jacobian` gives ``dm/dtheta`` in the coordinates of the
 sandwich's unit scores: the mean, then the lower triangle of each covariance,
@@ -34,7 +36,7 @@ from msem_nb.model.implied import BlockMoments
 from msem_nb.model.spec import BlockSpec
 
 __all__ = ["Terms", "Layout", "block_terms", "layout", "aggregate", "indicator",
-           "moment_jacobian"]
+           "moment_jacobian", "PairIndex", "pair_index", "scatter"]
 
 
 # ----------------------------------------------------------------------------
@@ -112,6 +114,58 @@ def indicator(par: np.ndarray, npar: int) -> np.ndarray:
 
 
 @dataclass(frozen=True, eq=False)
+class PairIndex:
+    """Flat gathers and scatters of the curvature
+    (:mod:`msem_nb.estimation.information`), fixed by a block's
+    specification: for A cells i = (r_i, c_i), j = (r_j, c_j) of a k-variable block,
+    ``c_i k + r_j`` reads ``X[c_i, r_j]`` of a k x k matrix X, and the pair cells
+    of two sets of parameter indices in the npar x npar result."""
+
+    npar: int
+    ci_rj: np.ndarray
+    cj_ri: np.ndarray
+    rj_ri: np.ndarray
+    ci_cj: np.ndarray
+    ci_cs: np.ndarray
+    ri_rs: np.ndarray
+    cs_ri: np.ndarray
+    ci_rs: np.ndarray
+    ci_ra: np.ndarray
+    AA: np.ndarray
+    AS: np.ndarray
+    Aa: np.ndarray
+
+
+# built once per block specification (an optimiser evaluates the same blocks many times)
+_PAIRS: weakref.WeakKeyDictionary[BlockSpec, PairIndex] = weakref.WeakKeyDictionary()
+
+
+def pair_index(bs: BlockSpec, npar: int) -> PairIndex:
+    ix = _PAIRS.get(bs)
+    if ix is None or ix.npar != npar:
+        k = bs.k
+        rA, cA, kA = bs.A_free
+        rS, cS, kS = bs.S_free
+        ra, ka = bs.alpha_free
+        ri, ci = rA[:, None], cA[:, None]
+        rj, cj = rA[None, :], cA[None, :]
+
+        def pairs(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+            return (rows[:, None] * npar + cols[None, :]).ravel()
+        ix = PairIndex(npar, ci * k + rj, cj * k + ri, rj * k + ri, ci * k + cj,
+                        ci * k + cS[None, :], ri * k + rS[None, :], cS[None, :] * k + ri,
+                        ci * k + rS[None, :], ci * k + ra[None, :],
+                        pairs(kA, kA), pairs(kA, kS), pairs(kA, ka))
+        _PAIRS[bs] = ix
+    return ix
+
+
+def scatter(E: np.ndarray, idx: np.ndarray, npar: int) -> np.ndarray:
+    """:func:`aggregate` with the cells' flat index (:func:`pair_index`)."""
+    return np.bincount(idx, weights=E.ravel(), minlength=npar * npar).reshape(npar, npar)
+
+
+@dataclass(frozen=True, eq=False)
 class Layout:
     """All terms in data-level coordinates (two-level: within terms first)."""
 
@@ -121,6 +175,43 @@ class Layout:
     within: np.ndarray       # bool (m,): the term belongs to S_W
     dmu: np.ndarray | None   # (p, npar)
     blocks: tuple[Terms, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class _LayoutIndex:
+    """What :func:`layout` places, fixed by a two-level objective: the flat positions
+    in ``[U_within, U_between, 0]`` of every cell of the data-level U (and V), the
+    terms' parameters and which of them are within terms."""
+
+    take: np.ndarray            # (p, m) into the concatenated flat block terms
+    par: np.ndarray
+    within: np.ndarray
+
+
+# built once per objective (the spec's terms and the data's positions do not change)
+_LAYOUT_INDEX: weakref.WeakKeyDictionary[Objective, _LayoutIndex] = weakref.WeakKeyDictionary()
+
+
+def _layout_index(obj: Objective, tw: Terms, tb: Terms) -> _LayoutIndex:
+    ix = _LAYOUT_INDEX.get(obj)
+    if ix is None:
+        p = len(obj.data.names)
+        w, b, _ = obj.level_blocks
+        wpos, pos = obj.positions[w], obj.positions[b]
+        (nw, mw), (nb, mb) = tw.U.shape, tb.U.shape
+        zero = nw * mw + nb * mb          # the appended zero
+        take = np.full((p, mw + mb), zero)
+        take[wpos, :mw] = np.arange(nw * mw).reshape(nw, mw)
+        take[pos, mw:] = nw * mw + np.arange(nb * mb).reshape(nb, mb)
+        ix = _LayoutIndex(take, np.concatenate([tw.par, tb.par]),
+                          np.concatenate([np.ones(mw, bool), np.zeros(mb, bool)]))
+        for a in (ix.take, ix.par, ix.within):
+            a.flags.writeable = False       # shared by every layout of obj
+        _LAYOUT_INDEX[obj] = ix
+    return ix
+
+
+_ZERO = np.zeros(1)
 
 
 def layout(obj: Objective, bm: list[BlockMoments]) -> Layout:
@@ -134,16 +225,14 @@ def layout(obj: Objective, bm: list[BlockMoments]) -> Layout:
     wpos, pos = obj.positions[w], obj.positions[b]
     tw = block_terms(spec.blocks[w], bm[w], npar, True)
     tb = block_terms(spec.blocks[b], bm[b], npar, True)
-    mw, mb = len(tw.par), len(tb.par)
-    U = np.zeros((p, mw + mb))
-    V = np.zeros((p, mw + mb))
-    U[wpos, :mw], V[wpos, :mw] = tw.U, tw.V
-    U[pos, mw:], V[pos, mw:] = tb.U, tb.V
+    ix = _layout_index(obj, tw, tb)
+    # each block's terms at its positions, zero elsewhere: one gather per matrix
+    U = np.concatenate([tw.U.ravel(), tb.U.ravel(), _ZERO])[ix.take]
+    V = np.concatenate([tw.V.ravel(), tb.V.ravel(), _ZERO])[ix.take]
     dmu = np.zeros((p, npar))
     dmu[wpos] += tw.dmu
     dmu[pos] += tb.dmu
-    within = np.concatenate([np.ones(mw, bool), np.zeros(mb, bool)])
-    return Layout(U, V, np.concatenate([tw.par, tb.par]), within, dmu, (tw, tb))
+    return Layout(U, V, ix.par, ix.within, dmu, (tw, tb))
 
 
 # ----------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import TypeAlias
 
 import numpy as np
@@ -59,6 +60,15 @@ def user_starts(pt: ParTable) -> dict[int, float]:
     return out
 
 
+@functools.lru_cache(maxsize=64)
+def _upper_pairs(k: int) -> tuple[np.ndarray, np.ndarray]:
+    """``np.triu_indices(k, 1)``, built once per size (read only)."""
+    ia, ib = np.triu_indices(k, 1)
+    ia.flags.writeable = False
+    ib.flags.writeable = False
+    return ia, ib
+
+
 def _factor_moments(C: np.ndarray) -> tuple[np.ndarray, float]:
     """Loadings (the first indicator's 1) and variance of one factor from the
     covariances `C` of its indicators.
@@ -78,7 +88,7 @@ def _factor_moments(C: np.ndarray) -> tuple[np.ndarray, float]:
         ok = ref > 0
         ok[0] = False
         lam[ok] = np.clip(num[ok] / ref[ok], -5.0, 5.0)
-    ia, ib = np.triu_indices(K, 1)
+    ia, ib = _upper_pairs(K)
     prod = lam[ia] * lam[ib]
     keep = prod > 0
     psi = float(np.mean(C[ia, ib][keep] / prod[keep])) if keep.any() else 0.0
@@ -151,7 +161,6 @@ def start_values(pt: ParTable, spec: ModelSpec,
     variance, sample means for intercepts, and user starts where given
     (unless `user` is False: then the caller puts them in, e.g. in other units).
     """
-    tab = pt.table
     rec = pt.records
     by_level = _level_moments(data)
     moments = [by_level[k.level] for k in pt.block_keys]
@@ -196,7 +205,7 @@ def start_values(pt: ParTable, spec: ModelSpec,
                 lvvar[(b, y)] = v
             else:
                 resvar[(b, y)] = v
-    for i in range(len(tab)):
+    for i in range(len(rec)):
         k = int(rec[i]["free"]) - 1
         if k < 0 or k in seen:
             continue

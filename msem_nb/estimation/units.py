@@ -301,7 +301,10 @@ class Units:
             dO[:, fixed] += W[:, row_of[q[fixed]]] * coef[fixed]
             # the cells of one parameter add up in its column
             G = np.zeros((len(self.factor), len(self.alpha_par)))
-            np.add.at(G, k, dO[self.alpha_node].T)
+            if len(set(k.tolist())) == len(k):
+                G[k] = dO[self.alpha_node].T     # one cell per parameter: no sums
+            else:
+                np.add.at(G, k, dO[self.alpha_node].T)
             J[self.alpha_par] += G.T
         return J
 

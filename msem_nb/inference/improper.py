@@ -166,8 +166,9 @@ def detect_improper(table, spec, block_moments, est, std=None,
 
     Parameters
     ----------
-    table : pandas.DataFrame
-        Parameter table (lhs, op, rhs, block, free, exo).
+    table : pandas.DataFrame or mapping
+        Parameter table (lhs, op, rhs, block, free, exo): the DataFrame or its
+        columns by name (``ParTable.columns``).
     spec : ModelSpec
         Its blocks' variable names (observed first).
     block_moments : list of BlockMoments
@@ -185,48 +186,54 @@ def detect_improper(table, spec, block_moments, est, std=None,
     tuple of Finding
         Empty for a proper solution.
     """
-    lhs = table["lhs"].to_numpy()
-    op = table["op"].to_numpy()
-    rhs = table["rhs"].to_numpy()
-    block = table["block"].to_numpy().astype(int)
-    free = table["free"].to_numpy() > 0
-    exo = table["exo"].to_numpy().astype(bool)
+    lhs = np.asarray(table["lhs"])
+    op = np.asarray(table["op"])
+    rhs = np.asarray(table["rhs"])
+    block = np.asarray(table["block"]).astype(int)
+    free = np.asarray(table["free"]) > 0
+    exo = np.asarray(table["exo"]).astype(bool)
     est = np.asarray(est, dtype=float)
     effects = set(random_effects)
     out: list[Finding] = []
+    # the rows each check reads, per block (most rows of a proper solution flag nothing,
+    # so an item is made only for a flagged row)
+    cov_rows = (op == "~~") & ~exo
+    std_rows = ((op == "=~") | (op == "~~")) & ~exo
+    if std is not None:
+        std = np.asarray(std, dtype=float)
+        with np.errstate(invalid="ignore"):
+            std_rows &= np.isfinite(std) & (np.abs(std) > 1 + _BEYOND_TOL)
     for b, (bs, bm) in enumerate(zip(spec.blocks, block_moments)):
         found: dict[str, list[_Item]] = {k: [] for k in KINDS}
         pos = {v: i for i, v in enumerate(bs.names)}
         S, C = np.asarray(bm.S, dtype=float), np.asarray(bm.cov_all, dtype=float)
-        rows = [i for i in range(len(table)) if block[i] == b and op[i] == "~~" and not exo[i]]
+        in_block = block == b
+        rows = np.flatnonzero(in_block & cov_rows).tolist()
         for i in rows:
             a, c = pos[lhs[i]], pos[rhs[i]]
-            item = _Item(_name(lhs[i], "~~", rhs[i]), float(est[i]), (i,),
-                         frozenset((lhs[i], rhs[i])))
             if a == c:
                 scale = max(abs(C[a, a]), abs(est[i]))
                 if free[i] and abs(est[i]) <= BOUNDARY_TOL * scale and lhs[i] not in effects:
-                    found["boundary"].append(item)
+                    found["boundary"].append(_row_item(lhs[i], rhs[i], float(est[i]), i))
                 elif est[i] < 0:
-                    found["ov_variance" if a < bs.n_ov else "lv_variance"].append(item)
+                    found["ov_variance" if a < bs.n_ov else "lv_variance"].append(
+                        _row_item(lhs[i], rhs[i], float(est[i]), i))
                 continue
             if S[a, a] <= 0 or S[c, c] <= 0:
                 continue  # a negative variance, reported as such
-            item = _Item(item.name, float(S[a, c] / np.sqrt(S[a, a] * S[c, c])), item.rows,
-                         item.variables)
-            if abs(item.value) > 1 + _BEYOND_TOL:
-                found["correlation"].append(item)
-            elif free[i] and abs(item.value) >= 1 - BOUNDARY_TOL and not item.variables & effects:
-                found["boundary"].append(item)
+            value = float(S[a, c] / np.sqrt(S[a, a] * S[c, c]))
+            if abs(value) > 1 + _BEYOND_TOL:
+                found["correlation"].append(_row_item(lhs[i], rhs[i], value, i))
+            elif free[i] and abs(value) >= 1 - BOUNDARY_TOL \
+                    and not frozenset((lhs[i], rhs[i])) & effects:
+                found["boundary"].append(_row_item(lhs[i], rhs[i], value, i))
         found["correlation"] += _implied_correlations(bs, C, found["correlation"])
         _not_pd(bs, S, C, found, rows, lhs, rhs, pos)
         if std is not None:
             named = {i for items in found.values() for it in items for i in it.rows}
             found["std_all"] = [
                 _Item(_name(lhs[i], op[i], rhs[i]), float(std[i]), (i,), frozenset())
-                for i in range(len(table))
-                if block[i] == b and op[i] in ("=~", "~~") and not exo[i]
-                and i not in named and np.isfinite(std[i]) and abs(std[i]) > 1 + _BEYOND_TOL]
+                for i in np.flatnonzero(in_block & std_rows).tolist() if i not in named]
         for kind, items in found.items():
             if items:
                 out.append(Finding(kind, bs.key.name,
@@ -234,6 +241,11 @@ def detect_improper(table, spec, block_moments, est, std=None,
                                    tuple(it.value for it in items),
                                    tuple(i for it in items for i in it.rows)))
     return tuple(out)
+
+
+def _row_item(lhs: str, rhs: str, value: float, i: int) -> _Item:
+    """The item of a flagged (co)variance row."""
+    return _Item(_name(lhs, "~~", rhs), value, (i,), frozenset((lhs, rhs)))
 
 
 def _implied_correlations(bs, C, shown: list[_Item]) -> list[_Item]:
@@ -265,8 +277,13 @@ def _not_pd(bs, S, C, found, rows, lhs, rhs, pos) -> None:
              found["ov_variance"] or any(not p & lv for p in pairs))):
         if not len(idx) or explained:
             continue
-        M = (C if kind == "lv_not_pd" else S)[np.ix_(idx, idx)]
-        w, V = np.linalg.eigh((M + M.T) / 2)
+        # the latent variables follow the observed ones: idx is a range
+        M = (C if kind == "lv_not_pd" else S)[idx[0]:idx[-1] + 1, idx[0]:idx[-1] + 1]
+        if len(idx) == 1:
+            # what eigh gives for one variable, without its call
+            w, V = ((M + M.T) / 2).diagonal().copy(), np.ones((1, 1))
+        else:
+            w, V = np.linalg.eigh((M + M.T) / 2)
         if w[0] >= -_EIG_TOL * max(1.0, float(np.abs(w).max())):
             continue
         vec = np.abs(V[:, 0])

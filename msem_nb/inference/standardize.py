@@ -17,8 +17,9 @@ def std_all(table, spec, block_moments, est: np.ndarray, slopes=()) -> np.ndarra
 
     Parameters
     ----------
-    table : pandas.DataFrame
-        Parameter table rows (lhs, op, rhs, block).
+    table : pandas.DataFrame or mapping
+        Parameter table rows (lhs, op, rhs, block): the DataFrame or its
+        columns by name (``ParTable.columns``).
     spec : ModelSpec
     block_moments : list of BlockMoments
     est : array
@@ -27,16 +28,16 @@ def std_all(table, spec, block_moments, est: np.ndarray, slopes=()) -> np.ndarra
         Random slopes: rows involving them get NaN, since a slope's scale is
         set by its covariate and outcome, not by its own variance.
     """
-    out = np.full(len(table), np.nan)
     sds = [np.sqrt(np.clip(np.diag(bm.cov_all), 0, None)) for bm in block_moments]
     resid = [np.diag(bm.S) for bm in block_moments]
     pos = [{v: i for i, v in enumerate(bs.names)} for bs in spec.blocks]
-    lhs = table["lhs"].to_numpy()
-    op = table["op"].to_numpy()
-    rhs = table["rhs"].to_numpy()
-    block = table["block"].to_numpy()
+    lhs = np.asarray(table["lhs"])
+    op = np.asarray(table["op"])
+    rhs = np.asarray(table["rhs"])
+    block = np.asarray(table["block"])
+    out = np.full(len(lhs), np.nan)
     with np.errstate(divide="ignore", invalid="ignore"):
-        for i in range(len(table)):
+        for i in range(len(lhs)):
             if op[i] not in ("=~", "~", "~~", "~1") or lhs[i] in slopes or rhs[i] in slopes:
                 continue
             b = int(block[i])

@@ -101,7 +101,5 @@ def equal_across_levels(pt: ParTable) -> ParTable:
         row = build_row(r)
         row["label"] = find(lab) if lab else ""
         rows.append(row)
-    df, recs = make_table(rows, pt.constraints, pt.block_keys)
-    out = ParTable(df, pt.blocks, pt.meanstructure, pt.nlevels, pt.defined, pt.constraints)
-    out.__dict__["records"] = recs
-    return out
+    return ParTable.from_records(make_table(rows, pt.constraints, pt.block_keys), pt.blocks,
+                                 pt.meanstructure, pt.nlevels, pt.defined, pt.constraints)

@@ -192,10 +192,9 @@ def build_group_partable(parsed: ParsedModel, ngroups: int, *,
             rows.append(row)
     defined = tuple(s for s in parsed.statements if s.op == ":=")
     constraints = tuple(s for s in parsed.statements if s.op in ("==", "<", ">"))
-    df, recs = make_table(rows, constraints, keys)
-    _check_names(df, defined, constraints)
-    out = ParTable(df, tuple(blocks), meanstructure, tables[0].nlevels, defined, constraints)
-    out.__dict__["records"] = recs
+    out = ParTable.from_records(make_table(rows, constraints, keys), tuple(blocks),
+                                meanstructure, tables[0].nlevels, defined, constraints)
+    _check_names(out.table, defined, constraints)
     return out
 
 

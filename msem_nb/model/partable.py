@@ -24,7 +24,7 @@ parameter vector, shared by rows constrained equal).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import cast
@@ -35,13 +35,20 @@ import pandas as pd
 from msem_nb.errors import ModelSpecificationError
 from msem_nb.messages import notify
 from msem_nb.model.blocks import BlockKey, BlockQueries, default_key, level_keys, ov_positions
-from msem_nb.model.rows import BuildRow, ParRow, RowAccumulator
+from msem_nb.model.numbering import check_labels, make_table, simple_equalities
+from msem_nb.model.rows import (
+    LazyFrame,
+    ParRow,
+    RowAccumulator,
+    TableColumns,
+    records_column,
+)
 from msem_nb.model.slope_rules import check_slopes, slope_block
-from msem_nb.syntax.expressions import Expression
 from msem_nb.syntax.parser import ParsedModel, Statement
 from msem_nb.syntax.statements import Term
 
-__all__ = ["ParTable", "ParRow", "build_partable", "BlockVars", "make_table"]
+__all__ = ["ParTable", "ParRow", "build_partable", "BlockVars", "make_table",
+           "simple_equalities", "baseline_partable"]
 
 
 @dataclass(frozen=True)
@@ -102,15 +109,50 @@ class ParTable(BlockQueries):
             raise ValueError(f"nlevels={self.nlevels} but the blocks have {levels} level(s): "
                              f"{', '.join(str(bv.key) for bv in self.blocks)}")
 
+    @classmethod
+    def from_records(cls, records: list[ParRow], blocks: tuple[BlockVars, ...],
+                     meanstructure: bool, nlevels: int, defined: tuple[Statement, ...] = (),
+                     constraints: tuple[Statement, ...] = ()) -> ParTable:
+        """The table of final `records` (:func:`make_table`); its DataFrame ``table``
+        is built from them when first asked for (a fit reads the records and columns)."""
+        pt = cls.__new__(cls)
+        pt.__dict__["records"] = records
+        cls.__init__(pt, cast(pd.DataFrame, None), blocks, meanstructure, nlevels, defined,
+                     constraints)
+        return pt
+
     @cached_property
     def records(self) -> list[ParRow]:
         """The rows as dicts (fast to loop over, unlike DataFrame.at)."""
-        # the table's columns are those of ParRow (built by _make_table)
+        # the table's columns are those of ParRow (made by msem_nb.model.numbering.make_table)
         return cast("list[ParRow]", self.table.to_dict("records"))
+
+    def column(self, name: str) -> np.ndarray:
+        """One column of ``table`` as an array (``table[name].to_numpy()``), without
+        building the DataFrame when the table was made from records."""
+        cache: dict[str, np.ndarray] = self.__dict__.setdefault("_columns", {})
+        out = cache.get(name)
+        if out is None:
+            frame = self.__dict__.get("_frame")
+            out = (records_column(self.records, name) if frame is None
+                   else frame[name].to_numpy(copy=True))
+            out.flags.writeable = False     # shared by every caller
+            cache[name] = out
+        return out
+
+    @property
+    def columns(self) -> TableColumns:
+        """The columns by name (:meth:`column`), for functions that take a table's columns."""
+        return TableColumns(self.column)
+
+    @property
+    def nrows(self) -> int:
+        """Number of rows of the table."""
+        return len(self.records)
 
     @property
     def npar(self) -> int:
-        f = self.table["free"].to_numpy()
+        f = self.column("free")
         return int(f.max()) if len(f) and f.max() > 0 else 0
 
     @property
@@ -177,6 +219,11 @@ class ParTable(BlockQueries):
         for b in self.blocks:
             seen += [v for v in b.ov_x if v not in seen and v in fixed]
         return tuple(seen)
+
+
+# ``table`` may be left to be built from the records (ParTable.from_records); set after the
+# dataclass is made, so that the field stays a required argument of the constructor
+setattr(ParTable, "table", LazyFrame())
 
 
 def _uniq(seq: Iterable[str]) -> list[str]:
@@ -441,129 +488,11 @@ def build_partable(parsed: ParsedModel, *, meanstructure: bool | None = None,
     defined = tuple(s for s in parsed.statements if s.op == ":=")
     constraints = tuple(s for s in parsed.statements if s.op in ("==", "<", ">"))
 
-    df, recs = _make_table(rows.rows, constraints, keys)
-    _check_labels(df, defined, constraints)
-    pt = ParTable(df, tuple(bvars), bool(meanstructure), nlevels, defined, constraints)
-    pt.__dict__["records"] = recs  # pre-fill the cache: same rows, no conversion
-    return pt
+    recs = make_table(rows.rows, constraints, keys)
+    check_labels(recs, defined, constraints)
+    return ParTable.from_records(recs, tuple(bvars), bool(meanstructure), nlevels, defined,
+                                 constraints)
 
-
-def simple_equalities(constraints: Iterable[Statement]) -> list[tuple[str, str]]:
-    """Pairs of labels constrained equal by ``a == b`` statements."""
-    out: list[tuple[str, str]] = []
-    for c in constraints:
-        if c.op == "==" and c.lhs_expr is not None and c.expr is not None:
-            if _is_label(c.lhs_expr) and _is_label(c.expr):
-                out.append((c.lhs_expr.text, c.expr.text))
-    return out
-
-
-def _is_label(expr: Expression) -> bool:
-    return len(expr.names) == 1 and expr.text.strip() == expr.names[0]
-
-
-_COLUMNS = ("id", "lhs", "op", "rhs", "block", "group", "level", "user", "free", "label",
-            "ustart", "start", "exo", "plabel", "line", "slope")
-
-
-def _num(x: float | None) -> float:
-    return float("nan") if x is None else float(x)
-
-
-def _make_table(rows: Sequence[BuildRow], constraints: Iterable[Statement],
-                keys: Sequence[BlockKey]) -> tuple[pd.DataFrame, list[ParRow]]:
-    """Final records (free indices resolved) and the DataFrame built from them."""
-    labels = [r["label"] or "" for r in rows]
-    free = _free_indices([bool(r["free"]) for r in rows], labels, constraints)
-    recs: list[ParRow] = [{"id": i, "lhs": r["lhs"], "op": r["op"], "rhs": r["rhs"], "block": r["block"],
-             "group": keys[r["block"]].group, "level": r["level"], "user": bool(r["user"]), "free": int(f), "label": lab,
-             "ustart": _num(r["ustart"]), "start": _num(r["start"]), "exo": bool(r["exo"]),
-             "plabel": f".p{i}.", "line": r.get("line", 0), "slope": r.get("slope", "")}
-            for i, (r, f, lab) in enumerate(zip(rows, free, labels), start=1)]
-    by_name: Sequence[Mapping[str, object]] = recs
-    df = pd.DataFrame({c: [r[c] for r in by_name] for c in _COLUMNS})
-    return df, recs
-
-
-#: public name of the table builder, for modules that derive tables (msem_nb.model.saturate)
-make_table = _make_table
-
-
-def _free_indices(free: Sequence[bool], labels: Sequence[str],
-                  constraints: Iterable[Statement]) -> np.ndarray:
-    """1-based free parameter index per row; shared labels share an index."""
-    # union-find over labels merged by 'a == b'
-    parent: dict[str, str] = {}
-
-    def find(a: str) -> str:
-        while parent.get(a, a) != a:
-            a = parent[a]
-        return a
-
-    for a, b in simple_equalities(constraints):
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            parent[rb] = ra
-    out = np.zeros(len(free), dtype=int)
-    by_label: dict[str, int] = {}
-    k = 0
-    for i in range(len(free)):
-        if not free[i]:
-            continue
-        lab = labels[i]
-        if lab:
-            root = find(lab)
-            if root in by_label:
-                out[i] = by_label[root]
-                continue
-            k += 1
-            by_label[root] = k
-        else:
-            k += 1
-        out[i] = k
-    return out
-
-
-def _check_labels(df: pd.DataFrame, defined: Iterable[Statement],
-                  constraints: Iterable[Statement]) -> None:
-    labels = set(df["label"].fillna("")) - {""}
-    # fixed rows with labels that also label free rows: lavaan treats the
-    # label as an equality; we refuse the ambiguous case instead.
-    kinds: dict[str, set[bool]] = {}
-    for lab, free in zip(df["label"], df["free"]):
-        if lab:
-            kinds.setdefault(lab, set()).add(free > 0)
-    for name, k in kinds.items():
-        if len(k) == 2:
-            raise ModelSpecificationError(
-                f"label '{name}' is on both a fixed and a free parameter; give the fixed one "
-                "its value on every row or remove the label")
-    known = set(labels)
-    defined_at: dict[str, int] = {}
-    for d in defined:
-        assert d.expr is not None  # the parser gives every ':=' its expression
-        if d.lhs in labels or d.lhs in defined_at:
-            why = (f"is defined twice (lines {defined_at[d.lhs]} and {d.line})" if d.lhs in
-                   defined_at else "is already the label of a parameter (line "
-                   f"{int(df.loc[df['label'] == d.lhs, 'line'].iloc[0])})")
-            raise ModelSpecificationError(f"line {d.line}: '{d.lhs}' in '{d.lhs} := "
-                                          f"{d.expr.text}' {why}; use another name")
-        defined_at[d.lhs] = d.line
-        missing = [n for n in d.expr.names if n not in known]
-        if missing:
-            raise ModelSpecificationError(
-                f"line {d.line}: '{d.lhs} := {d.expr.text}' uses unknown label(s) "
-                f"{', '.join(missing)}; known labels: {', '.join(sorted(known)) or '(none)'}")
-        known.add(d.lhs)
-    for c in constraints:
-        for e in (c.lhs_expr, c.expr):
-            if e is None:
-                continue
-            missing = [n for n in e.names if n not in known]
-            if missing:
-                raise ModelSpecificationError(
-                    f"line {c.line}: constraint uses unknown label(s) {', '.join(missing)}; "
-                    f"known labels: {', '.join(sorted(known)) or '(none)'}")
 
 
 def baseline_partable(pt: ParTable) -> ParTable:
@@ -592,7 +521,5 @@ def baseline_partable(pt: ParTable) -> ParTable:
                 else:
                     rows.add(v, "~1", "", b, lvl, user=False)
         blocks.append(BlockVars(lvl, (), bv.ov, bv.ov_x, (), (), bv.key))
-    df, recs = _make_table(rows.rows, (), pt.block_keys)
-    base = ParTable(df, tuple(blocks), pt.meanstructure, pt.nlevels)
-    base.__dict__["records"] = recs
-    return base
+    return ParTable.from_records(make_table(rows.rows, (), pt.block_keys), tuple(blocks),
+                                 pt.meanstructure, pt.nlevels)

@@ -118,10 +118,8 @@ def saturate_levels(pt: ParTable, levels: Collection[int]) -> ParTable:
     labels = {r["label"] for r in rows.rows if r["label"]}
     constraints = _constraints_kept(pt, labels)
     built: list[BuildRow] = rows.rows
-    df, recs = make_table(built, constraints, pt.block_keys)
-    out = ParTable(df, tuple(blocks), pt.meanstructure, pt.nlevels, (), constraints)
-    out.__dict__["records"] = recs
-    return out
+    return ParTable.from_records(make_table(built, constraints, pt.block_keys), tuple(blocks),
+                                 pt.meanstructure, pt.nlevels, (), constraints)
 
 
 def saturated_npar(pt: ParTable, levels: Collection[int]) -> int:

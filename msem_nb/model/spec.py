@@ -96,11 +96,10 @@ def build_spec(pt: ParTable, fixed_values: Mapping[int, float] | None = None) ->
         Values for fixed rows without a user value, keyed by row position
         (exogenous covariate moments). Missing ones are zero.
     """
-    tab = pt.table
     rec = pt.records
     fixed_values = fixed_values or {}
     blocks: list[BlockSpec] = []
-    cells: list[tuple[int, str, int, int] | None] = [None] * len(tab)
+    cells: list[tuple[int, str, int, int] | None] = [None] * len(rec)
     npar = pt.npar
     for b, bv in enumerate(pt.blocks):
         names = bv.ov + bv.lv
@@ -112,7 +111,7 @@ def build_spec(pt: ParTable, fixed_values: Mapping[int, float] | None = None) ->
         Af: tuple[list[int], list[int], list[int]] = ([], [], [])
         Sf: tuple[list[int], list[int], list[int]] = ([], [], [])
         af: tuple[list[int], list[int]] = ([], [])
-        rows = np.where(tab["block"].to_numpy() == b)[0]
+        rows = np.where(pt.column("block") == b)[0]
         for i in rows:
             lhs, op, rhs = rec[i]["lhs"], rec[i]["op"], rec[i]["rhs"]
             free = int(rec[i]["free"]) - 1
@@ -167,9 +166,10 @@ def _ints(values: list[int]) -> np.ndarray:
 
 
 def _isnan(x: float) -> bool:
+    # NaN is the one value unequal to itself (np.isnan per row costs a ufunc call)
     try:
-        return bool(np.isnan(x))
-    except TypeError:
+        return bool(x != x)
+    except TypeError:   # pandas.NA, as np.isnan's answer to it
         return False
 
 
