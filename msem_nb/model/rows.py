@@ -34,6 +34,7 @@ class ParRow(TypedDict):
     plabel: str
     line: int
     slope: str
+    loading: bool                # '|~' rows written as a random loading (f =~ rv("l")*y)
 
 
 class _RowFields(TypedDict):
@@ -57,6 +58,7 @@ class BuildRow(_RowFields, total=False):
     """A row while the table is being built (free is still a flag)."""
 
     slope: str                   # '|~' rows: the random slope's name
+    loading: bool                # '|~' rows written as a random loading (f =~ rv("l")*y)
     na: bool                     # user rows: NA* frees the parameter (a marker loading)
 
 
