@@ -9,12 +9,14 @@ the model with a fixed loading (fixture and R script in
 tests/fixtures/random_loadings/).
 """
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+import msem_nb as ms
 from msem_nb.data.prepare import prepare_data
 from msem_nb.errors import ModelSpecificationError
 from msem_nb.estimation.exogenous import exogenous_values
@@ -262,3 +264,55 @@ def test_two_random_loadings_equal_brute_force():
                "lam": np.array(lam_b), "mu_l": np.array([0.75, 0.55]), "phi": phi}
     ref = brute_force_loglik(df, ["y1", "y2", "y3", "y4"], within, between, nodes=60)
     assert obj.loglik(theta) == pytest.approx(ref, abs=1e-6)
+
+
+# -- lavaan: the random loading with its variance at zero is a fixed loading --------------
+
+ZERO = """level: 1
+  f =~ y1 + rv("l2")*y2 + y3 + y4
+level: 2
+  fb =~ y1 + y2 + y3 + y4
+  l2 ~~ 0*l2 + 0*fb + 0*y2
+"""
+
+
+@pytest.fixture(scope="module")
+def rl_sim():
+    return pd.read_csv(DIR / "rl_sim.csv")
+
+
+def _compare_lavaan(res, ref, se_rel=0.01):
+    """lavaan 0.6-14's two-level CFA against ours: the loading of y2 is the mean of l2;
+    estimates within 1e-3 relative or 1% of the SE, SEs within `se_rel`."""
+    assert res.converged and ref["converged"]
+    assert res.loglik == pytest.approx(ref["logl"], abs=1e-3)
+    assert res.npar == ref["npar"]
+    ours = res.estimates.set_index(["lhs", "op", "rhs", "level"])
+    levels = {1: "within", 2: "between"}
+    checked = 0
+    for row in ref["parameter_table"]:
+        if not row["se"]:
+            continue
+        key = (row["lhs"], row["op"], row["rhs"], levels[row["level"]])
+        if key == ("f", "=~", "y2", "within"):
+            key = ("l2", "~1", "", "between")
+        mine = ours.loc[key]
+        tol = max(1e-3 * abs(row["est"]), 0.01 * row["se"])
+        assert abs(mine["est"] - row["est"]) <= tol, key
+        assert mine["se"] == pytest.approx(row["se"], rel=se_rel), key
+        checked += 1
+    assert checked == ref["npar"]
+
+
+def test_zero_variance_random_loading_is_lavaans_fixed_loading(rl_sim):
+    ref = json.loads((DIR / "RL0_fixed_loading_ml.json").read_text())
+    res = ms.fit(ZERO, rl_sim, cluster="cluster")
+    _compare_lavaan(res, ref)
+    # the variance fixed at zero is the model, not a finding about the data
+    assert not any("l2" in n for n in res.estimation.notes)
+
+
+def test_zero_variance_random_loading_mlr(rl_sim):
+    ref = json.loads((DIR / "RL0_fixed_loading_mlr.json").read_text())
+    res = ms.fit(ZERO, rl_sim, cluster="cluster", estimator="MLR")
+    _compare_lavaan(res, ref)
