@@ -316,3 +316,91 @@ def test_zero_variance_random_loading_mlr(rl_sim):
     ref = json.loads((DIR / "RL0_fixed_loading_mlr.json").read_text())
     res = ms.fit(ZERO, rl_sim, cluster="cluster", estimator="MLR")
     _compare_lavaan(res, ref)
+
+
+# -- fits: what the user sees, recovery, MLR, the boundary -----------------------------
+
+#: the population of simulate(): average loading of y2, its variance, its covariance
+#: with the between factor; the within loading of y3 and the factor variances
+TRUTH = {("l2", "~1", "", "between"): 0.8, ("l2", "~~", "l2", "between"): 0.16,
+         ("fb", "~~", "l2", "between"): 0.12, ("f", "=~", "y3", "within"): 0.7,
+         ("f", "~~", "f", "within"): 1.0, ("fb", "~~", "fb", "between"): 0.36}
+
+
+@pytest.fixture(scope="module")
+def rl_fit():
+    return ms.fit(ONE, simulate(n_clusters=80, seed=3, sizes=(4, 8)), cluster="g")
+
+
+def test_fit_recovers_the_random_loading_within_its_standard_errors(rl_fit):
+    res = rl_fit
+    assert res.converged
+    est = res.estimates.set_index(["lhs", "op", "rhs", "level"])
+    for key, true in TRUTH.items():
+        row = est.loc[key]
+        assert abs(row["est"] - true) < 3 * row["se"], key
+    # the loading varies: its variance is clearly positive
+    assert est.loc[("l2", "~~", "l2", "between"), "z"] > 2
+    # the declaration row has no estimate of its own; the mean of l2 is the average
+    decl = est.loc[("y2", "|~", "f", "within")]
+    assert np.isnan(decl["est"])
+
+
+def test_summary_and_html_say_where_the_average_and_variance_are(rl_fit):
+    res = rl_fit
+    est = res.estimates.set_index(["lhs", "op", "rhs", "level"])
+    mean = est.loc[("l2", "~1", "", "between")]
+    text = res.summary()
+    assert "Random Loadings" in text and 'f =~ rv("l2")*y2' in text
+    assert "Random Slopes" not in text
+    # the average among f's loadings, with the mean's estimate and standard error
+    line = next(ln for ln in text.splitlines() if ln.strip().startswith("y2 [random l2]"))
+    assert f"{mean['est']:.3f}" in line and f"{mean['se']:.3f}" in line
+    assert "The loading of y2 on f varies over clusters (random loading l2)" in text
+    html = res._repr_html_()
+    assert "y2 [random l2]" in html
+    assert "msem-random-loading" in html and "l2 ~~ l2" in html
+    report = res.report()["estimates"].html
+    assert 'f =~ rv(&quot;l2&quot;)*y2' in report and "y2 [random l2]" in report
+    assert "varies over clusters" in report
+
+
+@pytest.mark.slow
+def test_parameter_recovery_over_replications():
+    """Twelve data sets of 150 clusters: the mean estimate of each population value is
+    within 2.5 Monte Carlo standard errors (and 0.05) of it."""
+    draws = {k: [] for k in TRUTH}
+    for rep in range(12):
+        res = ms.fit(ONE, simulate(n_clusters=150, seed=100 + rep, sizes=(5, 10)), cluster="g")
+        assert res.converged
+        est = res.estimates.set_index(["lhs", "op", "rhs", "level"])
+        for k in TRUTH:
+            draws[k].append(est.loc[k, "est"])
+    for k, true in TRUTH.items():
+        x = np.array(draws[k])
+        mc_se = x.std(ddof=1) / np.sqrt(len(x))
+        assert abs(x.mean() - true) < max(2.5 * mc_se, 0.05), (k, x.mean())
+
+
+def test_mlr_keeps_the_estimates_and_changes_the_standard_errors(rl_fit):
+    df = simulate(n_clusters=80, seed=3, sizes=(4, 8))
+    mlr = ms.fit(ONE, df, cluster="g", estimator="MLR", control={"start": rl_fit.estimation.theta})
+    assert mlr.converged
+    ml_est, mlr_est = rl_fit.estimates, mlr.estimates
+    free = ml_est["se"].to_numpy() > 0
+    np.testing.assert_allclose(mlr_est["est"].to_numpy()[free], ml_est["est"].to_numpy()[free],
+                               atol=1e-4)
+    ratio = mlr_est["se"].to_numpy()[free] / ml_est["se"].to_numpy()[free]
+    assert np.isfinite(ratio).all() and (ratio > 0.5).all() and (ratio < 2).all()
+    assert np.abs(ratio - 1).max() > 0.01  # a sandwich, not the ML standard errors again
+
+
+def test_a_loading_that_does_not_vary_is_reported_at_the_boundary():
+    df = simulate(n_clusters=60, seed=2, sizes=(4, 8), load_sd=(0.0, 0.0))
+    res = ms.fit(ONE.replace("fb =~ y1 + y2 + y3", "fb =~ y1 + y2 + y3\n  l2 ~~ 0*fb + 0*y2"),
+                 df, cluster="g")
+    assert res.converged
+    est = res.estimates.set_index(["lhs", "op", "rhs", "level"])
+    assert est.loc[("l2", "~~", "l2", "between"), "est"] < 0.01
+    assert any("variance of l2 (between) is at its boundary" in n for n in res.estimation.notes)
+    assert "Note:" in res.summary()
