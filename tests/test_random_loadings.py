@@ -365,6 +365,27 @@ def test_summary_and_html_say_where_the_average_and_variance_are(rl_fit):
     assert "varies over clusters" in report
 
 
+def test_diagram_calls_it_a_random_loading(rl_fit):
+    pytest.importorskip("plotly")
+    fig = rl_fit.diagram()
+    ann = {a.name: a for a in fig.layout.annotations if a.name}
+    mean = rl_fit.estimates.set_index(["lhs", "op", "rhs", "level"]).loc[
+        ("l2", "~1", "", "between"), "est"]
+    hover = ann["slope-label:l2"].hovertext
+    assert "random loading l2" in hover and f"mean loading {mean:.3f}" in hover
+
+
+def test_names_reach_the_html_escaped(rl_fit):
+    """A column name in backticks is the user's text: it reaches the page escaped."""
+    df = simulate(n_clusters=80, seed=3, sizes=(4, 8)).rename(columns={"y2": "y<b>2"})
+    model = ONE.replace("y2", "`y<b>2`")
+    assert build_partable(parse(model)).random_loadings == {"l2": ("f", "y<b>2")}
+    res = ms.fit(model, df, cluster="g", control={"start": rl_fit.estimation.theta})
+    assert res.converged
+    for page in (res._repr_html_(), res.report()["estimates"].html):
+        assert "y<b>2" not in page and "y&lt;b&gt;2 [random l2]" in page
+
+
 @pytest.mark.slow
 def test_parameter_recovery_over_replications():
     """Twelve data sets of 150 clusters: the mean estimate of each population value is
