@@ -152,6 +152,17 @@ def test_a_later_statement_may_hold_only_random_loadings():
     assert pt.random_loadings == {"l2": ("f", "y2")}
 
 
+def test_a_random_loading_with_the_scale_set_by_the_factor_variance():
+    """What the refusal of a random first indicator suggests: a free first loading
+    (NA*) and the factor's variance fixed at 1."""
+    pt = build_partable(parse('level: 1\n f =~ NA*y1 + rv("l2")*y2 + y3\n f ~~ 1*f\n'
+                              'level: 2\n fb =~ y1 + y2 + y3'))
+    tab = pt.table.set_index(["lhs", "op", "rhs", "level"])
+    assert tab.loc[("f", "=~", "y1", "within"), "free"] > 0
+    assert tab.loc[("f", "~~", "f", "within"), "free"] == 0
+    assert pt.random_loadings == {"l2": ("f", "y2")}
+
+
 @pytest.mark.parametrize("text, message, where", [
     ('level: 1\n f =~ rv("l1")*y1 + y2 + y3\nlevel: 2\n fb =~ y1 + y2 + y3',
      "first indicator of 'f'.*'f =~ y2 \\+ rv\\(\"l1\"\\)\\*y1'.*'f ~~ 1\\*f'", (2, 7)),
@@ -363,6 +374,24 @@ def test_summary_and_html_say_where_the_average_and_variance_are(rl_fit):
     report = res.report()["estimates"].html
     assert 'f =~ rv(&quot;l2&quot;)*y2' in report and "y2 [random l2]" in report
     assert "varies over clusters" in report
+
+
+def test_scale_by_the_factor_variance_is_the_same_model(rl_fit):
+    """f's scale set by its variance instead of the marker: the same likelihood, and the
+    random loading rescaled by f's SD (its mean by sd, its variance by sd^2)."""
+    df = simulate(n_clusters=80, seed=3, sizes=(4, 8))
+    std = ms.fit('level: 1\n f =~ NA*y1 + rv("l2")*y2 + y3\n f ~~ 1*f\n'
+                 'level: 2\n fb =~ y1 + y2 + y3\n', df, cluster="g")
+    assert std.converged
+    assert std.loglik == pytest.approx(rl_fit.loglik, abs=1e-4)
+    a = rl_fit.estimates.set_index(["lhs", "op", "rhs", "level"])["est"]
+    b = std.estimates.set_index(["lhs", "op", "rhs", "level"])["est"]
+    sd = np.sqrt(a[("f", "~~", "f", "within")])
+    assert b[("f", "=~", "y1", "within")] == pytest.approx(sd, rel=2e-3)
+    assert b[("l2", "~1", "", "between")] == pytest.approx(
+        sd * a[("l2", "~1", "", "between")], rel=2e-3)
+    assert b[("l2", "~~", "l2", "between")] == pytest.approx(
+        sd ** 2 * a[("l2", "~~", "l2", "between")], rel=5e-3)
 
 
 def test_diagram_calls_it_a_random_loading(rl_fit):
