@@ -10,6 +10,7 @@ tests/fixtures/random_loadings/).
 """
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -415,6 +416,16 @@ def test_names_reach_the_html_escaped(rl_fit):
         assert "y<b>2" not in page and "y&lt;b&gt;2 [random l2]" in page
 
 
+def test_warnings_of_a_checked_fit_still_reach_the_user(rl_fit):
+    """The quadrature check holds the first fit's warnings back; when it keeps that
+    fit, they are given as before (warning and fit.messages)."""
+    df = simulate(n_clusters=80, seed=3, sizes=(4, 8))
+    with pytest.warns(ms.ConvergenceWarning, match="did not converge"):
+        res = ms.fit(ONE, df, cluster="g", control={"maxiter": 2})
+    assert not res.converged
+    assert sum("did not converge" in m for m in res.messages) == 1
+
+
 @pytest.mark.slow
 def test_parameter_recovery_over_replications():
     """Twelve data sets of 150 clusters: the mean estimate of each population value is
@@ -461,8 +472,12 @@ def test_a_cluster_far_from_normal_gets_more_quadrature_nodes():
     """In this data set one cluster of six has a long tail towards a zero loading: 9
     nodes are off by 0.01 there (the fit's line search failed); the fit is checked
     against 19 nodes and redone with them."""
-    res = ms.fit(ONE, simulate(n_clusters=150, seed=102, sizes=(5, 10)), cluster="g")
+    with warnings.catch_warnings():
+        # the first fit's "did not converge" belongs to a fit that was redone
+        warnings.simplefilter("error", ms.ConvergenceWarning)
+        res = ms.fit(ONE, simulate(n_clusters=150, seed=102, sizes=(5, 10)), cluster="g")
     assert res.converged
+    assert not any("did not converge" in m for m in res.messages)
     assert res.estimation.objective.nodes == 19
     assert any("refitted with 19" in n for n in res.estimation.notes)
     finer = _objective(ONE, simulate(n_clusters=150, seed=102, sizes=(5, 10)), 41)[1]

@@ -46,6 +46,7 @@ from msem_nb.likelihood.objective import Objective
 from msem_nb.likelihood.slopes import CholeskyMap, SlopeObjective, boundary_notes
 from msem_nb.likelihood.slopes_latent import DEFAULT_NODES, LatentSlopeObjective, latent_slopes
 from msem_nb.likelihood.threelevel_objective import ThreeLevelObjective
+from msem_nb.messages import collecting, notify
 from msem_nb.model.partable import ParTable
 from msem_nb.model.slope_rules import check_conditioned
 from msem_nb.model.spec import ModelSpec, build_spec
@@ -301,18 +302,27 @@ def _estimate_slopes(pt: ParTable, data: ClusterData, control: Mapping[str, Any]
     if theta0 is None:
         theta0 = start_values(pt, spec, data)
     chol = CholeskyMap.for_model(pt, spec, obj.layout) if lin is None else None
-    fit = find_maximum(obj, pt, np.asarray(theta0, dtype=float), lin, control, "observed", chol)
+    check = isinstance(obj, LatentSlopeObjective) and nodes is None
+    # a fit that the check redoes must not leave its warnings (not converged, ...)
+    with collecting(quiet=check, forward=not check) as first:
+        fit = find_maximum(obj, pt, np.asarray(theta0, dtype=float), lin, control, "observed",
+                           chol)
     notes: tuple[str, ...] = ()
-    if isinstance(obj, LatentSlopeObjective) and nodes is None and np.isfinite(fit.loglik):
+    moved = 0.0
+    if check and isinstance(obj, LatentSlopeObjective) and np.isfinite(fit.loglik):
         finer = LatentSlopeObjective(pt, spec, data, 2 * obj.nodes + 1)
         moved = abs(finer.loglik(fit.theta) - fit.loglik)
-        if moved > QUADRATURE_CHECK:
-            obj = finer
-            fit = find_maximum(obj, pt, fit.theta, lin, control, "observed", chol)
-            notes = (f"the log-likelihood moved by {moved:.2g} from {DEFAULT_NODES} to "
-                     f"{obj.nodes} quadrature nodes per random slope or loading (a cluster's "
-                     "random effect is far from normal given its data), so the model was "
-                     f"refitted with {obj.nodes}; control={{'quadrature': n}} sets them",)
+    if moved <= QUADRATURE_CHECK:
+        if check:
+            for m in first:
+                notify(str(m), m.category, stacklevel=3)
+    else:
+        obj = finer
+        fit = find_maximum(obj, pt, fit.theta, lin, control, "observed", chol)
+        notes = (f"the log-likelihood moved by {moved:.2g} from {DEFAULT_NODES} to "
+                 f"{obj.nodes} quadrature nodes per random slope or loading (a cluster's "
+                 "random effect is far from normal given its data), so the model was "
+                 f"refitted with {obj.nodes}; control={{'quadrature': n}} sets them",)
     return Estimation(spec, obj, fit.theta, fit.loglik, 0.0, fit.hessian, fit.vcov,
                       fit.converged, fit.iterations, fit.evaluations, fit.message,
                       fixed_values, sat_x, fit.n_constraints, h1,
