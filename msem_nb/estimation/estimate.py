@@ -311,7 +311,11 @@ def _estimate_slopes(pt: ParTable, data: ClusterData, control: Mapping[str, Any]
     moved = 0.0
     if check and isinstance(obj, LatentSlopeObjective) and np.isfinite(fit.loglik):
         finer = LatentSlopeObjective(pt, spec, data, 2 * obj.nodes + 1)
-        moved = abs(finer.loglik(fit.theta) - fit.loglik)
+        # both rules at the same centres and scales: the check costs two evaluations
+        ad = obj.adaptation(fit.theta)
+        moved = abs(float(finer.cluster_loglik(fit.theta, ad).sum()
+                          - obj.cluster_loglik(fit.theta, ad).sum()))
+        moved = moved if np.isfinite(moved) else 0.0
     if moved <= QUADRATURE_CHECK:
         if check:
             for m in first:
