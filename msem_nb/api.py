@@ -58,7 +58,11 @@ def fit(model: str, data: pd.DataFrame, cluster: str | list[str] | None = None,
         (rows in classes in schools; names such as ``within``, ``class``,
         ``school`` are numbered in the order written). Column
         names that are not plain names (spaces, a leading digit, ``-``) are
-        written in backticks: ```math score` ~ ses``.
+        written in backticks: ```math score` ~ ses``. In the within block,
+        ``y ~ rv("s")*x`` makes a slope random and ``f =~ y1 + rv("l2")*y2`` a
+        loading (not the first, which sets the scale): ``s`` and ``l2`` are
+        latent variables of the between level whose mean is the average slope
+        or loading and whose variance says how much it varies over clusters.
     data : pandas.DataFrame
         One row per level-1 unit.
     cluster : str or list of str, optional

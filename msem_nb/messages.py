@@ -42,8 +42,10 @@ def notify(message: str, category: type[Warning] = UserWarning, stacklevel: int 
 
 
 @contextmanager
-def collecting(quiet: bool = False) -> Iterator[list[Message]]:
-    """Collect the messages of the enclosed code; yields the list they go to."""
+def collecting(quiet: bool = False, forward: bool = True) -> Iterator[list[Message]]:
+    """Collect the messages of the enclosed code; yields the list they go to. They are
+    also added to an enclosing collection unless `forward` is False (the caller then
+    decides, e.g. drops the messages of a fit it redoes)."""
     outer = _sink.get()
     sink: list[Message] = []
     t1, t2 = _sink.set(sink), _quiet.set(quiet or _quiet.get())
@@ -52,5 +54,5 @@ def collecting(quiet: bool = False) -> Iterator[list[Message]]:
     finally:
         _sink.reset(t1)
         _quiet.reset(t2)
-        if outer is not None:
+        if outer is not None and forward:
             outer.extend(sink)

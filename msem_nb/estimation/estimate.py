@@ -52,12 +52,17 @@ from msem_nb.likelihood.objective import Objective
 from msem_nb.likelihood.slopes import CholeskyMap, SlopeObjective, boundary_notes
 from msem_nb.likelihood.slopes_latent import DEFAULT_NODES, LatentSlopeObjective, latent_slopes
 from msem_nb.likelihood.threelevel_objective import ThreeLevelObjective
+from msem_nb.messages import collecting, notify
 from msem_nb.model.partable import ParTable
 from msem_nb.model.slope_rules import check_conditioned
 from msem_nb.model.spec import ModelSpec, build_spec
 
 __all__ = ["Estimation", "Internal", "RobustInfo", "estimate", "count_moments",
-           "expected_information", "check_start"]
+           "expected_information", "check_start", "QUADRATURE_CHECK"]
+
+#: how far the log-likelihood of a latent-slope fit may move from the default
+#: quadrature rule to one with 2 n + 1 nodes before the fit is redone with those
+QUADRATURE_CHECK = 1e-3
 
 
 def count_moments(pt: ParTable, data: ModelData) -> int:
@@ -284,7 +289,15 @@ def _rows_or_clusters(data: SingleData | ClusterData | MultiGroupData, name: str
 def _estimate_slopes(pt: ParTable, data: ClusterData, control: Mapping[str, Any],
                      lin: tuple[np.ndarray, np.ndarray] | None) -> Estimation:
     """Random slopes: estimated in the data's units, through Cholesky coordinates;
-    missing outcome values by FIML (:mod:`msem_nb.likelihood.slopes_missing`)."""
+    missing outcome values by FIML (:mod:`msem_nb.likelihood.slopes_missing`).
+
+    A slope on a latent covariate (or a random loading) is integrated with
+    ``control["quadrature"]`` Gauss-Hermite nodes; without that setting the fit
+    with the default rule is checked at its estimate against ``2 n + 1`` nodes and,
+    when the log-likelihood moves by more than ``QUADRATURE_CHECK``, refitted from
+    there with them (a note says so): a cluster whose slope or loading is far from
+    normal given its data (a small cluster, a loading near zero) needs more nodes.
+    """
     if data.incomplete:
         fixed_values, sat_x, _, h1 = slope_exogenous_values(pt, data)
     else:
@@ -292,20 +305,46 @@ def _estimate_slopes(pt: ParTable, data: ClusterData, control: Mapping[str, Any]
     spec = build_spec(pt, fixed_values)
     # the random-slope likelihood is already conditional on the covariates
     obj: SlopeObjective
-    nodes = int(control.get("quadrature", DEFAULT_NODES))
+    nodes = control.get("quadrature")
     if data.incomplete:
-        obj = missing_slope_objective(pt, spec, data, nodes)
+        obj = missing_slope_objective(pt, spec, data, int(nodes or DEFAULT_NODES))
         note_missing_outcomes(obj)
     elif latent_slopes(pt, data):
-        obj = LatentSlopeObjective(pt, spec, data, nodes)
+        obj = LatentSlopeObjective(pt, spec, data, int(nodes or DEFAULT_NODES))
     else:
         obj = SlopeObjective(pt, spec, data)
     check_conditioned(pt.records, obj.layout.cond + obj.layout.w)
     theta0 = control.get("start")
     if theta0 is None:
         theta0 = start_values(pt, spec, data)
-    fit = find_maximum(obj, pt, np.asarray(theta0, dtype=float), lin, control, "observed",
-                    CholeskyMap.for_model(pt, spec, obj.layout) if lin is None else None)
+    chol = CholeskyMap.for_model(pt, spec, obj.layout) if lin is None else None
+    check = isinstance(obj, LatentSlopeObjective) and nodes is None
+    # a fit that the check redoes must not leave its warnings (not converged, ...)
+    with collecting(quiet=check, forward=not check) as first:
+        fit = find_maximum(obj, pt, np.asarray(theta0, dtype=float), lin, control, "observed",
+                           chol)
+    notes: tuple[str, ...] = ()
+    moved = 0.0
+    if check and isinstance(obj, LatentSlopeObjective) and np.isfinite(fit.loglik):
+        # (the same kind of objective: FIML's when outcome values are missing)
+        finer = type(obj)(pt, spec, data, 2 * obj.nodes + 1)
+        # both rules at the same centres and scales: the check costs two evaluations
+        ad = obj.adaptation(fit.theta)
+        moved = abs(float(finer.cluster_loglik(fit.theta, ad).sum()
+                          - obj.cluster_loglik(fit.theta, ad).sum()))
+        moved = moved if np.isfinite(moved) else 0.0
+    if moved <= QUADRATURE_CHECK:
+        if check:
+            for m in first:
+                notify(str(m), m.category, stacklevel=3)
+    else:
+        obj = finer
+        fit = find_maximum(obj, pt, fit.theta, lin, control, "observed", chol)
+        notes = (f"the log-likelihood moved by {moved:.2g} from {DEFAULT_NODES} to "
+                 f"{obj.nodes} quadrature nodes per random slope or loading (a cluster's "
+                 "random effect is far from normal given its data), so the model was "
+                 f"refitted with {obj.nodes}; control={{'quadrature': n}} sets them",)
     return Estimation(spec, obj, fit.theta, fit.loglik, 0.0, fit.hessian, fit.vcov,
                       fit.converged, fit.iterations, fit.evaluations, fit.message,
-                      fixed_values, sat_x, fit.n_constraints, h1, boundary_notes(obj, fit.theta))
+                      fixed_values, sat_x, fit.n_constraints, h1,
+                      boundary_notes(obj, fit.theta) + notes)

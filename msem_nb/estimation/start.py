@@ -171,12 +171,17 @@ def start_values(pt: ParTable, spec: ModelSpec,
     resvar: dict[tuple[int, str], float] = {}
     paths: dict[tuple[int, str, str], float] = {}
     lvcov: dict[tuple[int, str, str], float] = {}
+    # a random loading's average starts at the loading its indicator would have
+    random_loads = {(r["block"], r["rhs"], r["lhs"]): r["slope"] for r in rec
+                    if r["op"] == "|~" and r.get("loading", False)}
+    load_means: dict[str, float] = {}
     for b, bv in enumerate(pt.blocks):
         names, _, cov = moments[b]
         factors: dict[str, tuple[list[str], np.ndarray, float]] = {}
         for f in bv.lv:
             ind_names = [r["rhs"] for r in rec if r["block"] == b and r["op"] == "=~"
                          and r["lhs"] == f and r["rhs"] in names]
+            ind_names += [y for (bb, g, y) in random_loads if bb == b and g == f and y in names]
             if len(ind_names) >= 2:
                 idx = [names.index(v) for v in ind_names]
                 C = cov[np.ix_(idx, idx)]
@@ -188,6 +193,8 @@ def start_values(pt: ParTable, spec: ModelSpec,
                                             0.1 * float(C[k, k]))
                     if k:
                         loadings[(b, f, name)] = float(lam[k])
+                    if (b, f, name) in random_loads:
+                        load_means[random_loads[(b, f, name)]] = float(lam[k])
         # factor covariances through the indicators' means, as a correlation at most .9
         for i, f in enumerate(factors):
             for g in list(factors)[:i]:
@@ -233,6 +240,8 @@ def start_values(pt: ParTable, spec: ModelSpec,
                 theta[k] = 0.5 * cov[names.index(lhs), names.index(lhs)]
             else:
                 theta[k] = lvvar.get((b, lhs), 0.05)
+        elif op == "~1" and lhs in load_means:
+            theta[k] = load_means[lhs]
         elif op == "~1" and lhs in names:
             theta[k] = mean[names.index(lhs)]
     return theta

@@ -558,9 +558,13 @@ def boundary_notes(obj: SlopeObjective, theta: ArrayLike) -> tuple[str, ...]:
     phi = np.real(obj.quantities(np.asarray(theta, dtype=float))["phi"])
     names = obj.layout.r
     sd = np.sqrt(np.clip(np.diag(phi), 0, None))
+    # a variance the model fixes at zero is no finding about the data
+    fixed_zero = {r["lhs"] for r in obj.pt.records if r["op"] == "~~" and r["lhs"] == r["rhs"]
+                  and r["block"] == obj.pt.block_of(BETWEEN) and not r["free"]
+                  and r["ustart"] == 0}
     notes: list[str] = []
     for i, v in enumerate(names):
-        if sd[i] < 1e-4 * max(1.0, sd.max()):
+        if sd[i] < 1e-4 * max(1.0, sd.max()) and v not in fixed_zero:
             notes.append(f"the variance of {v} (between) is at its boundary (zero): {v} does "
                          "not vary across clusters in these data")
     with np.errstate(divide="ignore", invalid="ignore"):

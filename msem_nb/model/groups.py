@@ -215,6 +215,8 @@ def build_row(r: ParRow, offset: int = 0) -> BuildRow:
                    exo=bool(r["exo"]), line=int(r["line"]))
     if r["slope"]:
         row["slope"] = r["slope"]
+    if r.get("loading", False):
+        row["loading"] = True
     return row
 
 

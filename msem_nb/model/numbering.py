@@ -50,7 +50,8 @@ def make_table(rows: Sequence[BuildRow], constraints: Iterable[Statement],
     recs: list[ParRow] = [{"id": i, "lhs": r["lhs"], "op": r["op"], "rhs": r["rhs"], "block": r["block"],
              "group": keys[r["block"]].group, "level": r["level"], "user": bool(r["user"]), "free": int(f), "label": lab,
              "ustart": _num(r["ustart"]), "start": _num(r["start"]), "exo": bool(r["exo"]),
-             "plabel": f".p{i}.", "line": r.get("line", 0), "slope": r.get("slope", "")}
+             "plabel": f".p{i}.", "line": r.get("line", 0), "slope": r.get("slope", ""),
+             "loading": bool(r.get("loading", False))}
             for i, (r, f, lab) in enumerate(zip(rows, free, labels), start=1)]
     return recs
 

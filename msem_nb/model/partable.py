@@ -43,7 +43,7 @@ from msem_nb.model.rows import (
     TableColumns,
     records_column,
 )
-from msem_nb.model.slope_rules import check_slopes, slope_block
+from msem_nb.model.slope_rules import check_same_effect, check_slopes, slope_block
 from msem_nb.syntax.parser import ParsedModel, Statement
 from msem_nb.syntax.statements import Term
 
@@ -159,6 +159,13 @@ class ParTable(BlockQueries):
     def slopes(self) -> dict[str, tuple[str, str]]:
         """Random slopes: name -> (outcome, covariate)."""
         return {r["slope"]: (r["lhs"], r["rhs"]) for r in self.records if r["op"] == "|~"}
+
+    @property
+    def random_loadings(self) -> dict[str, tuple[str, str]]:
+        """Random loadings (``f =~ rv("l")*y``): name -> (factor, indicator). Each is
+        also in :attr:`slopes`, as the slope of the indicator on the factor."""
+        return {r["slope"]: (r["rhs"], r["lhs"]) for r in self.records
+                if r["op"] == "|~" and r.get("loading", False)}
 
     @property
     def ov_names(self) -> tuple[str, ...]:
@@ -290,30 +297,14 @@ def _block_vars(stmts: Sequence[Statement], level: str, eqs_y_all: set[str], lv_
 
 def _user_rows(rows: RowAccumulator, stmts: Sequence[Statement], b: int, level: str) -> None:
     for s in stmts:
+        check_same_effect(rows, s, b)
         if s.op == "|~":
-            x = s.rhs[0].name
-            prev = rows.get(s.lhs, "|~", x, b)
-            if prev is not None:
-                raise ModelSpecificationError(
-                    f"line {s.line}: the random slopes '{prev['slope']}' and '{s.slope}' both "
-                    f"describe '{s.lhs} ~ {x}'; declare the random slope of an effect once")
-            if rows.get(s.lhs, "~", x, b) is not None:
-                raise ModelSpecificationError(
-                    f"line {s.line}: '{s.lhs} ~ {x}' and the random slope '{s.slope} | {s.lhs} ~ "
-                    f"{x}' describe the same effect; drop '{s.lhs} ~ {x}': the mean of "
-                    f"{s.slope} is the average slope")
-            row = rows.add(s.lhs, "|~", x, b, level, user=True, free=False, line=s.line)
+            row = rows.add(s.lhs, "|~", s.rhs[0].name, b, level, user=True, free=False,
+                           line=s.line)
             assert row is not None and s.slope is not None  # new (checked above); '|~' has one
             row["slope"] = s.slope
+            row["loading"] = s.loading
             continue
-        if s.op == "~":
-            for t in s.rhs:
-                r = rows.get(s.lhs, "|~", t.name, b)
-                if r is not None:
-                    raise ModelSpecificationError(
-                        f"line {s.line}: '{s.lhs} ~ {t.name}' and the random slope "
-                        f"'{r['slope']} | {s.lhs} ~ {t.name}' describe the same effect; drop "
-                        f"'{s.lhs} ~ {t.name}': the mean of {r['slope']} is the average slope")
         pairs: list[tuple[str, str, str, Term]]
         if s.op == "~1":
             terms = s.rhs

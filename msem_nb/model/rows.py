@@ -44,6 +44,7 @@ class ParRow(TypedDict):
     plabel: str
     line: int
     slope: str
+    loading: bool                # '|~' rows written as a random loading (f =~ rv("l")*y)
 
 
 class _RowFields(TypedDict):
@@ -67,6 +68,7 @@ class BuildRow(_RowFields, total=False):
     """A row while the table is being built (free is still a flag)."""
 
     slope: str                   # '|~' rows: the random slope's name
+    loading: bool                # '|~' rows written as a random loading (f =~ rv("l")*y)
     na: bool                     # user rows: NA* frees the parameter (a marker loading)
 
 
@@ -111,7 +113,7 @@ class RowAccumulator:
 
 #: the columns of ``ParTable.table``, in order: the keys of :class:`ParRow`
 COLUMNS = ("id", "lhs", "op", "rhs", "block", "group", "level", "user", "free", "label",
-           "ustart", "start", "exo", "plabel", "line", "slope")
+           "ustart", "start", "exo", "plabel", "line", "slope", "loading")
 
 # the dtypes pandas gives these columns from the records' values (the others: object)
 _DTYPES: dict[str, type] = {"id": np.int64, "block": np.int64, "group": np.int64,

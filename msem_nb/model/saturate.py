@@ -49,6 +49,7 @@ def _copy(rows: RowAccumulator, r: ParRow) -> None:
                    start=_opt(r["start"]), exo=r["exo"], line=r["line"])
     if new is not None and r["slope"]:
         new["slope"] = r["slope"]
+        new["loading"] = bool(r.get("loading", False))
 
 
 def _saturated_rows(rows: RowAccumulator, pt: ParTable, b: int) -> BlockVars:

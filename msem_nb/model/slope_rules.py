@@ -6,6 +6,13 @@ is the average slope and its variance how much the slope varies across
 clusters. The checks here refuse what the random-slope likelihood
 (:mod:`msem_nb.likelihood.slopes`) cannot handle, with a message that says
 what to write instead.
+
+A random loading ``f =~ y1 + rv("l2")*y2`` is the random slope ``l2 | y2 ~ f``
+(the loading of ``y2`` on the within factor ``f`` is the coefficient of ``y2``
+on ``f``, the cell ``(y2, f)`` of the within ``A``), so the same rules apply:
+``l2`` is a latent variable of the between level whose mean is the average
+loading, and the within loading itself is not a parameter (``f =~ y2`` and the
+random loading together are refused, as ``y ~ x`` and ``s | y ~ x`` are).
 """
 
 from __future__ import annotations
@@ -15,9 +22,10 @@ from typing import Any, Sequence
 
 from msem_nb.errors import ModelSpecificationError
 from msem_nb.model.blocks import BlockKey
+from msem_nb.model.rows import RowAccumulator
 from msem_nb.syntax.parser import Statement
 
-__all__ = ["slope_block", "check_slopes", "check_conditioned"]
+__all__ = ["slope_block", "check_slopes", "check_conditioned", "check_same_effect"]
 
 
 def slope_block(keys: Sequence[BlockKey]) -> int | None:
@@ -79,3 +87,42 @@ def check_conditioned(records: Sequence[Mapping[str, Any]], conditioned: Sequenc
             "fixed_x=False is not available for random-slope models: their likelihood is "
             "conditional on the covariates (" + ", ".join(bad) + "), whose means, variances "
             "and covariances never enter it; use fixed_x=True (the default), as lavaan does")
+
+
+def check_same_effect(rows: RowAccumulator, s: Statement, b: int) -> None:
+    """Refuse statement `s` when a random slope or loading already in `rows` (block `b`)
+    describes one of its effects, or when `s` declares one for an effect already there."""
+    if s.op == "|~":
+        x = s.rhs[0].name
+        prev = rows.get(s.lhs, "|~", x, b)
+        if prev is not None:
+            raise ModelSpecificationError(
+                f"line {s.line}: the random slopes '{prev['slope']}' and '{s.slope}' both "
+                f"describe '{s.lhs} ~ {x}'; declare the random slope of an effect once")
+        if rows.get(s.lhs, "~", x, b) is not None:
+            raise ModelSpecificationError(
+                f"line {s.line}: '{s.lhs} ~ {x}' and the random slope '{s.slope} | {s.lhs} ~ "
+                f"{x}' describe the same effect; drop '{s.lhs} ~ {x}': the mean of "
+                f"{s.slope} is the average slope")
+        if rows.get(x, "=~", s.lhs, b) is not None:
+            raise _loading_twice(s.line, x, s.lhs, str(s.slope))
+    elif s.op == "~":
+        for t in s.rhs:
+            r = rows.get(s.lhs, "|~", t.name, b)
+            if r is not None:
+                raise ModelSpecificationError(
+                    f"line {s.line}: '{s.lhs} ~ {t.name}' and the random slope "
+                    f"'{r['slope']} | {s.lhs} ~ {t.name}' describe the same effect; drop "
+                    f"'{s.lhs} ~ {t.name}': the mean of {r['slope']} is the average slope")
+    elif s.op == "=~":
+        for t in s.rhs:
+            r = rows.get(t.name, "|~", s.lhs, b)
+            if r is not None:
+                raise _loading_twice(s.line, s.lhs, t.name, r["slope"])
+
+
+def _loading_twice(line: int, f: str, y: str, slope: str) -> ModelSpecificationError:
+    return ModelSpecificationError(
+        f"line {line}: '{f} =~ {y}' and the random loading '{f} =~ rv(\"{slope}\")*{y}' "
+        f"(the same as '{slope} | {y} ~ {f}') describe the same loading; give it once: the "
+        f"mean of {slope} at the between level is the average loading")

@@ -353,8 +353,10 @@ def path_diagram(source, standardized: bool = False, *, estimates: pd.DataFrame 
         # a random slope's mean has no meaningful std.all (it is scaled by the
         # slope's own SD): its arrow keeps the unstandardized average slope
         text = _value_label(er, t, standardized and not e.slope, digits, stars)
+        # a random loading (f =~ rv("l")*y) is the slope of y on f: named as written
+        what = "loading" if e.slope in getattr(pt, "random_loadings", {}) else "slope"
         if e.slope:
-            hover += f"<br>average of random slope {_esc(e.slope)} (unstandardized)"
+            hover += f"<br>average of random {what} {_esc(e.slope)} (unstandardized)"
         if e.slope:
             sx, sy = _bezier(p0, c, p1, 0.55)
             shapes_dot = dict(type="circle", xref="x", yref="y", x0=_r(sx - _DOT_R),
@@ -363,12 +365,12 @@ def path_diagram(source, standardized: bool = False, *, estimates: pd.DataFrame 
                               name=f"slope-dot:{e.slope}")
             edge_shapes.append(shapes_dot)
             var = vals.lookup(e.slope, "~~", e.slope, slope_level.get(e.slope))
-            shover = (f"<b>random slope {_esc(e.slope)}</b>: {_esc(e.dst)} on {_esc(e.src)}, "
+            shover = (f"<b>random {what} {_esc(e.slope)}</b>: {_esc(e.dst)} on {_esc(e.src)}, "
                       "varies across clusters")
             if mean is not None and _finite(mean.get("est")):
-                shover += f"<br>mean slope {mean['est']:.3f}"
+                shover += f"<br>mean {what} {mean['est']:.3f}"
             if var is not None and _finite(var.get("est")):
-                shover += f"<br>slope variance {var['est']:.3f}"
+                shover += f"<br>{what} variance {var['est']:.3f}"
             labels.append(dict(x=_r(sx), y=_r(sy + 0.24), xref="x", yref="y",
                                text=f"<i>{_esc(_short(e.slope))}</i>", showarrow=False,
                                font=dict(size=0, color=_LINE), hovertext=shover,

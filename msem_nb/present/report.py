@@ -28,6 +28,7 @@ from msem_nb.errors import MsemError
 from msem_nb.present.groups import report_blocks
 from msem_nb.present.notebook_output import plotlyjs_script
 from msem_nb.present.notebook_run import execute_notebook
+from msem_nb.present.random_loadings import loading_notes, random_loadings_of, with_average_loadings
 from msem_nb.present.report_data import data_section
 from msem_nb.present.report_parts import REPORT_CSS as _CSS
 from msem_nb.present.report_parts import Section
@@ -135,10 +136,13 @@ class Report:
         return Section("fit", "Estimation and model fit", html_, md)
 
     @staticmethod
-    def _param_rows(part: pd.DataFrame, op: str, slopes: dict, flags=None):
+    def _param_rows(part: pd.DataFrame, op: str, slopes: dict, flags=None, loadings=None):
         rows = []
+        loadings = loadings or {}
         for i, r in zip(part.index, part.to_dict("records")):
-            if op == "|~":
+            if op == "|~" and (r["lhs"], r["rhs"]) in loadings:
+                name = f"{r['rhs']} =~ rv(\"{loadings[(r['lhs'], r['rhs'])]}\")*{r['lhs']}"
+            elif op == "|~":
                 name = f"{slopes.get((r['lhs'], r['rhs']), '?')} | {r['lhs']} ~ {r['rhs']}"
             elif op == "~1":
                 name = f"{r['lhs']} ~1"
@@ -166,6 +170,7 @@ class Report:
         if "slope" in tab:
             for r in tab[tab["op"] == "|~"].to_dict("records"):
                 slopes[(r["lhs"], r["rhs"])] = r["slope"]
+        loadings = {(y, f): name for name, (f, y) in random_loadings_of(fit).items()}
         flags = flagged_rows(fit)
         header = self._EST_HEADER + (["Flag"] if flags else [])
         html_parts, md_parts = [], []
@@ -173,8 +178,9 @@ class Report:
             if head:  # "Level: within"; several groups: "Group 1 [value], level: within"
                 html_parts.append(f"<h4>{_e(head)}</h4>")
                 md_parts.append(f"#### {head}")
-            for title, op, part in section_rows(est, level, _OPS):
-                prow = self._param_rows(part, op, slopes, flags)
+            for title, op, part in section_rows(with_average_loadings(fit, est, level), level,
+                                                _OPS):
+                prow = self._param_rows(part, op, slopes, flags, loadings)
                 html_parts.append(f"<p><b>{_e(title)}</b></p>"
                                   + _html_table(header, prow, numeric=(2, 3, 4, 5, 6, 7, 8)))
                 md_parts.append(f"**{title}**\n\n" + _md_table(header, prow, code=(0, 1)))
@@ -190,6 +196,8 @@ class Report:
         if slopes:
             note += (" A random slope's average and variance are the mean and variance of its "
                      "latent variable at the between level.")
+        for sentence in loading_notes(fit):
+            note += " " + sentence
         if flags:
             note += " " + FLAG_NOTE.replace("! marks", "Flag marks") + "."
         html_parts.append(f"<p class='note'>{_e(note)}</p>")

@@ -20,6 +20,7 @@ from msem_nb.likelihood.slopes_missing import MissingSlopeObjective
 from msem_nb.present.groups import group_facts, group_rows, group_title, weight_facts
 from msem_nb.present.levelfit import level_fit_html, level_fit_lines
 from msem_nb.present.levelfit import level_fit_labels as level_specific_labels
+from msem_nb.present.random_loadings import loading_notes, with_average_loadings
 from msem_nb.version import __version__
 
 __all__ = ["summary_text", "summary_html", "section_rows", "level_fit_labels",
@@ -205,11 +206,20 @@ def summary_text(fit, standardized: bool = True) -> str:
         rows = est[est["level"] == level]
         endogenous = set(rows.loc[rows["op"].isin(["~", "|~"]), "lhs"]) | set(rows.loc[rows["op"] == "=~", "rhs"])
         slopes = rows[rows["op"] == "|~"]
+        loads = [i for i in slopes.index if fit.partable.records[i].get("loading", False)]
+        slopes = slopes.drop(index=loads)
         if len(slopes):
             lines += ["", "Random Slopes (mean and variance at the between level):"]
             for _, r in slopes.iterrows():
                 lines.append(f"  {fit.partable.records[_]['slope']} | {r['lhs']} ~ {r['rhs']}")
-        for title, op, part in section_rows(est, level):
+        if loads:
+            lines += ["", "Random Loadings (average: the mean of the named variable at the "
+                      "between level,", "shown among the loadings as 'y [random name]'; "
+                      "variance: that variable's variance):"]
+            for i in loads:
+                r = fit.partable.records[i]
+                lines.append(f"  {r['rhs']} =~ rv(\"{r['slope']}\")*{r['lhs']}")
+        for title, op, part in section_rows(with_average_loadings(fit, est, level), level):
             lines += ["", f"{title}:", head]
             last = None
             for _, r in part.iterrows():
@@ -233,6 +243,8 @@ def summary_text(fit, standardized: bool = True) -> str:
             lines.append(_row_line(f"    {r['lhs']}", r, standardized))
         if not np.isfinite(defined["est"].to_numpy(float)).all():
             lines += ["", "  NA: cannot be evaluated at the estimates (see fit.messages)"]
+    for note in loading_notes(fit):
+        lines += [""] + textwrap.wrap(note, 78, initial_indent="  ", subsequent_indent="  ")
     if flags:
         lines += [""] + textwrap.wrap(FLAG_NOTE, 78, initial_indent="  ",
                                       subsequent_indent="  ")
@@ -318,7 +330,8 @@ def summary_html(fit) -> str:
     # one table per level, then (multilevel) the defined parameters, whose level is ""
     levels = [k.name for k in fit.partable.block_keys] + ([""] if multi else [])
     for level in levels:
-        rows = est[est["level"] == level]
+        rows = with_average_loadings(fit, est, level)
+        rows = rows[rows["level"] == level]
         if level == "" and multi:
             rows = rows[rows["op"] == ":="]
         if not len(rows):
@@ -351,6 +364,8 @@ def summary_html(fit) -> str:
         if r2:
             parts.append("<p style='margin:4px 0'>R-square: " + ", ".join(
                 f"{e(str(v))} {_num(x)}" for v, x in r2) + "</p>")
+    for note in loading_notes(fit):
+        parts.append(f"<p class='msem-random-loading' style='color:#555'>{e(note)}</p>")
     if flags:
         parts.append(f"<p style='color:#555'>{e(FLAG_NOTE)}</p>")
     parts.append("</div>")

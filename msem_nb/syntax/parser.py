@@ -6,6 +6,7 @@ The accepted language is lavaan's model syntax::
       fw =~ y1 + a*y2 + start(0.8)*y3
       fw ~ x1 + x2
       s1 | y1 ~ x1                # random slope of y1 on x1, named s1
+      fw =~ y1 + rv("l2")*y2      # random loading of y2, named l2 (is 'l2 | y2 ~ fw')
     level: 2                      # or "level: between"
       fb =~ y1 + y2 + y3
       y1 ~ 1                      # intercept
@@ -41,8 +42,8 @@ import re
 from collections.abc import Mapping, Sequence
 
 from msem_nb.syntax.expressions import Expression, ExpressionParser
-from msem_nb.syntax.statements import ParsedModel, Statement
-from msem_nb.syntax.terms import TermParser
+from msem_nb.syntax.statements import ParsedModel, Statement, Term
+from msem_nb.syntax.terms import ParsedTerm, TermParser
 from msem_nb.syntax.tokens import (
     EOF,
     MODEL_OPERATORS,
@@ -100,6 +101,8 @@ class _Parser(SourceText):
     def __init__(self, text: str) -> None:
         super().__init__(text)
         self.terms = TermParser(self)
+        # (level, factor) pairs with an '=~' statement of fixed-or-free loadings so far
+        self._factors: set[tuple[str | None, str]] = set()
 
     # -- statement boundaries ------------------------------------------------
 
@@ -321,10 +324,13 @@ class _Parser(SourceText):
         lhs = self._lhs_names(left, op)
         terms = self.terms.parse(right, op, allow_intercept=op.value == "~")
         random = [t for t in terms if t.rv is not None]
-        if random and op.value != "~":
+        if random and op.value == "=~":
+            self._check_random_loadings(lhs, terms, level)
+        elif random and op.value != "~":
             raise self.error(
-                "rv(...) makes a regression coefficient a random slope and is allowed "
-                f"after '~' only (as in 'y ~ rv(\"s1\")*x'), not after '{op.value}'",
+                f"rv(...) cannot follow '{op.value}': a random slope is allowed after '~' only "
+                "(as in 'y ~ rv(\"s1\")*x'), a random loading after '=~' (as in "
+                "'f =~ y1 + rv(\"l2\")*y2')",
                 random[0].first)
         terms = [t for t in terms if t.rv is None]
         regular = tuple(t.term for t in terms if not t.is_intercept)
@@ -349,11 +355,53 @@ class _Parser(SourceText):
                 else:
                     parts.append(icpt)
             out.extend(parts)
+            if op.value == "=~":
+                # a random loading f =~ rv("l")*y is the random slope l | y ~ f
+                if regular:
+                    self._factors.add((level, name.value))
+                out.extend(Statement(t.term.name, "|~", (Term(name.value, line=name.line,
+                                                              col=name.col),),
+                                     level, t.first.line, t.first.col, slope=t.rv.value,
+                                     loading=True)
+                           for t in random if t.rv is not None)
+                continue
             # lavaan's y ~ rv("s")*x is the statement s | y ~ x
             out.extend(Statement(name.value, "|~", (t.term,), level, t.first.line,
                                  t.first.col, slope=t.rv.value)
                        for t in random if t.rv is not None)
         return out
+
+    def _check_random_loadings(self, lhs: Sequence[Token], terms: Sequence[ParsedTerm],
+                               level: str | None) -> None:
+        """Where ``f =~ rv("l")*y`` may stand: in the within block, not on the marker."""
+        first_rv = next(t for t in terms if t.rv is not None)
+        rv = first_rv.rv
+        assert rv is not None
+        y = first_rv.term.name
+        if level is None or level == "between":
+            where = "in a single-level model" if level is None else "at the between level"
+            f = lhs[0].value
+            raise self.error(
+                f"rv(\"{rv.value}\") {where}: a random loading varies over clusters; write "
+                f"'{f} =~ ... + rv(\"{rv.value}\")*{y}' in the 'level: within' block of a "
+                f"two-level model (the loading's mean and variance are then those of "
+                f"{rv.value} at the between level)",
+                first_rv.first)
+        if terms[0].rv is None:
+            return
+        regular = [t.term.name for t in terms if t.rv is None]
+        other = regular[0] if regular else "y1"
+        for name in lhs:
+            if (level, name.value) in self._factors:
+                continue
+            raise self.error(
+                f"rv(\"{rv.value}\") on the first indicator of {name.value!r}: the first "
+                f"loading is fixed at 1 to set the scale of {name.value!r} (lavaan's rule), so "
+                "it cannot be random. Put an indicator with a fixed loading first "
+                f"('{name.value} =~ {other} + rv(\"{rv.value}\")*{y}'), or set the scale by "
+                f"the factor's variance: '{name.value} =~ NA*{other} + "
+                f"rv(\"{rv.value}\")*{y}' with '{name.value} ~~ 1*{name.value}'",
+                terms[0].first)
 
     def _random_slope(self, toks: list[Token], level: str | None) -> Statement:
         slope, bar = toks[0], toks[1]

@@ -76,6 +76,11 @@ class Statement:
         Name of the random slope for ``|~``.
     lhs_expr : Expression or None
         Left-hand expression of ``==``, ``<`` and ``>``.
+    loading : bool
+        True for a ``|~`` statement written as a random loading,
+        ``f =~ rv("l2")*y2``: the statement ``l2 | y2 ~ f`` (the loading of
+        ``y2`` on the within factor ``f`` is the coefficient of ``y2`` on ``f``),
+        kept apart so that summaries can call it a loading.
     """
 
     lhs: str
@@ -87,6 +92,7 @@ class Statement:
     expr: Expression | None = None
     slope: str | None = None
     lhs_expr: Expression | None = None
+    loading: bool = False
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ read first and given its role once the last one, the variable, is known:
 - ``start(0.3)`` gives its starting value;
 - ``rv("s1")`` (lavaan's random-slope modifier) makes the coefficient a random
   slope named ``s1``, a latent variable of the between level; the parser
-  turns ``y ~ rv("s1")*x`` into the statement ``s1 | y ~ x``.
+  turns ``y ~ rv("s1")*x`` into the statement ``s1 | y ~ x``, and a random
+  loading ``f =~ y1 + rv("l2")*y2`` into ``f =~ y1`` and ``l2 | y2 ~ f``.
 
 Repeating the same modifier is allowed; two different values for one slot,
 or ``NA`` with a fixed value, are errors. A group modifier ``c(...)`` gives
@@ -192,8 +193,9 @@ class TermParser:
                 rv = mod.tok
                 if len(modifiers) > 1:
                     raise self.p.error(
-                        f"rv(\"{mod.name}\") makes the coefficient of {name!r} a random "
-                        "slope; it cannot also carry a label, a fixed or a start value "
+                        f"rv(\"{mod.name}\") makes the coefficient of {name!r} random (a "
+                        "random slope or loading); it cannot also carry a label, a fixed or a "
+                        "start value "
                         f"(constrain the slope at the between level instead, e.g. "
                         f"'{mod.name} ~ 0.5*1')", mod.tok)
             elif mod.kind == "na":
