@@ -118,7 +118,8 @@ COLUMNS = ("id", "lhs", "op", "rhs", "block", "group", "level", "user", "free", 
 # the dtypes pandas gives these columns from the records' values (the others: object)
 _DTYPES: dict[str, type] = {"id": np.int64, "block": np.int64, "group": np.int64,
                             "free": np.int64, "line": np.int64, "ustart": np.float64,
-                            "start": np.float64, "user": np.bool_, "exo": np.bool_}
+                            "start": np.float64, "user": np.bool_, "exo": np.bool_,
+                            "loading": np.bool_}
 
 
 def records_frame(records: Sequence[ParRow]) -> pd.DataFrame:
