@@ -316,3 +316,15 @@ def test_figure_report_html_and_code(tmp_path):
     ns: dict = {}
     exec(compile(code.replace("seed=3)", "seed=3, progress=False)"), "<code>", "exec"), ns)
     pd.testing.assert_frame_equal(ns["plan"].table, plan.table, check_exact=True)
+
+
+def test_three_level_models_are_refused_before_any_replication():
+    """A three-level population (or analysis) model is refused by name, not run as
+    replications that all fail."""
+    pop = ("level: 1\n y ~ 0.3*x\nlevel: 2\n y ~~ 0.2*y\nlevel: 3\n y ~~ 0.1*y\n")
+    with pytest.raises(ms.ModelSpecificationError, match="has 3 levels"):
+        ms.power(pop, n_clusters=10, cluster_size=5, reps=2, seed=1, progress=False)
+    two = "level: within\n y ~ 0.3*x\nlevel: between\n y ~~ 0.2*y\n"
+    with pytest.raises(ms.ModelSpecificationError, match="analysis model has three levels"):
+        ms.power(two, analysis="level: 1\n y ~ x\nlevel: 2\n y ~~ y\nlevel: 3\n y ~~ y\n",
+                 n_clusters=10, cluster_size=5, reps=2, seed=1, progress=False)

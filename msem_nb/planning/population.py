@@ -278,8 +278,14 @@ def population_syntax(fit: object) -> str:
 
 
 def parse_population(model: str) -> ParsedModel:
-    """The parsed population model (random slopes refused)."""
+    """The parsed population model (random slopes and three levels refused)."""
     parsed = parse(model)
+    if len(parsed.levels) > 2:
+        raise ModelSpecificationError(
+            f"power() simulates one- and two-level designs; this population model has "
+            f"{len(parsed.levels)} levels ({', '.join(parsed.levels)}). Three-level data "
+            "sets can be simulated with ms.simulate(model, n_clusters=..., cluster_size=..., "
+            "n_schools=...) and fitted in a loop")
     if any(s.op == "|~" for s in parsed.statements):
         raise ModelSpecificationError(
             "power() cannot simulate random slopes yet; write the population model with random "

@@ -180,6 +180,9 @@ def power(population: str, analysis: str | None = None, n_clusters: int | Sequen
                             fixed_x=options.fixed_x)
     if pt.slopes:
         raise ModelSpecificationError("power() does not fit random-slope analysis models yet")
+    if len({k.level for k in pt.block_keys}) > 2:
+        raise ModelSpecificationError("power() fits one- and two-level analysis models; this "
+                                      "analysis model has three levels")
     designs = make_designs(n_clusters, cluster_size, vary)
     if pt.multilevel and min(d.n_clusters for d in designs) < 2:
         raise ModelSpecificationError("a two-level analysis needs at least 2 clusters; raise "
