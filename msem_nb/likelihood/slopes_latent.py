@@ -141,24 +141,38 @@ class LatentSlopeObjective(SlopeObjective):
         ll, _ = item_terms(P, self.structure, self.sdata.M[jidx], self.sdata.n[jidx], jidx, u)
         return ll - 0.5 * (self.q * LOG2PI + (u ** 2).sum(axis=1))
 
-    def _node(self, P: dict[str, np.ndarray], jidx: np.ndarray, u: np.ndarray,
-              posterior: bool) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-        """:meth:`_items`, and with `posterior` the mean and covariance of the linear
-        effects given the cluster's data and u (Woodbury: ``m + (I + Phi C)^-1 Phi b``,
-        ``(I + Phi C)^-1 Phi``)."""
-        lay = self.layout
-        py, q = len(lay.ys), self.q
+    def given_u(self, P: dict[str, np.ndarray], jidx: np.ndarray, u: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The closed form's within quantities given u for items (cluster jidx[k], point
+        u[k]): ``Sigma_W(s)`` (K, py, py), ``L = [-a(s), -Pi(s), I]`` (K, py, d) and the
+        random effects' design ``Z(s)`` as (K, py, r_lin, d), with ``s = mu_s + L_ss u``
+        and ``F(s) = [(I - A_W(s))^-1]_(y rows)``."""
+        py = len(self.layout.ys)
         nK = len(jidx)
         s = P["mu_s"][jidx] + u @ P["Lss"].T
         A = np.broadcast_to(P["AEE"], (nK,) + P["AEE"].shape).copy()
         for e, (yi, xi) in enumerate(self._cells):
             A[:, yi, xi] += s[:, e]
         k = A.shape[1]
-        B = np.linalg.inv(np.eye(k) - A)
-        FE = B[:, self._w_yrows]                                   # (K, py, k)
-        a = FE @ P["aE"]
-        Pi = FE @ P["AEC"]
+        FE = np.linalg.inv(np.eye(k) - A)[:, self._w_yrows]         # (K, py, k)
         sig = FE @ P["SEE"] @ np.swapaxes(FE, 1, 2)
+        L = np.concatenate([-(FE @ P["aE"])[:, :, None], -(FE @ P["AEC"]),
+                            np.broadcast_to(np.eye(py), (nK, py, py))], axis=2)
+        Kz = np.zeros((nK, py, len(self._l_idx), self.d))
+        for a_i, kk in self._k_int:
+            Kz[:, a_i, kk, 0] = 1.0
+        for e_pos, kk, c in self._k_slope:
+            Kz[:, :, kk, c] = FE[:, :, e_pos]
+        return sig, L, Kz
+
+    def _node(self, P: dict[str, np.ndarray], jidx: np.ndarray, u: np.ndarray,
+              posterior: bool) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """:meth:`_items`, and with `posterior` the mean and covariance of the linear
+        effects given the cluster's data and u (Woodbury: ``m + (I + Phi C)^-1 Phi b``,
+        ``(I + Phi C)^-1 Phi``)."""
+        py, q = len(self.layout.ys), self.q
+        nK = len(jidx)
+        sig, L, Kz = self.given_u(P, jidx, u)
         try:
             Lw = np.linalg.cholesky(sig)
         except np.linalg.LinAlgError:
@@ -168,14 +182,7 @@ class LatentSlopeObjective(SlopeObjective):
                     np.zeros((nK, nr, nr)) if posterior else None)
         logdet_w = 2 * np.log(np.diagonal(Lw, axis1=1, axis2=2)).sum(axis=1)
         W = np.linalg.inv(sig)
-        L = np.concatenate([-a[:, :, None], -Pi, np.broadcast_to(np.eye(py), (nK, py, py))],
-                           axis=2)
         r = len(self._l_idx)
-        Kz = np.zeros((nK, py, r, self.d))
-        for a_i, kk in self._k_int:
-            Kz[:, a_i, kk, 0] = 1.0
-        for e_pos, kk, c in self._k_slope:
-            Kz[:, :, kk, c] = FE[:, :, e_pos]
         M = self.sdata.M[jidx]
         n = self.sdata.n[jidx]
         WK = np.einsum("kab,kbrc->karc", W, Kz)

@@ -59,27 +59,10 @@ class MissingLatentSlopeObjective(LatentSlopeObjective):
         if len(jidx) > _CHUNK:
             return np.concatenate([self._items(P, jidx[i:i + _CHUNK], u[i:i + _CHUNK])
                                    for i in range(0, len(jidx), _CHUNK)])
-        lay = self.layout
-        py, q = len(lay.ys), self.q
+        py, q = len(self.layout.ys), self.q
         nK = len(jidx)
-        s = P["mu_s"][jidx] + u @ P["Lss"].T
-        A = np.broadcast_to(P["AEE"], (nK,) + P["AEE"].shape).copy()
-        for e, (yi, xi) in enumerate(self._cells):
-            A[:, yi, xi] += s[:, e]
-        k = A.shape[1]
-        B = np.linalg.inv(np.eye(k) - A)
-        FE = B[:, self._w_yrows]                                   # (K, py, k)
-        a = FE @ P["aE"]
-        Pi = FE @ P["AEC"]
-        sig = FE @ P["SEE"] @ np.swapaxes(FE, 1, 2)
-        L = np.concatenate([-a[:, :, None], -Pi, np.broadcast_to(np.eye(py), (nK, py, py))],
-                           axis=2)
+        sig, L, Kz = self.given_u(P, jidx, u)
         r = len(self._l_idx)
-        Kz = np.zeros((nK, py, r, self.d))
-        for a_i, kk in self._k_int:
-            Kz[:, a_i, kk, 0] = 1.0
-        for e_pos, kk, c in self._k_slope:
-            Kz[:, :, kk, c] = FE[:, :, e_pos]
         Mj = self.mdata.M[jidx]
         cnt = self.mdata.counts[jidx]
         const = np.zeros(nK)
