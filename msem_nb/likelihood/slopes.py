@@ -33,6 +33,7 @@ from numpy.typing import ArrayLike
 
 from msem_nb.data.complete import ClusterData
 from msem_nb.likelihood.complete import LOG2PI
+from msem_nb.likelihood.slopes_terms import between_only_part, effect_derivatives
 from msem_nb.model.blocks import BETWEEN, WITHIN
 from msem_nb.model.implied import BlockMoments, model_moments
 from msem_nb.model.partable import ParTable
@@ -213,7 +214,6 @@ class SlopeObjective:
                   per_cluster: bool = False) -> tuple[float, dict[str, np.ndarray] | None]:
         sd = self.sdata
         M, n, t = sd.M, sd.n, sd.t
-        J = sd.nclusters
         lay = self.layout
         py, r, pz = len(lay.ys), len(lay.r), len(lay.z)
         try:
@@ -255,32 +255,18 @@ class SlopeObjective:
                                   - np.einsum("jr,jr->j", b, h))
         ll = -0.5 * (N * py * LOG2PI + N * logdet_w + logdet_IPC.sum()
                      + q.sum() - np.einsum("jr,jr->", b, h))
+        zpart = None
         if pz:
-            try:
-                Lz = np.linalg.cholesky(Q["phi_zz"])
-            except np.linalg.LinAlgError:
+            zpart = between_only_part(Q, t, len(lay.w), per_cluster)
+            if zpart is None:
                 return -np.inf, None
-            Zi = np.linalg.inv(Q["phi_zz"])
-            tw = t[:, : 1 + len(lay.w)]
-            dz = t[:, 1 + len(lay.w):] - tw @ Q["H_z"].T
-            ll += -0.5 * (J * (pz * LOG2PI + 2 * np.log(np.diag(Lz)).sum())
-                          + np.einsum("jr,rs,js->", dz, Zi, dz))
+            ll += zpart.loglik
             if per_cluster:
-                self._terms = self._terms - 0.5 * (
-                    pz * LOG2PI + 2 * np.log(np.diag(Lz)).sum()
-                    + np.einsum("jr,rs,js->j", dz, Zi, dz))
+                self._terms = self._terms + zpart.terms
         if not gradient:
             return ll, None
 
-        D_P = -0.5 * (Pinv + h[:, :, None] * h[:, None, :])
-        CE = C @ E
-        gb = np.einsum("jsr,js->jr", E, b)
-        g_phi = -0.5 * (0.5 * (CE + np.swapaxes(CE, 1, 2))
-                        - gb[:, :, None] * gb[:, None, :]).sum(axis=0)
-        D_C = D_P - h[:, :, None] * m[:, None, :] - 0.5 * m[:, :, None] * m[:, None, :]
-        D_u = h + m
-        D_m = b - np.einsum("jrs,js->jr", C, h)
-        g_H = D_m.T @ tz
+        g_phi, g_H, D_C, D_u = effect_derivatives(C, E, Pinv, h, b, m, tz)
         R0 = -0.5 * M.sum(axis=0)
         DU2 = np.einsum("jr,jec->rce", D_u, M, optimize=True)
         DT = np.einsum("jrs,jce->rsce", D_C, M, optimize=True)
@@ -294,10 +280,8 @@ class SlopeObjective:
         g_W += np.einsum("arc,bse,rsce->ab", K, K, DT, optimize=True)
         g_sigma = -0.5 * N * W - W @ g_W @ W
         grads = {"sigma_w": g_sigma, "L": g_L, "K": g_K, "phi": g_phi, "H": g_H}
-        if pz:
-            g_zz = -0.5 * (J * Zi - Zi @ dz.T @ dz @ Zi)
-            grads["phi_zz"] = g_zz
-            grads["H_z"] = Zi @ dz.T @ tw
+        if zpart is not None:
+            grads.update(zpart.gradients())
         return ll, grads
 
     @overload

@@ -56,6 +56,7 @@ import numpy as np
 from msem_nb.data.complete import ClusterData
 from msem_nb.likelihood.complete import LOG2PI
 from msem_nb.likelihood.slopes import SlopeData, SlopeLayout, SlopeObjective
+from msem_nb.likelihood.slopes_terms import between_only_part, effect_derivatives
 from msem_nb.model.partable import ParTable
 from msem_nb.model.spec import ModelSpec
 
@@ -185,33 +186,19 @@ class MissingSlopeObjective(SlopeObjective):
             self._terms = -0.5 * (md.counts @ const + logdet_IPC + q
                                   - np.einsum("jr,jr->j", b, h))
         ll = -0.5 * (nk @ const + logdet_IPC.sum() + q.sum() - np.einsum("jr,jr->", b, h))
+        zpart = None
         if pz:
-            try:
-                Lz = np.linalg.cholesky(Q["phi_zz"])
-            except np.linalg.LinAlgError:
+            zpart = between_only_part(Q, t, len(lay.w), per_cluster)
+            if zpart is None:
                 return -np.inf, None
-            Zi = np.linalg.inv(Q["phi_zz"])
-            tw = t[:, : 1 + len(lay.w)]
-            dz = t[:, 1 + len(lay.w):] - tw @ Q["H_z"].T
-            ll += -0.5 * (J * (pz * LOG2PI + 2 * np.log(np.diag(Lz)).sum())
-                          + np.einsum("jr,rs,js->", dz, Zi, dz))
+            ll += zpart.loglik
             if per_cluster:
-                self._terms = self._terms - 0.5 * (
-                    pz * LOG2PI + 2 * np.log(np.diag(Lz)).sum()
-                    + np.einsum("jr,rs,js->j", dz, Zi, dz))
+                self._terms = self._terms + zpart.terms
         if not gradient:
             return ll, None
 
         # per cluster exactly as in slopes._loglik_q
-        D_P = -0.5 * (Pinv + h[:, :, None] * h[:, None, :])
-        CE = C @ E
-        gb = np.einsum("jsr,js->jr", E, b)
-        g_phi = -0.5 * (0.5 * (CE + np.swapaxes(CE, 1, 2))
-                        - gb[:, :, None] * gb[:, None, :]).sum(axis=0)
-        D_C = D_P - h[:, :, None] * m[:, None, :] - 0.5 * m[:, :, None] * m[:, None, :]
-        D_u = h + m
-        D_m = b - np.einsum("jrs,js->jr", C, h)
-        g_H = D_m.T @ t
+        g_phi, g_H, D_C, D_u = effect_derivatives(C, E, Pinv, h, b, m, t)
         # per pattern: the complete-data derivatives with W_k in place of W
         R0 = -0.5 * M.sum(axis=0)
         DU2 = (D_u.T @ Mf).reshape(r, Kp, d, d).transpose(1, 0, 2, 3)
@@ -227,8 +214,6 @@ class MissingSlopeObjective(SlopeObjective):
         g_sigma = (-0.5 * np.einsum("k,kab->ab", nk, W)
                    - np.einsum("kab,kbc,kcd->ad", W, g_W, W, optimize=True))
         grads = {"sigma_w": g_sigma, "L": g_L, "K": g_K, "phi": g_phi, "H": g_H}
-        if pz:
-            g_zz = -0.5 * (J * Zi - Zi @ dz.T @ dz @ Zi)
-            grads["phi_zz"] = g_zz
-            grads["H_z"] = Zi @ dz.T @ tw
+        if zpart is not None:
+            grads.update(zpart.gradients())
         return ll, grads
