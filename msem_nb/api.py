@@ -246,6 +246,8 @@ def fit_partable(pt: ParTable, data: pd.DataFrame | ModelData,
     """
     t0 = time.perf_counter()
     options = FitOptions() if options is None else options
+    # (checked before the data and the estimation: a bad value costs no fit)
+    with_level_fit, level_note = resolve_level_fit(pt, options.estimator, level_fit)
     with collecting(quiet) as messages:
         if isinstance(data, MultiGroupData) or (not isinstance(data, pd.DataFrame)
                                                 and isinstance(data, ModelData)):
@@ -262,7 +264,6 @@ def fit_partable(pt: ParTable, data: pd.DataFrame | ModelData,
         est = fit_prepared(pt, prepared, options)
         # three levels: the (class, school) pair of columns
         cluster = cluster_columns(pt, cluster)
-        with_level_fit, level_note = resolve_level_fit(pt, options.estimator, level_fit)
         res = FitResult(model, pt, prepared, est, cluster, options.estimator, ci_level,
                         time.perf_counter() - t0, centering, options=options, group=group,
                         level_fit=with_level_fit)

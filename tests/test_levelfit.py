@@ -176,6 +176,13 @@ def test_level_fit_takes_true_false_or_auto(demo, bad):
         ms.fit(M1, demo, cluster="cluster", level_fit=bad)
 
 
+def test_level_fit_is_checked_before_the_data_and_the_fit(demo):
+    """A bad level_fit is reported before any work: with data that would be refused
+    too, the message is level_fit's (it used to come after the estimation)."""
+    with pytest.raises(ms.MsemError, match="level_fit must be True, False or 'auto'"):
+        ms.fit(M1, demo.iloc[:2], cluster="cluster", level_fit="yes")
+
+
 @pytest.mark.parametrize("model, groups", [
     (M1, False),
     ("level: within\n fw =~ y1 + y2 + y3\n fw ~ x1 + x2\n y1 ~~ y2\n"
