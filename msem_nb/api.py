@@ -10,7 +10,6 @@ by the same code.
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 
 import pandas as pd
 
@@ -196,8 +195,8 @@ def fit(model: str, data: pd.DataFrame, cluster: str | list[str] | None = None,
                            cluster_weights=cluster_weights, weight_scaling=weight_scaling,
                            level_fit=level_fit)
     # the messages of parsing and building the table come first
-    return replace(res, messages=tuple(messages[:first]) + tuple(res.messages),
-                   elapsed=time.perf_counter() - t0)
+    return res.with_messages(tuple(messages[:first]) + tuple(res.messages),
+                             time.perf_counter() - t0)
 
 
 def fit_partable(pt: ParTable, data: pd.DataFrame | ModelData,
@@ -272,4 +271,4 @@ def fit_partable(pt: ParTable, data: pd.DataFrame | ModelData,
         notify_improper(res.improper)
         notify_undefined(res.partable, est.theta)
     notes = tuple(est.notes) + (() if level_note is None else (level_note,))
-    return replace(res, messages=tuple(messages) + notes)
+    return res.with_messages(tuple(messages) + notes, res.elapsed)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import numpy as np
@@ -180,6 +180,16 @@ class FitResult:
         return self.partable.nlevels
 
     # -- tables --------------------------------------------------------
+    def with_messages(self, messages: tuple[str, ...], elapsed: float) -> FitResult:
+        """This result with other `messages` and `elapsed` time; what it has computed
+        lazily so far (the improper-solution checks run during the fit, ...) is kept, as
+        none of it depends on those two fields."""
+        out = replace(self, messages=messages, elapsed=elapsed)
+        lazy = {k: v for k, v in self.__dict__.items()
+                if isinstance(getattr(type(self), k, None), cached_property)}
+        out.__dict__.update(lazy)
+        return out
+
     @cached_property
     def _row_estimates(self):
         rec = self.partable.records

@@ -257,3 +257,13 @@ def test_detector_implied_latent_correlation_beyond_one():
         [("correlation", ("cor(f1, f2)",), ())]
     assert found[0].short == "some estimated correlations are beyond +/-1 (level: within): " \
         "cor(f1, f2) = 1.100"
+
+
+def test_the_checks_made_during_the_fit_are_kept_on_the_result():
+    """fit() adds its messages to the result of the estimation; the improper-solution
+    checks it ran on the way stay computed (they used to be run again by summary())."""
+    df = ms.load_example("classrooms")
+    res = ms.fit("level: within\n math ~ ses\nlevel: between\n math ~ teacher_exp\n", df,
+                 cluster="class_id")
+    assert "improper" in res.__dict__
+    assert res.improper == type(res).improper.func(res)
